@@ -1,0 +1,22 @@
+#pragma once
+// Each CLI command registers itself on the app; `rc` receives its exit code
+// (0 ok, 1 infeasible, 2 bad input).
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+#include "hardware/cluster.hpp"
+#include "model/model.hpp"
+
+namespace scaleplan::cli {
+
+void add_estimate(CLI::App& app, int& rc);
+void add_validate(CLI::App& app, int& rc);
+void add_search(CLI::App& app, int& rc);
+void add_scale(CLI::App& app, int& rc);
+void add_budget(CLI::App& app, int& rc);
+
+// Runs fn, mapping typed input errors to a one-line message on stderr and exit code 2.
+int guarded(const std::function<int()>& fn);
+
+}  // namespace scaleplan::cli

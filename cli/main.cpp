@@ -1,0 +1,44 @@
+// scaleplan: plan, cost and check large-model training (DESIGN.md sec. 3, CLI contract).
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "common/errors.hpp"
+
+namespace scaleplan::cli {
+
+int guarded(const std::function<int()>& fn) {
+  try {
+    return fn();
+  } catch (const ConfigError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  } catch (const PlanError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  } catch (const UsageError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+  }
+  return 2;
+}
+
+}  // namespace scaleplan::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"scaleplan - how to train a large model on 200 to 20,000 GPUs before renting them"};
+  app.require_subcommand(1);
+  int rc = 0;
+  scaleplan::cli::add_estimate(app, rc);
+  scaleplan::cli::add_search(app, rc);
+  scaleplan::cli::add_scale(app, rc);
+  scaleplan::cli::add_budget(app, rc);
+  scaleplan::cli::add_validate(app, rc);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  return rc;
+}

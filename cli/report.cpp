@@ -1,0 +1,116 @@
+#include "cli/report.hpp"
+
+#include <fmt/format.h>
+
+namespace scaleplan::cli {
+
+using strategies::name;
+
+std::string fmt_bytes(double b) {
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  if (b >= gib) return fmt::format("{:.2f} GiB", b / gib);
+  return fmt::format("{:.1f} MiB", b / (1024.0 * 1024.0));
+}
+
+std::string fmt_time(double s) {
+  if (s >= 1) return fmt::format("{:.3f} s", s);
+  if (s >= 1e-3) return fmt::format("{:.2f} ms", s * 1e3);
+  return fmt::format("{:.1f} us", s * 1e6);
+}
+
+nlohmann::json plan_json(const strategies::Plan& p) {
+  return {{"dp", p.dp},
+          {"tp", p.tp},
+          {"pp", p.pp},
+          {"vpp", p.vpp},
+          {"mbs", p.mbs},
+          {"gbs", p.gbs},
+          {"cp", p.cp},
+          {"ep", p.ep},
+          {"tp_mode", name(p.tp_mode)},
+          {"tp_depth", p.tp_depth},
+          {"sp", p.sp ? "on" : "off"},
+          {"cp_algo", name(p.cp_algo)},
+          {"schedule", name(p.schedule)},
+          {"recompute", name(p.recompute)},
+          {"zero", p.zero},
+          {"offload", name(p.offload)},
+          {"precision", name(p.precision)}};
+}
+
+nlohmann::json report_json(const strategies::StepReport& r) {
+  const auto& m = r.memory;
+  const auto& t = r.time;
+  const auto& c = r.comm;
+  const auto& q = r.throughput;
+  return {{"feasible", r.feasible},
+          {"reason", r.reason},
+          {"plan", plan_json(r.plan)},
+          {"memory",
+           {{"params", m.params},
+            {"grads", m.grads},
+            {"optimizer", m.optimizer},
+            {"activations", m.activations},
+            {"buffers", m.buffers},
+            {"total", m.total()},
+            {"capacity", m.capacity},
+            {"host", m.host},
+            {"nvme", m.nvme}}},
+          {"time",
+           {{"step_s", t.step_s},
+            {"compute_s", t.compute_s},
+            {"comm_exposed_s", t.comm_exposed_s},
+            {"bubble_s", t.bubble_s},
+            {"offload_exposed_s", t.offload_exposed_s},
+            {"optimizer_s", t.optimizer_s}}},
+          {"comm_bytes_per_gpu", {{"tp", c.tp}, {"pp", c.pp}, {"dp", c.dp}, {"cp", c.cp}, {"ep", c.ep}}},
+          {"throughput",
+           {{"tokens_per_s", q.tokens_per_s},
+            {"model_tflops_per_gpu", q.model_flops_per_gpu / 1e12},
+            {"hw_tflops_per_gpu", q.hw_flops_per_gpu / 1e12},
+            {"mfu", q.mfu},
+            {"hfu", q.hfu}}}};
+}
+
+std::string report_text(const strategies::StepReport& r, const std::string& title) {
+  std::string s;
+  const auto& m = r.memory;
+  const double cap = m.capacity > 0 ? m.capacity : 1;
+  auto bar = [&](double v) {
+    const int n = static_cast<int>(40.0 * v / cap + 0.5);
+    return std::string(std::min(n, 40), '#');
+  };
+  s += title + "\n";
+  s += "plan: " + r.plan.to_string() + "\n";
+  s += r.feasible ? "verdict: fits\n" : "verdict: DOES NOT FIT - " + r.reason + "\n";
+  s += fmt::format("\nmemory per GPU (most-loaded: pipeline stage {})\n", r.most_loaded_stage);
+  const std::pair<const char*, double> cats[] = {{"params", m.params},
+                                                 {"grads", m.grads},
+                                                 {"optimizer", m.optimizer},
+                                                 {"activations", m.activations},
+                                                 {"buffers", m.buffers}};
+  for (const auto& [n, v] : cats) s += fmt::format("  {:<12} {:>12}  {}\n", n, fmt_bytes(v), bar(v));
+  s += fmt::format("  {:<12} {:>12}  of {} ({:.0f}%)\n", "total", fmt_bytes(m.total()), fmt_bytes(m.capacity), 100 * m.total() / cap);
+  const auto& t = r.time;
+  const double st = t.step_s > 0 ? t.step_s : 1;
+  s += "\nstep time\n";
+  s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "compute (incl. optim.)", fmt_time(t.compute_s), 100 * t.compute_s / st);
+  s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "  optimizer step", fmt_time(t.optimizer_s), 100 * t.optimizer_s / st);
+  s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "exposed communication", fmt_time(t.comm_exposed_s), 100 * t.comm_exposed_s / st);
+  s += fmt::format("  {:<22} {:>12}\n", "  tensor/context par.", fmt_time(r.tp_comm_exposed_s));
+  s += fmt::format("  {:<22} {:>12}\n", "  pipeline p2p", fmt_time(r.pp_comm_exposed_s));
+  s += fmt::format("  {:<22} {:>12}\n", "  data parallel", fmt_time(r.dp_comm_exposed_s));
+  s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "pipeline bubble", fmt_time(t.bubble_s), 100 * t.bubble_s / st);
+  s += fmt::format("  {:<22} {:>12}\n", "step", fmt_time(t.step_s));
+  const auto& q = r.throughput;
+  s += "\nthroughput\n";
+  s += fmt::format("  tokens/s               {:.4g}\n", q.tokens_per_s);
+  s += fmt::format("  model TFLOP/s per GPU  {:.1f}   (MFU {:.1f}%)\n", q.model_flops_per_gpu / 1e12, 100 * q.mfu);
+  s += fmt::format("  hw TFLOP/s per GPU     {:.1f}   (HFU {:.1f}%)\n", q.hw_flops_per_gpu / 1e12, 100 * q.hfu);
+  const auto& c = r.comm;
+  s += fmt::format("\ncommunication payload per GPU per step: tp {}  pp {}  dp {}  cp {}\n", fmt_bytes(c.tp), fmt_bytes(c.pp),
+                   fmt_bytes(c.dp), fmt_bytes(c.cp));
+  return s;
+}
+
+}  // namespace scaleplan::cli

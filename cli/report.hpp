@@ -1,0 +1,16 @@
+#pragma once
+// StepReport -> contract JSON (DESIGN.md sec. 3) and a readable text breakdown.
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "strategies/step_report.hpp"
+
+namespace scaleplan::cli {
+
+nlohmann::json plan_json(const strategies::Plan& p);
+nlohmann::json report_json(const strategies::StepReport& r);
+std::string report_text(const strategies::StepReport& r, const std::string& title);
+std::string fmt_bytes(double b);   // "12.34 GiB"
+std::string fmt_time(double s);    // "1.234 s" / "12.3 ms"
+
+}  // namespace scaleplan::cli

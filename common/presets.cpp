@@ -1,0 +1,66 @@
+#include "common/presets.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+
+#include "common/embedded_configs.hpp"
+#include "common/errors.hpp"
+
+namespace scaleplan {
+
+namespace {
+std::string norm(std::string s) {
+  for (char& c : s) c = (c == '_') ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+bool is_regular_file(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+}  // namespace
+
+std::vector<std::string> preset_names(const std::string& kind) {
+  std::vector<std::string> out;
+  for (const auto& e : embedded::configs()) {
+    if (e.kind == kind) out.emplace_back(e.name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool has_preset(const std::string& kind, const std::string& name) {
+  const std::string n = norm(name);
+  for (const auto& e : embedded::configs())
+    if (e.kind == kind && norm(std::string(e.name)) == n) return true;
+  return false;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("cannot read file '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+ConfigText load_config_text(const std::string& kind, const std::string& spec) {
+  if (spec.empty()) throw UsageError("empty " + kind + " name");
+  const bool looks_like_path = spec.find('/') != std::string::npos || spec.size() > 5 &&
+      (spec.substr(spec.size() - 5) == ".yaml" || spec.substr(spec.size() - 4) == ".yml");
+  if (is_regular_file(spec)) return {read_file(spec), spec};
+  const std::string n = norm(spec);
+  for (const auto& e : embedded::configs()) {
+    if (e.kind == kind && norm(std::string(e.name)) == n)
+      return {std::string(e.text), "configs/" + kind + "/" + std::string(e.name) + ".yaml"};
+  }
+  if (looks_like_path) throw UsageError("cannot read " + kind + " file '" + spec + "'");
+  std::string list;
+  for (const auto& name : preset_names(kind)) list += (list.empty() ? "" : ", ") + name;
+  std::string singular = kind.substr(0, kind.size() - 1);
+  throw UsageError("unknown " + singular + " preset '" + spec + "' (known: " + list + "; or give a path to a YAML file)");
+}
+
+}  // namespace scaleplan

@@ -1,0 +1,89 @@
+#include "hardware/cluster.hpp"
+
+#include "common/presets.hpp"
+#include "common/yaml_reader.hpp"
+
+namespace scaleplan::hw {
+
+const char* topology_name(Topology t) {
+  switch (t) {
+    case Topology::fat_tree: return "fat_tree";
+    case Topology::rail_optimized: return "rail_optimized";
+    case Topology::clos: return "clos";
+  }
+  return "?";
+}
+
+namespace {
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+}
+
+Cluster parse_cluster(const std::string& text, const std::string& file) {
+  YamlMap y = YamlMap::parse(text, file);
+  y.check_keys({"name", "device", "node", "network", "software", "price_usd_per_gpu_hour", "power_W_per_gpu"});
+  Cluster c;
+  c.name = y.str("name");
+  // device: a preset name, or an inline mapping in the device schema.
+  if (y.has("device") && y.node()["device"].IsMap()) {
+    YAML::Emitter em;
+    em << y.node()["device"];
+    try {
+      c.device = parse_device(em.c_str(), file + " (inline device)");
+    } catch (const ConfigError& e) {
+      throw ConfigError(y.loc("device"), "device." + e.field(), e.rule());
+    }
+  } else {
+    const std::string d = y.str("device");
+    try {
+      c.device = load_device(d);
+    } catch (const UsageError& e) {
+      y.fail("device", e.what());
+    }
+  }
+  YamlMap n = y.map("node");
+  n.check_keys({"gpus", "intra", "pcie_GBps", "host_memory_GiB", "host_mem_bw_GBps", "host_tflops_fp32", "nvme_TB",
+                "nvme_GBps"});
+  c.gpus_per_node = static_cast<int>(n.integer("gpus"));
+  YamlMap in = n.map("intra");
+  in.check_keys({"kind", "bw_GBps", "latency_us", "bus_efficiency"});
+  const std::string kind = in.choice("kind", {"nvswitch", "nvlink_mesh", "pcie"}, "nvswitch");
+  c.intra.kind = kind == "nvswitch" ? IntraKind::nvswitch : kind == "nvlink_mesh" ? IntraKind::nvlink_mesh : IntraKind::pcie;
+  c.intra.bw_Bps = in.num("bw_GBps") * 1e9;
+  c.intra.latency_s = in.num_or("latency_us", 3, Bound::non_negative) * 1e-6;
+  c.intra.bus_efficiency = in.num_or("bus_efficiency", 1, Bound::fraction);
+  c.host.pcie_Bps = n.num_or("pcie_GBps", 16, Bound::positive) * 1e9;
+  c.host.memory_bytes = n.num_or("host_memory_GiB", 512, Bound::non_negative) * kGiB;
+  c.host.mem_bw_Bps = n.num_or("host_mem_bw_GBps", 200, Bound::positive) * 1e9;
+  c.host.flops_fp32 = n.num_or("host_tflops_fp32", 2, Bound::positive) * 1e12;
+  c.host.nvme_bytes = n.num_or("nvme_TB", 0, Bound::non_negative) * 1e12;
+  c.host.nvme_Bps = n.num_or("nvme_GBps", 0, Bound::non_negative) * 1e9;
+
+  YamlMap w = y.map("network");
+  w.check_keys({"topology", "nic_Gbps_per_gpu", "latency_us", "bus_efficiency", "levels", "pod_gpus", "oversubscription"});
+  const std::string topo = w.choice("topology", {"fat_tree", "rail_optimized", "clos"}, "fat_tree");
+  c.net.topology = topo == "fat_tree" ? Topology::fat_tree : topo == "rail_optimized" ? Topology::rail_optimized : Topology::clos;
+  c.net.nic_bw_Bps = w.num("nic_Gbps_per_gpu") * 1e9 / 8.0;
+  c.net.latency_s = w.num_or("latency_us", 5, Bound::non_negative) * 1e-6;
+  c.net.bus_efficiency = w.num_or("bus_efficiency", 1, Bound::fraction);
+  c.net.levels = static_cast<int>(w.integer_or("levels", 3));
+  c.net.pod_gpus = static_cast<int>(w.integer_or("pod_gpus", 0, Bound::non_negative));
+  c.net.oversubscription = w.num_or("oversubscription", 1);
+  if (c.net.oversubscription < 1) w.fail("oversubscription", "must be >= 1 (1 = full bisection)");
+
+  if (auto s = y.opt_map("software")) {
+    s->check_keys({"attention", "dp_overlap", "step_overhead_ms"});
+    c.sw.flash_attention = s->choice("attention", {"flash", "unfused"}, "flash") == "flash";
+    c.sw.dp_overlap = s->boolean_or("dp_overlap", true);
+    c.sw.step_overhead_s = s->num_or("step_overhead_ms", 0, Bound::non_negative) * 1e-3;
+  }
+  c.price_usd_per_gpu_hour = y.num_or("price_usd_per_gpu_hour", 0, Bound::non_negative);
+  c.power_W_per_gpu = y.num_or("power_W_per_gpu", c.device.tdp_W, Bound::non_negative);
+  return c;
+}
+
+Cluster load_cluster(const std::string& spec) {
+  ConfigText t = load_config_text("clusters", spec);
+  return parse_cluster(t.text, t.file);
+}
+
+}  // namespace scaleplan::hw

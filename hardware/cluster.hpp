@@ -1,0 +1,63 @@
+#pragma once
+// A cluster: nodes of GPUs (intra-node link), the scale-out network (NIC per GPU, topology,
+// oversubscription above a pod), host memory / PCIe / NVMe, prices and power, and the training
+// software stack its runs use. All quantities SI.
+#include <string>
+
+#include "hardware/device.hpp"
+
+namespace scaleplan::hw {
+
+enum class IntraKind { nvswitch, nvlink_mesh, pcie };
+enum class Topology { fat_tree, rail_optimized, clos };
+const char* topology_name(Topology t);
+
+struct IntraLink {
+  IntraKind kind = IntraKind::nvswitch;
+  double bw_Bps = 0;          // per GPU, per direction
+  double latency_s = 0;       // per algorithm step
+  double bus_efficiency = 1;  // achieved / line rate (NCCL bus bandwidth)
+};
+
+struct Network {
+  Topology topology = Topology::fat_tree;
+  double nic_bw_Bps = 0;  // per GPU, per direction
+  double latency_s = 0;   // per algorithm step across the fabric
+  double bus_efficiency = 1;
+  int levels = 3;
+  int pod_gpus = 0;            // 0 = one full-bisection fabric
+  double oversubscription = 1; // above the pod
+};
+
+struct Host {
+  double memory_bytes = 0;  // per node
+  double mem_bw_Bps = 0;
+  double flops_fp32 = 0;    // CPU, per node
+  double pcie_Bps = 0;      // per GPU, host<->device
+  double nvme_bytes = 0;    // per node
+  double nvme_Bps = 0;      // per node
+};
+
+// How the stack the cluster runs trains (the published runs on it used this stack).
+struct Software {
+  bool flash_attention = true;  // false: unfused scaled-masked softmax + dropout (Megatron 2021-22)
+  bool dp_overlap = true;       // DP gradient reduction overlapped with backward (bucketed)
+  double step_overhead_s = 0;   // fixed per-iteration host-side cost
+};
+
+struct Cluster {
+  std::string name;
+  Device device;
+  int gpus_per_node = 8;
+  IntraLink intra;
+  Network net;
+  Host host;
+  Software sw;
+  double price_usd_per_gpu_hour = 0;
+  double power_W_per_gpu = 0;
+};
+
+Cluster parse_cluster(const std::string& text, const std::string& file);
+Cluster load_cluster(const std::string& spec);
+
+}  // namespace scaleplan::hw

@@ -1,0 +1,77 @@
+#include "hardware/device.hpp"
+
+#include <algorithm>
+
+#include "common/presets.hpp"
+#include "common/yaml_reader.hpp"
+
+namespace scaleplan::hw {
+
+const char* dtype_name(Dtype d) {
+  static const char* names[] = {"fp32", "tf32", "fp16", "bf16", "fp8"};
+  return names[static_cast<int>(d)];
+}
+
+double Device::gemm_time(double flops, double bytes, Dtype d) const {
+  if (flops <= 0) return 0;
+  const double eff_f = eff.gemm_max * flops / (flops + eff.gemm_half_flop);
+  const double t_compute = flops / (peak(d) * eff_f);
+  const double t_mem = bytes / (hbm_bw_Bps * eff.mem_bw);
+  return std::max(t_compute, t_mem) + eff.kernel_overhead_s;
+}
+
+double Device::stream_time(double bytes) const {
+  if (bytes <= 0) return 0;
+  return bytes / (hbm_bw_Bps * eff.mem_bw) + eff.kernel_overhead_s;
+}
+
+double Device::flash_time(double flops, Dtype d) const {
+  if (flops <= 0) return 0;
+  return flops / (peak(d) * eff.flash_attention) + eff.kernel_overhead_s;
+}
+
+Device parse_device(const std::string& text, const std::string& file) {
+  YamlMap y = YamlMap::parse(text, file);
+  y.check_keys({"name", "aliases", "peak_tflops", "hbm_GiB", "hbm_bw_GBps", "tdp_W", "efficiency"});
+  Device d;
+  d.name = y.str("name");
+  d.aliases = y.str_list_or("aliases");
+  YamlMap p = y.map("peak_tflops");
+  p.check_keys({"fp32", "tf32", "fp16", "bf16", "fp8"});
+  const char* keys[] = {"fp32", "tf32", "fp16", "bf16", "fp8"};
+  for (int i = 0; i < kNumDtypes; ++i) d.peak_flops[i] = p.num_or(keys[i], 0, Bound::non_negative) * 1e12;
+  if (d.peak_flops[static_cast<int>(Dtype::fp32)] <= 0) p.fail("fp32", "must be > 0 (every GPU computes in fp32)");
+  // A precision without tensor cores runs at the next one that exists (bf16 -> fp16 -> fp32).
+  if (d.peak_flops[static_cast<int>(Dtype::tf32)] <= 0) d.peak_flops[static_cast<int>(Dtype::tf32)] = d.peak_flops[0];
+  d.hbm_bytes = y.num("hbm_GiB") * 1024.0 * 1024.0 * 1024.0;
+  d.hbm_bw_Bps = y.num("hbm_bw_GBps") * 1e9;
+  d.tdp_W = y.num_or("tdp_W", 0, Bound::non_negative);
+  if (auto e = y.opt_map("efficiency")) {
+    e->check_keys({"gemm_max", "gemm_half_flop", "mem_bw", "flash_attention", "kernel_overhead_us"});
+    d.eff.gemm_max = e->num_or("gemm_max", d.eff.gemm_max, Bound::fraction);
+    d.eff.gemm_half_flop = e->num_or("gemm_half_flop", d.eff.gemm_half_flop, Bound::non_negative);
+    d.eff.mem_bw = e->num_or("mem_bw", d.eff.mem_bw, Bound::fraction);
+    d.eff.flash_attention = e->num_or("flash_attention", d.eff.flash_attention, Bound::fraction);
+    d.eff.kernel_overhead_s = e->num_or("kernel_overhead_us", d.eff.kernel_overhead_s * 1e6, Bound::non_negative) * 1e-6;
+  }
+  return d;
+}
+
+Device load_device(const std::string& spec) {
+  // Aliases: scan the embedded devices for a matching alias first.
+  for (const auto& name : preset_names("devices")) {
+    if (name == spec) break;
+    ConfigText t = load_config_text("devices", name);
+    Device d = parse_device(t.text, t.file);
+    for (const auto& a : d.aliases) {
+      std::string x = a, s = spec;
+      std::transform(x.begin(), x.end(), x.begin(), ::tolower);
+      std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+      if (x == s) return d;
+    }
+  }
+  ConfigText t = load_config_text("devices", spec);
+  return parse_device(t.text, t.file);
+}
+
+}  // namespace scaleplan::hw

@@ -1,0 +1,50 @@
+#pragma once
+// A GPU: dense peak FLOP/s per precision, HBM capacity and bandwidth, and the compute-efficiency model.
+#include <array>
+#include <string>
+#include <vector>
+
+namespace scaleplan::hw {
+
+enum class Dtype { fp32 = 0, tf32, fp16, bf16, fp8 };
+inline constexpr int kNumDtypes = 5;
+const char* dtype_name(Dtype d);
+
+// Compute-efficiency model (README "Time model"; fitted once per device, never per run):
+//  GEMM time   = max(F / (peak * gemm_max * F/(F + gemm_half_flop)), bytes / (hbm_bw * mem_bw)) + overhead
+//  streaming   = bytes / (hbm_bw * mem_bw) + overhead
+//  flash attn  = F / (peak * flash_attention) + overhead
+// The saturating F/(F+F_half) form is the shape of cuBLAS throughput vs problem size (small GEMMs
+// cannot fill all SMs; cf. NVIDIA "Matrix Multiplication Background" guide, wave quantization).
+struct Efficiency {
+  double gemm_max = 0.8;
+  double gemm_half_flop = 1e9;
+  double mem_bw = 0.8;
+  double flash_attention = 0.5;
+  double kernel_overhead_s = 4e-6;
+};
+
+struct Device {
+  std::string name;
+  std::vector<std::string> aliases;
+  std::array<double, kNumDtypes> peak_flops{};  // FLOP/s, dense, indexed by Dtype
+  double hbm_bytes = 0;
+  double hbm_bw_Bps = 0;
+  double tdp_W = 0;
+  Efficiency eff;
+
+  double peak(Dtype d) const { return peak_flops[static_cast<int>(d)]; }
+  // Seconds for one GEMM of F FLOPs touching `bytes` of HBM, on precision d.
+  double gemm_time(double flops, double bytes, Dtype d) const;
+  // Seconds for a memory-bound kernel moving `bytes`.
+  double stream_time(double bytes) const;
+  // Seconds for a fused (flash) attention of F FLOPs.
+  double flash_time(double flops, Dtype d) const;
+};
+
+// Parse a device from YAML text (file names the origin for errors).
+Device parse_device(const std::string& text, const std::string& file);
+// A preset name/alias or a path.
+Device load_device(const std::string& spec);
+
+}  // namespace scaleplan::hw

@@ -1,0 +1,259 @@
+#include "simulator/analytic/estimator.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "hardware/collectives.hpp"
+#include "strategies/layer_cost.hpp"
+#include "strategies/pipeline.hpp"
+
+namespace scaleplan::analytic {
+
+using namespace scaleplan::strategies;
+
+Estimator::Estimator(model::ModelSpec m, hw::Cluster c, EstimatorOptions o)
+    : m_(std::move(m)), c_(std::move(c)), o_(o) {
+  const double h = m_.hidden;
+  const double kv = m_.kv_dim();
+  const double col_bias = m_.bias ? (h + 2 * kv) + static_cast<double>(m_.ffn) * (m_.mlp_matrices() - 1) : 0;
+  const double row_bias = m_.bias ? 2 * h : 0;  // attention output bias and FC2 bias
+  const double experts = m_.moe.enabled() ? m_.moe.experts : 1;
+  const double mlp_w = m_.mlp_weight_params() + (m_.bias ? static_cast<double>(m_.ffn) * (m_.mlp_matrices() - 1) : 0);
+  layer_split_params_ = m_.attn_weight_params() + (m_.bias ? (h + 2 * kv) : 0) + (m_.moe.enabled() ? 0 : mlp_w);
+  layer_expert_params_ = m_.moe.enabled() ? experts * mlp_w : 0;
+  layer_replicated_params_ = m_.norm_params() + row_bias + m_.router_params();
+  (void)col_bias;
+  layer_fwd_flops_per_seq_ = layer_forward_flops(m_, static_cast<double>(m_.seq));
+}
+
+double Estimator::model_flops_per_step(double gbs) const {
+  // Forward + backward = 3x forward; LM head 2 s h V per forward (Korthikanti 2022 eq. 7).
+  const double s = m_.seq;
+  return gbs * (3.0 * m_.layers * layer_fwd_flops_per_seq_ + 3.0 * 2.0 * s * m_.hidden * m_.vocab);
+}
+
+double Estimator::params_on_stage(const Plan& p, int stage) const {
+  const StageLayers sl = stage_layers(m_.layers, p.pp);
+  const bool first = stage == 0, last = stage == p.pp - 1;
+  const double n = first ? sl.first : last ? sl.last : sl.middle;
+  double P = n * (layer_split_params_ / p.tp + layer_replicated_params_ + layer_expert_params_ / (p.tp * p.ep));
+  const double word = static_cast<double>(m_.vocab) * m_.hidden / p.tp;
+  if (first) {
+    P += word;
+    if (m_.position == model::Position::learned) P += static_cast<double>(m_.seq) * m_.hidden;
+  }
+  if (last) {
+    P += m_.final_norm_params();
+    // Untied: the LM head. Tied with pp > 1: Megatron keeps a copy of the word embedding on the last stage.
+    if (!m_.tied_embeddings || (p.pp > 1)) P += word;
+  }
+  return P;
+}
+
+StepReport Estimator::evaluate(const Plan& p) const {
+  StepReport r;
+  r.plan = p;
+  const hw::Device& dev = c_.device;
+  const double e = bytes_per_element(p.precision);
+  const long long m = p.microbatches();
+  const int v = p.schedule == Schedule::interleaved ? p.vpp : 1;
+
+  // Rank order: TP innermost, then CP, DP, PP.
+  const int s_tp = 1, s_cp = p.tp, s_dp = p.tp * p.cp, s_pp = p.tp * p.cp * p.dp;
+  const hw::Group g_tp = hw::make_group(c_, p.tp, s_tp);
+  const hw::Group g_cp = hw::make_group(c_, p.cp, s_cp);
+  const hw::Group g_dp = hw::make_group(c_, p.dp, s_dp);
+  const hw::Group g_p2p = hw::make_group(c_, 2, s_pp);
+
+  LayerShape sh;
+  sh.b = p.mbs;
+  sh.s = static_cast<double>(m_.seq) / p.cp;
+  sh.s_kv = static_cast<double>(m_.seq);
+  sh.tp = p.tp;
+  sh.cp = p.cp;
+  sh.sp = p.sp && p.tp > 1;
+  sh.flash = c_.sw.flash_attention;
+  sh.recompute = p.recompute;
+  sh.precision = p.precision;
+
+  const PhaseCost lc = layer_cost(m_, c_, sh, g_tp, g_cp);
+  const PhaseCost ec = embedding_cost(m_, c_, sh, g_tp);
+  const PhaseCost hc = head_cost(m_, c_, sh, g_tp);
+
+  // One layer, one microbatch: forward, backward (+ recompute), with the TP collectives on the
+  // critical path; backward collectives hide under the weight-gradient GEMMs (Megatron async TP).
+  const double layer_compute = lc.fwd_s + lc.bwd_s + lc.recompute_s;
+  const double layer_comm = lc.fwd_comm_s + lc.recompute_comm_s + std::max(0.0, lc.bwd_comm_s - lc.wgrad_s);
+  const double emb_compute = ec.fwd_s + ec.bwd_s, emb_comm = ec.fwd_comm_s;
+  const double head_compute = hc.fwd_s + hc.bwd_s, head_comm = hc.fwd_comm_s + std::max(0.0, hc.bwd_comm_s - hc.wgrad_s);
+
+  // Stage-to-stage activations: T*h (divided by t with the scatter/gather optimisation of SC21
+  // sec. 4.1, or with SP), one send forward and one backward per chunk boundary.
+  const double p2p_bytes = e * sh.b * sh.s * m_.hidden / p.tp;
+  const double t_p2p = p.pp > 1 ? hw::collective_time(c_, hw::Coll::send_recv, p2p_bytes, g_p2p) : 0;
+  const double p2p_per_mb = p.pp > 1 ? 2.0 * v * t_p2p : 0;
+
+  const StageLayers sl = stage_layers(m_.layers, p.pp);
+  StageTimes st;
+  double comp_max = 0, comm_at_max = 0;
+  int slowest = 0;
+  auto add_stage = [&](int i, double layers, double count) {
+    const bool first = i == 0, last = i == p.pp - 1;
+    const double comp = layers * layer_compute + (first ? emb_compute : 0) + (last ? head_compute : 0);
+    const double comm = layers * layer_comm + (first ? emb_comm : 0) + (last ? head_comm : 0) + p2p_per_mb;
+    const double tot = comp + comm;
+    st.sum_s += count * tot;
+    if (tot > st.max_s) {
+      st.max_s = tot;
+      comp_max = comp;
+      comm_at_max = comm;
+      slowest = i;
+    }
+  };
+  if (p.pp == 1) {
+    add_stage(0, sl.first, 1);
+  } else {
+    add_stage(0, sl.first, 1);
+    if (p.pp > 2) add_stage(1, sl.middle, p.pp - 2);
+    add_stage(p.pp - 1, sl.last, 1);
+  }
+  const ScheduleModel& sched = schedule_model(p.schedule);
+  const double t_pipe = sched.time(st, p.pp, v, m);
+
+  // Data parallel: gradient all-reduce (ZeRO-0), reduce-scatter + all-gather (ZeRO-1/2), or the
+  // per-microbatch parameter all-gathers and gradient reduce-scatter of ZeRO-3.
+  const Recipe rec = p.precision == Precision::fp32 ? recipe_zero_paper(Precision::fp32)
+                     : o_.recipe == EstimatorOptions::RecipeKind::megatron ? recipe_megatron()
+                     : o_.recipe == EstimatorOptions::RecipeKind::deepspeed ? recipe_deepspeed()
+                                                                            : recipe_zero_paper(p.precision);
+  const double P_slow = params_on_stage(p, slowest);
+  const double grad_e = rec.grad_bytes > 0 ? rec.grad_bytes : rec.main_grad_bytes;
+  double dp_time = 0, dp_bytes = 0;
+  if (p.dp > 1) {
+    const double gb = grad_e * P_slow, pb = rec.param_bytes * P_slow;
+    if (p.zero == 0) {
+      dp_time = hw::collective_time(c_, hw::Coll::all_reduce, gb, g_dp);
+      dp_bytes = gb;
+    } else if (p.zero <= 2) {
+      dp_time = hw::collective_time(c_, hw::Coll::reduce_scatter, gb, g_dp) + hw::collective_time(c_, hw::Coll::all_gather, pb, g_dp);
+      dp_bytes = gb + pb;
+    } else {
+      const double per_mb = 2 * hw::collective_time(c_, hw::Coll::all_gather, pb, g_dp) +
+                            hw::collective_time(c_, hw::Coll::reduce_scatter, gb, g_dp);
+      dp_time = static_cast<double>(m) * per_mb;
+      dp_bytes = static_cast<double>(m) * (2 * pb + gb);
+    }
+  }
+  double dp_exposed = dp_time;
+  if (c_.sw.dp_overlap && p.dp > 1) {
+    // Bucketed reduction overlapped with backward: ZeRO-3 hides each microbatch's traffic under
+    // that microbatch's compute; otherwise the last microbatch's backward is the window.
+    const double bwd_window = comp_max - (sl.first * (lc.fwd_s) + 0);
+    if (p.zero >= 3) dp_exposed = std::max(0.0, dp_time - static_cast<double>(m) * comp_max);
+    else dp_exposed = std::max(0.0, dp_time - std::max(0.0, bwd_window));
+  }
+  // Tied embeddings across pipeline ends: all-reduce of the word-embedding gradient (first <-> last stage).
+  double emb_ar = 0;
+  if (m_.tied_embeddings && p.pp > 1) {
+    const hw::Group g_ends = hw::make_group(c_, 2, s_pp * (p.pp - 1));
+    emb_ar = hw::collective_time(c_, hw::Coll::all_reduce, grad_e * m_.vocab * m_.hidden / p.tp, g_ends);
+  }
+  // Optimizer step on this GPU's shard.
+  const double opt_params = p.zero >= 1 ? P_slow / p.dp : P_slow;
+  const double t_opt = dev.stream_time(o_.optimizer_bytes_per_param * opt_params);
+
+  const double step = t_pipe + dp_exposed + emb_ar + t_opt + c_.sw.step_overhead_s;
+
+  // Time breakdown (contract): compute = the slowest stage's compute for m microbatches + optimizer;
+  // bubble = what the schedule adds beyond m x the slowest stage; comm = exposed collectives.
+  r.time.step_s = step;
+  r.time.compute_s = static_cast<double>(m) * comp_max + t_opt;
+  r.time.optimizer_s = t_opt;
+  r.time.bubble_s = std::max(0.0, t_pipe - static_cast<double>(m) * st.max_s);
+  r.time.comm_exposed_s = static_cast<double>(m) * comm_at_max + dp_exposed + emb_ar;
+  r.time.offload_exposed_s = 0;
+  r.tp_comm_exposed_s = static_cast<double>(m) * (comm_at_max - p2p_per_mb);
+  r.pp_comm_exposed_s = static_cast<double>(m) * p2p_per_mb;
+  r.dp_comm_exposed_s = dp_exposed + emb_ar;
+  r.most_loaded_stage = 0;
+
+  // Communication payload per GPU per step (contract definition; slowest stage).
+  const double layers_slow = slowest == 0 ? sl.first : slowest == p.pp - 1 ? sl.last : sl.middle;
+  r.comm.tp = static_cast<double>(m) * (layers_slow * lc.tp_bytes + (slowest == 0 ? ec.tp_bytes : 0) +
+                                        (slowest == p.pp - 1 ? hc.tp_bytes : 0));
+  r.comm.pp = p.pp > 1 ? static_cast<double>(m) * 2.0 * v * p2p_bytes : 0;
+  r.comm.dp = dp_bytes + (m_.tied_embeddings && p.pp > 1 && (slowest == 0 || slowest == p.pp - 1)
+                              ? grad_e * m_.vocab * m_.hidden / p.tp : 0);
+  r.comm.cp = static_cast<double>(m) * layers_slow * lc.cp_bytes;
+
+  // FLOPs and throughput.
+  const double gpus = static_cast<double>(p.gpus());
+  r.model_flops_per_step = model_flops_per_step(static_cast<double>(p.gbs));
+  const double recompute_per_seq_layer = p.recompute == Recompute::full ? layer_fwd_flops_per_seq_
+                                         : p.recompute == Recompute::selective && !sh.flash
+                                             ? 4.0 * m_.seq * static_cast<double>(m_.seq) * m_.hidden
+                                             : 0;
+  r.hw_flops_per_step = r.model_flops_per_step + static_cast<double>(p.gbs) * m_.layers * recompute_per_seq_layer;
+  const double peak = dev.peak(compute_dtype(p.precision));
+  r.throughput.tokens_per_s = static_cast<double>(p.gbs) * m_.seq / step;
+  r.throughput.model_flops_per_gpu = r.model_flops_per_step / step / gpus;
+  r.throughput.hw_flops_per_gpu = r.hw_flops_per_step / step / gpus;
+  r.throughput.mfu = r.throughput.model_flops_per_gpu / peak;
+  r.throughput.hfu = r.throughput.hw_flops_per_gpu / peak;
+
+  // Memory: the most-loaded of the first, a middle and the last stage.
+  const double layer_act = layer_activation_bytes(m_, {sh.b, sh.s, sh.s_kv, p.tp, sh.sp, p.recompute, sh.flash, e});
+  const double layer_act_full =
+      p.recompute == Recompute::full ? layer_activation_bytes_no_recompute(m_, {sh.b, sh.s, sh.s_kv, p.tp, sh.sp, p.recompute, sh.flash, e}) : 0;
+  double largest_layer = layer_split_params_ / p.tp + layer_replicated_params_ + layer_expert_params_ / (p.tp * p.ep);
+  MemoryBreakdown best;
+  double best_total = -1;
+  const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
+  for (int k = 0; k < 3; ++k) {
+    const int i = stages[k];
+    if (k > 0 && i == stages[k - 1]) continue;
+    const bool first = i == 0, last = i == p.pp - 1;
+    const double n = first ? sl.first : last ? sl.last : sl.middle;
+    const ModelStates ms = model_states(rec, params_on_stage(p, i), p.zero, p.dp, largest_layer);
+    MemoryBreakdown mb;
+    mb.params = ms.params;
+    mb.grads = ms.grads;
+    mb.optimizer = ms.optimizer;
+    const double inflight = sched.in_flight(i, p.pp, v, m);
+    double act = inflight * n * layer_act + layer_act_full;
+    const double sb = sh.b * sh.s;
+    if (first) act += inflight * (8.0 * sb + (m_.dropout ? sb * m_.hidden / (sh.sp ? p.tp : 1) : 0));  // token ids, embedding dropout mask
+    if (last) act += 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden;  // fp32 logits, final-norm input (one microbatch)
+    mb.activations = act;
+    // Buffers: fixed reserve + a gathered activation (SP/TP workspace) + p2p send/recv buffers + margin.
+    mb.buffers = o_.reserved_bytes + e * sb * m_.hidden + (p.pp > 1 ? 2 * p2p_bytes : 0) + o_.allocator_margin * act;
+    if (mb.total() > best_total) {
+      best_total = mb.total();
+      best = mb;
+      r.most_loaded_stage = i;
+    }
+  }
+  best.capacity = dev.hbm_bytes;
+  r.memory = best;
+  if (best.total() > best.capacity) {
+    r.feasible = false;
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    struct {
+      const char* n;
+      double v;
+    } cats[] = {{"params", best.params}, {"grads", best.grads}, {"optimizer", best.optimizer}, {"activations", best.activations},
+                {"buffers", best.buffers}};
+    int big = 0;
+    for (int k = 1; k < 5; ++k)
+      if (cats[k].v > cats[big].v) big = k;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "out of memory on pipeline stage %d: needs %.2f GiB of %.2f GiB (over by %.2f GiB; largest category %s %.2f GiB)",
+                  r.most_loaded_stage, best.total() / gib, best.capacity / gib, (best.total() - best.capacity) / gib, cats[big].n,
+                  cats[big].v / gib);
+    r.reason = buf;
+  }
+  return r;
+}
+
+}  // namespace scaleplan::analytic

@@ -1,0 +1,63 @@
+#include "strategies/memory.hpp"
+
+namespace scaleplan::strategies {
+
+Recipe recipe_zero_paper(Precision p) {
+  if (p == Precision::fp32) return {"fp32-adam", 4, 4, 0, 8, false, false};
+  return {"zero-paper", 2, 2, 0, 12, false, false};
+}
+Recipe recipe_megatron() { return {"megatron", 2, 0, 4, 12, false, false}; }
+Recipe recipe_deepspeed() { return {"deepspeed", 2, 2, 4, 12, true, true}; }
+
+ModelStates model_states(const Recipe& r, double P, int zero, int dp, double largest_layer_params) {
+  const double n = dp > 0 ? dp : 1;
+  ModelStates s;
+  s.params = zero >= 3 ? r.param_bytes * P / n : r.param_bytes * P;
+  // Working gradients: sharded from ZeRO-2; DeepSpeed's ZeRO-3 keeps them for the live layer only.
+  if (zero >= 3 && r.grad_transient_at_zero3) s.grads = 0;
+  else s.grads = zero >= 2 && !r.main_grad_sharded_with_optimizer ? r.grad_bytes * P / n : r.grad_bytes * P;
+  // fp32 main gradients: DeepSpeed keeps the partition it owns (sharded with the optimizer from
+  // ZeRO-1); Megatron's distributed optimizer keeps them whole (sharded only at ZeRO-2+).
+  const bool main_sharded = r.main_grad_sharded_with_optimizer ? zero >= 1 : zero >= 2;
+  s.grads += main_sharded ? r.main_grad_bytes * P / n : r.main_grad_bytes * P;
+  s.optimizer = zero >= 1 ? r.optimizer_bytes * P / n : r.optimizer_bytes * P;
+  // ZeRO-3 gathers one layer at a time: its 16-bit params and grads are live (DeepSpeed's 4 P_L).
+  if (zero >= 3) s.params += (r.param_bytes + r.grad_bytes) * largest_layer_params;
+  return s;
+}
+
+double layer_activation_bytes_no_recompute(const model::ModelSpec& m, ActShape a) {
+  a.recompute = Recompute::none;
+  return layer_activation_bytes(m, a);
+}
+
+double layer_activation_bytes(const model::ModelSpec& m, const ActShape& a) {
+  const double t = a.tp, e = a.e;
+  const double sbh = a.s * a.b * m.hidden;
+  const double rep = a.sp ? 1.0 / t : 1.0;  // tensors outside the TP region: split only with SP
+  if (a.recompute == Recompute::full) return e * sbh * rep;  // the layer input (2sbh in 16-bit)
+  const double kv_frac = static_cast<double>(m.kv_dim()) / m.hidden;
+  const double drop = m.dropout ? 1.0 : 0.0;  // 1-byte dropout masks
+  const double ffn_frac = static_cast<double>(m.ffn) / m.hidden;
+  const double experts_active = m.moe.enabled() ? m.moe.top_k : 1;
+  double bytes = 0;
+  // Outside the TP region (Korthikanti's "10 sbh"): two norm inputs, QKV input, FC1 input, two dropout masks.
+  bytes += (2 * e /*norm inputs*/ + e /*QKV input*/ + e /*FC1 input*/ + 2 * drop /*masks*/) * sbh * rep;
+  // Inside the TP region: Q, K, V, the projection input, the MLP activation input and the FC2 input.
+  bytes += e * sbh * (1 + 2 * kv_frac) / t;  // Q, K, V
+  bytes += e * sbh / t;                      // projection input (attention context)
+  const double act_in = m.activation == model::Activation::swiglu ? 2 : 1;
+  bytes += experts_active * e * sbh * ffn_frac * (act_in + 1) / t;  // activation input(s) + FC2 input
+  // Attention core: the s x s_kv scores (softmax output, dropout mask, dropout output) per head;
+  // selective recompute drops them, flash attention never stores them (it keeps a fp32 logsumexp).
+  const double heads_local = static_cast<double>(m.heads) / t;
+  if (a.flash) {
+    bytes += 4.0 * a.b * heads_local * a.s;
+  } else if (a.recompute != Recompute::selective) {
+    const double scores = a.b * heads_local * a.s * a.s_kv;
+    bytes += scores * (e /*softmax out*/ + drop * (1 + e) /*mask + dropout out*/);
+  }
+  return bytes;
+}
+
+}  // namespace scaleplan::strategies

@@ -1,0 +1,53 @@
+#pragma once
+// Memory per GPU: model states under ZeRO (bytes per parameter per recipe) and activation bytes
+// per transformer layer (Korthikanti et al. 2022, generalised to GQA, SwiGLU, no-dropout, flash).
+#include "model/model.hpp"
+#include "strategies/plan.hpp"
+
+namespace scaleplan::strategies {
+
+// Bytes per parameter of each model-state category, and what ZeRO shards.
+struct Recipe {
+  const char* name;
+  double param_bytes;       // working weights
+  double grad_bytes;        // working-precision gradient buffer
+  double main_grad_bytes;   // fp32 gradient (sharded with the optimizer where the recipe partitions it)
+  double optimizer_bytes;   // fp32 master weights + optimizer moments
+  bool main_grad_sharded_with_optimizer;  // DeepSpeed keeps only the fp32 grad partition it owns
+  bool grad_transient_at_zero3;           // DeepSpeed ZeRO-3: 16-bit grads live per layer only
+};
+// ZeRO paper (Rajbhandari et al. 2020, sec. 3.1): 2 + 2 + 12 = 16 B/param for mixed precision Adam;
+// fp32 training: 4 + 4 + 8. ZeRO-1 4P+12P/N, ZeRO-2 2P+14P/N, ZeRO-3 16P/N.
+Recipe recipe_zero_paper(Precision p);
+// Megatron-LM (theoretical_memory_usage.py): bf16 params 2 + fp32 main grads 4 + 12 = 18 B/param;
+// distributed optimizer (zero=1): 6 + 12/N.
+Recipe recipe_megatron();
+// DeepSpeed's estimators (stage_1_and_2.py / stage3.py estimate_zero{2,3}_model_states_mem_needs):
+// ZeRO-2 GPU 4P + 16P/N; ZeRO-3 GPU 4P_L + 18P/N.
+Recipe recipe_deepspeed();
+
+struct ModelStates {
+  double params = 0, grads = 0, optimizer = 0;
+  double total() const { return params + grads + optimizer; }
+};
+// params_on_gpu: parameters this GPU holds before ZeRO sharding; largest_layer: for ZeRO-3 live buffers.
+ModelStates model_states(const Recipe& r, double params_on_gpu, int zero, int dp, double largest_layer_params = 0);
+
+struct ActShape {
+  double b = 1;        // microbatch (sequences)
+  double s = 1;        // tokens of the sequence on this GPU (seq / cp)
+  double s_kv = 1;     // keys a query attends (seq, for context parallel)
+  int tp = 1;
+  bool sp = false;
+  Recompute recompute = Recompute::none;
+  bool flash = false;
+  double e = 2;        // bytes per activation element
+};
+// Bytes one layer keeps for backward for one microbatch (Korthikanti 2022 sec. 4, Table 2:
+// sbh(34 + 5as/h) without parallelism; sbh(10 + 24/t + 5as/(ht)) with TP; /t with TP+SP;
+// 34sbh/t with selective recompute + SP; 2sbh with full recompute).
+double layer_activation_bytes(const model::ModelSpec& m, const ActShape& a);
+// Bytes of one layer's full activations (what a fully recomputed layer re-creates during its backward).
+double layer_activation_bytes_no_recompute(const model::ModelSpec& m, ActShape a);
+
+}  // namespace scaleplan::strategies

@@ -1,0 +1,73 @@
+#include "strategies/pipeline.hpp"
+
+#include <algorithm>
+
+namespace scaleplan::strategies {
+
+namespace {
+
+// GPipe and 1F1B: one microbatch flows through all stages (sum of stage times), the other m-1
+// follow at the pace of the slowest stage. Uniform stages: (m + p - 1) t, bubble (p-1)/m.
+double time_flush(const StageTimes& st, int p, int v, long long m) {
+  return static_cast<double>(m - 1) * st.max_s + st.sum_s;
+}
+// Interleaved 1F1B: the fill/drain is (p-1) chunks of 1/v of a stage (SC21 sec. 2.2: bubble (p-1)/(v m)).
+double time_interleaved(const StageTimes& st, int p, int v, long long m) {
+  const double avg = st.sum_s / p;
+  return static_cast<double>(m) * st.max_s + static_cast<double>(p - 1) / v * avg;
+}
+// GPipe keeps all m microbatches; 1F1B keeps p - i on stage i (Narayanan et al. SC21 sec. 2.2).
+double inflight_gpipe(int i, int p, int v, long long m) { return static_cast<double>(m); }
+double inflight_1f1b(int i, int p, int v, long long m) { return static_cast<double>(std::min<long long>(m, p - i)); }
+// Interleaved: the first stage holds p microbatches times (1 + (p-1)/(p v)) (Korthikanti 2022 sec. 4.2.3).
+double inflight_interleaved(int i, int p, int v, long long m) {
+  const double base = static_cast<double>(std::min<long long>(m, p - i));
+  return std::min(static_cast<double>(m), base * (1.0 + static_cast<double>(p - 1) / (static_cast<double>(p) * v)));
+}
+
+const ScheduleModel kSchedules[] = {
+    {Schedule::gpipe, "gpipe", time_flush, inflight_gpipe},
+    {Schedule::one_f_one_b, "1f1b", time_flush, inflight_1f1b},
+    {Schedule::interleaved, "interleaved", time_interleaved, inflight_interleaved},
+    // zero_bubble lands with its own model (issue 5); until then resolve_plan rejects it.
+};
+
+}  // namespace
+
+const ScheduleModel& schedule_model(Schedule s) {
+  for (const auto& m : kSchedules)
+    if (m.kind == s) return m;
+  return kSchedules[1];
+}
+
+double bubble_fraction(Schedule s, int p, int v, long long m) {
+  if (m <= 0) return 0;
+  return s == Schedule::interleaved ? static_cast<double>(p - 1) / (static_cast<double>(v) * m)
+                                    : static_cast<double>(p - 1) / m;
+}
+
+StageLayers stage_layers(long long L, int p) {
+  StageLayers s;
+  if (p <= 1) {
+    s.first = s.middle = s.last = static_cast<double>(L);
+    return s;
+  }
+  if (L % p == 0) {
+    s.first = s.middle = s.last = static_cast<double>(L / p);
+    return s;
+  }
+  const long long mid = (L + p - 1) / p;
+  if (p == 2) {
+    s.first = static_cast<double>(mid);
+    s.last = static_cast<double>(L - mid);
+    s.middle = s.first;
+    return s;
+  }
+  const long long rest = L - mid * (p - 2);  // first + last
+  s.middle = static_cast<double>(mid);
+  s.first = static_cast<double>((rest + 1) / 2);
+  s.last = static_cast<double>(rest / 2);
+  return s;
+}
+
+}  // namespace scaleplan::strategies

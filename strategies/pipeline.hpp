@@ -1,0 +1,34 @@
+#pragma once
+// Pipeline schedules (registry): how long a step of m microbatches takes on p stages, and how many
+// microbatches' activations a stage keeps at its peak.
+#include "strategies/plan.hpp"
+
+namespace scaleplan::strategies {
+
+struct StageTimes {
+  double max_s = 0;  // slowest stage: forward + backward of one microbatch (all its chunks)
+  double sum_s = 0;  // sum over stages
+};
+
+struct ScheduleModel {
+  Schedule kind;
+  const char* name;
+  // Pipeline time of the step (without the optimizer and DP tail).
+  double (*time)(const StageTimes& st, int p, int v, long long m);
+  // Microbatches (in units of a full stage's layers) whose activations stage `i` holds at peak.
+  double (*in_flight)(int stage, int p, int v, long long m);
+};
+
+// Registry lookup (gpipe, 1f1b, interleaved).
+const ScheduleModel& schedule_model(Schedule s);
+// Bubble fraction of ideal compute: (p-1)/m for GPipe and 1F1B, (p-1)/(v m) interleaved (SC21 sec. 2.2).
+double bubble_fraction(Schedule s, int p, int v, long long m);
+
+// Layers on each pipeline stage: all equal when pp divides layers; otherwise middle stages take
+// ceil(L/p) and the first and last stage share the rest (Llama 3 sec. 3.3.2).
+struct StageLayers {
+  double first = 0, middle = 0, last = 0;
+};
+StageLayers stage_layers(long long layers, int pp);
+
+}  // namespace scaleplan::strategies

@@ -1,0 +1,238 @@
+#include "strategies/plan.hpp"
+
+#include <charconv>
+#include <sstream>
+#include <vector>
+
+#include "common/errors.hpp"
+#include "common/presets.hpp"
+#include "common/yaml_reader.hpp"
+
+namespace scaleplan::strategies {
+
+const char* name(TpMode v) {
+  switch (v) {
+    case TpMode::d1: return "1d";
+    case TpMode::d2: return "2d";
+    case TpMode::d2_5: return "2.5d";
+    case TpMode::d3: return "3d";
+  }
+  return "?";
+}
+const char* name(CpAlgo v) {
+  switch (v) {
+    case CpAlgo::ring: return "ring";
+    case CpAlgo::ulysses: return "ulysses";
+    case CpAlgo::ring_self_attn: return "ring_self_attn";
+  }
+  return "?";
+}
+const char* name(Schedule v) {
+  switch (v) {
+    case Schedule::gpipe: return "gpipe";
+    case Schedule::one_f_one_b: return "1f1b";
+    case Schedule::interleaved: return "interleaved";
+    case Schedule::zero_bubble: return "zero_bubble";
+  }
+  return "?";
+}
+const char* name(Recompute v) {
+  switch (v) {
+    case Recompute::none: return "none";
+    case Recompute::selective: return "selective";
+    case Recompute::full: return "full";
+  }
+  return "?";
+}
+const char* name(Offload v) {
+  switch (v) {
+    case Offload::none: return "none";
+    case Offload::optimizer: return "optimizer";
+    case Offload::params: return "params";
+    case Offload::nvme: return "nvme";
+    case Offload::gemini: return "gemini";
+  }
+  return "?";
+}
+const char* name(Precision v) {
+  switch (v) {
+    case Precision::fp32: return "fp32";
+    case Precision::fp16: return "fp16";
+    case Precision::bf16: return "bf16";
+    case Precision::fp8: return "fp8";
+  }
+  return "?";
+}
+
+hw::Dtype compute_dtype(Precision p) {
+  switch (p) {
+    case Precision::fp32: return hw::Dtype::fp32;
+    case Precision::fp16: return hw::Dtype::fp16;
+    case Precision::bf16: return hw::Dtype::bf16;
+    case Precision::fp8: return hw::Dtype::fp8;
+  }
+  return hw::Dtype::bf16;
+}
+double bytes_per_element(Precision p) { return p == Precision::fp32 ? 4.0 : 2.0; }
+
+std::string Plan::to_string() const {
+  std::ostringstream s;
+  s << "dp=" << dp << ",tp=" << tp << ",pp=" << pp << ",vpp=" << vpp << ",mbs=" << mbs << ",gbs=" << gbs
+    << ",cp=" << cp << ",ep=" << ep;
+  if (tp_mode != TpMode::d1) s << ",tp_mode=" << name(tp_mode);
+  if (tp_mode == TpMode::d2_5) s << ",tp_depth=" << tp_depth;
+  s << ",sp=" << (sp ? "on" : "off");
+  if (cp > 1) s << ",cp_algo=" << name(cp_algo);
+  s << ",schedule=" << name(schedule) << ",recompute=" << name(recompute) << ",zero=" << zero
+    << ",offload=" << name(offload) << ",precision=" << name(precision);
+  return s.str();
+}
+
+namespace {
+
+long long parse_int(const std::string& key, const std::string& v, long long lo) {
+  long long out = 0;
+  auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || ptr != v.data() + v.size()) throw PlanError(key, "must be an integer (got '" + v + "')");
+  if (out < lo) throw PlanError(key, "must be >= " + std::to_string(lo) + " (got " + v + ")");
+  return out;
+}
+
+template <typename E>
+E parse_enum(const std::string& key, const std::string& v, std::initializer_list<std::pair<const char*, E>> opts) {
+  std::string list;
+  for (const auto& [n, e] : opts) {
+    if (v == n) return e;
+    list += (list.empty() ? "" : "|") + std::string(n);
+  }
+  throw PlanError(key, "must be " + list + " (got '" + v + "')");
+}
+
+bool parse_bool(const std::string& key, const std::string& v) {
+  if (v == "on" || v == "true" || v == "1" || v == "yes") return true;
+  if (v == "off" || v == "false" || v == "0" || v == "no") return false;
+  throw PlanError(key, "must be on|off (got '" + v + "')");
+}
+
+void set_key(Plan& p, const std::string& k, const std::string& v) {
+  if (v.empty()) throw PlanError(k, "has no value (write " + k + "=VALUE)");
+  if (k == "dp") p.dp = static_cast<int>(parse_int(k, v, 1));
+  else if (k == "tp") p.tp = static_cast<int>(parse_int(k, v, 1));
+  else if (k == "pp") p.pp = static_cast<int>(parse_int(k, v, 1));
+  else if (k == "vpp") p.vpp = static_cast<int>(parse_int(k, v, 1));
+  else if (k == "mbs") p.mbs = static_cast<int>(parse_int(k, v, 1));
+  else if (k == "gbs") p.gbs = parse_int(k, v, 1);
+  else if (k == "cp") p.cp = static_cast<int>(parse_int(k, v, 1));
+  else if (k == "ep") p.ep = static_cast<int>(parse_int(k, v, 1));
+  else if (k == "tp_depth") p.tp_depth = static_cast<int>(parse_int(k, v, 1));
+  else if (k == "zero") p.zero = static_cast<int>(parse_int(k, v, 0));
+  else if (k == "tp_mode")
+    p.tp_mode = parse_enum<TpMode>(k, v, {{"1d", TpMode::d1}, {"2d", TpMode::d2}, {"2.5d", TpMode::d2_5}, {"3d", TpMode::d3}});
+  else if (k == "sp") p.sp = parse_bool(k, v);
+  else if (k == "cp_algo")
+    p.cp_algo = parse_enum<CpAlgo>(k, v, {{"ring", CpAlgo::ring}, {"ulysses", CpAlgo::ulysses}, {"ring_self_attn", CpAlgo::ring_self_attn}});
+  else if (k == "schedule") {
+    p.schedule = parse_enum<Schedule>(k, v, {{"gpipe", Schedule::gpipe}, {"1f1b", Schedule::one_f_one_b},
+                                             {"interleaved", Schedule::interleaved}, {"zero_bubble", Schedule::zero_bubble}});
+    p.schedule_set = true;
+  } else if (k == "recompute")
+    p.recompute = parse_enum<Recompute>(k, v, {{"none", Recompute::none}, {"selective", Recompute::selective}, {"full", Recompute::full}});
+  else if (k == "offload")
+    p.offload = parse_enum<Offload>(k, v, {{"none", Offload::none}, {"optimizer", Offload::optimizer}, {"params", Offload::params},
+                                           {"nvme", Offload::nvme}, {"gemini", Offload::gemini}});
+  else if (k == "precision") {
+    p.precision = parse_enum<Precision>(k, v, {{"fp32", Precision::fp32}, {"fp16", Precision::fp16}, {"bf16", Precision::bf16}, {"fp8", Precision::fp8}});
+    p.precision_set = true;
+  } else
+    throw PlanError(k, "unknown key (known: dp tp pp vpp mbs gbs cp ep tp_mode tp_depth sp cp_algo schedule recompute zero offload precision)");
+}
+
+}  // namespace
+
+Plan parse_plan(const std::string& text) {
+  Plan p;
+  std::vector<std::string> seen;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    // trim
+    const auto b = item.find_first_not_of(" \t");
+    if (b == std::string::npos) continue;
+    item = item.substr(b, item.find_last_not_of(" \t") - b + 1);
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) throw PlanError(item, "expected key=value");
+    const std::string k = item.substr(0, eq), v = item.substr(eq + 1);
+    for (const auto& s : seen)
+      if (s == k) throw PlanError(k, "given twice");
+    seen.push_back(k);
+    set_key(p, k, v);
+  }
+  return p;
+}
+
+Plan load_plan(const std::string& spec) {
+  if (spec.find('=') != std::string::npos || spec.empty()) return parse_plan(spec);
+  ConfigText t = load_config_text("plans", spec);
+  YamlMap y = YamlMap::parse(t.text, t.file);
+  Plan p;
+  for (const auto& kv : y.node()) {
+    const std::string k = kv.first.Scalar();
+    if (!kv.second.IsScalar()) y.fail(k, "must be a scalar value");
+    try {
+      set_key(p, k, kv.second.Scalar());
+    } catch (const PlanError& e) {
+      y.fail(k, e.rule());
+    }
+  }
+  return p;
+}
+
+Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long long gpus) {
+  const long long inner = static_cast<long long>(p.tp) * p.pp * p.cp;
+  if (p.dp == 0) {
+    if (gpus <= 0) p.dp = 1;
+    else if (gpus % inner != 0)
+      throw PlanError("tp", "tp*pp*cp = " + std::to_string(inner) + " does not divide --gpus " + std::to_string(gpus));
+    else p.dp = static_cast<int>(gpus / inner);
+  }
+  if (gpus > 0 && static_cast<long long>(p.dp) * inner != gpus)
+    throw PlanError("dp", "dp*tp*pp*cp = " + std::to_string(p.dp * inner) + " does not match --gpus " + std::to_string(gpus));
+  if (m.heads % p.tp != 0) throw PlanError("tp", "tp=" + std::to_string(p.tp) + " does not divide heads=" + std::to_string(m.heads));
+  if (m.ffn % p.tp != 0) throw PlanError("tp", "tp=" + std::to_string(p.tp) + " does not divide ffn=" + std::to_string(m.ffn));
+  if (m.kv_heads % p.tp != 0 && p.tp % m.kv_heads != 0)
+    throw PlanError("tp", "tp=" + std::to_string(p.tp) + " and kv_heads=" + std::to_string(m.kv_heads) + ": one must divide the other");
+  if (p.tp_mode != TpMode::d1) throw PlanError("tp_mode", std::string(name(p.tp_mode)) + " tensor parallelism is not modelled yet (only 1d)");
+  if (p.offload != Offload::none) throw PlanError("offload", std::string(name(p.offload)) + " offload is not modelled yet (only none)");
+  if (p.cp > 1 && p.cp_algo != CpAlgo::ring && p.cp_algo != CpAlgo::ulysses)
+    throw PlanError("cp_algo", "ring_self_attn is not modelled yet");
+  if (p.ep > 1 && !m.moe.enabled()) throw PlanError("ep", "expert parallelism needs an MoE model (this model is dense)");
+  if (p.ep > 1 && (m.moe.experts % p.ep != 0 || p.dp % p.ep != 0))
+    throw PlanError("ep", "ep=" + std::to_string(p.ep) + " must divide experts and dp");
+  if (m.seq % p.cp != 0) throw PlanError("cp", "cp=" + std::to_string(p.cp) + " does not divide seq=" + std::to_string(m.seq));
+  if (p.cp > 1 && p.cp_algo == CpAlgo::ulysses && (m.heads / p.tp) % p.cp != 0)
+    throw PlanError("cp", "Ulysses needs heads/tp divisible by cp");
+  if (p.zero > 3) throw PlanError("zero", "must be 0, 1, 2 or 3");
+  if (p.pp > m.layers) throw PlanError("pp", "pp=" + std::to_string(p.pp) + " exceeds layers=" + std::to_string(m.layers));
+  if (p.vpp > 1 && !p.schedule_set) p.schedule = Schedule::interleaved;
+  if (p.vpp > 1 && p.schedule != Schedule::interleaved)
+    throw PlanError("vpp", "vpp>1 needs schedule=interleaved (got " + std::string(name(p.schedule)) + ")");
+  if (p.schedule == Schedule::interleaved && p.pp == 1) throw PlanError("schedule", "interleaved needs pp>1");
+  if (p.schedule == Schedule::zero_bubble) throw PlanError("schedule", "zero_bubble is not modelled yet");
+  if (!p.allow_uneven_layers && m.layers % (static_cast<long long>(p.pp) * p.vpp) != 0)
+    throw PlanError(p.vpp > 1 ? "vpp" : "pp", "pp*vpp=" + std::to_string(p.pp * p.vpp) + " does not divide layers=" + std::to_string(m.layers));
+  if (p.allow_uneven_layers && m.layers < static_cast<long long>(p.pp) * p.vpp)
+    throw PlanError("vpp", "pp*vpp exceeds layers");
+  if (!p.precision_set) p.precision = c.device.peak(hw::Dtype::bf16) > 0 ? Precision::bf16 : Precision::fp16;
+  if (c.device.peak(compute_dtype(p.precision)) <= 0)
+    throw PlanError("precision", std::string(name(p.precision)) + " is not supported by " + c.device.name);
+  // Default global batch: enough microbatches to fill the pipeline twice (README "Plan defaults").
+  if (p.gbs == 0) p.gbs = static_cast<long long>(p.dp) * p.mbs * (p.pp > 1 ? 2LL * p.pp * p.vpp : 1);
+  if (p.gbs % (static_cast<long long>(p.mbs) * p.dp) != 0)
+    throw PlanError("gbs", "gbs=" + std::to_string(p.gbs) + " is not a multiple of mbs*dp=" + std::to_string(static_cast<long long>(p.mbs) * p.dp));
+  if (p.schedule == Schedule::interleaved && p.microbatches() % p.pp != 0)
+    throw PlanError("gbs", "the interleaved schedule needs microbatches per pipeline (" + std::to_string(p.microbatches()) +
+                               ") to be a multiple of pp=" + std::to_string(p.pp));
+  return p;
+}
+
+}  // namespace scaleplan::strategies

@@ -1,0 +1,59 @@
+#pragma once
+// The Plan: how the work is split (DESIGN.md sec. 3, plan keys). Parsed, validated, then immutable.
+#include <string>
+
+#include "hardware/cluster.hpp"
+#include "model/model.hpp"
+
+namespace scaleplan::strategies {
+
+enum class TpMode { d1, d2, d2_5, d3 };
+enum class CpAlgo { ring, ulysses, ring_self_attn };
+enum class Schedule { gpipe, one_f_one_b, interleaved, zero_bubble };
+enum class Recompute { none, selective, full };
+enum class Offload { none, optimizer, params, nvme, gemini };
+enum class Precision { fp32, fp16, bf16, fp8 };
+
+const char* name(TpMode v);
+const char* name(CpAlgo v);
+const char* name(Schedule v);
+const char* name(Recompute v);
+const char* name(Offload v);
+const char* name(Precision v);
+hw::Dtype compute_dtype(Precision p);
+double bytes_per_element(Precision p);  // activations / working weights (fp8 keeps 16-bit activations)
+
+struct Plan {
+  int dp = 0;  // 0 = derive from --gpus
+  int tp = 1, pp = 1, vpp = 1, mbs = 1;
+  long long gbs = 0;  // 0 = default (see README "Plan defaults")
+  int cp = 1, ep = 1;
+  TpMode tp_mode = TpMode::d1;
+  int tp_depth = 1;
+  bool sp = false;
+  CpAlgo cp_algo = CpAlgo::ring;
+  Schedule schedule = Schedule::one_f_one_b;
+  bool schedule_set = false;
+  Recompute recompute = Recompute::none;
+  int zero = 0;
+  Offload offload = Offload::none;
+  Precision precision = Precision::bf16;
+  bool precision_set = false;
+  // Allow layers not divisible by pp*vpp (middle stages take ceil(L/p), first and last share the
+  // rest, as Llama 3 did: "one fewer layer on the first and last stage"). Off for user plans.
+  bool allow_uneven_layers = false;
+
+  int gpus() const { return dp * tp * pp * cp; }
+  long long microbatches() const { return gbs / (static_cast<long long>(mbs) * dp); }  // per pipeline
+  std::string to_string() const;
+};
+
+// Parses "tp=8,pp=16,mbs=1" (unknown keys, bad values -> PlanError naming the key).
+Plan parse_plan(const std::string& text);
+// Parses a plan file (YAML mapping with the same keys) or, if `spec` contains '=', a plan string.
+Plan load_plan(const std::string& spec);
+// Fills defaults (dp from gpus, gbs, precision, schedule) and checks every divisibility rule
+// against the model, cluster and GPU count (gpus <= 0: no GPU-count check). Throws PlanError.
+Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long long gpus);
+
+}  // namespace scaleplan::strategies
