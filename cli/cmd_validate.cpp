@@ -24,7 +24,11 @@ void add_validate(CLI::App& app, int& rc) {
         for (const auto& r : s.runs) {
           nlohmann::json e = {{"id", r.id},       {"metric", r.metric},      {"published", r.published}, {"predicted", r.predicted},
                               {"error_pct", r.error_pct}, {"supported", r.supported}, {"feasible", r.feasible}, {"note", r.note},
-                              {"plan", r.report.plan.to_string()}};
+                              {"plan", r.report.plan.to_string()},
+                              {"breakdown_s", {{"step", r.report.time.step_s}, {"compute", r.report.time.compute_s},
+                                               {"bubble", r.report.time.bubble_s}, {"tp_comm", r.report.tp_comm_exposed_s},
+                                               {"pp_comm", r.report.pp_comm_exposed_s}, {"dp_comm", r.report.dp_comm_exposed_s},
+                                               {"optimizer", r.report.time.optimizer_s}}}};
           j["runs"].push_back(e);
         }
         j["layer_timings"] = nlohmann::json::array();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -52,6 +53,16 @@ ConfigText load_config_text(const std::string& kind, const std::string& spec) {
       (spec.substr(spec.size() - 5) == ".yaml" || spec.substr(spec.size() - 4) == ".yml");
   if (is_regular_file(spec)) return {read_file(spec), spec};
   const std::string n = norm(spec);
+  // SCALEPLAN_CONFIG_DIR/<kind>/<name>.yaml overrides the embedded preset (edit without rebuilding).
+  if (const char* dir = std::getenv("SCALEPLAN_CONFIG_DIR"); dir && *dir) {
+    for (const auto& e : embedded::configs()) {
+      if (e.kind != kind || norm(std::string(e.name)) != n) continue;
+      const std::string path = std::string(dir) + "/" + kind + "/" + std::string(e.name) + ".yaml";
+      if (is_regular_file(path)) return {read_file(path), path};
+    }
+    const std::string path = std::string(dir) + "/" + kind + "/" + spec + ".yaml";
+    if (is_regular_file(path)) return {read_file(path), path};
+  }
   for (const auto& e : embedded::configs()) {
     if (e.kind == kind && norm(std::string(e.name)) == n)
       return {std::string(e.text), "configs/" + kind + "/" + std::string(e.name) + ".yaml"};

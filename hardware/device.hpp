@@ -22,6 +22,7 @@ struct Efficiency {
   double mem_bw = 0.8;
   double flash_attention = 0.5;
   double kernel_overhead_s = 4e-6;
+  double overlap_slowdown = 0.2;  // share of overlapped communication time still lost to compute
 };
 
 struct Device {

@@ -13,8 +13,9 @@ struct Gemm {
   double bytes(double e) const { return e * (m * k + k * n + m * n); }
 };
 
+// A batched GEMM runs as one kernel over all batches (cuBLAS strided-batched).
 double gemm_t(const hw::Device& d, const Gemm& g, double e, hw::Dtype dt, double batch = 1) {
-  return batch * d.gemm_time(g.flops(), g.bytes(e), dt) - (batch - 1) * d.eff.kernel_overhead_s;
+  return d.gemm_time(batch * g.flops(), batch * g.bytes(e), dt);
 }
 
 // Forward, dgrad and wgrad of one linear layer.
@@ -31,6 +32,11 @@ LinearCost linear(const hw::Device& d, double tokens, double n_out, double k_in,
 }
 
 }  // namespace
+
+double exposed_under(const hw::Device& d, double comm_s, double compute_s) {
+  const double hidden = std::min(comm_s, compute_s);
+  return (comm_s - hidden) + d.eff.overlap_slowdown * hidden;
+}
 
 double layer_forward_flops(const model::ModelSpec& m, double s) {
   const double h = m.hidden;
@@ -107,13 +113,14 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   // or with SP 2 all-gathers + 2 reduce-scatters each way (same bytes on the wire).
   const double act = e * T * h;
   if (t > 1) {
-    double one;
-    if (sh.sp) one = hw::collective_time(c, hw::Coll::all_gather, act, tp_group) +
-                     hw::collective_time(c, hw::Coll::reduce_scatter, act, tp_group);
-    else one = 2 * hw::collective_time(c, hw::Coll::all_reduce, act, tp_group);
-    pc.fwd_comm_s = one;
-    pc.bwd_comm_s = one;
-    pc.tp_bytes = (sh.sp ? 4 : 2) * act * 2;  // fwd + bwd
+    const double ag = hw::collective_time(c, hw::Coll::all_gather, act, tp_group);
+    const double rs = hw::collective_time(c, hw::Coll::reduce_scatter, act, tp_group);
+    const double ar = hw::collective_time(c, hw::Coll::all_reduce, act, tp_group);
+    pc.fwd_comm_s = sh.sp ? 2 * (ag + rs) : 2 * ar;
+    // Backward: the mirrored collectives; with SP Megatron also re-gathers the two sharded GEMM
+    // inputs (QKV and FC1) for the weight gradients (Korthikanti 2022 sec. 4.2.2).
+    pc.bwd_comm_s = sh.sp ? 2 * (ag + rs) + 2 * ag : 2 * ar;
+    pc.tp_bytes = sh.sp ? 10 * act : 4 * act;  // fwd + bwd payloads
   }
 
   // Context parallel (ring attention): K and V blocks pass around the cp ring, overlapped with
@@ -127,6 +134,8 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
     pc.bwd_comm_s += 2 * steps * std::max(0.0, xfer - 2 * block_compute);  // K,V and their grads
     pc.cp_bytes = steps * kv_block * 3;
   }
+
+  pc.bwd_comm_exposed_s = exposed_under(d, pc.bwd_comm_s, pc.wgrad_s);
 
   switch (sh.recompute) {
     case Recompute::full:
@@ -190,6 +199,7 @@ PhaseCost head_cost(const model::ModelSpec& m, const hw::Cluster& c, const Layer
                           : hw::collective_time(c, hw::Coll::all_reduce, act, tp_group);
     pc.tp_bytes = (sh.sp ? 2 : 1) * act + 3 * 4 * T;
   }
+  pc.bwd_comm_exposed_s = exposed_under(d, pc.bwd_comm_s, pc.wgrad_s);
   pc.model_flops = logits.flops;
   return pc;
 }

@@ -28,6 +28,7 @@ struct PhaseCost {
   double recompute_s = 0;    // extra forward compute redone in backward (full or selective)
   double fwd_comm_s = 0;     // TP/CP collectives on the forward critical path
   double bwd_comm_s = 0;     // TP/CP collectives issued in backward (may hide under wgrad)
+  double bwd_comm_exposed_s = 0;  // what of bwd_comm_s the weight-gradient GEMMs do not hide
   double recompute_comm_s = 0;
   double model_flops = 0;    // forward + backward FLOPs (model convention)
   double recompute_flops = 0;
@@ -41,6 +42,11 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
 // Token + position embedding (first stage) and final norm + LM head + cross-entropy (last stage).
 PhaseCost embedding_cost(const model::ModelSpec& m, const hw::Cluster& c, const LayerShape& sh, const hw::Group& tp_group);
 PhaseCost head_cost(const model::ModelSpec& m, const hw::Cluster& c, const LayerShape& sh, const hw::Group& tp_group);
+
+// Time a collective of comm_s adds when overlapped with compute_s of independent work: the part
+// that does not fit under the compute, plus the slowdown overlapped NCCL kernels cause by taking
+// SMs and HBM bandwidth from the compute (device efficiency `overlap_slowdown`).
+double exposed_under(const hw::Device& d, double comm_s, double compute_s);
 
 // Model FLOPs of one layer's forward per sequence of `s` tokens (all GPUs together), used to check
 // Korthikanti's eq. (7): 24 s h^2 + 4 s^2 h for GPT.

@@ -172,7 +172,11 @@ strategies::StepReport best_report(const RunSpec& r, const analytic::Estimator& 
         p.vpp = v;
         p.schedule = v > 1 ? strategies::Schedule::interleaved : strategies::Schedule::one_f_one_b;
         p.schedule_set = true;
-        if (v > 1 && (r.model.layers % (static_cast<long long>(p.pp) * v) != 0)) continue;
+        // Chunks must split the stages evenly, except for models whose layers do not divide into
+        // the stages at all (Llama 3 405B: 126 layers on 16 stages), where chunks are uneven too.
+        const bool even_stages = r.model.layers % p.pp == 0;
+        if (v > 1 && even_stages && r.model.layers % (static_cast<long long>(p.pp) * v) != 0) continue;
+        if (v > 1 && !even_stages && v > r.model.layers / p.pp) continue;
       }
       try {
         p = strategies::resolve_plan(p, r.model, r.cluster, r.gpus);
@@ -256,7 +260,7 @@ LayerTimingResult predict_layer(const LayerTimingSpec& l) {
   out.fwd_published_ms = l.forward_ms;
   out.bwd_published_ms = l.backward_ms;
   out.fwd_predicted_ms = 1e3 * (c.fwd_s + c.fwd_comm_s);
-  out.bwd_predicted_ms = 1e3 * (c.bwd_s + c.recompute_s + c.recompute_comm_s + std::max(0.0, c.bwd_comm_s - c.wgrad_s));
+  out.bwd_predicted_ms = 1e3 * (c.bwd_s + c.recompute_s + c.recompute_comm_s + c.bwd_comm_exposed_s);
   out.fwd_error_pct = 100.0 * (out.fwd_predicted_ms - l.forward_ms) / l.forward_ms;
   out.bwd_error_pct = 100.0 * (out.bwd_predicted_ms - l.backward_ms) / l.backward_ms;
   return out;

@@ -84,9 +84,9 @@ StepReport Estimator::evaluate(const Plan& p) const {
   // One layer, one microbatch: forward, backward (+ recompute), with the TP collectives on the
   // critical path; backward collectives hide under the weight-gradient GEMMs (Megatron async TP).
   const double layer_compute = lc.fwd_s + lc.bwd_s + lc.recompute_s;
-  const double layer_comm = lc.fwd_comm_s + lc.recompute_comm_s + std::max(0.0, lc.bwd_comm_s - lc.wgrad_s);
+  const double layer_comm = lc.fwd_comm_s + lc.recompute_comm_s + lc.bwd_comm_exposed_s;
   const double emb_compute = ec.fwd_s + ec.bwd_s, emb_comm = ec.fwd_comm_s;
-  const double head_compute = hc.fwd_s + hc.bwd_s, head_comm = hc.fwd_comm_s + std::max(0.0, hc.bwd_comm_s - hc.wgrad_s);
+  const double head_compute = hc.fwd_s + hc.bwd_s, head_comm = hc.fwd_comm_s + hc.bwd_comm_exposed_s;
 
   // Stage-to-stage activations: T*h (divided by t with the scatter/gather optimisation of SC21
   // sec. 4.1, or with SP), one send forward and one backward per chunk boundary.
