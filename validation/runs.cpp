@@ -1,12 +1,14 @@
 #include "validation/runs.hpp"
 
 #include <cmath>
+#include <cstdlib>
 
 #include "common/errors.hpp"
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
 #include "simulator/analytic/estimator.hpp"
 #include "strategies/layer_cost.hpp"
+#include "strategies/pipeline.hpp"
 
 namespace scaleplan::validation {
 
@@ -156,13 +158,18 @@ RunsFile load_runs(const std::string& spec) {
 
 namespace {
 
+// Bubble share below which practitioners stop interleaving: more virtual stages cost more
+// point-to-point transfers and activation memory (Narayanan et al. SC21 sec. 2.2.2 and 5.4).
+constexpr double kVppBubbleTarget = 0.10;
+
 strategies::StepReport best_report(const RunSpec& r, const analytic::Estimator& est) {
-  // Candidates for the fields the source left null: vpp (tuned by the authors: the fastest valid
-  // value) and recompute (the least recompute that fits in memory).
+  // Fields the source left null (README "Validation defaults"): vpp is the smallest interleaving
+  // degree that brings the bubble (p-1)/(v m) under kVppBubbleTarget (else the largest valid one);
+  // recompute is the least recompute that fits in memory.
   std::vector<Recompute> rcs = r.recompute_free ? std::vector<Recompute>{Recompute::none, Recompute::selective, Recompute::full}
                                                 : std::vector<Recompute>{r.plan.recompute};
   for (Recompute rc : rcs) {
-    strategies::StepReport best;
+    strategies::StepReport chosen;
     bool have = false;
     const int vmax = r.vpp_free ? static_cast<int>(r.model.layers / r.plan.pp) : 1;
     for (int v = 1; v <= vmax; ++v) {
@@ -176,18 +183,18 @@ strategies::StepReport best_report(const RunSpec& r, const analytic::Estimator& 
         // the stages at all (Llama 3 405B: 126 layers on 16 stages), where chunks are uneven too.
         const bool even_stages = r.model.layers % p.pp == 0;
         if (v > 1 && even_stages && r.model.layers % (static_cast<long long>(p.pp) * v) != 0) continue;
-        if (v > 1 && !even_stages && v > r.model.layers / p.pp) continue;
       }
       try {
         p = strategies::resolve_plan(p, r.model, r.cluster, r.gpus);
       } catch (const PlanError&) {
         continue;
       }
-      strategies::StepReport rep = est.evaluate(p);
-      if (!have || rep.time.step_s < best.time.step_s) best = rep, have = true;
+      chosen = est.evaluate(p);
+      have = true;
+      if (strategies::bubble_fraction(p.schedule, p.pp, p.vpp, p.microbatches()) <= kVppBubbleTarget) break;
     }
     if (!have) throw PlanError("strategy", "no valid plan for run " + r.id);
-    if (best.feasible || rc == rcs.back()) return best;
+    if (chosen.feasible || rc == rcs.back()) return chosen;
   }
   return {};
 }

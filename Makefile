@@ -1,0 +1,106 @@
+# scaleplan - top-level entry points (README "Quick start").
+#   make deps      install the Debian packages the build needs (only the missing ones)
+#   make build     configure and build Release into build/ (optional parts ON when found)
+#   make run       deps + build + the main job on the embedded default presets
+#   make test      deps + build + ctest
+#   make validate  build + predict the published runs
+#   make bench     build + run the Google Benchmark programs under build/bench
+#   make clean     remove build/
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+# Prerequisites run in the order written (deps before build); cmake parallelises the build itself.
+.NOTPARALLEL:
+
+BUILD_DIR := build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_JOBS ?= 2
+SCALEPLAN := ./$(BUILD_DIR)/cli/scaleplan
+
+# Packages the build needs now (Debian 12 names).
+PKGS := cmake g++ make pkg-config libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev \
+        libtbb-dev libeigen3-dev googletest libgtest-dev libbenchmark-dev python3
+
+# Optional parts (DESIGN.md sec. 2): CMake turns SCALEPLAN_WITH_SIMGRID / _MPI / _GUI ON when these
+# are found, so `make deps OPTIONAL=1` installs them too.
+# OPTIONAL defaults to 0 for now: installing Qt6, SimGrid and OpenMPI is slow and the parts that use
+# them (simulator/des: issue 7, executor: issue 8, gui: issue 10) do not exist yet. Turn the default
+# to 1 when those parts land.
+OPTIONAL_PKGS := libsimgrid-dev libopenmpi-dev openmpi-bin qt6-base-dev qt6-charts-dev
+OPTIONAL ?= 0
+
+DEPS_PKGS := $(PKGS) $(if $(filter 1,$(OPTIONAL)),$(OPTIONAL_PKGS))
+
+# The main job on the embedded default (issue 2): search once it exists, else the Megatron plan.
+SEARCH_ARGS := --model gpt3-175b --cluster selene-a100 --gpus 1024 --gbs 1536
+ESTIMATE_ARGS := --model gpt3-175b --cluster selene-a100 --gpus 1024 \
+                 --plan tp=8,pp=16,mbs=1,gbs=1536,recompute=full
+
+.PHONY: all deps build run test validate bench clean
+
+all: build
+
+deps:
+	@if ! command -v dpkg-query >/dev/null 2>&1; then \
+	  echo "make deps: dpkg-query not found; this target needs Debian/Ubuntu." >&2; \
+	  echo "Install the equivalents of: $(DEPS_PKGS)" >&2; \
+	  exit 1; \
+	fi; \
+	missing=""; \
+	for p in $(DEPS_PKGS); do \
+	  if ! dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed'; then \
+	    missing="$$missing $$p"; \
+	  fi; \
+	done; \
+	if [ -z "$$missing" ]; then \
+	  echo "make deps: all $(words $(DEPS_PKGS)) packages are installed"; \
+	  exit 0; \
+	fi; \
+	echo "make deps: missing:$$missing"; \
+	if [ "$$(id -u)" -eq 0 ]; then \
+	  apt-get update; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	else \
+	  echo "make deps: not root; run:" >&2; \
+	  echo "  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing" >&2; \
+	  exit 1; \
+	fi
+
+build:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+# `search --help` alone is no test: while `search` is not registered, CLI11 answers it with the
+# top-level help and exit 0. The subcommand exists when its own usage line comes back.
+run: deps build
+	@help=$$($(SCALEPLAN) search --help 2>&1 || true); \
+	if grep -q 'Usage: .*scaleplan search' <<<"$$help"; then \
+	  echo "+ $(SCALEPLAN) search $(SEARCH_ARGS)"; \
+	  $(SCALEPLAN) search $(SEARCH_ARGS); \
+	else \
+	  echo "+ $(SCALEPLAN) estimate $(ESTIMATE_ARGS)"; \
+	  $(SCALEPLAN) estimate $(ESTIMATE_ARGS); \
+	fi
+
+# Any failing test makes ctest, and so make, exit non-zero.
+test: deps build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(CTEST_JOBS)
+
+validate: build
+	$(SCALEPLAN) validate
+
+bench: build
+	@found=0; \
+	if [ -d $(BUILD_DIR)/bench ]; then \
+	  while IFS= read -r b; do \
+	    found=1; \
+	    echo "+ $$b"; \
+	    "$$b"; \
+	  done < <(find $(BUILD_DIR)/bench -path '*/CMakeFiles' -prune -o -type f -perm -u+x -print | sort); \
+	fi; \
+	if [ "$$found" -eq 0 ]; then echo "make bench: no benchmark programs under $(BUILD_DIR)/bench"; fi
+
+clean:
+	rm -rf $(BUILD_DIR)
