@@ -14,10 +14,12 @@ SHELL := /bin/bash
 .NOTPARALLEL:
 
 BUILD_DIR := build
+# Extra configure arguments, e.g. CMAKE_ARGS=-DSCALEPLAN_BUILD_BENCH=OFF (they stay in the CMake cache).
+CMAKE_ARGS ?=
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_JOBS ?= 2
-SCALEPLAN := ./$(BUILD_DIR)/cli/scaleplan
+SCALEPLAN := $(BUILD_DIR)/cli/scaleplan
 
 # Packages the build needs now (Debian 12 names).
 PKGS := cmake g++ make pkg-config libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev \
@@ -69,7 +71,7 @@ deps:
 	fi
 
 build:
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
 # `search --help` alone is no test: while `search` is not registered, CLI11 answers it with the

@@ -15,6 +15,9 @@ int guarded(const std::function<int()>& fn) {
     std::cerr << "error: " << e.what() << "\n";
   } catch (const UsageError& e) {
     std::cerr << "error: " << e.what() << "\n";
+  } catch (const std::exception& e) {
+    // Anything else escaping the library is still reported on one line, never an abort.
+    std::cerr << "error: " << e.what() << "\n";
   }
   return 2;
 }
@@ -37,7 +40,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    std::cerr << "error: " << e.what() << " (run with --help for usage)\n";
     return 2;
   }
   return rc;

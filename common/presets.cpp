@@ -49,8 +49,11 @@ std::string read_file(const std::string& path) {
 
 ConfigText load_config_text(const std::string& kind, const std::string& spec) {
   if (spec.empty()) throw UsageError("empty " + kind + " name");
-  const bool looks_like_path = spec.find('/') != std::string::npos || spec.size() > 5 &&
-      (spec.substr(spec.size() - 5) == ".yaml" || spec.substr(spec.size() - 4) == ".yml");
+  const auto ends_with = [&](const char* suf) {
+    const std::string x(suf);
+    return spec.size() > x.size() && spec.compare(spec.size() - x.size(), x.size(), x) == 0;
+  };
+  const bool looks_like_path = spec.find('/') != std::string::npos || ends_with(".yaml") || ends_with(".yml");
   if (is_regular_file(spec)) return {read_file(spec), spec};
   const std::string n = norm(spec);
   // SCALEPLAN_CONFIG_DIR/<kind>/<name>.yaml overrides the embedded preset (edit without rebuilding).

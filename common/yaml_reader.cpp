@@ -10,6 +10,11 @@ SourceLocation mark_loc(const std::string& file, const YAML::Mark& m) {
   if (m.is_null()) return {file, 0, 0};
   return {file, m.line + 1, m.column + 1};
 }
+std::string num_str(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
 }  // namespace
 
 YamlMap YamlMap::parse(const std::string& text, const std::string& file) {
@@ -58,13 +63,13 @@ double YamlMap::check_bound(const std::string& key, double v, Bound b) const {
   if (!std::isfinite(v)) fail(key, "must be a finite number");
   switch (b) {
     case Bound::positive:
-      if (!(v > 0)) fail(key, "must be > 0 (got " + std::to_string(v) + ")");
+      if (!(v > 0)) fail(key, "must be > 0 (got " + num_str(v) + ")");
       break;
     case Bound::non_negative:
-      if (v < 0) fail(key, "must be >= 0 (got " + std::to_string(v) + ")");
+      if (v < 0) fail(key, "must be >= 0 (got " + num_str(v) + ")");
       break;
     case Bound::fraction:
-      if (!(v > 0 && v <= 1)) fail(key, "must be in (0, 1] (got " + std::to_string(v) + ")");
+      if (!(v > 0 && v <= 1)) fail(key, "must be in (0, 1] (got " + num_str(v) + ")");
       break;
     case Bound::any:
       break;
@@ -155,7 +160,10 @@ std::vector<std::string> YamlMap::str_list_or(const std::string& key) const {
   YAML::Node n = get(key);
   if (!n || n.IsNull()) return out;
   if (!n.IsSequence()) fail(key, "must be a list");
-  for (const auto& e : n) out.push_back(e.as<std::string>());
+  for (const auto& e : n) {
+    if (!e.IsScalar()) throw ConfigError(mark_loc(file_, e.Mark()), field(key), "must be a list of strings");
+    out.push_back(e.Scalar());
+  }
   return out;
 }
 

@@ -41,7 +41,8 @@ Device parse_device(const std::string& text, const std::string& file) {
   const char* keys[] = {"fp32", "tf32", "fp16", "bf16", "fp8"};
   for (int i = 0; i < kNumDtypes; ++i) d.peak_flops[i] = p.num_or(keys[i], 0, Bound::non_negative) * 1e12;
   if (d.peak_flops[static_cast<int>(Dtype::fp32)] <= 0) p.fail("fp32", "must be > 0 (every GPU computes in fp32)");
-  // A precision without tensor cores runs at the next one that exists (bf16 -> fp16 -> fp32).
+  // TF32 absent (V100): fp32 matmuls run at the plain fp32 rate. Other missing precisions stay 0
+  // and plans asking for them are rejected by resolve_plan.
   if (d.peak_flops[static_cast<int>(Dtype::tf32)] <= 0) d.peak_flops[static_cast<int>(Dtype::tf32)] = d.peak_flops[0];
   d.hbm_bytes = y.num("hbm_GiB") * 1024.0 * 1024.0 * 1024.0;
   d.hbm_bw_Bps = y.num("hbm_bw_GBps") * 1e9;

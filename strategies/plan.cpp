@@ -177,11 +177,12 @@ Plan load_plan(const std::string& spec) {
   Plan p;
   for (const auto& kv : y.node()) {
     const std::string k = kv.first.Scalar();
-    if (!kv.second.IsScalar()) y.fail(k, "must be a scalar value");
+    const SourceLocation at{t.file, kv.first.Mark().line + 1, kv.first.Mark().column + 1};
+    if (!kv.second.IsScalar()) throw ConfigError(at, k, "must be a scalar value");
     try {
       set_key(p, k, kv.second.Scalar());
     } catch (const PlanError& e) {
-      y.fail(k, e.rule());
+      throw ConfigError(at, k, e.rule());
     }
   }
   return p;
@@ -206,6 +207,8 @@ Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long 
   if (p.cp > 1 && p.cp_algo != CpAlgo::ring && p.cp_algo != CpAlgo::ulysses)
     throw PlanError("cp_algo", "ring_self_attn is not modelled yet");
   if (p.ep > 1 && !m.moe.enabled()) throw PlanError("ep", "expert parallelism needs an MoE model (this model is dense)");
+  if (p.ep > 1) throw PlanError("ep", "expert parallelism (all-to-all dispatch) is not modelled yet (only ep=1)");
+  if (p.cp > 1 && p.cp_algo != CpAlgo::ring) throw PlanError("cp_algo", std::string(name(p.cp_algo)) + " is not modelled yet (only ring)");
   if (p.ep > 1 && (m.moe.experts % p.ep != 0 || p.dp % p.ep != 0))
     throw PlanError("ep", "ep=" + std::to_string(p.ep) + " must divide experts and dp");
   if (m.seq % p.cp != 0) throw PlanError("cp", "cp=" + std::to_string(p.cp) + " does not divide seq=" + std::to_string(m.seq));

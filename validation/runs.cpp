@@ -130,6 +130,8 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
   const YAML::Node lt = root.node()["layer_timings"];
   if (lt && lt.IsSequence()) {
     for (std::size_t i = 0; i < lt.size(); ++i) {
+      if (!lt[i].IsMap())
+        throw ConfigError({file, lt[i].Mark().line + 1, lt[i].Mark().column + 1}, "layer_timings[" + std::to_string(i) + "]", "must be a mapping");
       YamlMap r(lt[i], file, "layer_timings[" + std::to_string(i) + "]");
       LayerTimingSpec l;
       l.id = r.str("id");

@@ -51,22 +51,22 @@ double Estimator::params_on_stage(const Plan& p, int stage) const {
   return P;
 }
 
-StepReport Estimator::evaluate(const Plan& p) const {
-  StepReport r;
-  r.plan = p;
-  const hw::Device& dev = c_.device;
+LayerTable Estimator::prepare(const Plan& p) const {
+  LayerTable t;
+  t.mbs = p.mbs;
+  t.tp = p.tp;
+  t.cp = p.cp;
+  t.sp = p.sp;
+  t.recompute = p.recompute;
+  t.precision = p.precision;
   const double e = bytes_per_element(p.precision);
-  const long long m = p.microbatches();
-  const int v = p.schedule == Schedule::interleaved ? p.vpp : 1;
 
   // Rank order: TP innermost, then CP, DP, PP.
-  const int s_tp = 1, s_cp = p.tp, s_dp = p.tp * p.cp, s_pp = p.tp * p.cp * p.dp;
-  const hw::Group g_tp = hw::make_group(c_, p.tp, s_tp);
-  const hw::Group g_cp = hw::make_group(c_, p.cp, s_cp);
-  const hw::Group g_dp = hw::make_group(c_, p.dp, s_dp);
-  const hw::Group g_p2p = hw::make_group(c_, 2, s_pp);
+  const int s_tp = 1, s_cp = p.tp;
+  t.g_tp = hw::make_group(c_, p.tp, s_tp);
+  t.g_cp = hw::make_group(c_, p.cp, s_cp);
 
-  LayerShape sh;
+  LayerShape& sh = t.sh;
   sh.b = p.mbs;
   sh.s = static_cast<double>(m_.seq) / p.cp;
   sh.s_kv = static_cast<double>(m_.seq);
@@ -77,9 +77,70 @@ StepReport Estimator::evaluate(const Plan& p) const {
   sh.recompute = p.recompute;
   sh.precision = p.precision;
 
-  const PhaseCost lc = layer_cost(m_, c_, sh, g_tp, g_cp);
-  const PhaseCost ec = embedding_cost(m_, c_, sh, g_tp);
-  const PhaseCost hc = head_cost(m_, c_, sh, g_tp);
+  t.lc = layer_cost(m_, c_, sh, t.g_tp, t.g_cp);
+  t.ec = embedding_cost(m_, c_, sh, t.g_tp);
+  t.hc = head_cost(m_, c_, sh, t.g_tp);
+
+  t.layer_act = layer_activation_bytes(m_, {sh.b, sh.s, sh.s_kv, p.tp, sh.sp, p.recompute, sh.flash, e});
+  t.layer_act_full =
+      p.recompute == Recompute::full ? layer_activation_bytes_no_recompute(m_, {sh.b, sh.s, sh.s_kv, p.tp, sh.sp, p.recompute, sh.flash, e}) : 0;
+  return t;
+}
+
+StepReport Estimator::evaluate(const Plan& p) const { return evaluate(p, prepare(p)); }
+
+StepReport Estimator::evaluate(const Plan& p, const LayerTable& t) const {
+  const StepMetrics x = metrics(p, t);
+  StepReport r;
+  r.plan = p;
+  r.feasible = x.feasible;
+  r.memory = x.memory;
+  r.time = x.time;
+  r.comm = x.comm;
+  r.throughput = x.throughput;
+  r.model_flops_per_step = x.model_flops_per_step;
+  r.hw_flops_per_step = x.hw_flops_per_step;
+  r.tp_comm_exposed_s = x.tp_comm_exposed_s;
+  r.dp_comm_exposed_s = x.dp_comm_exposed_s;
+  r.pp_comm_exposed_s = x.pp_comm_exposed_s;
+  r.cp_comm_exposed_s = x.cp_comm_exposed_s;
+  r.most_loaded_stage = x.most_loaded_stage;
+  if (!r.feasible) {
+    const MemoryBreakdown& best = r.memory;
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    struct {
+      const char* n;
+      double v;
+    } cats[] = {{"params", best.params}, {"grads", best.grads}, {"optimizer", best.optimizer}, {"activations", best.activations},
+                {"buffers", best.buffers}};
+    int big = 0;
+    for (int k = 1; k < 5; ++k)
+      if (cats[k].v > cats[big].v) big = k;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "out of memory on pipeline stage %d: needs %.2f GiB of %.2f GiB (over by %.2f GiB; largest category %s %.2f GiB)",
+                  r.most_loaded_stage, best.total() / gib, best.capacity / gib, (best.total() - best.capacity) / gib, cats[big].n,
+                  cats[big].v / gib);
+    r.reason = buf;
+  }
+  return r;
+}
+
+StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
+  StepMetrics r;
+  const hw::Device& dev = c_.device;
+  const double e = bytes_per_element(p.precision);
+  const long long m = p.microbatches();
+  const int v = p.schedule == Schedule::interleaved ? p.vpp : 1;
+
+  // Rank order: TP innermost, then CP, DP, PP.
+  const int s_dp = p.tp * p.cp, s_pp = p.tp * p.cp * p.dp;
+  const hw::Group g_dp = hw::make_group(c_, p.dp, s_dp);
+  const hw::Group g_p2p = hw::make_group(c_, 2, s_pp);
+
+  const LayerShape& sh = t.sh;
+  const PhaseCost& lc = t.lc;
+  const PhaseCost& ec = t.ec;
+  const PhaseCost& hc = t.hc;
 
   // One layer, one microbatch: forward, backward (+ recompute), with the TP collectives on the
   // critical path; backward collectives hide under the weight-gradient GEMMs (Megatron async TP).
@@ -203,9 +264,8 @@ StepReport Estimator::evaluate(const Plan& p) const {
   r.throughput.hfu = r.throughput.hw_flops_per_gpu / peak;
 
   // Memory: the most-loaded of the first, a middle and the last stage.
-  const double layer_act = layer_activation_bytes(m_, {sh.b, sh.s, sh.s_kv, p.tp, sh.sp, p.recompute, sh.flash, e});
-  const double layer_act_full =
-      p.recompute == Recompute::full ? layer_activation_bytes_no_recompute(m_, {sh.b, sh.s, sh.s_kv, p.tp, sh.sp, p.recompute, sh.flash, e}) : 0;
+  const double layer_act = t.layer_act;
+  const double layer_act_full = t.layer_act_full;
   double largest_layer = layer_split_params_ / p.tp + layer_replicated_params_ + layer_expert_params_ / (p.tp * p.ep);
   MemoryBreakdown best;
   double best_total = -1;
@@ -236,23 +296,7 @@ StepReport Estimator::evaluate(const Plan& p) const {
   }
   best.capacity = dev.hbm_bytes;
   r.memory = best;
-  if (best.total() > best.capacity) {
-    r.feasible = false;
-    const double gib = 1024.0 * 1024.0 * 1024.0;
-    struct {
-      const char* n;
-      double v;
-    } cats[] = {{"params", best.params}, {"grads", best.grads}, {"optimizer", best.optimizer}, {"activations", best.activations},
-                {"buffers", best.buffers}};
-    int big = 0;
-    for (int k = 1; k < 5; ++k)
-      if (cats[k].v > cats[big].v) big = k;
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "out of memory on pipeline stage %d: needs %.2f GiB of %.2f GiB (over by %.2f GiB; largest category %s %.2f GiB)",
-                  r.most_loaded_stage, best.total() / gib, best.capacity / gib, (best.total() - best.capacity) / gib, cats[big].n,
-                  cats[big].v / gib);
-    r.reason = buf;
-  }
+  r.feasible = !(best.total() > best.capacity);
   return r;
 }
 

@@ -4,6 +4,8 @@
 // search can call it millions of times per second.
 #include "hardware/cluster.hpp"
 #include "model/model.hpp"
+#include "hardware/collectives.hpp"
+#include "strategies/layer_cost.hpp"
 #include "strategies/memory.hpp"
 #include "strategies/step_report.hpp"
 
@@ -22,11 +24,52 @@ struct EstimatorOptions {
   double optimizer_bytes_per_param = 32;
 };
 
+// What one transformer layer, the embedding and the LM head cost for one microbatch. It depends
+// only on the plan's (mbs, tp, cp, sp, recompute, precision) and the cluster, not on dp, pp, vpp,
+// zero, schedule or gbs, so a search prepares it once per such combination and evaluates every
+// plan that shares it with arithmetic only.
+struct LayerTable {
+  // The plan fields the table was prepared for (see matches()).
+  int mbs = 0, tp = 0, cp = 0;
+  bool sp = false;
+  strategies::Recompute recompute = strategies::Recompute::none;
+  strategies::Precision precision = strategies::Precision::bf16;
+
+  strategies::LayerShape sh;
+  hw::Group g_tp, g_cp;
+  strategies::PhaseCost lc, ec, hc;  // layer, embedding, LM head
+  double layer_act = 0;       // bytes one layer keeps per microbatch (under the recompute policy)
+  double layer_act_full = 0;  // bytes a fully recomputed layer re-creates during its backward
+
+  bool matches(const strategies::Plan& p) const {
+    return p.mbs == mbs && p.tp == tp && p.cp == cp && p.sp == sp && p.recompute == recompute && p.precision == precision;
+  }
+};
+
+// A StepReport's numbers without the plan and the reason string: what the search loop keeps.
+struct StepMetrics {
+  bool feasible = true;
+  strategies::MemoryBreakdown memory;
+  strategies::TimeBreakdown time;
+  strategies::CommBytes comm;
+  strategies::Throughput throughput;
+  double model_flops_per_step = 0, hw_flops_per_step = 0;
+  double tp_comm_exposed_s = 0, dp_comm_exposed_s = 0, pp_comm_exposed_s = 0, cp_comm_exposed_s = 0;
+  int most_loaded_stage = 0;
+};
+
 class Estimator {
  public:
   Estimator(model::ModelSpec m, hw::Cluster c, EstimatorOptions o = {});
   // `p` must come from strategies::resolve_plan (all degrees valid for this model and cluster).
+  // Same as evaluate(p, prepare(p)).
   strategies::StepReport evaluate(const strategies::Plan& p) const;
+  // The per-layer costs of `p` (depend on mbs, tp, cp, sp, recompute, precision only).
+  LayerTable prepare(const strategies::Plan& p) const;
+  // `t` must match `p` (t.matches(p)). Formats the reason string only for an infeasible plan.
+  strategies::StepReport evaluate(const strategies::Plan& p, const LayerTable& t) const;
+  // The hot path of the search: arithmetic only, no allocation, no strings.
+  StepMetrics metrics(const strategies::Plan& p, const LayerTable& t) const;
   const model::ModelSpec& model() const { return m_; }
   const hw::Cluster& cluster() const { return c_; }
   const EstimatorOptions& options() const { return o_; }

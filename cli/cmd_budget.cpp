@@ -1,0 +1,131 @@
+// scaleplan budget: days, GPU-hours, dollars and energy to train on T tokens, with the plan (issue 4).
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/report.hpp"
+#include "common/errors.hpp"
+#include "simulator/analytic/estimator.hpp"
+#include "simulator/search/scale.hpp"
+
+namespace scaleplan::cli {
+
+namespace {
+struct BudgetArgs {
+  std::string model, cluster, tokens, gbs = "auto", optimizer = "adam", b_noise;
+  long long gpus = 0, seq = 0;
+  double price = 0;
+  int threads = 0;
+  bool json = false;
+};
+}  // namespace
+
+void add_budget(CLI::App& app, int& rc) {
+  auto a = std::make_shared<BudgetArgs>();
+  CLI::App* sub = app.add_subcommand("budget", "days, GPU-hours, dollars and energy to train on T tokens");
+  sub->add_option("--model", a->model, "model preset or YAML file")->required();
+  sub->add_option("--cluster", a->cluster, "cluster preset or YAML file")->required();
+  sub->add_option("--gpus", a->gpus, "GPU count")->required();
+  sub->add_option("--tokens", a->tokens, "tokens to train (3e11, 300B, 15T)")->required();
+  sub->add_option("--price", a->price, "USD per GPU-hour (default: the cluster's)");
+  sub->add_option("--gbs", a->gbs, "global batch (sequences) or 'auto' (default: auto)");
+  sub->add_option("--seq", a->seq, "sequence length (overrides the model's)");
+  sub->add_option("--optimizer", a->optimizer, "adam | lamb (with --gbs auto: LAMB/LARS raise B_noise)");
+  sub->add_option("--b-noise", a->b_noise, "critical batch B_noise in tokens (default: the model's)");
+  sub->add_option("--threads", a->threads, "worker threads (default: all cores)");
+  sub->add_flag("--json", a->json, "print one JSON object only");
+  sub->callback([a, &rc] {
+    rc = guarded([&] {
+      model::ModelSpec m = model::load_model(a->model);
+      if (a->seq > 0) m.seq = a->seq;
+      hw::Cluster c = hw::load_cluster(a->cluster);
+      const search::GbsArg g = search::parse_gbs(a->gbs);
+      const double tokens = search::parse_quantity(a->tokens, "--tokens");
+      const double b_noise = a->b_noise.empty() ? 0 : search::parse_quantity(a->b_noise, "--b-noise");
+      const search::Optimizer opt = search::parse_optimizer(a->optimizer);
+      if (a->price < 0) throw UsageError("--price must be >= 0");
+      analytic::Estimator est(m, c);
+      search::BatchChoice b;
+      b.automatic = g.automatic;
+      b.gbs = g.gbs;
+      b.model = search::batch_model(m, opt, b_noise);
+      search::SearchSpec base;
+      base.objective = search::Objective::time;
+      base.top_k = 1;
+      base.threads = a->threads;
+      base.progress_label = "budget";
+      search::Progress progress([](const std::string& line, bool final) {
+        std::cerr << fmt::format("\r{:<72}", line) << (final ? "\n" : "") << std::flush;
+      });
+      base.progress = &progress;
+      const search::Budget r = search::run_budget(est, base, b, a->gpus, tokens, a->price);
+      progress.finish();
+
+      if (a->json) {
+        nlohmann::json j = {{"model", m.name},
+                            {"cluster", c.name},
+                            {"gpus", a->gpus},
+                            {"gpus_used", r.at.used},
+                            {"note", r.at.note},
+                            {"tokens", tokens},
+                            {"optimizer", search::name(opt)},
+                            {"b_noise_tokens", b.model.b_noise_tokens},
+                            {"feasible", r.at.ok()}};
+        if (g.automatic) j["gbs_mode"] = "auto";
+        else j["gbs_mode"] = "fixed";
+        if (r.at.ok()) {
+          const auto& x = r.at.best();
+          j["gbs"] = x.plan.gbs;
+          j["steps"] = r.train.steps;
+          j["tokens_processed"] = r.train.tokens_processed;
+          j["useful_tokens"] = r.train.useful_tokens;
+          j["tokens_per_s"] = x.metrics.throughput.tokens_per_s;
+          j["seconds"] = r.train.seconds;
+          j["hours"] = r.hours;
+          j["days"] = r.days;
+          j["gpu_hours"] = r.gpu_hours;
+          j["price_usd_per_gpu_hour"] = r.price_usd_per_gpu_hour;
+          j["usd"] = r.usd;
+          j["power_W_per_gpu"] = r.power_W_per_gpu;
+          j["energy_kwh"] = r.energy_kwh;
+          j["estimate"] = report_json(search::full_report(est, x));
+        } else {
+          j["reason"] = r.at.search.reason;
+        }
+        std::cout << j.dump(2) << "\n";
+        return r.at.ok() ? 0 : 1;
+      }
+
+      std::string out = fmt::format("{} on {} x {} ({}): {:.4g} tokens{}\n", m.name, a->gpus, c.device.name, c.name, tokens,
+                                    g.automatic ? " of useful data (--gbs auto: E_min of the large-batch model)" : "");
+      if (!r.at.ok()) {
+        out += "infeasible: " + r.at.search.reason + "\n";
+        std::cout << out;
+        return 1;
+      }
+      if (!r.at.note.empty()) out += "note: " + r.at.note + "\n";
+      const auto& x = r.at.best();
+      const double B = static_cast<double>(x.plan.gbs) * static_cast<double>(m.seq);
+      out += "plan: " + x.plan.to_string() + "\n";
+      out += fmt::format("  global batch      {} sequences ({:.3g} tokens){}\n", x.plan.gbs, B,
+                         g.automatic ? fmt::format(", chosen against B_noise {:.3g} tokens{} ({})", b.model.b_noise_tokens,
+                                                   search::b_noise_is_default(m, b_noise) ? " (default)" : "", search::name(opt))
+                                     : "");
+      out += fmt::format("  optimizer steps   {:.4g}\n", r.train.steps);
+      out += fmt::format("  tokens processed  {:.4g}{}\n", r.train.tokens_processed,
+                         g.automatic ? fmt::format(" (= T x (1 + B/B_noise) = {:.3g} x T)", r.train.tokens_processed / tokens) : "");
+      out += fmt::format("  throughput        {:.4g} tokens/s, step {}, MFU {:.1f}%\n", x.metrics.throughput.tokens_per_s,
+                         fmt_time(x.metrics.time.step_s), 100 * x.metrics.throughput.mfu);
+      out += fmt::format("  memory per GPU    {} of {}\n", fmt_bytes(x.metrics.memory.total()), fmt_bytes(x.metrics.memory.capacity));
+      out += fmt::format("time         {:.2f} days ({:.1f} hours) on {} GPUs\n", r.days, r.hours, r.at.used);
+      out += fmt::format("GPU-hours    {:.4g}\n", r.gpu_hours);
+      out += fmt::format("cost         ${:.4g} at ${:.2f} per GPU-hour\n", r.usd, r.price_usd_per_gpu_hour);
+      out += fmt::format("energy       {:.4g} kWh at {:.0f} W per GPU (node power share, no PUE)\n", r.energy_kwh, r.power_W_per_gpu);
+      std::cout << out;
+      return 0;
+    });
+  });
+}
+
+}  // namespace scaleplan::cli

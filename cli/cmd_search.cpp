@@ -1,0 +1,159 @@
+// scaleplan search: every valid plan for (model, cluster, GPUs, global batch), ranked (issue 4).
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/report.hpp"
+#include "common/errors.hpp"
+#include "simulator/analytic/estimator.hpp"
+#include "simulator/search/search.hpp"
+
+namespace scaleplan::cli {
+
+namespace {
+
+struct SearchArgs {
+  std::string model, cluster, gbs, objective = "throughput", optimizer = "adam", tokens, b_noise;
+  long long gpus = 0, seq = 0;
+  int top = 10, threads = 0;
+  double price = 0;
+  bool json = false;
+};
+
+// "tp=8 pp=16 vpp=2 dp=8 mbs=1 sp=on zero=1 rc=full interleaved" (the fields that vary in a search).
+std::string short_plan(const strategies::Plan& p) {
+  std::string s = fmt::format("tp={} pp={}", p.tp, p.pp);
+  if (p.schedule == strategies::Schedule::interleaved) s += fmt::format(" vpp={}", p.vpp);
+  s += fmt::format(" dp={} mbs={}", p.dp, p.mbs);
+  if (p.cp > 1) s += fmt::format(" cp={}", p.cp);
+  if (p.ep > 1) s += fmt::format(" ep={}", p.ep);
+  s += fmt::format(" sp={} zero={} rc={} {}", p.sp ? "on" : "off", p.zero, strategies::name(p.recompute), strategies::name(p.schedule));
+  return s;
+}
+
+std::string gib(double b) { return fmt::format("{:.1f}", b / (1024.0 * 1024.0 * 1024.0)); }
+
+}  // namespace
+
+void add_search(CLI::App& app, int& rc) {
+  auto a = std::make_shared<SearchArgs>();
+  CLI::App* sub = app.add_subcommand("search", "every valid plan for a GPU count and global batch, ranked, with the Pareto front");
+  sub->add_option("--model", a->model, "model preset or YAML file")->required();
+  sub->add_option("--cluster", a->cluster, "cluster preset or YAML file")->required();
+  sub->add_option("--gpus", a->gpus, "GPU count")->required();
+  sub->add_option("--gbs", a->gbs, "global batch (sequences), or 'auto' (large-batch model picks it)")->required();
+  sub->add_option("--seq", a->seq, "sequence length (overrides the model's)");
+  sub->add_option("--objective", a->objective, "throughput | cost (USD per token) | time (to train --tokens)");
+  sub->add_option("--top", a->top, "how many plans to print (default 10)");
+  sub->add_option("--tokens", a->tokens, "tokens to train (3e11, 300B) for --objective time");
+  sub->add_option("--price", a->price, "USD per GPU-hour (default: the cluster's) for --objective cost");
+  sub->add_option("--optimizer", a->optimizer, "adam | lamb (with --gbs auto: LAMB/LARS raise B_noise)");
+  sub->add_option("--b-noise", a->b_noise, "critical batch B_noise in tokens (default: the model's)");
+  sub->add_option("--threads", a->threads, "worker threads (default: all cores)");
+  sub->add_flag("--json", a->json, "print one JSON object only");
+  sub->callback([a, &rc] {
+    rc = guarded([&] {
+      model::ModelSpec m = model::load_model(a->model);
+      if (a->seq > 0) m.seq = a->seq;
+      hw::Cluster c = hw::load_cluster(a->cluster);
+      const search::GbsArg g = search::parse_gbs(a->gbs);
+      const double b_noise = a->b_noise.empty() ? 0 : search::parse_quantity(a->b_noise, "--b-noise");
+      analytic::Estimator est(m, c);
+      search::SearchSpec spec;
+      spec.gpus = a->gpus;
+      spec.objective = search::parse_objective(a->objective);
+      spec.tokens = a->tokens.empty() ? 0 : search::parse_quantity(a->tokens, "--tokens");
+      spec.price_usd_per_gpu_hour = a->price;
+      spec.top_k = a->top;
+      spec.threads = a->threads;
+      spec.gbs_auto = g.automatic;
+      spec.batch = search::batch_model(m, search::parse_optimizer(a->optimizer), b_noise);
+      if (spec.gpus <= 0) throw UsageError("--gpus must be a positive GPU count");
+      spec.gbs = g.automatic ? search::auto_gbs_candidates(m, c, spec.gpus, spec.batch) : std::vector<long long>{g.gbs};
+      search::Progress progress([](const std::string& line, bool final) {
+        std::cerr << fmt::format("\r{:<72}", line) << (final ? "\n" : "") << std::flush;
+      });
+      spec.progress = &progress;
+      const search::SearchResult r = search::run_search(est, spec);
+      progress.finish();
+      const double price = a->price > 0 ? a->price : c.price_usd_per_gpu_hour;
+
+      if (a->json) {
+        nlohmann::json j = {{"model", m.name},
+                            {"cluster", c.name},
+                            {"gpus", spec.gpus},
+                            {"objective", search::name(spec.objective)},
+                            {"evaluated", r.evaluated},
+                            {"feasible", r.feasible}};
+        if (g.automatic) {
+          j["gbs"] = "auto";
+          j["b_noise_tokens"] = spec.batch.b_noise_tokens;
+          j["optimizer"] = search::name(search::parse_optimizer(a->optimizer));
+        } else {
+          j["gbs"] = g.gbs;
+        }
+        j["plans"] = nlohmann::json::array();
+        for (const auto& x : r.top) j["plans"].push_back(report_json(search::full_report(est, x)));
+        j["pareto"] = nlohmann::json::array();
+        for (const auto& x : r.pareto) j["pareto"].push_back(report_json(search::full_report(est, x)));
+        if (!r.ok()) {
+          j["reason"] = r.reason;
+          if (r.has_smallest) j["smallest"] = report_json(search::full_report(est, r.smallest));
+        }
+        std::cout << j.dump(2) << "\n";
+        return r.ok() ? 0 : 1;
+      }
+
+      std::string out = fmt::format("{} on {} x {} ({}), gbs {}, objective {}\n", m.name, spec.gpus, c.device.name, c.name,
+                                    g.automatic ? "auto" : std::to_string(g.gbs), search::name(spec.objective));
+      if (g.automatic)
+        out += fmt::format("large-batch model: B_noise {:.3g} tokens ({}), ranked by useful tokens/s = tokens/s / (1 + B/B_noise)\n",
+                           spec.batch.b_noise_tokens, search::b_noise_is_default(m, b_noise) ? "default" : "model");
+      out += fmt::format("evaluated {} plans, {} fit in memory\n", r.evaluated, r.feasible);
+      if (!r.ok()) {
+        out += "infeasible: " + r.reason + "\n";
+        std::cout << out;
+        return 1;
+      }
+      std::string obj_col = spec.objective == search::Objective::cost ? "USD/Mtok" : spec.objective == search::Objective::time ? "days" : "";
+      out += fmt::format("\ntop {} by {}{}\n", r.top.size(), search::name(spec.objective),
+                         spec.objective == search::Objective::time && spec.tokens <= 0 ? " (no --tokens: ranked as throughput)" : "");
+      out += fmt::format("{:>3} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} GiB |{}{} plan\n", "#", "tokens/s",
+                         "MFU", "step s", "compute", "exp.comm", "bubble", "total", "param", "grad", "optim", "activ", "buffer",
+                         g.automatic ? fmt::format(" {:>6}", "gbs") : "", obj_col.empty() ? "" : fmt::format(" {:>9}", obj_col));
+      int i = 0;
+      for (const auto& x : r.top) {
+        const auto& t = x.metrics.time;
+        const auto& mm = x.metrics.memory;
+        std::string obj;
+        if (spec.objective == search::Objective::cost) obj = fmt::format(" {:>9.3f}", 1e6 * search::objective_value(spec, m, price, x));
+        else if (spec.objective == search::Objective::time && spec.tokens > 0)
+          obj = fmt::format(" {:>9.2f}", search::objective_value(spec, m, price, x) / 86400.0);
+        else if (spec.objective == search::Objective::time) obj = fmt::format(" {:>9}", "-");
+        out += fmt::format("{:>3} {:>9.4g} {:>5.1f}% {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}     |{}{} {}\n",
+                           ++i, x.metrics.throughput.tokens_per_s, 100 * x.metrics.throughput.mfu, t.step_s, t.compute_s,
+                           t.comm_exposed_s, t.bubble_s, gib(mm.total()), gib(mm.params), gib(mm.grads), gib(mm.optimizer),
+                           gib(mm.activations), gib(mm.buffers), g.automatic ? fmt::format(" {:>6}", x.plan.gbs) : "", obj,
+                           short_plan(x.plan));
+      }
+      out += "best: " + r.top.front().plan.to_string() + "\n";
+      // The front can hold dozens of points; print at most max(10, top) of them, evenly spaced
+      // from the fastest to the most headroom (--json lists all).
+      const size_t n_front = r.pareto.size(), shown = std::min(n_front, static_cast<size_t>(std::max(10, spec.top_k)));
+      out += fmt::format("\nPareto front: {}tokens/s vs memory headroom ({} plans{})\n", g.automatic ? "useful " : "", n_front,
+                         shown < n_front ? fmt::format(", {} shown; --json lists all", shown) : "");
+      out += fmt::format("{:>11} {:>13} {:>11}  plan\n", "tokens/s", "headroom GiB", "total GiB");
+      for (size_t k = 0; k < shown; ++k) {
+        const size_t idx = shown <= 1 ? 0 : k * (n_front - 1) / (shown - 1);
+        const auto& x = r.pareto[idx];
+        out += fmt::format("{:>11.4g} {:>13} {:>11}  {}{}\n", x.useful_tokens_per_s, gib(x.headroom()), gib(x.metrics.memory.total()),
+                           short_plan(x.plan), g.automatic ? fmt::format(" gbs={}", x.plan.gbs) : "");
+      }
+      std::cout << out;
+      return 0;
+    });
+  });
+}
+
+}  // namespace scaleplan::cli

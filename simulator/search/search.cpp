@@ -1,0 +1,347 @@
+#include "simulator/search/search.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "common/errors.hpp"
+
+namespace scaleplan::search {
+
+using analytic::LayerTable;
+using analytic::StepMetrics;
+using strategies::Plan;
+
+const char* name(Objective o) {
+  switch (o) {
+    case Objective::throughput: return "throughput";
+    case Objective::cost: return "cost";
+    case Objective::time: return "time";
+  }
+  return "?";
+}
+
+Objective parse_objective(const std::string& s) {
+  if (s == "throughput") return Objective::throughput;
+  if (s == "cost") return Objective::cost;
+  if (s == "time") return Objective::time;
+  throw UsageError("--objective must be throughput|cost|time (got '" + s + "')");
+}
+
+// ---------------------------------------------------------------------------------------------
+Progress::Progress(Fn fn, double delay_s) : fn_(std::move(fn)), delay_s_(delay_s), start_(std::chrono::steady_clock::now()) {}
+
+void Progress::update(const std::string& what, std::uint64_t done, std::uint64_t total) {
+  if (!fn_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (std::chrono::duration<double>(now - start_).count() < delay_s_) return;
+  if (shown_ && std::chrono::duration<double>(now - last_).count() < 0.1) return;
+  char buf[160];
+  const int pct = total > 0 ? static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total)) : 100;
+  std::snprintf(buf, sizeof buf, "%s: %llu/%llu plans (%d%%)", what.c_str(), static_cast<unsigned long long>(done),
+                static_cast<unsigned long long>(total), pct);
+  last_line_ = buf;
+  last_ = now;
+  shown_ = true;
+  fn_(last_line_, false);
+}
+
+void Progress::finish() {
+  if (fn_ && shown_) fn_(last_line_, true);
+  shown_ = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+// Ranking: the objective, then less memory, then the plan's fields (a total order: deterministic).
+bool better(double score_a, double mem_a, const Plan& a, double score_b, double mem_b, const Plan& b) {
+  if (score_a != score_b) return score_a < score_b;
+  if (mem_a != mem_b) return mem_a < mem_b;
+  return compare_plans(a, b) < 0;
+}
+bool better(const Candidate& a, const Candidate& b) {
+  return better(a.score, a.metrics.memory.total(), a.plan, b.score, b.metrics.memory.total(), b.plan);
+}
+
+// Pareto dominance on (useful tokens/s up, headroom up); equal points: the smaller plan wins, so
+// the relation is a strict partial order and the front does not depend on the insertion order.
+bool dominates(const Candidate& q, const Candidate& x) {
+  const double qh = q.headroom(), xh = x.headroom();
+  if (q.useful_tokens_per_s < x.useful_tokens_per_s || qh < xh) return false;
+  if (q.useful_tokens_per_s > x.useful_tokens_per_s || qh > xh) return true;
+  return compare_plans(q.plan, x.plan) < 0;
+}
+
+struct TableKey {
+  int mbs, tp, cp;
+  bool sp;
+  strategies::Recompute recompute;
+  strategies::Precision precision;
+  bool operator==(const TableKey&) const = default;
+};
+struct TableKeyHash {
+  size_t operator()(const TableKey& k) const {
+    size_t h = std::hash<int>()(k.mbs);
+    auto mix = [&h](size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
+    mix(static_cast<size_t>(k.tp));
+    mix(static_cast<size_t>(k.cp));
+    mix(k.sp);
+    mix(static_cast<size_t>(k.recompute));
+    mix(static_cast<size_t>(k.precision));
+    return h;
+  }
+};
+
+// What one worker thread keeps.
+struct Worker {
+  const analytic::Estimator* est = nullptr;
+  size_t top_k = 10;
+  bool keep_pareto = true;
+  bool gbs_auto = false;
+  BatchModel batch;
+  double seq = 1;
+  double score_factor = 1;  // objective = score_factor / useful tokens/s
+
+  std::unordered_map<TableKey, LayerTable, TableKeyHash> tables;
+  const LayerTable* table = nullptr;
+  std::uint64_t evaluated = 0, feasible = 0, rejected = 0;
+  std::vector<Candidate> top;
+  std::vector<Candidate> pareto;
+  bool has_smallest = false;
+  Candidate smallest;
+
+  const LayerTable& table_for(const Plan& p) {
+    const TableKey k{p.mbs, p.tp, p.cp, p.sp, p.recompute, p.precision};
+    auto it = tables.find(k);
+    if (it == tables.end()) it = tables.emplace(k, est->prepare(p)).first;
+    return it->second;
+  }
+
+  void offer_top(const Candidate& c) {
+    if (top.size() == top_k && !better(c, top.back())) return;
+    auto pos = std::upper_bound(top.begin(), top.end(), c, [](const Candidate& a, const Candidate& b) { return better(a, b); });
+    top.insert(pos, c);
+    if (top.size() > top_k) top.pop_back();
+  }
+
+  void offer_pareto(const Candidate& c) {
+    for (const Candidate& q : pareto)
+      if (dominates(q, c)) return;
+    pareto.erase(std::remove_if(pareto.begin(), pareto.end(), [&](const Candidate& q) { return dominates(c, q); }), pareto.end());
+    pareto.push_back(c);
+  }
+
+  // The hot path: one leaf of the walk. Arithmetic only; copies a Candidate only when it enters
+  // the top K or the Pareto front.
+  void operator()(const Plan& p) {
+    // Safety net: the axes mirror resolve_plan's rules, so this never throws unless the rules
+    // changed under them; then the plan is skipped, as resolve_plan would refuse it.
+    try {
+      (void)strategies::resolve_plan(p, est->model(), est->cluster(), p.gpus());
+    } catch (const PlanError&) {
+      ++rejected;
+      return;
+    }
+    if (table == nullptr || !table->matches(p)) table = &table_for(p);
+    const StepMetrics x = est->metrics(p, *table);
+    ++evaluated;
+    const double mem = x.memory.total();
+    if (!x.feasible) {
+      if (!has_smallest || mem < smallest.metrics.memory.total() ||
+          (mem == smallest.metrics.memory.total() && compare_plans(p, smallest.plan) < 0)) {
+        smallest.plan = p;
+        smallest.metrics = x;
+        has_smallest = true;
+      }
+      return;
+    }
+    ++feasible;
+    const double tps = x.throughput.tokens_per_s;
+    const double useful = gbs_auto ? tps * batch.useful_fraction(static_cast<double>(p.gbs) * seq) : tps;
+    const double score = score_factor / useful;
+    const bool enters_top = top.size() < top_k || better(score, mem, p, top.back().score, top.back().metrics.memory.total(), top.back().plan);
+    // Pareto pre-check without building a candidate: any point at least as fast with at least as much headroom.
+    const double headroom = x.memory.capacity - mem;
+    bool maybe_pareto = keep_pareto;
+    if (maybe_pareto)
+      for (const Candidate& q : pareto)
+        if (q.useful_tokens_per_s >= useful && q.headroom() >= headroom && (q.useful_tokens_per_s > useful || q.headroom() > headroom)) {
+          maybe_pareto = false;
+          break;
+        }
+    if (!enters_top && !maybe_pareto) return;
+    Candidate c;
+    c.plan = p;
+    c.metrics = x;
+    c.useful_tokens_per_s = useful;
+    c.score = score;
+    if (enters_top) offer_top(c);
+    if (maybe_pareto) offer_pareto(c);
+  }
+};
+
+std::string gib(double b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+}  // namespace
+
+double objective_value(const SearchSpec& spec, const model::ModelSpec& m, double price, const Candidate& c) {
+  switch (spec.objective) {
+    case Objective::throughput: return 1.0 / c.useful_tokens_per_s;
+    case Objective::cost: return price * static_cast<double>(c.plan.gpus()) / 3600.0 / c.useful_tokens_per_s;  // USD per useful token
+    case Objective::time: return (spec.tokens > 0 ? spec.tokens : 1.0) / c.useful_tokens_per_s;  // T / (tokens/s x E_min/E)
+  }
+  return 0;
+}
+
+SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const model::ModelSpec& m = est.model();
+  const hw::Cluster& c = est.cluster();
+  if (spec.top_k <= 0) throw UsageError("--top must be at least 1 (got " + std::to_string(spec.top_k) + ")");
+  const double price = spec.price_usd_per_gpu_hour > 0 ? spec.price_usd_per_gpu_hour : c.price_usd_per_gpu_hour;
+  if (spec.objective == Objective::cost && price <= 0)
+    throw UsageError("--objective cost needs a price: cluster '" + c.name + "' has no price_usd_per_gpu_hour; pass --price");
+  Space s = make_space(m, c, spec.gpus, spec.gbs);
+  s.max_tp = spec.max_tp;
+  s.max_mbs = spec.max_mbs;
+  s.uneven_layers = spec.uneven_layers;
+  s.align_to_nodes = spec.align_to_nodes;
+
+  const std::vector<Plan> items = work_items(s);
+  std::vector<std::uint64_t> counts(items.size());
+  std::uint64_t total = 0;
+  for (size_t i = 0; i < items.size(); ++i) total += counts[i] = count_plans(s, items[i]);
+
+  // The objective is score_factor / useful tokens/s (objective_value with tokens/s = 1).
+  const double score_factor = spec.objective == Objective::cost   ? price * static_cast<double>(spec.gpus) / 3600.0
+                              : spec.objective == Objective::time ? (spec.tokens > 0 ? spec.tokens : 1.0)
+                                                                  : 1.0;
+
+  unsigned hw_threads = std::thread::hardware_concurrency();
+  size_t n_threads = spec.threads > 0 ? static_cast<size_t>(spec.threads) : std::max(1u, hw_threads);
+  n_threads = std::max<size_t>(1, std::min(n_threads, items.size()));
+
+  std::vector<Worker> workers(n_threads);
+  for (Worker& w : workers) {
+    w.est = &est;
+    w.top_k = static_cast<size_t>(spec.top_k);
+    w.keep_pareto = spec.pareto;
+    w.gbs_auto = spec.gbs_auto;
+    w.batch = spec.batch;
+    w.seq = static_cast<double>(m.seq);
+    w.score_factor = score_factor;
+    w.top.reserve(w.top_k + 1);
+  }
+  std::atomic<size_t> next{0};
+  std::atomic<std::uint64_t> done{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t running = n_threads;
+  auto work = [&](Worker& w) {
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < items.size();) {
+      Plan p = items[i];
+      walk(s, split_axis(), num_axes(), p, w);
+      done.fetch_add(counts[i], std::memory_order_relaxed);
+    }
+    std::lock_guard<std::mutex> lk(mu);
+    --running;
+    cv.notify_all();
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(n_threads);
+  for (size_t t = 0; t < n_threads; ++t) pool.emplace_back(work, std::ref(workers[t]));
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    while (running > 0) {
+      cv.wait_for(lk, std::chrono::milliseconds(100), [&] { return running == 0; });
+      if (spec.progress && running > 0) {
+        lk.unlock();
+        spec.progress->update(spec.progress_label, done.load(std::memory_order_relaxed), total);
+        lk.lock();
+      }
+    }
+  }
+  for (std::thread& t : pool) t.join();
+
+  // Merge (order-independent: every comparison is a total order).
+  SearchResult r;
+  std::vector<Candidate> all_top, all_front;
+  for (Worker& w : workers) {
+    r.evaluated += w.evaluated;
+    r.feasible += w.feasible;
+    r.rejected += w.rejected;
+    all_top.insert(all_top.end(), w.top.begin(), w.top.end());
+    all_front.insert(all_front.end(), w.pareto.begin(), w.pareto.end());
+    if (w.has_smallest) {
+      const double mw = w.smallest.metrics.memory.total();
+      if (!r.has_smallest || mw < r.smallest.metrics.memory.total() ||
+          (mw == r.smallest.metrics.memory.total() && compare_plans(w.smallest.plan, r.smallest.plan) < 0)) {
+        r.smallest = w.smallest;
+        r.has_smallest = true;
+      }
+    }
+  }
+  std::sort(all_top.begin(), all_top.end(), [](const Candidate& a, const Candidate& b) { return better(a, b); });
+  if (all_top.size() > static_cast<size_t>(spec.top_k)) all_top.resize(static_cast<size_t>(spec.top_k));
+  r.top = std::move(all_top);
+  for (const Candidate& x : all_front) {
+    bool dominated = false;
+    for (const Candidate& q : all_front)
+      if (dominates(q, x)) {
+        dominated = true;
+        break;
+      }
+    if (!dominated) r.pareto.push_back(x);
+  }
+  std::sort(r.pareto.begin(), r.pareto.end(), [](const Candidate& a, const Candidate& b) {
+    if (a.useful_tokens_per_s != b.useful_tokens_per_s) return a.useful_tokens_per_s > b.useful_tokens_per_s;
+    if (a.headroom() != b.headroom()) return a.headroom() > b.headroom();
+    return compare_plans(a.plan, b.plan) < 0;
+  });
+
+  if (r.top.empty()) {
+    std::string gbs_list;
+    for (size_t i = 0; i < spec.gbs.size() && i < 6; ++i) gbs_list += (i ? "," : "") + std::to_string(spec.gbs[i]);
+    if (spec.gbs.size() > 6) gbs_list += ",...";
+    if (r.evaluated == 0) {
+      r.reason = "no plan splits " + std::to_string(spec.gpus) + " GPUs for gbs " + gbs_list +
+                 ": dp = gpus/(tp*cp*pp) must divide gbs, with tp | heads=" + std::to_string(m.heads) + " (node-aligned) and pp <= layers=" +
+                 std::to_string(m.layers) + " (even, or an uneven split whose first and last stages keep 1..ceil(layers/pp) layers)";
+    } else {
+      r.reason = "no plan fits in memory: of " + std::to_string(r.evaluated) + " plans the smallest needs " +
+                 gib(r.smallest.metrics.memory.total()) + " per GPU of " + gib(r.smallest.metrics.memory.capacity) + " (" +
+                 r.smallest.plan.to_string() + ")";
+    }
+  }
+  if (spec.progress) spec.progress->update(spec.progress_label, total, total);
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+strategies::StepReport full_report(const analytic::Estimator& est, const Candidate& c) { return est.evaluate(c.plan); }
+
+TrainingTime training_time(const SearchSpec& spec, const model::ModelSpec& m, const Candidate& c, double tokens) {
+  TrainingTime t;
+  const double B = static_cast<double>(c.plan.gbs) * static_cast<double>(m.seq);  // batch in tokens
+  if (spec.gbs_auto) {
+    t.useful_tokens = tokens;
+    t.tokens_processed = spec.batch.tokens_needed(tokens, B);  // E = E_min (1 + B/B_noise)
+  } else {
+    t.tokens_processed = tokens;
+    t.useful_tokens = tokens * spec.batch.useful_fraction(B);  // E_min = E / (1 + B/B_noise)
+  }
+  t.steps = t.tokens_processed / B;
+  t.seconds = t.tokens_processed / c.metrics.throughput.tokens_per_s;
+  return t;
+}
+
+}  // namespace scaleplan::search

@@ -1,0 +1,105 @@
+#pragma once
+// Exhaustive plan search (issue 4): walk the plan space (space.hpp), evaluate every plan with the
+// analytic estimator's allocation-free hot path, keep the feasible ones, rank them by an
+// objective, and keep the top K and the Pareto front of throughput vs memory headroom.
+// Runs on every core (std::thread); the answer does not depend on the thread count or timing:
+// ties are broken by memory (less first) and then by the plan's fields (compare_plans).
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "simulator/analytic/estimator.hpp"
+#include "simulator/search/batch.hpp"
+#include "simulator/search/space.hpp"
+
+namespace scaleplan::search {
+
+enum class Objective { throughput, cost, time };
+const char* name(Objective o);
+Objective parse_objective(const std::string& s);  // throws UsageError
+
+// Progress of long work, for a line on stderr. The library never prints: it calls `fn` from the
+// thread that started the work, at most 10 times a second and only once the work has run for
+// `delay_s`; finish() calls fn(final=true) if anything was shown.
+class Progress {
+ public:
+  using Fn = std::function<void(const std::string& line, bool final)>;
+  explicit Progress(Fn fn, double delay_s = 1.0);
+  void update(const std::string& what, std::uint64_t done, std::uint64_t total);
+  void finish();
+  bool shown() const { return shown_; }
+
+ private:
+  Fn fn_;
+  double delay_s_;
+  std::chrono::steady_clock::time_point start_, last_;
+  bool shown_ = false;
+  std::string last_line_;
+};
+
+struct SearchSpec {
+  long long gpus = 0;
+  // Global batches (sequences): one value for --gbs B; several with gbs_auto.
+  std::vector<long long> gbs;
+  // --gbs auto: rank by useful tokens (McCandlish: tokens/s x E_min/E) so the batch is a decision.
+  bool gbs_auto = false;
+  BatchModel batch;
+  Objective objective = Objective::throughput;
+  double tokens = 0;  // T (0: none given; time objective then ranks as throughput)
+  double price_usd_per_gpu_hour = 0;  // cost objective (0: the cluster's price)
+  int top_k = 10;
+  bool pareto = true;  // keep the Pareto front (scale and budget do not need it)
+  int threads = 0;   // 0: std::thread::hardware_concurrency()
+  int max_tp = 0;    // 0: all (see Space)
+  long long max_mbs = 0;
+  bool uneven_layers = true;   // see Space::uneven_layers
+  bool align_to_nodes = true;  // see Space::align_to_nodes
+  Progress* progress = nullptr;
+  std::string progress_label = "search";
+};
+
+// One evaluated plan, light: the plan and the estimator's numbers (no strings).
+struct Candidate {
+  strategies::Plan plan;
+  analytic::StepMetrics metrics;
+  double useful_tokens_per_s = 0;  // tokens/s x E_min/E under --gbs auto, else tokens/s
+  double score = 0;                // the objective, smaller is better (see objective_value)
+  double headroom() const { return metrics.memory.capacity - metrics.memory.total(); }
+};
+
+struct SearchResult {
+  std::uint64_t evaluated = 0;  // plans the estimator costed
+  std::uint64_t feasible = 0;   // of them, those that fit in memory
+  std::uint64_t rejected = 0;   // leaves resolve_plan refused (0 while the axes mirror its rules)
+  std::vector<Candidate> top;     // best first (at most top_k)
+  std::vector<Candidate> pareto;  // throughput vs headroom, by throughput descending
+  bool has_smallest = false;
+  Candidate smallest;  // least memory of all evaluated plans (explains "nothing fits")
+  std::string reason;  // why there is no feasible plan ("" when there is)
+  double wall_s = 0;
+  bool ok() const { return !top.empty(); }
+};
+
+// The objective's value for a candidate (smaller is better), in its unit:
+//   throughput: seconds per useful token (1 / tokens/s); cost: USD per useful token
+//   (price x gpus / 3600 / tokens/s); time: seconds to train `tokens` (tokens processed / tokens/s).
+double objective_value(const SearchSpec& spec, const model::ModelSpec& m, double price, const Candidate& c);
+
+// Runs the search. Bad input (gpus <= 0, no gbs, top_k <= 0) throws UsageError; "nothing fits"
+// is a result (ok() false, reason set).
+SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec);
+
+// The full StepReport of a candidate (re-evaluated through Estimator::evaluate: identical numbers).
+strategies::StepReport full_report(const analytic::Estimator& est, const Candidate& c);
+
+// Tokens processed, steps and seconds to train for a candidate: with gbs_auto `tokens` are E_min
+// (useful tokens) and the large-batch model adds E/E_min; with a fixed batch `tokens` are the
+// tokens processed.
+struct TrainingTime {
+  double tokens_processed = 0, useful_tokens = 0, steps = 0, seconds = 0;
+};
+TrainingTime training_time(const SearchSpec& spec, const model::ModelSpec& m, const Candidate& c, double tokens);
+
+}  // namespace scaleplan::search

@@ -1,0 +1,359 @@
+#include "simulator/search/space.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <set>
+
+#include "common/errors.hpp"
+#include "strategies/pipeline.hpp"
+
+namespace scaleplan::search {
+
+using strategies::CpAlgo;
+using strategies::Offload;
+using strategies::Plan;
+using strategies::Precision;
+using strategies::Recompute;
+using strategies::Schedule;
+using strategies::TpMode;
+
+namespace {
+
+// Context parallelism is only worth its ring traffic for long sequences; below this length the
+// search keeps cp=1 (Llama 3 sec. 3.3.2 used CP only for its 128K-token stage; Megatron-LM
+// recommends CP from 32K-token sequences, docs "context_parallel").
+constexpr long long kCpMinSeq = 32768;
+
+bool tp_divides_model(const model::ModelSpec& m, long long d) {
+  // The rules of strategies::resolve_plan: heads, ffn divisible; kv_heads and tp divide one another.
+  return m.heads % d == 0 && m.ffn % d == 0 && (m.kv_heads % d == 0 || d % m.kv_heads == 0);
+}
+
+// Node alignment: a tensor- (or tensor x context-) parallel group either fits a node evenly or
+// spans whole nodes (d | gpus_per_node or gpus_per_node | d), as Megatron deployments place TP
+// inside NVLink domains (SC21 sec. 3.3). hw::make_group costs a group of d < gpus_per_node ranks
+// as one node, which a misaligned group (tp=3 on 8-GPU nodes) is not.
+bool node_aligned(const hw::Cluster& c, long long d) {
+  const long long g = c.gpus_per_node;
+  return g <= 0 || g % d == 0 || d % g == 0;
+}
+
+int push(int* out, int n, long long v) {
+  assert(n < kMaxAxisValues && "axis has more values than kMaxAxisValues");
+  if (n < kMaxAxisValues) out[n++] = static_cast<int>(v);
+  return n;
+}
+
+// --- gbs: the candidate global batches (index into Space::gbs) ---
+int gbs_values(const Space& s, const Plan&, int* out) {
+  int n = 0;
+  for (size_t i = 0; i < s.gbs.size(); ++i) n = push(out, n, static_cast<long long>(i));
+  return n;
+}
+void gbs_apply(const Space& s, Plan& p, int v) { p.gbs = s.gbs[static_cast<size_t>(v)]; }
+
+// --- tp: divides heads and ffn, kv_heads rule, and the GPU count ---
+int tp_values(const Space& s, const Plan&, int* out) {
+  int n = 0;
+  const model::ModelSpec& m = *s.model;
+  for (long long d = 1; d <= m.heads; ++d) {
+    if (m.heads % d != 0 || s.gpus % d != 0 || !tp_divides_model(m, d)) continue;
+    if (s.align_to_nodes && !node_aligned(*s.cluster, d)) continue;
+    if (s.max_tp > 0 && d > s.max_tp) break;
+    n = push(out, n, d);
+  }
+  return n;
+}
+void tp_apply(const Space&, Plan& p, int v) { p.tp = v; }
+
+// --- cp: powers of two dividing seq (long sequences only) ---
+int cp_values(const Space& s, const Plan& p, int* out) {
+  int n = 0;
+  const long long seq = s.model->seq;
+  if (seq < kCpMinSeq) return push(out, n, 1);
+  for (long long c = 1; c <= seq; c *= 2) {
+    if (seq % c != 0) break;
+    if (s.gpus % (static_cast<long long>(p.tp) * c) != 0) continue;
+    if (s.align_to_nodes && !node_aligned(*s.cluster, p.tp * c)) continue;
+    n = push(out, n, c);
+  }
+  return n;
+}
+void cp_apply(const Space&, Plan& p, int v) { p.cp = v; }
+
+// --- pp: divides the GPU count left after tp*cp, and either divides layers or, with
+// Space::uneven_layers, splits them unevenly as Llama 3 did (sec. 3.3.2: middle stages take
+// ceil(L/p) layers, the first and last share the rest; strategies::stage_layers): kept when the
+// first and last stages get between 1 and ceil(L/p) layers ---
+bool uneven_split_ok(long long L, long long p, strategies::StageLayers* out = nullptr) {
+  if (p < 2 || p > L || L % p == 0) return false;
+  const strategies::StageLayers sl = strategies::stage_layers(L, static_cast<int>(p));
+  if (out) *out = sl;
+  return sl.first >= 1 && sl.last >= 1 && sl.first <= sl.middle && sl.last <= sl.middle;
+}
+int pp_values(const Space& s, const Plan& p, int* out) {
+  int n = 0;
+  const long long L = s.model->layers;
+  const long long tc = static_cast<long long>(p.tp) * p.cp;
+  for (long long d = 1; d <= L; ++d) {
+    if (s.gpus % (tc * d) != 0) continue;
+    if (L % d == 0 || (s.uneven_layers && uneven_split_ok(L, d))) n = push(out, n, d);
+  }
+  return n;
+}
+void pp_apply(const Space& s, Plan& p, int v) {
+  p.pp = v;
+  p.allow_uneven_layers = s.model->layers % v != 0;
+}
+
+// --- dp: what is left of the GPUs; must divide the global batch ---
+int dp_values(const Space& s, const Plan& p, int* out) {
+  const long long inner = static_cast<long long>(p.tp) * p.cp * p.pp;
+  if (s.gpus % inner != 0) return 0;
+  const long long dp = s.gpus / inner;
+  if (p.gbs % dp != 0) return 0;
+  return push(out, 0, dp);
+}
+void dp_apply(const Space&, Plan& p, int v) { p.dp = v; }
+
+// --- ep: MoE only; divides the experts and dp ---
+int ep_values(const Space& s, const Plan& p, int* out) {
+  int n = 0;
+  if (!s.model->moe.enabled()) return push(out, n, 1);
+  for (int e = 1; e <= s.model->moe.experts; ++e)
+    if (s.model->moe.experts % e == 0 && p.dp % e == 0) n = push(out, n, e);
+  return n;
+}
+void ep_apply(const Space&, Plan& p, int v) { p.ep = v; }
+
+// --- mbs: powers of two dividing the per-replica batch gbs/dp ---
+int mbs_values(const Space& s, const Plan& p, int* out) {
+  int n = 0;
+  const long long per_replica = p.gbs / p.dp;
+  for (long long b = 1; b <= per_replica; b *= 2) {
+    if (per_replica % b != 0 || (s.max_mbs > 0 && b > s.max_mbs)) break;
+    n = push(out, n, b);
+  }
+  return n;
+}
+void mbs_apply(const Space&, Plan& p, int v) { p.mbs = v; }
+
+// --- sp: Megatron sequence parallelism needs tp > 1 ---
+int sp_values(const Space&, const Plan& p, int* out) {
+  int n = push(out, 0, 0);
+  return p.tp > 1 ? push(out, n, 1) : n;
+}
+void sp_apply(const Space&, Plan& p, int v) { p.sp = v != 0; }
+
+// --- recompute ---
+int recompute_values(const Space&, const Plan&, int* out) {
+  int n = 0;
+  for (Recompute r : {Recompute::none, Recompute::selective, Recompute::full}) n = push(out, n, static_cast<int>(r));
+  return n;
+}
+void recompute_apply(const Space&, Plan& p, int v) { p.recompute = static_cast<Recompute>(v); }
+
+// --- precision: the cluster's default (bf16 where the device has it, else fp16) ---
+int precision_values(const Space& s, const Plan&, int* out) { return push(out, 0, static_cast<int>(s.precision)); }
+void precision_apply(const Space&, Plan& p, int v) {
+  p.precision = static_cast<Precision>(v);
+  p.precision_set = true;
+}
+
+// --- zero: 0-3; with dp=1 every stage shards over one rank, the same plan as zero=0 ---
+int zero_values(const Space&, const Plan& p, int* out) {
+  int n = push(out, 0, 0);
+  if (p.dp > 1)
+    for (int z = 1; z <= 3; ++z) n = push(out, n, z);
+  return n;
+}
+void zero_apply(const Space&, Plan& p, int v) { p.zero = v; }
+
+// --- schedule: pp=1 runs plain gradient accumulation (1f1b); interleaved needs a vpp >= 2 (below)
+// and microbatches divisible by pp (resolve_plan's rules) ---
+// vpp >= 2 that splits every stage into whole-layer chunks: it divides L/p (even split), or for an
+// uneven split it divides the middle stages' layers and the first and last keep >= vpp layers.
+int chunk_values(const Space& s, const Plan& p, int* out) {
+  int n = 0;
+  const long long L = s.model->layers;
+  if (L % p.pp == 0) {
+    const long long per_stage = L / p.pp;
+    for (long long v = 2; v <= per_stage; ++v)
+      if (per_stage % v == 0) n = push(out, n, v);
+    return n;
+  }
+  strategies::StageLayers sl;
+  if (!uneven_split_ok(L, p.pp, &sl)) return 0;
+  const long long mid = static_cast<long long>(sl.middle), edge = static_cast<long long>(std::min(sl.first, sl.last));
+  for (long long v = 2; v <= edge; ++v)
+    if (mid % v == 0) n = push(out, n, v);
+  return n;
+}
+int schedule_values(const Space& s, const Plan& p, int* out) {
+  if (p.pp == 1) return push(out, 0, static_cast<int>(Schedule::one_f_one_b));
+  int n = push(out, 0, static_cast<int>(Schedule::gpipe));
+  n = push(out, n, static_cast<int>(Schedule::one_f_one_b));
+  int tmp[kMaxAxisValues];
+  if (p.microbatches() % p.pp == 0 && chunk_values(s, p, tmp) > 0) n = push(out, n, static_cast<int>(Schedule::interleaved));
+  // zero_bubble: resolve_plan rejects it until its model lands (issue 5); add it here then.
+  return n;
+}
+void schedule_apply(const Space&, Plan& p, int v) {
+  p.schedule = static_cast<Schedule>(v);
+  p.schedule_set = true;
+}
+
+// --- vpp: model chunks per stage for the interleaved schedule ---
+int vpp_values(const Space& s, const Plan& p, int* out) {
+  if (p.schedule != Schedule::interleaved) return push(out, 0, 1);
+  return chunk_values(s, p, out);
+}
+void vpp_apply(const Space&, Plan& p, int v) { p.vpp = v; }
+
+// --- cp_algo: ring (layer_cost models ring attention; Ulysses joins when it has its own cost) ---
+int cp_algo_values(const Space&, const Plan&, int* out) { return push(out, 0, static_cast<int>(CpAlgo::ring)); }
+void cp_algo_apply(const Space&, Plan& p, int v) { p.cp_algo = static_cast<CpAlgo>(v); }
+
+// --- tp_mode: 1d (2d/2.5d/3d: issue 6; resolve_plan rejects them today) ---
+int tp_mode_values(const Space&, const Plan&, int* out) { return push(out, 0, static_cast<int>(TpMode::d1)); }
+void tp_mode_apply(const Space&, Plan& p, int v) {
+  p.tp_mode = static_cast<TpMode>(v);
+  p.tp_depth = 1;
+}
+
+// --- offload: none (optimizer/params/nvme/gemini: issue 5; resolve_plan rejects them today) ---
+int offload_values(const Space&, const Plan&, int* out) { return push(out, 0, static_cast<int>(Offload::none)); }
+void offload_apply(const Space&, Plan& p, int v) { p.offload = static_cast<Offload>(v); }
+
+const Axis kAxes[] = {
+    // Work-item axes: the divisibility structure.
+    {"gbs", gbs_values, gbs_apply},
+    {"tp", tp_values, tp_apply},
+    {"cp", cp_values, cp_apply},
+    {"pp", pp_values, pp_apply},
+    {"dp", dp_values, dp_apply},
+    {"ep", ep_values, ep_apply},
+    {"mbs", mbs_values, mbs_apply},
+    // Switches. sp, recompute and precision first: with mbs, tp and cp they key the layer table,
+    // so consecutive leaves share it.
+    {"sp", sp_values, sp_apply},
+    {"recompute", recompute_values, recompute_apply},
+    {"precision", precision_values, precision_apply},
+    {"cp_algo", cp_algo_values, cp_algo_apply},
+    {"zero", zero_values, zero_apply},
+    {"schedule", schedule_values, schedule_apply},
+    {"vpp", vpp_values, vpp_apply},
+    {"tp_mode", tp_mode_values, tp_mode_apply},
+    {"offload", offload_values, offload_apply},
+};
+constexpr int kNumAxes = static_cast<int>(sizeof(kAxes) / sizeof(kAxes[0]));
+constexpr int kSplit = 7;  // gbs .. mbs
+
+}  // namespace
+
+int num_axes() { return kNumAxes; }
+const Axis& axis(int i) { return kAxes[i]; }
+int split_axis() { return kSplit; }
+
+Space make_space(const model::ModelSpec& m, const hw::Cluster& c, long long gpus, std::vector<long long> gbs) {
+  if (gpus <= 0) throw UsageError("--gpus must be a positive GPU count (got " + std::to_string(gpus) + ")");
+  if (gbs.empty()) throw UsageError("no global batch to search");
+  for (long long b : gbs)
+    if (b <= 0) throw UsageError("--gbs must be positive (got " + std::to_string(b) + ")");
+  Space s;
+  s.model = &m;
+  s.cluster = &c;
+  s.gpus = gpus;
+  s.gbs = std::move(gbs);
+  // resolve_plan's default precision.
+  s.precision = c.device.peak(hw::Dtype::bf16) > 0 ? Precision::bf16 : Precision::fp16;
+  return s;
+}
+
+Plan base_plan(const Space& s) {
+  Plan p;
+  p.precision = s.precision;
+  p.precision_set = true;
+  return p;
+}
+
+std::vector<Plan> work_items(const Space& s) {
+  std::vector<Plan> items;
+  // Each item is probed once with resolve_plan (its first leaf): a dimension value resolve_plan
+  // rejects as a whole (ep > 1 until expert parallelism is modelled, say) drops the item here, so
+  // the axis table can list what the Plan can express and the hot loop stays exception-free.
+  auto collect = [&](const Plan& item) {
+    Plan leaf = item;
+    bool found = false;
+    auto first = [&](const Plan& q) {
+      if (!found) leaf = q;
+      found = true;
+    };
+    walk(s, kSplit, kNumAxes, leaf, first);
+    if (!found) return;
+    try {
+      (void)strategies::resolve_plan(leaf, *s.model, *s.cluster, s.gpus);
+    } catch (const PlanError&) {
+      return;
+    }
+    items.push_back(item);
+  };
+  Plan p = base_plan(s);
+  walk(s, 0, kSplit, p, collect);
+  return items;
+}
+
+std::uint64_t count_plans(const Space& s, const Plan& item) {
+  std::uint64_t n = 0;
+  auto count = [&](const Plan&) { ++n; };
+  Plan p = item;
+  walk(s, kSplit, kNumAxes, p, count);
+  return n;
+}
+
+std::uint64_t count_plans(const Space& s) {
+  std::uint64_t n = 0;
+  for (const Plan& it : work_items(s)) n += count_plans(s, it);
+  return n;
+}
+
+std::vector<Plan> enumerate_plans(const Space& s) {
+  std::vector<Plan> out;
+  auto collect = [&](const Plan& p) { out.push_back(p); };
+  for (const Plan& item : work_items(s)) {
+    Plan p = item;
+    walk(s, kSplit, kNumAxes, p, collect);
+  }
+  return out;
+}
+
+int compare_plans(const Plan& a, const Plan& b) {
+  const long long ka[] = {a.dp, a.tp, a.pp, a.vpp, a.mbs, a.gbs, a.cp, a.ep, static_cast<int>(a.tp_mode), a.tp_depth, a.sp,
+                          static_cast<int>(a.cp_algo), static_cast<int>(a.schedule), static_cast<int>(a.recompute), a.zero,
+                          static_cast<int>(a.offload), static_cast<int>(a.precision)};
+  const long long kb[] = {b.dp, b.tp, b.pp, b.vpp, b.mbs, b.gbs, b.cp, b.ep, static_cast<int>(b.tp_mode), b.tp_depth, b.sp,
+                          static_cast<int>(b.cp_algo), static_cast<int>(b.schedule), static_cast<int>(b.recompute), b.zero,
+                          static_cast<int>(b.offload), static_cast<int>(b.precision)};
+  for (size_t i = 0; i < sizeof ka / sizeof ka[0]; ++i)
+    if (ka[i] != kb[i]) return ka[i] < kb[i] ? -1 : 1;
+  return 0;
+}
+
+std::vector<long long> model_parallel_sizes(const model::ModelSpec& m, const hw::Cluster& c, int max_tp, bool uneven_layers,
+                                           bool align_to_nodes) {
+  std::set<long long> out;
+  for (long long t = 1; t <= m.heads; ++t) {
+    if (!tp_divides_model(m, t) || m.heads % t != 0) continue;
+    if (align_to_nodes && !node_aligned(c, t)) continue;
+    if (max_tp > 0 && t > max_tp) break;
+    for (long long cp = 1; cp <= (m.seq >= kCpMinSeq ? m.seq : 1); cp *= 2) {
+      if (m.seq % cp != 0) break;
+      if (align_to_nodes && !node_aligned(c, t * cp)) continue;
+      for (long long pp = 1; pp <= m.layers; ++pp)
+        if (m.layers % pp == 0 || (uneven_layers && uneven_split_ok(m.layers, pp))) out.insert(t * cp * pp);
+    }
+  }
+  return {out.begin(), out.end()};
+}
+
+}  // namespace scaleplan::search

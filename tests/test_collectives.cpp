@@ -1,0 +1,292 @@
+// hardware/collectives.hpp: alpha-beta collective costs (FORMULAS.md "Collective cost"), group
+// placement for strided ranks, and oversubscription above a pod.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "hardware/cluster.hpp"
+#include "hardware/collectives.hpp"
+
+namespace {
+
+using namespace scaleplan::hw;
+
+void expect_rel(double actual, double expected, double rel = 1e-12) {
+  EXPECT_NEAR(actual, expected, std::fabs(expected) * rel) << "actual " << actual << " expected " << expected;
+}
+
+// A hand-built DGX-like cluster: 8 GPUs per node on NVSwitch, one NIC per GPU.
+Cluster hand_cluster() {
+  Cluster c;
+  c.name = "hand";
+  c.gpus_per_node = 8;
+  c.intra.kind = IntraKind::nvswitch;
+  c.intra.bw_Bps = 300e9;
+  c.intra.latency_s = 3e-6;
+  c.intra.bus_efficiency = 0.8;
+  c.net.topology = Topology::fat_tree;
+  c.net.nic_bw_Bps = 25e9;
+  c.net.latency_s = 5e-6;
+  c.net.bus_efficiency = 0.9;
+  c.net.pod_gpus = 0;
+  c.net.oversubscription = 1;
+  return c;
+}
+
+CollAlgo algo(const char* name) {
+  int n = 0;
+  const CollAlgoEntry* a = coll_algorithms(&n);
+  for (int i = 0; i < n; ++i)
+    if (std::strcmp(a[i].name, name) == 0) return a[i].fn;
+  return nullptr;
+}
+
+const Coll kAllKinds[] = {Coll::all_reduce, Coll::reduce_scatter, Coll::all_gather, Coll::all_to_all, Coll::send_recv};
+
+// ---------------------------------------------------------------- groups
+TEST(Groups, TensorParallelInsideOneNode) {  // tp=8, stride 1, 8-GPU nodes
+  const Group g = make_group(hand_cluster(), 8, 1);
+  EXPECT_EQ(g.size, 8);
+  EXPECT_EQ(g.per_node, 8);
+  EXPECT_EQ(g.nodes, 1);
+  EXPECT_EQ(g.pod_factor, 1.0);
+}
+
+TEST(Groups, DataParallelAcrossNodes) {  // dp=32 with tp=8: stride 8
+  const Group g = make_group(hand_cluster(), 32, 8);
+  EXPECT_EQ(g.size, 32);
+  EXPECT_EQ(g.per_node, 1);
+  EXPECT_EQ(g.nodes, 32);
+}
+
+TEST(Groups, StridesThatShareNodes) {
+  const Cluster c = hand_cluster();
+  struct {
+    int size, stride, per_node, nodes;
+  } cases[] = {
+      {4, 1, 4, 1},     // tp=4
+      {4, 2, 4, 1},     // ranks 0,2,4,6
+      {16, 2, 4, 4},    // dp=16 behind tp=2
+      {2, 4, 2, 1},     // ranks 0,4
+      {16, 1, 8, 2},    // 16 consecutive ranks
+      {64, 1, 8, 8},
+      {2, 64, 1, 2},    // a pipeline pair far apart
+      {1, 1, 1, 1},
+  };
+  for (const auto& k : cases) {
+    const Group g = make_group(c, k.size, k.stride);
+    EXPECT_EQ(g.per_node, k.per_node) << "size " << k.size << " stride " << k.stride;
+    EXPECT_EQ(g.nodes, k.nodes) << "size " << k.size << " stride " << k.stride;
+    EXPECT_EQ(g.per_node * g.nodes, k.size) << "size " << k.size << " stride " << k.stride;
+  }
+}
+
+TEST(Groups, SixteenGpuNodes) {  // dgx2-v100: 16 GPUs per node
+  Cluster c = hand_cluster();
+  c.gpus_per_node = 16;
+  const Group g = make_group(c, 16, 1);
+  EXPECT_EQ(g.per_node, 16);
+  EXPECT_EQ(g.nodes, 1);
+  const Group d = make_group(c, 8, 4);  // ranks 0,4,8,12 | 16,...
+  EXPECT_EQ(d.per_node, 4);
+  EXPECT_EQ(d.nodes, 2);
+}
+
+// ---------------------------------------------------------------- ring inside one node
+// all-reduce: 2(n-1) alpha + 2(n-1)/n B/bw; reduce-scatter / all-gather: (n-1) alpha + (n-1)/n B/bw;
+// bw = intra bw_Bps * bus_efficiency.
+TEST(Ring, AllReduceInsideOneNode) {
+  const Cluster c = hand_cluster();
+  const double bw = 300e9 * 0.8, a = 3e-6;
+  EXPECT_EQ(intra_bw(c), bw);
+  for (int n : {2, 4, 8}) {
+    const Group g = make_group(c, n, 1);
+    for (double B : {1e3, 1e6, 256e6, 4e9}) {
+      const double expected = 2 * (n - 1) * a + 2.0 * (n - 1) / n * B / bw;
+      expect_rel(algo("ring")(c, Coll::all_reduce, B, g), expected);
+      expect_rel(collective_time(c, Coll::all_reduce, B, g), expected);  // one node: ring is the only algorithm
+    }
+  }
+}
+
+TEST(Ring, ReduceScatterAndAllGatherInsideOneNode) {
+  const Cluster c = hand_cluster();
+  const double bw = 300e9 * 0.8, a = 3e-6;
+  for (int n : {2, 4, 8}) {
+    const Group g = make_group(c, n, 1);
+    for (double B : {1e3, 1e6, 256e6, 4e9}) {
+      const double expected = (n - 1) * a + (n - 1.0) / n * B / bw;
+      const char* name = nullptr;
+      expect_rel(collective_time(c, Coll::reduce_scatter, B, g, &name), expected);
+      ASSERT_NE(name, nullptr);
+      EXPECT_STREQ(name, "ring");
+      expect_rel(collective_time(c, Coll::all_gather, B, g), expected);
+    }
+  }
+}
+
+TEST(Ring, AllReduceIsReduceScatterPlusAllGather) {
+  const Cluster c = hand_cluster();
+  const Group g = make_group(c, 8, 1);
+  const double B = 1e9;
+  expect_rel(collective_time(c, Coll::all_reduce, B, g),
+             collective_time(c, Coll::reduce_scatter, B, g) + collective_time(c, Coll::all_gather, B, g));
+}
+
+// ---------------------------------------------------------------- across nodes
+// Hierarchical: intra-node reduce-scatter, inter-node all-reduce on B/p, intra-node all-gather.
+TEST(Hierarchical, AllReduceAcrossNodes) {
+  const Cluster c = hand_cluster();
+  const Group g = make_group(c, 32, 1);  // 4 nodes x 8
+  ASSERT_EQ(g.per_node, 8);
+  ASSERT_EQ(g.nodes, 4);
+  const double p = 8, m = 4, bi = 300e9 * 0.8, bo = 25e9 * 0.9, ai = 3e-6, ao = 5e-6;
+  EXPECT_EQ(inter_bw(c, g), bo);
+  for (double B : {1e4, 1e6, 1e9}) {
+    const double rs = (p - 1) * ai + (p - 1) / p * B / bi;
+    const double inter = 2 * (m - 1) * ao + 2 * (m - 1) / m * (B / p) / bo;
+    expect_rel(algo("hierarchical")(c, Coll::all_reduce, B, g), 2 * rs + inter);
+    // reduce-scatter / all-gather: one intra phase plus the inter-node phase.
+    expect_rel(algo("hierarchical")(c, Coll::reduce_scatter, B, g), rs + (m - 1) * ao + (m - 1) / m * (B / p) / bo);
+  }
+}
+
+TEST(Hierarchical, NotApplicableInsideOneNodeOrOneGpuPerNode) {
+  const Cluster c = hand_cluster();
+  EXPECT_LT(algo("hierarchical")(c, Coll::all_reduce, 1e6, make_group(c, 8, 1)), 0);
+  EXPECT_LT(algo("hierarchical")(c, Coll::all_reduce, 1e6, make_group(c, 32, 8)), 0);
+}
+
+TEST(AcrossNodes, BestAlgorithmIsTheCheapestApplicable) {
+  const Cluster c = hand_cluster();
+  int n = 0;
+  const CollAlgoEntry* algos = coll_algorithms(&n);
+  ASSERT_GE(n, 3);
+  for (auto [size, stride] : {std::pair{16, 1}, {32, 1}, {64, 1}, {32, 8}, {128, 8}, {4, 2}}) {
+    const Group g = make_group(c, size, stride);
+    for (Coll k : kAllKinds) {
+      for (double B : {1e3, 1e6, 1e9}) {
+        double best = -1;
+        for (int i = 0; i < n; ++i) {
+          const double t = algos[i].fn(c, k, B, g);
+          if (t >= 0 && (best < 0 || t < best)) best = t;
+        }
+        const char* name = nullptr;
+        const double got = collective_time(c, k, B, g, &name);
+        if (best >= 0) {
+          EXPECT_EQ(got, best) << coll_name(k) << " size " << size << " stride " << stride << " B " << B;
+          EXPECT_NE(name, nullptr);
+        }
+      }
+    }
+  }
+}
+
+TEST(AcrossNodes, RingAcrossNodesUsesTheNics) {
+  // dp=32 behind tp=8: one GPU per node; the ring runs at the NIC rate with network latency.
+  const Cluster c = hand_cluster();
+  const Group g = make_group(c, 32, 8);
+  const double n = 32, bo = 25e9 * 0.9, ao = 5e-6, B = 1e9;
+  expect_rel(algo("ring")(c, Coll::all_reduce, B, g), 2 * (n - 1) * ao + 2 * (n - 1) / n * B / bo);
+}
+
+TEST(AcrossNodes, CrossingNodesIsSlowerThanStayingInside) {
+  const Cluster c = hand_cluster();
+  const double B = 1e9;
+  EXPECT_GT(collective_time(c, Coll::all_reduce, B, make_group(c, 8, 8)),
+            collective_time(c, Coll::all_reduce, B, make_group(c, 8, 1)));
+}
+
+// ---------------------------------------------------------------- edge cases
+TEST(Edges, SizeOneGroupsCostNothing) {
+  const Cluster c = hand_cluster();
+  for (int stride : {1, 8, 1024}) {
+    const Group g = make_group(c, 1, stride);
+    for (Coll k : {Coll::all_reduce, Coll::reduce_scatter, Coll::all_gather, Coll::all_to_all})
+      EXPECT_EQ(collective_time(c, k, 1e9, g), 0.0) << coll_name(k) << " stride " << stride;
+  }
+}
+
+TEST(Edges, ZeroBytesCostNothing) {
+  const Cluster c = hand_cluster();
+  for (Coll k : kAllKinds) EXPECT_EQ(collective_time(c, k, 0.0, make_group(c, 16, 1)), 0.0) << coll_name(k);
+}
+
+TEST(Edges, NeverNegativeAndFinite) {
+  for (const char* preset : {"selene-a100", "dgx1-v100", "dgx2-v100", "dgx-h100", "meta-h100-roce", "dgx-a100-40gb"}) {
+    const Cluster c = load_cluster(preset);
+    for (int size : {1, 2, 3, 8, 16, 64, 512, 4096}) {
+      for (int stride : {1, 2, 8, 64, 4096}) {
+        const Group g = make_group(c, size, stride);
+        EXPECT_GT(g.pod_factor, 0.0);
+        EXPECT_LE(g.pod_factor, 1.0);
+        for (Coll k : kAllKinds) {
+          for (double B : {-1.0, 0.0, 1.0, 1e3, 1e9, 1e12}) {
+            const double t = collective_time(c, k, B, g);
+            EXPECT_GE(t, 0.0) << preset << " " << coll_name(k) << " size " << size << " stride " << stride << " B " << B;
+            EXPECT_TRUE(std::isfinite(t)) << preset << " " << coll_name(k);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Edges, MonotoneInBytes) {
+  const Cluster c = load_cluster("selene-a100");
+  for (auto [size, stride] : {std::pair{8, 1}, {64, 8}, {128, 1}}) {
+    const Group g = make_group(c, size, stride);
+    for (Coll k : kAllKinds) {
+      double prev = 0;
+      for (double B = 1e3; B <= 1e11; B *= 10) {
+        const double t = collective_time(c, k, B, g);
+        EXPECT_GE(t, prev) << coll_name(k) << " B " << B;
+        prev = t;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- oversubscription (Llama 3: 1:7 above 3072-GPU pods)
+TEST(Oversubscription, MetaRoceGroupsInsideAPodKeepFullRate) {
+  const Cluster c = load_cluster("meta-h100-roce");
+  ASSERT_EQ(c.net.pod_gpus, 3072);
+  ASSERT_EQ(c.net.oversubscription, 7);
+  EXPECT_EQ(make_group(c, 8, 1).pod_factor, 1.0);
+  EXPECT_EQ(make_group(c, 384, 8).pod_factor, 1.0);   // spans exactly one pod
+  EXPECT_EQ(make_group(c, 16, 128).pod_factor, 1.0);  // 2048 ranks apart end to end
+}
+
+TEST(Oversubscription, MetaRoceGroupsCrossingPods) {
+  const Cluster c = load_cluster("meta-h100-roce");
+  // A pipeline pair 4096 ranks apart: one node per pod, the uplink share is 1/7 of the NIC.
+  const Group pair = make_group(c, 2, 4096);
+  EXPECT_NEAR(pair.pod_factor, 1.0 / 7, 1e-15);
+  expect_rel(inter_bw(c, pair), c.net.nic_bw_Bps * c.net.bus_efficiency / 7);
+  // 4 members 1024 ranks apart: 3 members (3 nodes) per pod -> min(1, 3/7).
+  EXPECT_NEAR(make_group(c, 4, 1024).pod_factor, 3.0 / 7, 1e-15);
+  // A large DP group with many nodes per pod is not slowed: min(1, 384/7) = 1.
+  EXPECT_EQ(make_group(c, 512, 8).pod_factor, 1.0);
+}
+
+TEST(Oversubscription, CrossingPodsCostsMore) {
+  const Cluster c = load_cluster("meta-h100-roce");
+  Cluster flat = c;
+  flat.net.oversubscription = 1;
+  const double B = 1e9;
+  const Group far = make_group(c, 2, 4096);
+  const Group far_flat = make_group(flat, 2, 4096);
+  EXPECT_EQ(far_flat.pod_factor, 1.0);
+  EXPECT_GT(collective_time(c, Coll::send_recv, B, far), collective_time(flat, Coll::send_recv, B, far_flat));
+  expect_rel(collective_time(c, Coll::send_recv, B, far), c.net.latency_s + B / (c.net.nic_bw_Bps * c.net.bus_efficiency / 7));
+}
+
+TEST(Oversubscription, NoPodsNoFactor) {
+  const Cluster c = load_cluster("selene-a100");
+  EXPECT_EQ(make_group(c, 2, 1 << 20).pod_factor, 1.0);
+  EXPECT_EQ(make_group(c, 4096, 8).pod_factor, 1.0);
+}
+
+}  // namespace
