@@ -7,6 +7,7 @@
 #include "cli/report.hpp"
 #include "common/errors.hpp"
 #include "simulator/analytic/estimator.hpp"
+#include "strategies/pipeline.hpp"
 #include "simulator/search/scale.hpp"
 
 namespace scaleplan::cli {
@@ -20,8 +21,12 @@ struct ScaleArgs {
   bool json = false;
 };
 
-std::string short_plan(const strategies::Plan& p) {
+std::string short_plan(const strategies::Plan& p, long long layers) {
   std::string s = fmt::format("tp={} pp={}", p.tp, p.pp);
+  if (p.allow_uneven_layers) {  // Llama 3-style uneven stages: first/middle/last layers
+    const strategies::StageLayers sl = strategies::stage_layers(layers, p.pp);
+    s += fmt::format("({:.0f}/{:.0f}/{:.0f})", sl.first, sl.middle, sl.last);
+  }
   if (p.schedule == strategies::Schedule::interleaved) s += fmt::format(" vpp={}", p.vpp);
   s += fmt::format(" dp={} mbs={}", p.dp, p.mbs);
   if (p.cp > 1) s += fmt::format(" cp={}", p.cp);
@@ -136,7 +141,7 @@ void add_scale(CLI::App& app, int& rc) {
             p.at.requested, p.at.used, x.plan.gbs, x.metrics.throughput.tokens_per_s, p.speedup, 100 * p.efficiency,
             100 * x.metrics.throughput.mfu, t.step_s, 100 * t.bubble_s / st, 100 * x.metrics.dp_comm_exposed_s / st,
             100 * x.metrics.tp_comm_exposed_s / st, 100 * x.metrics.pp_comm_exposed_s / st, p.train.steps, p.train.tokens_processed,
-            p.train.seconds / 86400.0, short_plan(x.plan));
+            p.train.seconds / 86400.0, short_plan(x.plan, m.layers));
         if (!p.at.note.empty()) notes += fmt::format("  {} GPUs: {}\n", p.at.requested, p.at.note);
       }
       out += g.automatic ? "speedup: time-to-train ratio (useful tokens/s) against the smallest count; efficiency: speedup / GPU ratio\n"

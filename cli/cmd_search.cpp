@@ -7,6 +7,7 @@
 #include "cli/report.hpp"
 #include "common/errors.hpp"
 #include "simulator/analytic/estimator.hpp"
+#include "strategies/pipeline.hpp"
 #include "simulator/search/search.hpp"
 
 namespace scaleplan::cli {
@@ -22,8 +23,12 @@ struct SearchArgs {
 };
 
 // "tp=8 pp=16 vpp=2 dp=8 mbs=1 sp=on zero=1 rc=full interleaved" (the fields that vary in a search).
-std::string short_plan(const strategies::Plan& p) {
+std::string short_plan(const strategies::Plan& p, long long layers) {
   std::string s = fmt::format("tp={} pp={}", p.tp, p.pp);
+  if (p.allow_uneven_layers) {  // Llama 3-style uneven stages: first/middle/last layers
+    const strategies::StageLayers sl = strategies::stage_layers(layers, p.pp);
+    s += fmt::format("({:.0f}/{:.0f}/{:.0f})", sl.first, sl.middle, sl.last);
+  }
   if (p.schedule == strategies::Schedule::interleaved) s += fmt::format(" vpp={}", p.vpp);
   s += fmt::format(" dp={} mbs={}", p.dp, p.mbs);
   if (p.cp > 1) s += fmt::format(" cp={}", p.cp);
@@ -135,9 +140,12 @@ void add_search(CLI::App& app, int& rc) {
                            ++i, x.metrics.throughput.tokens_per_s, 100 * x.metrics.throughput.mfu, t.step_s, t.compute_s,
                            t.comm_exposed_s, t.bubble_s, gib(mm.total()), gib(mm.params), gib(mm.grads), gib(mm.optimizer),
                            gib(mm.activations), gib(mm.buffers), g.automatic ? fmt::format(" {:>6}", x.plan.gbs) : "", obj,
-                           short_plan(x.plan));
+                           short_plan(x.plan, m.layers));
       }
       out += "best: " + r.top.front().plan.to_string() + "\n";
+      if (r.top.front().plan.allow_uneven_layers)
+        out += "  (pp does not divide the layers: uneven stages as Llama 3, layers first/middle/last in parentheses;\n"
+               "   plan strings cannot express that yet, so `estimate --plan` refuses this one)\n";
       // The front can hold dozens of points; print at most max(10, top) of them, evenly spaced
       // from the fastest to the most headroom (--json lists all).
       const size_t n_front = r.pareto.size(), shown = std::min(n_front, static_cast<size_t>(std::max(10, spec.top_k)));
@@ -148,7 +156,7 @@ void add_search(CLI::App& app, int& rc) {
         const size_t idx = shown <= 1 ? 0 : k * (n_front - 1) / (shown - 1);
         const auto& x = r.pareto[idx];
         out += fmt::format("{:>11.4g} {:>13} {:>11}  {}{}\n", x.useful_tokens_per_s, gib(x.headroom()), gib(x.metrics.memory.total()),
-                           short_plan(x.plan), g.automatic ? fmt::format(" gbs={}", x.plan.gbs) : "");
+                           short_plan(x.plan, m.layers), g.automatic ? fmt::format(" gbs={}", x.plan.gbs) : "");
       }
       std::cout << out;
       return 0;

@@ -1,4 +1,5 @@
 #include "strategies/plan.hpp"
+#include "strategies/pipeline.hpp"
 
 #include <charconv>
 #include <sstream>
@@ -225,6 +226,11 @@ Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long 
     throw PlanError(p.vpp > 1 ? "vpp" : "pp", "pp*vpp=" + std::to_string(p.pp * p.vpp) + " does not divide layers=" + std::to_string(m.layers));
   if (p.allow_uneven_layers && m.layers < static_cast<long long>(p.pp) * p.vpp)
     throw PlanError("vpp", "pp*vpp exceeds layers");
+  if (p.allow_uneven_layers && m.layers % p.pp != 0) {
+    const StageLayers sl = stage_layers(m.layers, p.pp);
+    if (sl.first < 1 || sl.last < 1)
+      throw PlanError("pp", "pp=" + std::to_string(p.pp) + " leaves the first or last stage without a layer (layers=" + std::to_string(m.layers) + ")");
+  }
   if (!p.precision_set) p.precision = c.device.peak(hw::Dtype::bf16) > 0 ? Precision::bf16 : Precision::fp16;
   if (c.device.peak(compute_dtype(p.precision)) <= 0)
     throw PlanError("precision", std::string(name(p.precision)) + " is not supported by " + c.device.name);

@@ -193,6 +193,7 @@ search::SearchSpec spec_for(long long gpus, long long gbs, int top = 10, int thr
   spec.gbs = {gbs};
   spec.top_k = top;
   spec.threads = threads;
+  spec.verify_plans = true;  // every leaf through resolve_plan; none may be refused
   return spec;
 }
 
@@ -202,6 +203,7 @@ TEST(SearchSanity, Gpt3OnSeleneBeatsMegatronAndFits) {
   Loaded s("gpt3-175b", "selene-a100");
   const search::SearchResult r = search::run_search(s.est, spec_for(1024, 1536));
   ASSERT_TRUE(r.ok()) << r.reason;
+  EXPECT_EQ(r.rejected, 0u);
   const search::Candidate& best = r.top.front();
   EXPECT_TRUE(best.metrics.feasible);
   EXPECT_LE(best.metrics.memory.total(), best.metrics.memory.capacity);
@@ -279,6 +281,7 @@ TEST(SearchSanity, DeterministicAcrossRunsAndThreads) {
   search::SearchResult a = search::run_search(s.est, spec_for(4096, 2048, 25, 1));
   search::SearchResult b = search::run_search(s.est, spec_for(4096, 2048, 25, 2));
   search::SearchResult c = search::run_search(s.est, spec_for(4096, 2048, 25, 7));
+  EXPECT_EQ(a.rejected, 0u);
   for (const auto* x : {&b, &c}) {
     EXPECT_EQ(a.evaluated, x->evaluated);
     EXPECT_EQ(a.feasible, x->feasible);
@@ -305,6 +308,37 @@ TEST(SearchSanity, NothingFitsIsAResultWithTheSmallestNeed) {
   const search::SearchResult none = search::run_search(s.est, spec_for(97, 2));  // 97 is prime; dp=97 does not divide 2
   EXPECT_EQ(none.evaluated, 0u);
   EXPECT_NE(none.reason.find("no plan splits"), std::string::npos) << none.reason;
+}
+
+// The progress line: reported from the calling thread once the work passes the delay (0 here).
+TEST(SearchSanity, ProgressReportsPlansDone) {
+  Loaded s("llama3-405b", "meta-h100-roce");
+  s.m.seq = 131072;  // context parallelism joins the space: ~2M plans, some 0.5 s on one thread
+  const analytic::Estimator est(s.m, s.c);
+  std::vector<std::string> lines;
+  bool final_seen = false;
+  search::Progress progress(
+      [&](const std::string& line, bool final) {
+        lines.push_back(line);
+        final_seen = final_seen || final;
+      },
+      0.0);
+  search::SearchSpec spec;
+  spec.gpus = 16384;
+  spec.gbs_auto = true;
+  spec.batch = search::batch_model(est.model(), search::Optimizer::adam);
+  spec.gbs = search::auto_gbs_candidates(est.model(), est.cluster(), spec.gpus, spec.batch);
+  spec.threads = 1;
+  spec.top_k = 1;
+  spec.progress = &progress;
+  const search::SearchResult r = search::run_search(est, spec);
+  progress.finish();
+  ASSERT_TRUE(r.ok());
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front().rfind("search: ", 0), 0u) << lines.front();
+  EXPECT_NE(lines.back().find(std::to_string(r.evaluated) + "/" + std::to_string(r.evaluated) + " plans (100%)"), std::string::npos)
+      << lines.back();
+  EXPECT_TRUE(final_seen);
 }
 
 TEST(SearchSanity, BadInputThrows) {

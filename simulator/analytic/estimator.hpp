@@ -27,7 +27,9 @@ struct EstimatorOptions {
 // What one transformer layer, the embedding and the LM head cost for one microbatch. It depends
 // only on the plan's (mbs, tp, cp, sp, recompute, precision) and the cluster, not on dp, pp, vpp,
 // zero, schedule or gbs, so a search prepares it once per such combination and evaluates every
-// plan that shares it with arithmetic only.
+// plan that shares it with arithmetic only. If layer_cost/embedding_cost/head_cost or the
+// activation model start reading another plan field (cp_algo, ep, tp_mode...), add it to the key
+// below (and to matches()) and to the search's table key (simulator/search/search.cpp TableKey).
 struct LayerTable {
   // The plan fields the table was prepared for (see matches()).
   int mbs = 0, tp = 0, cp = 0;

@@ -19,14 +19,17 @@ const char* name(Optimizer o);
 Optimizer parse_optimizer(const std::string& s);  // adam|lamb|lars (lars = lamb); throws UsageError
 
 // B_noise when the model YAML leaves b_noise_tokens at 0: 4M tokens. Kaplan et al. 2020 ("Scaling
-// Laws for Neural Language Models", fig. 10 / eq. 5.1) put the critical batch of GPT-3-scale losses
-// at 2-5M tokens; GPT-3 175B trained at 3.2M tokens (Brown et al. 2020, Table 2.1). A model whose
-// loss is higher (smaller model, earlier in training) has a smaller B_noise: set it in the YAML.
+// Laws for Neural Language Models", eq. 5.1: B_crit = B* / L^(1/alpha_B), B* ~ 2e8 tokens,
+// alpha_B ~ 0.21) gives ~2.5M tokens at a loss of 2.5 nats and ~7M at 2.0; GPT-3 175B trained at
+// 3.2M tokens (Brown et al. 2020, Table 2.1). A model whose loss is higher (smaller model, earlier
+// in training) has a smaller B_noise: set b_noise_tokens in its YAML.
 inline constexpr double kDefaultBNoiseTokens = 4.0e6;
-// LAMB/LARS: B_noise x 4 (our assumption). You et al. 2019 ("Large Batch Optimization for Deep
-// Learning: Training BERT in 76 minutes", arXiv 1904.00962) report AdamW stops scaling near 16K
-// sequences on BERT pre-training while LAMB keeps accuracy to 32K and a 64K/32K mixed batch, i.e.
-// 2-4x the usable batch; we take the upper end (a larger usable batch = a larger B_noise).
+// LAMB/LARS: B_noise x 4. An assumption, not a measurement: You et al. 2019 ("Large Batch
+// Optimization for Deep Learning: Training BERT in 76 minutes", arXiv 1904.00962) train BERT with
+// LAMB at 32K sequences (64K/32K in two phases) without loss, where their AdamW baseline stops
+// scaling around 16K, i.e. 2-4x the usable batch; we take the upper end (usable batch ~ B_noise).
+// Nado et al. 2021 ("A Large Batch Optimizer Reality Check") find tuned Adam closes much of that
+// gap, so treat --optimizer lamb as an optimistic bound.
 inline constexpr double kLambBNoiseFactor = 4.0;
 // Default tokens when none are given: 20 tokens per parameter (Hoffmann et al. 2022, "Training
 // Compute-Optimal Large Language Models", Table 3: compute-optimal D ~ 20 N).

@@ -163,7 +163,8 @@ ScaleResult run_scale(const analytic::Estimator& est, const SearchSpec& base, co
     const ScalePoint& b0 = r.points[static_cast<size_t>(r.base_index)];
     for (ScalePoint& p : r.points) {
       if (!p.at.ok()) continue;
-      // Speedup = throughput ratio (useful tokens/s: time-to-train ratio); efficiency = speedup / GPU ratio.
+      // Speedup = throughput ratio (useful tokens/s, i.e. the time-to-train ratio); scaling
+      // efficiency = speedup / (GPUs / base GPUs), the standard strong-scaling definition.
       p.speedup = p.at.best().useful_tokens_per_s / b0.at.best().useful_tokens_per_s;
       p.efficiency = p.speedup / (static_cast<double>(p.at.used) / static_cast<double>(b0.at.used));
     }

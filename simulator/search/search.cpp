@@ -39,7 +39,7 @@ void Progress::update(const std::string& what, std::uint64_t done, std::uint64_t
   if (!fn_) return;
   const auto now = std::chrono::steady_clock::now();
   if (std::chrono::duration<double>(now - start_).count() < delay_s_) return;
-  if (shown_ && std::chrono::duration<double>(now - last_).count() < 0.1) return;
+  if (shown_ && done < total && std::chrono::duration<double>(now - last_).count() < 0.1) return;  // the last one always shows
   char buf[160];
   const int pct = total > 0 ? static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total)) : 100;
   std::snprintf(buf, sizeof buf, "%s: %llu/%llu plans (%d%%)", what.c_str(), static_cast<unsigned long long>(done),
@@ -48,6 +48,13 @@ void Progress::update(const std::string& what, std::uint64_t done, std::uint64_t
   last_ = now;
   shown_ = true;
   fn_(last_line_, false);
+}
+
+bool Progress::due() const {
+  if (!fn_) return false;
+  const auto now = std::chrono::steady_clock::now();
+  if (std::chrono::duration<double>(now - start_).count() < delay_s_) return false;
+  return !shown_ || std::chrono::duration<double>(now - last_).count() >= 0.1;
 }
 
 void Progress::finish() {
@@ -97,30 +104,46 @@ struct TableKeyHash {
   }
 };
 
+// Layer tables shared by the workers: prepared once per key, never moved (node-based map).
+class TableCache {
+ public:
+  explicit TableCache(const analytic::Estimator& est) : est_(est) {}
+  const LayerTable& get(const Plan& p) {
+    const TableKey k{p.mbs, p.tp, p.cp, p.sp, p.recompute, p.precision};
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      auto it = tables_.find(k);
+      if (it != tables_.end()) return it->second;
+    }
+    LayerTable t = est_.prepare(p);  // outside the lock; a rare duplicate is dropped below
+    std::lock_guard<std::mutex> lk(mu_);
+    return tables_.emplace(k, std::move(t)).first->second;
+  }
+
+ private:
+  const analytic::Estimator& est_;
+  std::mutex mu_;
+  std::unordered_map<TableKey, LayerTable, TableKeyHash> tables_;
+};
+
 // What one worker thread keeps.
 struct Worker {
   const analytic::Estimator* est = nullptr;
+  TableCache* cache = nullptr;
   size_t top_k = 10;
+  bool verify = false;
   bool keep_pareto = true;
   bool gbs_auto = false;
   BatchModel batch;
   double seq = 1;
   double score_factor = 1;  // objective = score_factor / useful tokens/s
 
-  std::unordered_map<TableKey, LayerTable, TableKeyHash> tables;
   const LayerTable* table = nullptr;
   std::uint64_t evaluated = 0, feasible = 0, rejected = 0;
   std::vector<Candidate> top;
   std::vector<Candidate> pareto;
   bool has_smallest = false;
   Candidate smallest;
-
-  const LayerTable& table_for(const Plan& p) {
-    const TableKey k{p.mbs, p.tp, p.cp, p.sp, p.recompute, p.precision};
-    auto it = tables.find(k);
-    if (it == tables.end()) it = tables.emplace(k, est->prepare(p)).first;
-    return it->second;
-  }
 
   void offer_top(const Candidate& c) {
     if (top.size() == top_k && !better(c, top.back())) return;
@@ -139,15 +162,17 @@ struct Worker {
   // The hot path: one leaf of the walk. Arithmetic only; copies a Candidate only when it enters
   // the top K or the Pareto front.
   void operator()(const Plan& p) {
-    // Safety net: the axes mirror resolve_plan's rules, so this never throws unless the rules
-    // changed under them; then the plan is skipped, as resolve_plan would refuse it.
-    try {
-      (void)strategies::resolve_plan(p, est->model(), est->cluster(), p.gpus());
-    } catch (const PlanError&) {
-      ++rejected;
-      return;
+    // Optional safety net (SearchSpec::verify_plans): the axes mirror resolve_plan's rules, so
+    // this never throws unless the rules changed under them; then the plan is skipped.
+    if (verify) {
+      try {
+        (void)strategies::resolve_plan(p, est->model(), est->cluster(), p.gpus());
+      } catch (const PlanError&) {
+        ++rejected;
+        return;
+      }
     }
-    if (table == nullptr || !table->matches(p)) table = &table_for(p);
+    if (table == nullptr || !table->matches(p)) table = &cache->get(p);
     const StepMetrics x = est->metrics(p, *table);
     ++evaluated;
     const double mem = x.memory.total();
@@ -217,9 +242,6 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
   s.align_to_nodes = spec.align_to_nodes;
 
   const std::vector<Plan> items = work_items(s);
-  std::vector<std::uint64_t> counts(items.size());
-  std::uint64_t total = 0;
-  for (size_t i = 0; i < items.size(); ++i) total += counts[i] = count_plans(s, items[i]);
 
   // The objective is score_factor / useful tokens/s (objective_value with tokens/s = 1).
   const double score_factor = spec.objective == Objective::cost   ? price * static_cast<double>(spec.gpus) / 3600.0
@@ -230,11 +252,14 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
   size_t n_threads = spec.threads > 0 ? static_cast<size_t>(spec.threads) : std::max(1u, hw_threads);
   n_threads = std::max<size_t>(1, std::min(n_threads, items.size()));
 
+  TableCache cache(est);
   std::vector<Worker> workers(n_threads);
   for (Worker& w : workers) {
     w.est = &est;
+    w.cache = &cache;
     w.top_k = static_cast<size_t>(spec.top_k);
     w.keep_pareto = spec.pareto;
+    w.verify = spec.verify_plans;
     w.gbs_auto = spec.gbs_auto;
     w.batch = spec.batch;
     w.seq = static_cast<double>(m.seq);
@@ -249,8 +274,9 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
   auto work = [&](Worker& w) {
     for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < items.size();) {
       Plan p = items[i];
+      const std::uint64_t before = w.evaluated + w.rejected;
       walk(s, split_axis(), num_axes(), p, w);
-      done.fetch_add(counts[i], std::memory_order_relaxed);
+      done.fetch_add(w.evaluated + w.rejected - before, std::memory_order_relaxed);
     }
     std::lock_guard<std::mutex> lk(mu);
     --running;
@@ -259,12 +285,20 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
   std::vector<std::thread> pool;
   pool.reserve(n_threads);
   for (size_t t = 0; t < n_threads; ++t) pool.emplace_back(work, std::ref(workers[t]));
+  // The calling thread reports progress. Plan totals are counted (a walk without evaluation) only
+  // once the work has run past the progress delay, so short searches do not pay for them.
+  std::uint64_t total = 0;
+  bool counted = false;
   {
     std::unique_lock<std::mutex> lk(mu);
     while (running > 0) {
       cv.wait_for(lk, std::chrono::milliseconds(100), [&] { return running == 0; });
-      if (spec.progress && running > 0) {
+      if (spec.progress && running > 0 && spec.progress->due()) {
         lk.unlock();
+        if (!counted) {
+          for (const Plan& it : items) total += count_plans(s, it);
+          counted = true;
+        }
         spec.progress->update(spec.progress_label, done.load(std::memory_order_relaxed), total);
         lk.lock();
       }
@@ -322,7 +356,7 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
                  r.smallest.plan.to_string() + ")";
     }
   }
-  if (spec.progress) spec.progress->update(spec.progress_label, total, total);
+  if (spec.progress && counted) spec.progress->update(spec.progress_label, r.evaluated + r.rejected, r.evaluated + r.rejected);
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

@@ -30,6 +30,7 @@ class Progress {
   void update(const std::string& what, std::uint64_t done, std::uint64_t total);
   void finish();
   bool shown() const { return shown_; }
+  bool due() const;  // past the delay and the rate limit: an update() now would print
 
  private:
   Fn fn_;
@@ -51,6 +52,10 @@ struct SearchSpec {
   double price_usd_per_gpu_hour = 0;  // cost objective (0: the cluster's price)
   int top_k = 10;
   bool pareto = true;  // keep the Pareto front (scale and budget do not need it)
+  // Also run every plan through strategies::resolve_plan and skip those it refuses (counted in
+  // SearchResult::rejected). Work items are always probed (space.hpp); this checks every leaf, at
+  // ~15% of the search's time. tests/test_search.cpp runs with it and expects no rejection.
+  bool verify_plans = false;
   int threads = 0;   // 0: std::thread::hardware_concurrency()
   int max_tp = 0;    // 0: all (see Space)
   long long max_mbs = 0;
@@ -72,7 +77,7 @@ struct Candidate {
 struct SearchResult {
   std::uint64_t evaluated = 0;  // plans the estimator costed
   std::uint64_t feasible = 0;   // of them, those that fit in memory
-  std::uint64_t rejected = 0;   // leaves resolve_plan refused (0 while the axes mirror its rules)
+  std::uint64_t rejected = 0;   // leaves resolve_plan refused (verify_plans; 0 while the axes mirror its rules)
   std::vector<Candidate> top;     // best first (at most top_k)
   std::vector<Candidate> pareto;  // throughput vs headroom, by throughput descending
   bool has_smallest = false;

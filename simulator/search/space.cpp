@@ -277,6 +277,21 @@ Plan base_plan(const Space& s) {
   return p;
 }
 
+namespace {
+// The first leaf under axes [from, end) (depth first, backtracking past axes with no value).
+bool first_leaf(const Space& s, int from, Plan& p) {
+  if (from == kNumAxes) return true;
+  const Axis& a = kAxes[from];
+  int vals[kMaxAxisValues];
+  const int n = a.values(s, p, vals);
+  for (int i = 0; i < n; ++i) {
+    a.apply(s, p, vals[i]);
+    if (first_leaf(s, from + 1, p)) return true;
+  }
+  return false;
+}
+}  // namespace
+
 std::vector<Plan> work_items(const Space& s) {
   std::vector<Plan> items;
   // Each item is probed once with resolve_plan (its first leaf): a dimension value resolve_plan
@@ -284,13 +299,7 @@ std::vector<Plan> work_items(const Space& s) {
   // the axis table can list what the Plan can express and the hot loop stays exception-free.
   auto collect = [&](const Plan& item) {
     Plan leaf = item;
-    bool found = false;
-    auto first = [&](const Plan& q) {
-      if (!found) leaf = q;
-      found = true;
-    };
-    walk(s, kSplit, kNumAxes, leaf, first);
-    if (!found) return;
+    if (!first_leaf(s, kSplit, leaf)) return;
     try {
       (void)strategies::resolve_plan(leaf, *s.model, *s.cluster, s.gpus);
     } catch (const PlanError&) {
