@@ -21,19 +21,6 @@ struct ScaleArgs {
   bool json = false;
 };
 
-std::string short_plan(const strategies::Plan& p, long long layers) {
-  std::string s = fmt::format("tp={} pp={}", p.tp, p.pp);
-  if (p.allow_uneven_layers) {  // Llama 3-style uneven stages: first/middle/last layers
-    const strategies::StageLayers sl = strategies::stage_layers(layers, p.pp);
-    s += fmt::format("({:.0f}/{:.0f}/{:.0f})", sl.first, sl.middle, sl.last);
-  }
-  if (p.schedule == strategies::Schedule::interleaved) s += fmt::format(" vpp={}", p.vpp);
-  s += fmt::format(" dp={} mbs={}", p.dp, p.mbs);
-  if (p.cp > 1) s += fmt::format(" cp={}", p.cp);
-  if (p.ep > 1) s += fmt::format(" ep={}", p.ep);
-  s += fmt::format(" sp={} zero={} rc={} {}", p.sp ? "on" : "off", p.zero, strategies::name(p.recompute), strategies::name(p.schedule));
-  return s;
-}
 
 }  // namespace
 

@@ -10,6 +10,8 @@ namespace scaleplan::cli {
 nlohmann::json plan_json(const strategies::Plan& p);
 nlohmann::json report_json(const strategies::StepReport& r);
 std::string report_text(const strategies::StepReport& r, const std::string& title);
+// "tp=8 pp=16 vpp=2 dp=8 mbs=1 sp=on zero=1 rc=full interleaved": the fields that vary in a search.
+std::string short_plan(const strategies::Plan& p, long long layers);
 std::string fmt_bytes(double b);   // "12.34 GiB"
 std::string fmt_time(double s);    // "1.234 s" / "12.3 ms"
 
