@@ -71,7 +71,8 @@ Cluster parse_cluster(const std::string& text, const std::string& file) {
   if (c.net.oversubscription < 1) w.fail("oversubscription", "must be >= 1 (1 = full bisection)");
 
   if (auto s = y.opt_map("software")) {
-    s->check_keys({"attention", "dp_overlap", "step_overhead_ms"});
+    s->check_keys({"attention", "dp_overlap", "step_overhead_ms", "rank_order"});
+    c.sw.pp_inside_dp = s->choice("rank_order", {"tp-cp-dp-pp", "tp-cp-pp-dp"}, "tp-cp-dp-pp") == "tp-cp-pp-dp";
     c.sw.flash_attention = s->choice("attention", {"flash", "unfused"}, "flash") == "flash";
     c.sw.dp_overlap = s->boolean_or("dp_overlap", true);
     c.sw.step_overhead_s = s->num_or("step_overhead_ms", 0, Bound::non_negative) * 1e-3;

@@ -43,6 +43,9 @@ struct Software {
   bool flash_attention = true;  // false: unfused scaled-masked softmax + dropout (Megatron 2021-22)
   bool dp_overlap = true;       // DP gradient reduction overlapped with backward (bucketed)
   double step_overhead_s = 0;   // fixed per-iteration host-side cost
+  // Rank order, innermost first: tp, cp, then dp before pp (Megatron default) or pp before dp
+  // (Llama 3 sec. 3.3.2: [TP, CP, PP, DP]). Decides which tier DP and PP groups span.
+  bool pp_inside_dp = false;
 };
 
 struct Cluster {

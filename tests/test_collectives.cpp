@@ -1,5 +1,7 @@
 // hardware/collectives.hpp: alpha-beta collective costs (FORMULAS.md "Collective cost"), group
 // placement for strided ranks, and oversubscription above a pod.
+#include "simulator/analytic/estimator.hpp"
+#include "strategies/plan.hpp"
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -290,3 +292,21 @@ TEST(Oversubscription, NoPodsNoFactor) {
 }
 
 }  // namespace
+
+// The rank order decides the tier of the DP groups: with pp inside dp (Llama 3's [TP, CP, PP, DP])
+// a DP group's members are tp*cp*pp ranks apart instead of tp*cp, so it crosses the oversubscribed
+// pod layer of meta-h100-roce sooner; DP time can only grow.
+TEST(RankOrder, PipelineInsideDataParallelMovesDpGroupsOutward) {
+  // 80 stages of 8 GPUs: with pp inside dp, DP members are 640 GPUs apart, 4.8 per 3072-GPU pod (< 7).
+  // llama2-70b has untied embeddings, so no first/last-stage embedding all-reduce muddles the DP time.
+  auto m = scaleplan::model::load_model("llama2-70b");
+  auto c = scaleplan::hw::load_cluster("meta-h100-roce");
+  auto plan = scaleplan::strategies::resolve_plan(scaleplan::strategies::parse_plan("tp=8,pp=80,mbs=1,gbs=640,zero=1"), m, c, 5120);
+  c.sw.dp_overlap = false;  // expose the whole DP time
+  auto c2 = c;
+  c2.sw.pp_inside_dp = true;
+  const auto a = scaleplan::analytic::Estimator(m, c).evaluate(plan);
+  const auto b = scaleplan::analytic::Estimator(m, c2).evaluate(plan);
+  EXPECT_GT(b.dp_comm_exposed_s, a.dp_comm_exposed_s);
+  EXPECT_DOUBLE_EQ(a.comm.dp, b.comm.dp);  // same payload, different tier
+}

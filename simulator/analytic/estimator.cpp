@@ -133,7 +133,9 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   const int v = p.schedule == Schedule::interleaved ? p.vpp : 1;
 
   // Rank order: TP innermost, then CP, DP, PP.
-  const int s_dp = p.tp * p.cp, s_pp = p.tp * p.cp * p.dp;
+  // Strides of the DP and PP groups from the cluster's rank order (TP, CP innermost).
+  const int s_dp = c_.sw.pp_inside_dp ? p.tp * p.cp * p.pp : p.tp * p.cp;
+  const int s_pp = c_.sw.pp_inside_dp ? p.tp * p.cp : p.tp * p.cp * p.dp;
   const hw::Group g_dp = hw::make_group(c_, p.dp, s_dp);
   const hw::Group g_p2p = hw::make_group(c_, 2, s_pp);
 
