@@ -303,6 +303,7 @@ TEST(RankOrder, PipelineInsideDataParallelMovesDpGroupsOutward) {
   auto c = scaleplan::hw::load_cluster("meta-h100-roce");
   auto plan = scaleplan::strategies::resolve_plan(scaleplan::strategies::parse_plan("tp=8,pp=80,mbs=1,gbs=640,zero=1"), m, c, 5120);
   c.sw.dp_overlap = false;  // expose the whole DP time
+  c.sw.pp_inside_dp = false;  // baseline: Megatron order (the preset uses Llama 3 order)
   auto c2 = c;
   c2.sw.pp_inside_dp = true;
   const auto a = scaleplan::analytic::Estimator(m, c).evaluate(plan);
