@@ -27,11 +27,9 @@ PKGS := cmake g++ make pkg-config libyaml-cpp-dev nlohmann-json3-dev libcli11-de
 
 # Optional parts (DESIGN.md sec. 2): CMake turns SCALEPLAN_WITH_SIMGRID / _MPI / _GUI ON when these
 # are found, so `make deps OPTIONAL=1` installs them too.
-# OPTIONAL defaults to 0 for now: installing Qt6, SimGrid and OpenMPI is slow and the parts that use
-# them (simulator/des: issue 7, executor: issue 8, gui: issue 10) do not exist yet. Turn the default
-# to 1 when those parts land.
+# OPTIONAL=0 skips them (the core builds and tests without them).
 OPTIONAL_PKGS := libsimgrid-dev libopenmpi-dev openmpi-bin qt6-base-dev qt6-charts-dev
-OPTIONAL ?= 0
+OPTIONAL ?= 1
 
 DEPS_PKGS := $(PKGS) $(if $(filter 1,$(OPTIONAL)),$(OPTIONAL_PKGS))
 
@@ -56,14 +54,21 @@ deps:
 	    missing="$$missing $$p"; \
 	  fi; \
 	done; \
-	if [ -z "$$missing" ]; then \
+	reinstall=""; \
+	if [[ " $(DEPS_PKGS) " == *" libopenmpi-dev "* && " $$missing " != *" libopenmpi-dev "* ]] && \
+	   ! ls /usr/lib/*/openmpi/include/mpi.h >/dev/null 2>&1; then \
+	  echo "make deps: libopenmpi-dev is registered but mpi.h is missing: reinstalling it"; \
+	  reinstall="libopenmpi-dev"; \
+	fi; \
+	if [ -z "$$missing$$reinstall" ]; then \
 	  echo "make deps: all $(words $(DEPS_PKGS)) packages are installed"; \
 	  exit 0; \
 	fi; \
-	echo "make deps: missing:$$missing"; \
+	echo "make deps: missing:$$missing $$reinstall"; \
 	if [ "$$(id -u)" -eq 0 ]; then \
 	  apt-get update; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  if [ -n "$$missing" ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; fi; \
+	  if [ -n "$$reinstall" ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall --no-install-recommends $$reinstall; fi; \
 	else \
 	  echo "make deps: not root; run:" >&2; \
 	  echo "  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$$missing" >&2; \
