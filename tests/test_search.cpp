@@ -341,6 +341,50 @@ TEST(SearchSanity, ProgressReportsPlansDone) {
   EXPECT_TRUE(final_seen);
 }
 
+// Cancellation (SearchSpec::cancel, the GUI's Cancel button): raised before the run, nothing is
+// evaluated; raised from the progress callback mid-run, the workers stop early with a partial count.
+TEST(SearchSanity, CancelStopsTheWorkers) {
+  Loaded s("llama3-405b", "meta-h100-roce");
+  s.m.seq = 131072;  // ~2M plans (see ProgressReportsPlansDone)
+  const analytic::Estimator est(s.m, s.c);
+  search::SearchSpec spec;
+  spec.gpus = 16384;
+  spec.gbs_auto = true;
+  spec.batch = search::batch_model(est.model(), search::Optimizer::adam);
+  spec.gbs = search::auto_gbs_candidates(est.model(), est.cluster(), spec.gpus, spec.batch);
+  spec.threads = 1;
+  spec.top_k = 1;
+  std::atomic<bool> cancel{true};
+  spec.cancel = &cancel;
+  const search::SearchResult before = search::run_search(est, spec);
+  EXPECT_TRUE(before.cancelled);
+  EXPECT_EQ(before.evaluated, 0u);
+  EXPECT_EQ(before.reason, "search cancelled");
+
+  cancel = false;
+  search::Progress progress([&](const std::string&, bool) { cancel = true; }, 0.0);
+  spec.progress = &progress;
+  const search::SearchResult mid = search::run_search(est, spec);
+  const search::Space sp = search::make_space(est.model(), est.cluster(), spec.gpus, spec.gbs);
+  EXPECT_TRUE(mid.cancelled);
+  EXPECT_LT(mid.evaluated, search::count_plans(sp));
+
+  // Never raised: the same answer as without the flag.
+  cancel = false;
+  spec.progress = nullptr;
+  spec.gpus = 1024;
+  spec.gbs = search::auto_gbs_candidates(est.model(), est.cluster(), spec.gpus, spec.batch);
+  s.m.seq = 8192;
+  const analytic::Estimator est2(s.m, s.c);
+  const search::SearchResult with = search::run_search(est2, spec);
+  spec.cancel = nullptr;
+  const search::SearchResult without = search::run_search(est2, spec);
+  EXPECT_FALSE(with.cancelled);
+  EXPECT_EQ(with.evaluated, without.evaluated);
+  ASSERT_TRUE(with.ok());
+  EXPECT_EQ(with.top.front().plan.to_string(), without.top.front().plan.to_string());
+}
+
 TEST(SearchSanity, BadInputThrows) {
   Loaded s("gpt3-1.3b", "selene-a100");
   EXPECT_THROW(search::run_search(s.est, spec_for(0, 8)), UsageError);

@@ -268,11 +268,16 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
   }
   std::atomic<size_t> next{0};
   std::atomic<std::uint64_t> done{0};
+  std::atomic<bool> cancelled{false};
   std::mutex mu;
   std::condition_variable cv;
   size_t running = n_threads;
   auto work = [&](Worker& w) {
     for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < items.size();) {
+      if (spec.cancel && spec.cancel->load(std::memory_order_relaxed)) {
+        cancelled.store(true, std::memory_order_relaxed);
+        break;
+      }
       Plan p = items[i];
       const std::uint64_t before = w.evaluated + w.rejected;
       walk(s, split_axis(), num_axes(), p, w);
@@ -355,6 +360,10 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
                  gib(r.smallest.metrics.memory.total()) + " per GPU of " + gib(r.smallest.metrics.memory.capacity) + " (" +
                  r.smallest.plan.to_string() + ")";
     }
+  }
+  if (cancelled.load()) {
+    r.cancelled = true;
+    r.reason = "search cancelled";
   }
   if (spec.progress && counted) spec.progress->update(spec.progress_label, r.evaluated + r.rejected, r.evaluated + r.rejected);
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

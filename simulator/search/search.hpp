@@ -4,6 +4,7 @@
 // objective, and keep the top K and the Pareto front of throughput vs memory headroom.
 // Runs on every core (std::thread); the answer does not depend on the thread count or timing:
 // ties are broken by memory (less first) and then by the plan's fields (compare_plans).
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -63,6 +64,10 @@ struct SearchSpec {
   bool align_to_nodes = true;  // see Space::align_to_nodes
   Progress* progress = nullptr;
   std::string progress_label = "search";
+  // Cooperative cancellation (the GUI's Cancel button): while *cancel is true, workers take no new
+  // work item (a few thousand plans at most), and run_search returns what it has, with
+  // SearchResult::cancelled set. nullptr: never cancelled. Scale sweeps and budgets pass it on.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // One evaluated plan, light: the plan and the estimator's numbers (no strings).
@@ -82,7 +87,8 @@ struct SearchResult {
   std::vector<Candidate> pareto;  // throughput vs headroom, by throughput descending
   bool has_smallest = false;
   Candidate smallest;  // least memory of all evaluated plans (explains "nothing fits")
-  std::string reason;  // why there is no feasible plan ("" when there is)
+  std::string reason;  // why there is no feasible plan ("" when there is), or "search cancelled"
+  bool cancelled = false;  // SearchSpec::cancel was raised before every work item was walked
   double wall_s = 0;
   bool ok() const { return !top.empty(); }
 };
