@@ -5,6 +5,7 @@
 #   make test      deps + build + ctest
 #   make validate  build + predict the published runs
 #   make bench     build + run the Google Benchmark programs under build/bench
+#   make gui       build + the Qt explorer (no display: an offscreen screenshot, build/scaleplan-gui.png)
 #   make clean     remove build/
 
 SHELL := /bin/bash
@@ -38,7 +39,7 @@ SEARCH_ARGS := --model gpt3-175b --cluster selene-a100 --gpus 1024 --gbs 1536
 ESTIMATE_ARGS := --model gpt3-175b --cluster selene-a100 --gpus 1024 \
                  --plan tp=8,pp=16,mbs=1,gbs=1536,recompute=full
 
-.PHONY: all deps build run test validate bench clean
+.PHONY: all deps build run test validate bench gui clean
 
 all: build
 
@@ -108,6 +109,16 @@ bench: build
 	  done < <(find $(BUILD_DIR)/bench -path '*/CMakeFiles' -prune -o -type f -perm -u+x -print | sort); \
 	fi; \
 	if [ "$$found" -eq 0 ]; then echo "make bench: no benchmark programs under $(BUILD_DIR)/bench"; fi
+
+GUI := $(BUILD_DIR)/gui/scaleplan-gui
+gui: build
+	@if [ ! -x $(GUI) ]; then echo "make gui: $(GUI) was not built (Qt6 with QtCharts not found: make deps)" >&2; exit 1; fi
+	@if [ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
+	  echo "+ $(GUI)"; $(GUI); \
+	else \
+	  echo "make gui: no display; rendering offscreen to $(BUILD_DIR)/scaleplan-gui.png"; \
+	  $(GUI) --screenshot $(BUILD_DIR)/scaleplan-gui.png; \
+	fi
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -504,8 +504,9 @@ void ScalingView::set_result(const ExplorerResult* r) {
   double max_eff = 1;
   for (const auto& p : r->scale.points)
     if (p.at.ok()) max_eff = std::max(max_eff, p.efficiency);
-  ae->setRange(0, 100 * max_eff * 1.05);
-  ae->applyNiceNumbers();
+  const double eff_top = 20 * std::ceil(100 * max_eff * 1.02 / 20);  // ticks every 20%
+  ae->setRange(0, eff_top);
+  ae->setTickCount(static_cast<int>(eff_top / 20) + 1);
   const double price = r->cluster.price_usd_per_gpu_hour;
   for (size_t i = 0; i < r->scale.points.size(); ++i) {
     const auto& p = r->scale.points[i];

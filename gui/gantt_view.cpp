@@ -163,7 +163,11 @@ void GanttView::paintEvent(QPaintEvent*) {
   const QFontMetrics sfm(small);
   const int kLeft = static_cast<int>(pr.left());
   int x = kLeft;
+  // Only the kinds this timeline has (forward and backward always).
+  std::set<QRgb> present;
+  for (const auto& s : tl_.spans) present.insert(span_colour(s).rgb());
   for (const auto& it : items) {
+    if (it.name != tr("forward") && it.name != tr("backward") && !present.count(it.col.rgb())) continue;
     p.fillRect(QRect(x, 27, 11, 11), it.col);
     p.setPen(Qt::black);
     p.drawText(x + 15, 37, it.name);

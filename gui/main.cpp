@@ -1,5 +1,6 @@
-// scaleplan-gui [--model M --cluster C --gpus N --gbs B --seq S] [--screenshot FILE.png [--size WxH]]
-// The explorer (issue 10). With --screenshot it runs the search to completion, renders the main
+// scaleplan-gui [--model M --cluster C --gpus N --gbs B --seq S] [--plan P] [--screenshot FILE.png [--size WxH]]
+// The explorer (issue 10). --plan (a plan string or YAML file) is shown after the first search
+// instead of the fastest plan. With --screenshot it runs the search to completion, renders the main
 // window offscreen (QT_QPA_PLATFORM=offscreen unless set) to FILE.png and exits: 0 on success, 1
 // when no plan fits, 2 on bad input or when the file cannot be written.
 #include <QApplication>
@@ -26,9 +27,10 @@ int main(int argc, char** argv) {
   const QCommandLineOption gpus(QStringLiteral("gpus"), "GPU count", "N", "64");
   const QCommandLineOption gbs(QStringLiteral("gbs"), "global batch (sequences)", "B", "512");
   const QCommandLineOption seq(QStringLiteral("seq"), "sequence length (0: the model's)", "S", "0");
+  const QCommandLineOption plan(QStringLiteral("plan"), "plan to show after the search (plan string or YAML file)", "P");
   const QCommandLineOption shot(QStringLiteral("screenshot"), "search, render the window offscreen to FILE.png and exit", "FILE.png");
   const QCommandLineOption size(QStringLiteral("size"), "window size for --screenshot", "WxH", "1600x1000");
-  for (const auto* o : {&model, &cluster, &gpus, &gbs, &seq, &shot, &size}) cli.addOption(*o);
+  for (const auto* o : {&model, &cluster, &gpus, &gbs, &seq, &plan, &shot, &size}) cli.addOption(*o);
   cli.process(app);
 
   auto number = [&](const QCommandLineOption& o) {
@@ -44,9 +46,17 @@ int main(int argc, char** argv) {
   scaleplan::gui::MainWindow w;
   w.set_inputs(cli.value(model), cli.value(cluster), number(gpus), number(gbs), number(seq));
 
+  if (cli.isSet(plan)) {
+    const QString p = cli.value(plan);
+    auto* once = new QObject(&w);
+    QObject::connect(&w, &scaleplan::gui::MainWindow::search_finished, once, [&w, p, once](bool ok) {
+      if (ok) w.load_plan_from(p);
+      once->deleteLater();
+    });
+  }
   if (!cli.isSet(shot)) {
     w.show();
-    if (cli.isSet(model) || cli.isSet(cluster) || cli.isSet(gpus)) QTimer::singleShot(0, &w, &scaleplan::gui::MainWindow::start_search);
+    if (cli.isSet(model) || cli.isSet(cluster) || cli.isSet(gpus) || cli.isSet(plan)) QTimer::singleShot(0, &w, &scaleplan::gui::MainWindow::start_search);
     return app.exec();
   }
 
@@ -69,7 +79,7 @@ int main(int argc, char** argv) {
     if (rc != 0) return;
     // Let the layouts settle, then render.
     QTimer::singleShot(50, &app, [&, ok] {
-      if (!w.grab().save(file, "PNG")) {
+      if (!w.grab().save(file, "PNG", 0)) {  // 0: smallest file (highest zlib compression)
         std::fprintf(stderr, "scaleplan-gui: cannot write %s\n", qPrintable(file));
         app.exit(2);
         return;

@@ -76,6 +76,7 @@ MainWindow::~MainWindow() {
   if (worker_) {
     cancel_->store(true);
     worker_->wait();
+    delete worker_;  // its finished() handler (queued to this window) will not run
   }
 }
 
@@ -402,7 +403,7 @@ void MainWindow::finish(std::shared_ptr<Job> job) {
   fill_top_table();
   progress_->setValue(1000);
   const auto& s = result_->search;
-  status_->setText(tr("%1 plans evaluated, %2 fit in memory (%3 s). Click a point to inspect a plan.")
+  status_->setText(tr("%1 plans evaluated, %2 fit in memory (%3 s).")
                        .arg(s.evaluated)
                        .arg(s.feasible)
                        .arg(s.wall_s, 0, 'f', 2));
@@ -411,8 +412,13 @@ void MainWindow::finish(std::shared_ptr<Job> job) {
   report_.reset();
   if (s.ok()) {
     select_plan(0);
+  } else if (s.has_smallest) {
+    // Nothing fits: show the plan that needs the least memory, and by how much it misses.
+    status_->setText(tr("%1 plans evaluated, none fits in memory; shown: the one that needs the least.").arg(s.evaluated));
+    show_plan(s.smallest.plan, est_->evaluate(s.smallest.plan), tr("least memory of all, does not fit"));
   } else {
     breakdown_->clear();
+    status_->setText(tr("No feasible plan."));
     gantt_->set_message(tr("Pipeline timeline"), tr("no feasible plan: %1").arg(q(s.reason)));
     details_->setText(tr("<b>No feasible plan.</b><br>%1").arg(q(s.reason).toHtmlEscaped()));
     save_btn_->setEnabled(false);
