@@ -15,6 +15,8 @@
 #include <QMessageBox>
 #include <QScatterSeries>
 #include <QTableWidget>
+#include <QToolTip>
+#include <QCursor>
 #include <QVBoxLayout>
 #include <QValueAxis>
 #include <algorithm>
@@ -234,6 +236,20 @@ void PlanScatter::rebuild() {
     connect(s, &QScatterSeries::clicked, this, [this, fam](const QPointF& p) {
       const int idx = index_at(fam, p);
       if (idx >= 0) emit plan_clicked(idx);
+    });
+    connect(s, &QScatterSeries::hovered, this, [this, fam](const QPointF& p, bool state) {
+      const int idx = state ? index_at(fam, p) : -1;
+      if (idx < 0 || !r_) {
+        QToolTip::hideText();
+        return;
+      }
+      const auto& c = r_->search.top[static_cast<size_t>(idx)];
+      QToolTip::showText(QCursor::pos(), tr("#%1: %2\n%3 tokens/s, %4 per GPU, MFU %5%")
+                                             .arg(idx + 1)
+                                             .arg(QString::fromStdString(plan_label(c.plan)))
+                                             .arg(fmt_count(c.metrics.throughput.tokens_per_s), fmt_bytes(c.metrics.memory.total()))
+                                             .arg(100 * c.metrics.throughput.mfu, 0, 'f', 1),
+                         view_);
     });
     series_.push_back(s);
     if (pts[f].isEmpty())
