@@ -81,7 +81,7 @@ TEST(SearchSpace, MatchesBruteForceOverResolvePlan) {
   std::set<std::string> brute;
   const long long L = s.m.layers;
   for (int tp = 1; tp <= s.m.heads; ++tp) {
-    if (gpus % tp != 0 || s.m.heads % tp != 0) continue;
+    if (gpus % tp != 0) continue;
     if (8 % tp != 0 && tp % 8 != 0) continue;  // pruning: node-aligned TP groups
     for (int pp = 1; pp <= L; ++pp) {
       if (gpus % (tp * pp) != 0) continue;
@@ -92,10 +92,13 @@ TEST(SearchSpace, MatchesBruteForceOverResolvePlan) {
       }
       for (int vpp = 1; vpp <= L; ++vpp)
         for (int mbs = 1; mbs <= gbs; mbs *= 2)
+          for (int mode = 0; mode < 4; ++mode)
+          for (int depth = 1; depth <= (mode == 2 ? tp : 1); ++depth)
           for (int spf = 0; spf < 2; ++spf)
             for (int rc = 0; rc < 3; ++rc)
               for (int z = 0; z < 4; ++z)
-                for (Schedule sc : {Schedule::gpipe, Schedule::one_f_one_b, Schedule::interleaved}) {
+                for (Schedule sc : {Schedule::gpipe, Schedule::one_f_one_b, Schedule::interleaved, Schedule::zero_bubble}) {
+                  if (mode == 2 && depth == 1) continue;  // pruning: 2.5d with depth 1 is 2d
                   // pruning: sp needs tp > 1; zero needs dp > 1; pp = 1 runs 1f1b; interleaved needs vpp >= 2
                   const long long dp = gpus / (tp * pp);
                   if ((spf && tp == 1) || (z > 0 && dp == 1) || (pp == 1 && sc != Schedule::one_f_one_b)) continue;
@@ -115,6 +118,8 @@ TEST(SearchSpace, MatchesBruteForceOverResolvePlan) {
                   p.zero = z;
                   p.schedule = sc;
                   p.schedule_set = true;
+                  p.tp_mode = static_cast<strategies::TpMode>(mode);
+                  p.tp_depth = depth;
                   p.allow_uneven_layers = uneven;
                   try {
                     const Plan r = strategies::resolve_plan(p, s.m, s.c, gpus);
