@@ -2,6 +2,8 @@
 // numbers are the estimator's, results are deterministic, and the sanity checks of the issue.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -133,6 +135,38 @@ TEST(SearchSpace, MatchesBruteForceOverResolvePlan) {
   EXPECT_TRUE(space == brute);
   for (const auto& x : brute)
     if (!space.count(x)) ADD_FAILURE() << "missing from the space: " << x;
+}
+
+// Issue 5 dimensions are in the space: tensor-parallel grid modes (2.5d with its depths), the
+// zero-bubble schedule, expert parallelism for MoE models, and every context-parallel algorithm.
+TEST(SearchSpace, ContainsIssue5Dimensions) {
+  auto has = [](const std::vector<Plan>& ps, const std::function<bool(const Plan&)>& f) {
+    for (const Plan& p : ps)
+      if (f(p)) return true;
+    return false;
+  };
+  {
+    Loaded s("gpt3-1.3b", "selene-a100");
+    const auto ps = search::enumerate_plans(search::make_space(s.m, s.c, 32, {64}));
+    EXPECT_TRUE(has(ps, [](const Plan& p) { return p.tp_mode == strategies::TpMode::d2 && p.tp == 16; }));
+    EXPECT_TRUE(has(ps, [](const Plan& p) { return p.tp_mode == strategies::TpMode::d2_5 && p.tp == 16 && p.tp_depth == 4; }));
+    EXPECT_TRUE(has(ps, [](const Plan& p) { return p.tp_mode == strategies::TpMode::d3 && p.tp == 8 && p.mbs % 4 == 0; }));
+    EXPECT_TRUE(has(ps, [](const Plan& p) { return p.schedule == Schedule::zero_bubble; }));
+    EXPECT_FALSE(has(ps, [](const Plan& p) { return p.tp_mode != strategies::TpMode::d1 && p.sp; }));
+  }
+  {
+    Loaded s("mixtral-8x7b", "dgx-h100");
+    const auto ps = search::enumerate_plans(search::make_space(s.m, s.c, 64, {256}));
+    EXPECT_TRUE(has(ps, [](const Plan& p) { return p.ep == 8; }));
+    EXPECT_FALSE(has(ps, [](const Plan& p) { return p.tp_mode != strategies::TpMode::d1; }));
+  }
+  {
+    Loaded s("llama3-8b", "dgx-h100");
+    s.m.seq = 65536;
+    const auto ps = search::enumerate_plans(search::make_space(s.m, s.c, 32, {32}));
+    for (auto a : {strategies::CpAlgo::ring, strategies::CpAlgo::ulysses, strategies::CpAlgo::ring_self_attn, strategies::CpAlgo::allgather})
+      EXPECT_TRUE(has(ps, [a](const Plan& p) { return p.cp > 1 && p.cp_algo == a; })) << strategies::name(a);
+  }
 }
 
 // 20,480 = 2^12 x 5 GPUs at a power-of-two batch: only uneven pipeline splits (pp = 5, 10, 20) use them.
