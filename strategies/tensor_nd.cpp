@@ -171,12 +171,14 @@ int colls_3d(const TpLayout& l, LinearRole, double a, double w, double y, TpColl
   const int q = l.q;
   if (q <= 1) return 0;
   const double q2 = static_cast<double>(q) * q;
+  // Placement: the activation-sized collectives (A, Y) on the two inner axes, the weight's on the
+  // outermost (stride q^2), the one most likely to cross nodes (as 2d keeps A on its inner row).
   out[0] = {hw::Coll::all_gather, a / q2, TpAxis::a0, TpPhase::fwd, q};
-  out[1] = {hw::Coll::all_gather, w / q2, TpAxis::a1, TpPhase::fwd, q};
-  out[2] = {hw::Coll::reduce_scatter, y / q2, TpAxis::a2, TpPhase::fwd, q};
-  out[3] = {hw::Coll::all_gather, y / q2, TpAxis::a2, TpPhase::bwd, q};
+  out[1] = {hw::Coll::all_gather, w / q2, TpAxis::a2, TpPhase::fwd, q};
+  out[2] = {hw::Coll::reduce_scatter, y / q2, TpAxis::a1, TpPhase::fwd, q};
+  out[3] = {hw::Coll::all_gather, y / q2, TpAxis::a1, TpPhase::bwd, q};
   out[4] = {hw::Coll::reduce_scatter, a / q2, TpAxis::a0, TpPhase::bwd, q};
-  out[5] = {hw::Coll::reduce_scatter, w / q2, TpAxis::a1, TpPhase::bwd, q};
+  out[5] = {hw::Coll::reduce_scatter, w / q2, TpAxis::a2, TpPhase::bwd, q};
   return 6;
 }
 
