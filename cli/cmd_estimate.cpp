@@ -21,7 +21,7 @@ struct EstimateArgs {
 
 // One row of `--compare tp_mode`: the plan with its tp_mode switched, or why that mode cannot run it.
 struct CompareRow {
-  strategies::TpMode mode;
+  strategies::TpMode mode = strategies::TpMode::d1;
   strategies::Plan plan;
   bool valid = false;
   std::string reason;
@@ -43,7 +43,9 @@ int run_compare(const EstimateArgs& a, const model::ModelSpec& m, const hw::Clus
   analytic::Estimator est(m, c);
   std::vector<CompareRow> rows;
   for (strategies::TpMode mode : {strategies::TpMode::d1, strategies::TpMode::d2, strategies::TpMode::d2_5, strategies::TpMode::d3}) {
-    CompareRow row{mode, base};
+    CompareRow row;
+    row.mode = mode;
+    row.plan = base;
     row.plan.tp_mode = mode;
     row.plan.tp_depth = mode == strategies::TpMode::d2_5 ? depth_for(base) : 1;
     if (mode != strategies::TpMode::d1) row.plan.sp = false;  // Megatron SP is a 1d switch; grid modes distribute everything

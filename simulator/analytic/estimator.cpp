@@ -34,12 +34,15 @@ double Estimator::model_flops_per_step(double gbs) const {
 }
 
 double Estimator::params_on_stage(const Plan& p, int stage) const {
+  return params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div);
+}
+
+double Estimator::params_on_stage(const Plan& p, int stage, double wdiv) const {
   const StageLayers sl = stage_layers(m_.layers, p.pp);
   const bool first = stage == 0, last = stage == p.pp - 1;
   const double n = first ? sl.first : last ? sl.last : sl.middle;
   // Split weights: 1/P per rank in 1d, 2d and 3d; 2.5d replicates the q x q weight grid over its
-  // d layers (Tesseract: W/q^2 per rank). Experts: also split over ep.
-  const double wdiv = tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div;
+  // d layers (Tesseract: W/q^2 per rank; wdiv = TpLayout::weight_div). Experts: also split over ep.
   double P = n * (layer_split_params_ / wdiv + layer_replicated_params_ + layer_expert_params_ / (wdiv * p.ep));
   const double word = static_cast<double>(m_.vocab) * m_.hidden / p.tp;
   if (first) {
@@ -55,10 +58,14 @@ double Estimator::params_on_stage(const Plan& p, int stage) const {
 }
 
 double Estimator::expert_params_on_stage(const Plan& p, int stage) const {
+  return expert_params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div);
+}
+
+double Estimator::expert_params_on_stage(const Plan& p, int stage, double wdiv) const {
   if (layer_expert_params_ <= 0) return 0;
   const StageLayers sl = stage_layers(m_.layers, p.pp);
   const double n = stage == 0 ? sl.first : stage == p.pp - 1 ? sl.last : sl.middle;
-  return n * layer_expert_params_ / (tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div * p.ep);
+  return n * layer_expert_params_ / (wdiv * p.ep);
 }
 
 LayerTable Estimator::prepare(const Plan& p) const {
@@ -161,8 +168,10 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   const hw::Group g_p2p = hw::make_group(c_, 2, s_pp);
   // Expert parallel: ep consecutive DP ranks (strategies/expert.hpp placement); the expert weights'
   // gradients reduce over the dp/ep ranks holding the same experts (stride ep x the DP stride).
-  const hw::Group g_ep = hw::make_group(c_, p.ep, s_dp);
-  const hw::Group g_edp = hw::make_group(c_, p.dp / p.ep, s_dp * p.ep);
+  const bool ep_on = p.ep > 1;
+  const hw::Group g_ep = ep_on ? hw::make_group(c_, p.ep, s_dp) : hw::Group{};
+  const hw::Group g_edp = ep_on ? hw::make_group(c_, p.dp / p.ep, s_dp * p.ep) : hw::Group{};
+  const double wdiv = t.layout.weight_div;
 
   const LayerShape& sh = t.sh;
   const PhaseCost& lc = t.lc;
@@ -221,9 +230,9 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
                : o_.recipe == EstimatorOptions::RecipeKind::deepspeed ? recipe_deepspeed()
                                                                       : recipe_zero_paper(p.precision);
   if (p.precision == Precision::fp8) rec = with_fp8_weights(rec);
-  const double P_slow = params_on_stage(p, slowest);
+  const double P_slow = params_on_stage(p, slowest, wdiv);
   // MoE with ep > 1: the expert weights reduce over their own dp/ep group, the rest over dp.
-  const double P_exp = p.ep > 1 ? expert_params_on_stage(p, slowest) : 0;
+  const double P_exp = ep_on ? expert_params_on_stage(p, slowest, wdiv) : 0;
   const double grad_e = rec.grad_bytes > 0 ? rec.grad_bytes : rec.main_grad_bytes;
   // The data-parallel traffic of `P` parameters over group `g` of n ranks (time, payload bytes).
   auto dp_traffic = [&](double P, const hw::Group& g, double* time, double* bytes) {
@@ -244,7 +253,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   };
   double dp_time = 0, dp_bytes = 0;
   dp_traffic(P_slow - P_exp, g_dp, &dp_time, &dp_bytes);
-  dp_traffic(P_exp, g_edp, &dp_time, &dp_bytes);
+  if (ep_on) dp_traffic(P_exp, g_edp, &dp_time, &dp_bytes);
   double dp_exposed = dp_time;
   if (c_.sw.dp_overlap && p.dp > 1) {
     // Bucketed reduction overlapped with backward: ZeRO-3 hides each microbatch's traffic under
@@ -307,7 +316,6 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   // Memory: the most-loaded of the first, a middle and the last stage.
   const double layer_act = t.layer_act;
   const double layer_act_full = t.layer_act_full;
-  const double wdiv = t.layout.weight_div;
   double largest_layer = layer_split_params_ / wdiv + layer_replicated_params_ + layer_expert_params_ / (wdiv * p.ep);
   const bool dist = sh.sp || (p.tp_mode != TpMode::d1 && p.tp > 1);
   MemoryBreakdown best;
@@ -318,8 +326,8 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     if (k > 0 && i == stages[k - 1]) continue;
     const bool first = i == 0, last = i == p.pp - 1;
     const double n = first ? sl.first : last ? sl.last : sl.middle;
-    const double Pe = p.ep > 1 ? expert_params_on_stage(p, i) : 0;
-    ModelStates ms = model_states(rec, params_on_stage(p, i) - Pe, p.zero, p.dp, largest_layer);
+    const double Pe = ep_on ? expert_params_on_stage(p, i, wdiv) : 0;
+    ModelStates ms = model_states(rec, params_on_stage(p, i, wdiv) - Pe, p.zero, p.dp, largest_layer);
     if (Pe > 0) {  // expert states shard over the dp/ep expert-data-parallel ranks
       const ModelStates me = model_states(rec, Pe, p.zero, p.dp / p.ep, 0);
       ms.params += me.params;

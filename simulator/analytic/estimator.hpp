@@ -93,6 +93,10 @@ class Estimator {
   double expert_params_on_stage(const strategies::Plan& p, int stage) const;
 
  private:
+  // The same with the layout's weight divisor already known (the hot path: no layout lookup).
+  double params_on_stage(const strategies::Plan& p, int stage, double weight_div) const;
+  double expert_params_on_stage(const strategies::Plan& p, int stage, double weight_div) const;
+
   model::ModelSpec m_;
   hw::Cluster c_;
   EstimatorOptions o_;

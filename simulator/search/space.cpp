@@ -261,7 +261,7 @@ int cp_algo_values(const Space& s, const Plan& p, int* out) {
 }
 void cp_algo_apply(const Space&, Plan& p, int v) { p.cp_algo = static_cast<CpAlgo>(v); }
 
-// --- offload: none (optimizer/params/nvme/gemini: issue 5; resolve_plan rejects them today) ---
+// --- offload: none (optimizer/params/nvme/gemini: issue 6; resolve_plan rejects them today) ---
 int offload_values(const Space&, const Plan&, int* out) { return push(out, 0, static_cast<int>(Offload::none)); }
 void offload_apply(const Space&, Plan& p, int v) { p.offload = static_cast<Offload>(v); }
 
