@@ -169,6 +169,36 @@ TEST(SearchSpace, ContainsIssue5Dimensions) {
   }
 }
 
+// Every plan of those spaces evaluates to finite, positive numbers (all modes, algorithms, ep).
+TEST(SearchSpace, EveryIssue5PlanEvaluatesFinite) {
+  struct Case {
+    const char* model;
+    const char* cluster;
+    long long seq, gpus, gbs;
+  };
+  for (const Case& k : {Case{"gpt3-1.3b", "selene-a100", 0, 64, 64}, Case{"mixtral-8x7b", "dgx-h100", 4096, 64, 256},
+                        Case{"llama3-8b", "dgx-h100", 65536, 32, 32}}) {
+    Loaded s(k.model, k.cluster);
+    if (k.seq > 0) s.m.seq = k.seq;
+    analytic::Estimator est(s.m, s.c);
+    const auto ps = search::enumerate_plans(search::make_space(s.m, s.c, k.gpus, {k.gbs}));
+    ASSERT_FALSE(ps.empty());
+    analytic::LayerTable t;
+    bool have = false;
+    for (const Plan& p : ps) {
+      if (!have || !t.matches(p)) {
+        t = est.prepare(p);
+        have = true;
+      }
+      const analytic::StepMetrics x = est.metrics(p, t);
+      ASSERT_TRUE(std::isfinite(x.time.step_s) && x.time.step_s > 0) << k.model << " " << p.to_string();
+      ASSERT_TRUE(std::isfinite(x.memory.total()) && x.memory.total() > 0) << k.model << " " << p.to_string();
+      ASSERT_TRUE(x.comm.tp >= 0 && x.comm.cp >= 0 && x.comm.ep >= 0 && x.comm.dp >= 0) << p.to_string();
+      ASSERT_GE(x.time.bubble_s, 0) << p.to_string();
+    }
+  }
+}
+
 // 20,480 = 2^12 x 5 GPUs at a power-of-two batch: only uneven pipeline splits (pp = 5, 10, 20) use them.
 TEST(SearchSpace, TwentyThousandGpusNeedUnevenStages) {
   Loaded s("gpt3-175b", "dgx-h100");
