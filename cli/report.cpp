@@ -8,14 +8,17 @@ namespace scaleplan::cli {
 
 // "tp=8 pp=16 vpp=2 dp=8 mbs=1 sp=on zero=1 rc=full interleaved" (the fields that vary in a search).
 std::string short_plan(const strategies::Plan& p, long long layers) {
-  std::string s = fmt::format("tp={} pp={}", p.tp, p.pp);
+  std::string s = fmt::format("tp={}", p.tp);
+  if (p.tp_mode == strategies::TpMode::d2_5) s += fmt::format("(2.5d,d={})", p.tp_depth);
+  else if (p.tp_mode != strategies::TpMode::d1) s += fmt::format("({})", strategies::name(p.tp_mode));
+  s += fmt::format(" pp={}", p.pp);
   if (p.allow_uneven_layers) {  // Llama 3-style uneven stages: first/middle/last layers
     const strategies::StageLayers sl = strategies::stage_layers(layers, p.pp);
     s += fmt::format("({:.0f}/{:.0f}/{:.0f})", sl.first, sl.middle, sl.last);
   }
   if (p.schedule == strategies::Schedule::interleaved) s += fmt::format(" vpp={}", p.vpp);
   s += fmt::format(" dp={} mbs={}", p.dp, p.mbs);
-  if (p.cp > 1) s += fmt::format(" cp={}", p.cp);
+  if (p.cp > 1) s += fmt::format(" cp={}({})", p.cp, strategies::name(p.cp_algo));
   if (p.ep > 1) s += fmt::format(" ep={}", p.ep);
   s += fmt::format(" sp={} zero={} rc={} {}", p.sp ? "on" : "off", p.zero, strategies::name(p.recompute), strategies::name(p.schedule));
   return s;
@@ -118,6 +121,7 @@ std::string report_text(const strategies::StepReport& r, const std::string& titl
   s += fmt::format("  {:<22} {:>12}\n", "  tensor/context par.", fmt_time(r.tp_comm_exposed_s));
   s += fmt::format("  {:<22} {:>12}\n", "  pipeline p2p", fmt_time(r.pp_comm_exposed_s));
   s += fmt::format("  {:<22} {:>12}\n", "  data parallel", fmt_time(r.dp_comm_exposed_s));
+  if (r.plan.ep > 1) s += fmt::format("  {:<22} {:>12}\n", "  expert all-to-all", fmt_time(r.ep_comm_exposed_s));
   s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "pipeline bubble", fmt_time(t.bubble_s), 100 * t.bubble_s / st);
   s += fmt::format("  {:<22} {:>12}\n", "step", fmt_time(t.step_s));
   const auto& q = r.throughput;
@@ -126,8 +130,10 @@ std::string report_text(const strategies::StepReport& r, const std::string& titl
   s += fmt::format("  model TFLOP/s per GPU  {:.1f}   (MFU {:.1f}%)\n", q.model_flops_per_gpu / 1e12, 100 * q.mfu);
   s += fmt::format("  hw TFLOP/s per GPU     {:.1f}   (HFU {:.1f}%)\n", q.hw_flops_per_gpu / 1e12, 100 * q.hfu);
   const auto& c = r.comm;
-  s += fmt::format("\ncommunication payload per GPU per step: tp {}  pp {}  dp {}  cp {}\n", fmt_bytes(c.tp), fmt_bytes(c.pp),
+  s += fmt::format("\ncommunication payload per GPU per step: tp {}  pp {}  dp {}  cp {}", fmt_bytes(c.tp), fmt_bytes(c.pp),
                    fmt_bytes(c.dp), fmt_bytes(c.cp));
+  if (r.plan.ep > 1) s += fmt::format("  ep {}", fmt_bytes(c.ep));
+  s += "\n";
   return s;
 }
 

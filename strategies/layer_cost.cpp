@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "strategies/context.hpp"
+#include "strategies/expert.hpp"
+
 namespace scaleplan::strategies {
 
 namespace {
@@ -13,25 +16,25 @@ struct Gemm {
   double bytes(double e) const { return e * (m * k + k * n + m * n); }
 };
 
-// A batched GEMM runs as one kernel over all batches (cuBLAS strided-batched).
+// A batched GEMM runs as one kernel over all batches (cuBLAS strided-batched / grouped GEMM).
 double gemm_t(const hw::Device& d, const Gemm& g, double e, hw::Dtype dt, double batch = 1) {
   return d.gemm_time(batch * g.flops(), batch * g.bytes(e), dt);
 }
 
-// Forward, dgrad and wgrad of one linear layer.
-struct LinearCost {
-  double fwd = 0, dgrad = 0, wgrad = 0, flops = 0;
-};
-LinearCost linear(const hw::Device& d, double tokens, double n_out, double k_in, double e, hw::Dtype dt) {
-  LinearCost c;
-  c.fwd = gemm_t(d, {tokens, n_out, k_in}, e, dt);
-  c.dgrad = gemm_t(d, {tokens, k_in, n_out}, e, dt);
-  c.wgrad = gemm_t(d, {k_in, n_out, tokens}, e, dt);
-  c.flops = 3 * 2 * tokens * n_out * k_in;
+}  // namespace
+
+hw::Dtype gemm_dtype(Precision p) { return compute_dtype(p); }
+hw::Dtype attention_dtype(Precision p) { return p == Precision::fp8 ? hw::Dtype::bf16 : compute_dtype(p); }
+
+GemmCost linear_gemms(const hw::Device& d, double tokens, double n_out, double k_in, double e, hw::Dtype dt, double steps,
+                      double batch) {
+  GemmCost c;
+  c.fwd = steps * gemm_t(d, {tokens, n_out, k_in}, e, dt, batch);
+  c.dgrad = steps * gemm_t(d, {tokens, k_in, n_out}, e, dt, batch);
+  c.wgrad = steps * gemm_t(d, {k_in, n_out, tokens}, e, dt, batch);
+  c.flops = steps * batch * 3 * 2 * tokens * n_out * k_in;
   return c;
 }
-
-}  // namespace
 
 double exposed_under(const hw::Device& d, double comm_s, double compute_s) {
   const double hidden = std::min(comm_s, compute_s);
@@ -46,49 +49,61 @@ double layer_forward_flops(const model::ModelSpec& m, double s) {
   return gemm + attn;
 }
 
-PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const LayerShape& sh, const hw::Group& tp_group,
+PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const LayerShape& sh, const TpGroups& tp_groups,
                      const hw::Group& cp_group) {
   const hw::Device& d = c.device;
-  const hw::Dtype dt = compute_dtype(sh.precision);
+  const hw::Dtype dt = gemm_dtype(sh.precision);
+  const hw::Dtype adt = attention_dtype(sh.precision);
   const double e = bytes_per_element(sh.precision);
+  const TpLayout lay = tp_layout(sh.tp_mode, sh.tp, sh.tp_depth);
+  const bool grid = sh.tp_mode != TpMode::d1;
+  // t: the divisor of tensors inside the TP region (1d: tp; grid modes: every activation is split
+  // over all P ranks, Optimus/Tesseract/3D tables: O(1/P) activations).
   const double t = sh.tp;
-  const double T = sh.b * sh.s;  // tokens this GPU processes per microbatch
+  const double T = sh.b * sh.s;  // tokens of this rank's sequence chunk per microbatch (all TP ranks together)
   const double h = m.hidden;
-  const double rep = sh.sp ? 1.0 / t : 1.0;  // element-wise work outside the TP region splits only with SP
-  const double experts = m.moe.enabled() ? m.moe.top_k : 1;
+  const double rep = (sh.sp || grid) ? 1.0 / t : 1.0;  // element-wise work outside the TP region splits only with SP
+  const bool moe = m.moe.enabled();
+  const double experts = moe ? m.moe.top_k * m.moe.capacity_factor : 1;  // FFN token copies (capacity-padded)
   const double drop = m.dropout ? 1.0 : 0.0;
   PhaseCost pc;
 
-  // GEMMs (Megatron column/row-parallel linears).
-  const LinearCost qkv = linear(d, T, (h + 2.0 * m.kv_dim()) / t, h, e, dt);
-  const LinearCost proj = linear(d, T, h, h / t, e, dt);
-  const double up_cols = static_cast<double>(m.ffn) * (m.activation == model::Activation::swiglu ? 2 : 1) / t;
-  const LinearCost fc1 = linear(d, T, up_cols, h, e, dt);
-  const LinearCost fc2 = linear(d, T, h, m.ffn / t, e, dt);
-  double fwd = qkv.fwd + proj.fwd + experts * (fc1.fwd + fc2.fwd);
-  double dgrad = qkv.dgrad + proj.dgrad + experts * (fc1.dgrad + fc2.dgrad);
-  double wgrad = qkv.wgrad + proj.wgrad + experts * (fc1.wgrad + fc2.wgrad);
+  // Linears and their TP collectives: the tensor-parallel component (strategies/tensor_nd).
+  const TpLayerCost tl = tp_model(sh.tp_mode).layer(m, c, sh, lay, tp_groups, !moe);
+  double fwd = tl.fwd_s, dgrad = tl.dgrad_s, wgrad = tl.wgrad_s;
+  pc.buffer_bytes = tl.buffer_bytes;
+  if (moe) {  // router + experts: the expert-parallel component (strategies/expert)
+    const MoeCost mc = moe_cost(m, d, sh);
+    fwd += mc.fwd_s;
+    dgrad += mc.dgrad_s;
+    wgrad += mc.wgrad_s;
+    pc.ep_a2a_bytes = mc.a2a_bytes;
+    pc.ep_a2a_fwd = sh.ep > 1 ? mc.a2a_fwd : 0;
+    pc.ep_a2a_bwd = sh.ep > 1 ? mc.a2a_bwd : 0;
+    pc.buffer_bytes += mc.buffer_bytes;
+  }
 
-  // Attention core per GPU: heads/t heads, s queries against s_kv keys.
-  const double heads = static_cast<double>(m.heads) / t;
+  // Attention core per GPU: heads/head_div heads of b/batch_div sequences, s queries against s_kv keys.
+  const double heads = static_cast<double>(m.heads) / lay.head_div;
+  const double bl = sh.b / lay.batch_div;
   const double dh = static_cast<double>(m.head_dim());
-  const double attn_flops_fwd = 4 * sh.b * heads * sh.s * sh.s_kv * dh;
+  const double attn_flops_fwd = 4 * bl * heads * sh.s * sh.s_kv * dh;
   double attn_fwd = 0, attn_bwd = 0;
   if (sh.flash) {
     // Fused kernel skips the masked (causal) half of the blocks: FlashAttention-2 sec. 3.1.
-    attn_fwd = d.flash_time(0.5 * attn_flops_fwd, dt);
-    attn_bwd = d.flash_time(0.5 * 2.5 * attn_flops_fwd, dt);  // bwd = 2.5x fwd FLOPs (recomputes S=QK^T)
+    attn_fwd = d.flash_time(0.5 * attn_flops_fwd, adt);
+    attn_bwd = d.flash_time(0.5 * 2.5 * attn_flops_fwd, adt);  // bwd = 2.5x fwd FLOPs (recomputes S=QK^T)
   } else {
-    const double bh = sh.b * heads;
+    const double bh = bl * heads;
     const Gemm qk{sh.s, sh.s_kv, dh}, av{sh.s, dh, sh.s_kv};
     const double scores = bh * sh.s * sh.s_kv;
     // scaled-masked softmax (fused): read + write the scores; dropout: read, write, 1-byte mask.
     const double softmax_bytes = 2 * e * scores;
     const double dropout_bytes = drop * (2 * e + 1) * scores;
-    attn_fwd = gemm_t(d, qk, e, dt, bh) + gemm_t(d, av, e, dt, bh) + d.stream_time(softmax_bytes) + d.stream_time(dropout_bytes);
+    attn_fwd = gemm_t(d, qk, e, adt, bh) + gemm_t(d, av, e, adt, bh) + d.stream_time(softmax_bytes) + d.stream_time(dropout_bytes);
     // backward: two GEMMs per forward GEMM; softmax backward reads y, dy and writes dx (1.5x);
     // dropout backward reads dy and the mask and writes dx.
-    attn_bwd = 2 * (gemm_t(d, qk, e, dt, bh) + gemm_t(d, av, e, dt, bh)) + d.stream_time(1.5 * softmax_bytes) +
+    attn_bwd = 2 * (gemm_t(d, qk, e, adt, bh) + gemm_t(d, av, e, adt, bh)) + d.stream_time(1.5 * softmax_bytes) +
                d.stream_time(drop * (2 * e + 1) * scores);
   }
 
@@ -109,45 +124,39 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   pc.bwd_s = dgrad + wgrad + attn_bwd + elem_bwd;
   pc.wgrad_s = wgrad;
 
-  // Tensor-parallel collectives (Megatron 1D): 2 all-reduces of T*h in forward and 2 in backward,
-  // or with SP 2 all-gathers + 2 reduce-scatters each way (same bytes on the wire).
-  const double act = e * T * h;
-  if (t > 1) {
-    const double ag = hw::collective_time(c, hw::Coll::all_gather, act, tp_group);
-    const double rs = hw::collective_time(c, hw::Coll::reduce_scatter, act, tp_group);
-    const double ar = hw::collective_time(c, hw::Coll::all_reduce, act, tp_group);
-    pc.fwd_comm_s = sh.sp ? 2 * (ag + rs) : 2 * ar;
-    // Backward: the mirrored collectives; with SP Megatron also re-gathers the two sharded GEMM
-    // inputs (QKV and FC1) for the weight gradients (Korthikanti 2022 sec. 4.2.2).
-    pc.bwd_comm_s = sh.sp ? 2 * (ag + rs) + 2 * ag : 2 * ar;
-    pc.tp_bytes = sh.sp ? 10 * act : 4 * act;  // fwd + bwd payloads
-  }
+  pc.fwd_comm_s = tl.fwd_comm_s;
+  pc.bwd_comm_s = tl.bwd_comm_s;
+  pc.tp_bytes = tl.tp_bytes;
 
-  // Context parallel (ring attention): K and V blocks pass around the cp ring, overlapped with
-  // the block computation; exposed only where a block's transfer outlasts its compute (Liu et al. 2023).
+  // Context parallel: the algorithm's K/V (or head) exchange (strategies/context).
+  double cp_recompute_bytes = 0;
   if (sh.cp > 1) {
-    const double kv_block = 2 * e * sh.b * sh.s * m.kv_dim() / t;
-    const double steps = sh.cp - 1;
-    const double xfer = hw::collective_time(c, hw::Coll::send_recv, kv_block, cp_group);
-    const double block_compute = attn_fwd / sh.cp;
-    pc.fwd_comm_s += steps * std::max(0.0, xfer - block_compute);
-    pc.bwd_comm_s += 2 * steps * std::max(0.0, xfer - 2 * block_compute);  // K,V and their grads
-    pc.cp_bytes = steps * kv_block * 3;
+    const double kv_block = 2 * e * bl * sh.s * m.kv_dim() / lay.head_div;  // this rank's K and V
+    const double q_bytes = e * bl * sh.s * h / lay.head_div;
+    const CpCost cc = cp_model(sh.cp_algo).cost(m, c, sh, attn_fwd, attn_bwd, kv_block, q_bytes, cp_group);
+    pc.fwd_comm_s += cc.fwd_comm_s;
+    pc.bwd_comm_s += cc.bwd_comm_s;
+    pc.bwd_comm_critical_s += cc.bwd_critical_s;
+    pc.cp_bytes = cc.cp_bytes;
+    cp_recompute_bytes = cc.recompute_cp_bytes;
+    pc.buffer_bytes += cc.buffer_bytes;
   }
 
-  pc.bwd_comm_exposed_s = exposed_under(d, pc.bwd_comm_s, pc.wgrad_s);
+  pc.bwd_comm_exposed_s = exposed_under(d, pc.bwd_comm_s, pc.wgrad_s) + pc.bwd_comm_critical_s;
 
   switch (sh.recompute) {
     case Recompute::full:
       pc.recompute_s = pc.fwd_s;
       pc.recompute_comm_s = pc.fwd_comm_s;
-      pc.tp_bytes += t > 1 ? (sh.sp ? 4 : 2) * act : 0;  // the forward collectives again
+      pc.tp_bytes += tl.recompute_tp_bytes;  // the forward collectives again
+      pc.cp_bytes += cp_recompute_bytes;
       break;
     case Recompute::selective: pc.recompute_s = sh.flash ? 0 : attn_fwd; break;
     case Recompute::none: break;
   }
 
-  pc.model_flops = 3 * (2 * T * (h * (h + 2.0 * m.kv_dim()) / t + h * h / t + experts * m.mlp_matrices() * h * m.ffn / t)) +
+  // Model FLOPs per rank: the layer's FLOPs (Korthikanti eq. 7 terms, top_k experts) / P.
+  pc.model_flops = 3 * (2 * T * (h * (h + 2.0 * m.kv_dim()) / t + h * h / t + (moe ? m.moe.top_k : 1) * m.mlp_matrices() * h * m.ffn / t)) +
                    3 * attn_flops_fwd;
   const double fwd_flops = pc.model_flops / 3;
   pc.recompute_flops = sh.recompute == Recompute::full ? fwd_flops
@@ -157,6 +166,9 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
 }
 
 PhaseCost embedding_cost(const model::ModelSpec& m, const hw::Cluster& c, const LayerShape& sh, const hw::Group& tp_group) {
+  // Grid TP modes (2d/2.5d/3d) keep activations distributed as Megatron SP does: the embedding
+  // and LM head stay vocab-parallel over the whole TP group and gather/scatter like SP (assumption).
+  const bool dist = sh.sp || sh.tp_mode != TpMode::d1;
   const hw::Device& d = c.device;
   const double e = bytes_per_element(sh.precision);
   const double T = sh.b * sh.s, h = m.hidden;
@@ -168,7 +180,7 @@ PhaseCost embedding_cost(const model::ModelSpec& m, const hw::Cluster& c, const 
   pc.bwd_s = d.stream_time(bytes) + d.stream_time(2 * e * T * h);  // scatter-add into the table
   if (sh.tp > 1) {  // vocab-parallel embedding: all-reduce (reduce-scatter with SP) of the output
     const double act = e * T * h;
-    pc.fwd_comm_s = sh.sp ? hw::collective_time(c, hw::Coll::reduce_scatter, act, tp_group)
+    pc.fwd_comm_s = dist ? hw::collective_time(c, hw::Coll::reduce_scatter, act, tp_group)
                           : hw::collective_time(c, hw::Coll::all_reduce, act, tp_group);
     pc.tp_bytes = act;
   }
@@ -176,16 +188,19 @@ PhaseCost embedding_cost(const model::ModelSpec& m, const hw::Cluster& c, const 
 }
 
 PhaseCost head_cost(const model::ModelSpec& m, const hw::Cluster& c, const LayerShape& sh, const hw::Group& tp_group) {
+  // Grid TP modes (2d/2.5d/3d) keep activations distributed as Megatron SP does: the embedding
+  // and LM head stay vocab-parallel over the whole TP group and gather/scatter like SP (assumption).
+  const bool dist = sh.sp || sh.tp_mode != TpMode::d1;
   const hw::Device& d = c.device;
-  const hw::Dtype dt = compute_dtype(sh.precision);
+  const hw::Dtype dt = gemm_dtype(sh.precision);
   const double e = bytes_per_element(sh.precision);
   const double T = sh.b * sh.s, h = m.hidden;
   const double v_local = static_cast<double>(m.vocab) / sh.tp;
   PhaseCost pc;
-  const LinearCost logits = linear(d, T, v_local, h, e, dt);
+  const GemmCost logits = linear_gemms(d, T, v_local, h, e, dt);
   // Final norm, then vocab-parallel cross-entropy in fp32: cast, max, exp-sum, loss (about 3 passes
   // over T x V/t fp32 logits); backward writes the softmax-minus-one-hot gradient.
-  const double norm_bytes = 2 * e * T * h / (sh.sp ? sh.tp : 1);
+  const double norm_bytes = 2 * e * T * h / (dist ? sh.tp : 1);
   const double ce_bytes = 3 * 4 * T * v_local;
   pc.fwd_s = d.stream_time(norm_bytes) + logits.fwd + d.stream_time(ce_bytes);
   pc.bwd_s = d.stream_time(1.5 * norm_bytes) + logits.dgrad + logits.wgrad + d.stream_time((4 + e) * T * v_local);
@@ -193,11 +208,11 @@ PhaseCost head_cost(const model::ModelSpec& m, const hw::Cluster& c, const Layer
   if (sh.tp > 1) {
     const double act = e * T * h;
     // SP: all-gather the final norm output; the logits' input-grad all-reduce (reduce-scatter) in backward.
-    pc.fwd_comm_s = (sh.sp ? hw::collective_time(c, hw::Coll::all_gather, act, tp_group) : 0) +
+    pc.fwd_comm_s = (dist ? hw::collective_time(c, hw::Coll::all_gather, act, tp_group) : 0) +
                     3 * hw::collective_time(c, hw::Coll::all_reduce, 4 * T, tp_group);  // CE max, sum, target logit
-    pc.bwd_comm_s = sh.sp ? hw::collective_time(c, hw::Coll::reduce_scatter, act, tp_group)
+    pc.bwd_comm_s = dist ? hw::collective_time(c, hw::Coll::reduce_scatter, act, tp_group)
                           : hw::collective_time(c, hw::Coll::all_reduce, act, tp_group);
-    pc.tp_bytes = (sh.sp ? 2 : 1) * act + 3 * 4 * T;
+    pc.tp_bytes = (dist ? 2 : 1) * act + 3 * 4 * T;
   }
   pc.bwd_comm_exposed_s = exposed_under(d, pc.bwd_comm_s, pc.wgrad_s);
   pc.model_flops = logits.flops;

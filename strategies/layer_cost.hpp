@@ -6,6 +6,7 @@
 #include "hardware/collectives.hpp"
 #include "model/model.hpp"
 #include "strategies/plan.hpp"
+#include "strategies/tensor_nd.hpp"
 
 namespace scaleplan::strategies {
 
@@ -19,7 +20,24 @@ struct LayerShape {
   bool flash = false;
   Recompute recompute = Recompute::none;
   Precision precision = Precision::bf16;
+  TpMode tp_mode = TpMode::d1;
+  int tp_depth = 1;
+  CpAlgo cp_algo = CpAlgo::ring;
+  int ep = 1;
 };
+
+// GEMM dtype of a precision (fp8: the linears' GEMMs run in fp8, Transformer Engine) and the
+// dtype of the attention core (fp8 recipes keep attention in bf16: TE's default DotProductAttention).
+hw::Dtype gemm_dtype(Precision p);
+hw::Dtype attention_dtype(Precision p);
+
+// Forward, dgrad and wgrad time of one linear layer run as `steps` local GEMMs of m x n x k
+// (tokens x out x in), and its FLOPs (3 x 2mnk x steps).
+struct GemmCost {
+  double fwd = 0, dgrad = 0, wgrad = 0, flops = 0;
+};
+GemmCost linear_gemms(const hw::Device& d, double m, double n, double k, double e, hw::Dtype dt, double steps = 1,
+                      double batch = 1);
 
 struct PhaseCost {
   double fwd_s = 0;          // forward compute (GEMMs + attention + element-wise)
@@ -28,16 +46,20 @@ struct PhaseCost {
   double recompute_s = 0;    // extra forward compute redone in backward (full or selective)
   double fwd_comm_s = 0;     // TP/CP collectives on the forward critical path
   double bwd_comm_s = 0;     // TP/CP collectives issued in backward (may hide under wgrad)
-  double bwd_comm_exposed_s = 0;  // what of bwd_comm_s the weight-gradient GEMMs do not hide
+  double bwd_comm_critical_s = 0; // backward collectives on the critical path (Ulysses all-to-alls, CP all-gathers)
+  double bwd_comm_exposed_s = 0;  // what of bwd_comm_s the weight-gradient GEMMs do not hide, + critical
   double recompute_comm_s = 0;
   double model_flops = 0;    // forward + backward FLOPs (model convention)
   double recompute_flops = 0;
   double tp_bytes = 0;       // contract payload per microbatch (fwd + bwd + recompute)
   double cp_bytes = 0;
+  double ep_a2a_bytes = 0;   // MoE: payload of one dispatch/combine all-to-all (timed by the estimator on the EP group)
+  int ep_a2a_fwd = 0, ep_a2a_bwd = 0;  // all-to-all calls per microbatch (forward; backward), recompute adds forward's
+  double buffer_bytes = 0;   // transient workspace (TP gather buffers, CP K/V buffers, MoE dispatch buffers)
 };
 
-// One transformer layer.
-PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const LayerShape& sh, const hw::Group& tp_group,
+// One transformer layer. `tp_groups` from strategies/tensor_nd make_tp_groups for the shape's layout.
+PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const LayerShape& sh, const TpGroups& tp_groups,
                      const hw::Group& cp_group);
 // Token + position embedding (first stage) and final norm + LM head + cross-entropy (last stage).
 PhaseCost embedding_cost(const model::ModelSpec& m, const hw::Cluster& c, const LayerShape& sh, const hw::Group& tp_group);

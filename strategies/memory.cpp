@@ -8,11 +8,16 @@ Recipe recipe_zero_paper(Precision p) {
 }
 Recipe recipe_megatron() { return {"megatron", 2, 0, 4, 12, false, false}; }
 Recipe recipe_deepspeed() { return {"deepspeed", 2, 2, 4, 12, true, true}; }
+Recipe with_fp8_weights(Recipe r) {
+  r.fp8_copy_bytes = 2;
+  return r;
+}
 
 ModelStates model_states(const Recipe& r, double P, int zero, int dp, double largest_layer_params) {
   const double n = dp > 0 ? dp : 1;
   ModelStates s;
   s.params = zero >= 3 ? r.param_bytes * P / n : r.param_bytes * P;
+  s.params += zero >= 3 ? r.fp8_copy_bytes * P / n : r.fp8_copy_bytes * P;
   // Working gradients: sharded from ZeRO-2; DeepSpeed's ZeRO-3 keeps them for the live layer only.
   if (zero >= 3 && r.grad_transient_at_zero3) s.grads = 0;
   else s.grads = zero >= 2 && !r.main_grad_sharded_with_optimizer ? r.grad_bytes * P / n : r.grad_bytes * P;
@@ -39,10 +44,15 @@ double layer_activation_bytes(const model::ModelSpec& m, const ActShape& a) {
   const double kv_frac = static_cast<double>(m.kv_dim()) / m.hidden;
   const double drop = m.dropout ? 1.0 : 0.0;  // 1-byte dropout masks
   const double ffn_frac = static_cast<double>(m.ffn) / m.hidden;
-  const double experts_active = m.moe.enabled() ? m.moe.top_k : 1;
+  // MoE: every token goes to top_k experts, padded to the capacity factor (GShard sec. 2.2); the
+  // experts keep their permuted inputs (the FC1 input, k cf copies) and the router keeps its fp32
+  // probabilities (T x E) for backward.
+  const bool moe = m.moe.enabled();
+  const double experts_active = moe ? m.moe.top_k * m.moe.capacity_factor : 1;
   double bytes = 0;
   // Outside the TP region (Korthikanti's "10 sbh"): two norm inputs, QKV input, FC1 input, two dropout masks.
-  bytes += (2 * e /*norm inputs*/ + e /*QKV input*/ + e /*FC1 input*/ + 2 * drop /*masks*/) * sbh * rep;
+  bytes += (2 * e /*norm inputs*/ + e /*QKV input*/ + e * experts_active /*FC1 input*/ + 2 * drop /*masks*/) * sbh * rep;
+  if (moe) bytes += 4.0 * a.s * a.b * m.moe.experts * rep;  // router probabilities (fp32)
   // Inside the TP region: Q, K, V, the projection input, the MLP activation input and the FC2 input.
   bytes += e * sbh * (1 + 2 * kv_frac) / t;  // Q, K, V
   bytes += e * sbh / t;                      // projection input (attention context)

@@ -15,6 +15,7 @@ struct Recipe {
   double optimizer_bytes;   // fp32 master weights + optimizer moments
   bool main_grad_sharded_with_optimizer;  // DeepSpeed keeps only the fp32 grad partition it owns
   bool grad_transient_at_zero3;           // DeepSpeed ZeRO-3: 16-bit grads live per layer only
+  double fp8_copy_bytes = 0;              // fp8 weight copies kept beside the working weights (with_fp8_weights)
 };
 // ZeRO paper (Rajbhandari et al. 2020, sec. 3.1): 2 + 2 + 12 = 16 B/param for mixed precision Adam;
 // fp32 training: 4 + 4 + 8. ZeRO-1 4P+12P/N, ZeRO-2 2P+14P/N, ZeRO-3 16P/N.
@@ -25,6 +26,11 @@ Recipe recipe_megatron();
 // DeepSpeed's estimators (stage_1_and_2.py / stage3.py estimate_zero{2,3}_model_states_mem_needs):
 // ZeRO-2 GPU 4P + 16P/N; ZeRO-3 GPU 4P_L + 18P/N.
 Recipe recipe_deepspeed();
+// fp8 training (Transformer Engine on Hopper; Micikevicius et al. 2022): the 16-bit working weights
+// stay (TE casts them per step), plus an fp8 copy (1 B) and its fp8 transpose (1 B; Hopper's fp8
+// GEMMs take only the TN layout, so TE caches both for forward and dgrad): +2 B/param on `params`,
+// derived locally from the working weights (not part of the data-parallel all-gathers).
+Recipe with_fp8_weights(Recipe r);
 
 struct ModelStates {
   double params = 0, grads = 0, optimizer = 0;

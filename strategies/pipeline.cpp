@@ -16,6 +16,15 @@ double time_interleaved(const StageTimes& st, int p, int v, long long m) {
   const double avg = st.sum_s / p;
   return static_cast<double>(m) * st.max_s + static_cast<double>(p - 1) / v * avg;
 }
+// Zero bubble, ZB-H1 (Qi et al. 2023, "Zero Bubble Pipeline Parallelism", sec. 3.1, Fig. 3): the
+// backward splits into B (input gradient) and W (weight gradient); W passes are deferred to fill the
+// warm-up/cool-down, so the bubble shrinks from (p-1)(t_F + t_B + t_W) to (p-1)(t_F + t_B - t_W)
+// with the same peak activation memory as 1F1B. With a stage's per-microbatch time t = F + B + W:
+// step = (m - 1) t_max + sum_i t_i - 2 (p - 1) W, never below m t_max.
+double time_zero_bubble(const StageTimes& st, int p, int v, long long m) {
+  const double flush = time_flush(st, p, v, m);
+  return std::max(static_cast<double>(m) * st.max_s, flush - 2.0 * (p - 1) * st.w_s);
+}
 // GPipe keeps all m microbatches; 1F1B keeps p - i on stage i (Narayanan et al. SC21 sec. 2.2).
 double inflight_gpipe(int i, int p, int v, long long m) { return static_cast<double>(m); }
 double inflight_1f1b(int i, int p, int v, long long m) { return static_cast<double>(std::min<long long>(m, p - i)); }
@@ -29,7 +38,7 @@ const ScheduleModel kSchedules[] = {
     {Schedule::gpipe, "gpipe", time_flush, inflight_gpipe},
     {Schedule::one_f_one_b, "1f1b", time_flush, inflight_1f1b},
     {Schedule::interleaved, "interleaved", time_interleaved, inflight_interleaved},
-    // zero_bubble lands with its own model (issue 5); until then resolve_plan rejects it.
+    {Schedule::zero_bubble, "zero_bubble", time_zero_bubble, inflight_1f1b},  // ZB-H1: memory as 1F1B (Qi et al. sec. 3.1)
 };
 
 }  // namespace
@@ -42,6 +51,7 @@ const ScheduleModel& schedule_model(Schedule s) {
 
 double bubble_fraction(Schedule s, int p, int v, long long m) {
   if (m <= 0) return 0;
+  if (s == Schedule::zero_bubble) return static_cast<double>(p - 1) / (3.0 * m);
   return s == Schedule::interleaved ? static_cast<double>(p - 1) / (static_cast<double>(v) * m)
                                     : static_cast<double>(p - 1) / m;
 }

@@ -8,6 +8,7 @@ namespace scaleplan::strategies {
 struct StageTimes {
   double max_s = 0;  // slowest stage: forward + backward of one microbatch (all its chunks)
   double sum_s = 0;  // sum over stages
+  double w_s = 0;    // weight-gradient (W) time of one microbatch on the slowest stage (zero-bubble fills with it)
 };
 
 struct ScheduleModel {
@@ -19,9 +20,10 @@ struct ScheduleModel {
   double (*in_flight)(int stage, int p, int v, long long m);
 };
 
-// Registry lookup (gpipe, 1f1b, interleaved).
+// Registry lookup (gpipe, 1f1b, interleaved, zero_bubble).
 const ScheduleModel& schedule_model(Schedule s);
-// Bubble fraction of ideal compute: (p-1)/m for GPipe and 1F1B, (p-1)/(v m) interleaved (SC21 sec. 2.2).
+// Bubble fraction of ideal compute: (p-1)/m for GPipe and 1F1B, (p-1)/(v m) interleaved (SC21 sec. 2.2);
+// zero_bubble (ZB-H1) with t_F = t_B = t_W: (p-1)/(3m) (Qi et al. 2023 sec. 3.1).
 double bubble_fraction(Schedule s, int p, int v, long long m);
 
 // Layers on each pipeline stage: all equal when pp divides layers; otherwise middle stages take

@@ -8,7 +8,7 @@
 namespace scaleplan::strategies {
 
 enum class TpMode { d1, d2, d2_5, d3 };
-enum class CpAlgo { ring, ulysses, ring_self_attn };
+enum class CpAlgo { ring, ulysses, ring_self_attn, allgather };
 enum class Schedule { gpipe, one_f_one_b, interleaved, zero_bubble };
 enum class Recompute { none, selective, full };
 enum class Offload { none, optimizer, params, nvme, gemini };

@@ -39,6 +39,7 @@ struct StepReport {
   // Extra detail for people (not part of the JSON contract's required keys).
   double model_flops_per_step = 0, hw_flops_per_step = 0;
   double tp_comm_exposed_s = 0, dp_comm_exposed_s = 0, pp_comm_exposed_s = 0, cp_comm_exposed_s = 0;
+  double ep_comm_exposed_s = 0;  // MoE dispatch/combine all-to-alls (exposed)
   int most_loaded_stage = 0;
 };
 

@@ -219,6 +219,38 @@ TEST(ValidateJson, HasRunsAndErrors) {
   EXPECT_LE(j["mape_pct"].get<double>(), j["max_error_pct"].get<double>());
 }
 
+// `estimate --compare tp_mode` (issue 5): one row per tensor-parallel mode at the same GPU count,
+// each the contract report or the plan rule that mode breaks.
+TEST(EstimateCompare, TpModeJsonAndText) {
+  const std::string args =
+      "estimate --model gpt3-175b --cluster selene-a100 --gpus 1024 --plan tp=8,pp=8,mbs=4,gbs=1536,recompute=full --compare tp_mode";
+  const json j = run_json(args + " --json", 0);
+  ASSERT_TRUE(j.contains("rows"));
+  ASSERT_EQ(j["rows"].size(), 4u);
+  const char* modes[] = {"1d", "2d", "2.5d", "3d"};
+  for (int i = 0; i < 4; ++i) {
+    const json& r = j["rows"][i];
+    EXPECT_EQ(r["tp_mode"], modes[i]);
+    if (i == 1) {  // tp = 8 is not a square
+      EXPECT_FALSE(r["valid"].get<bool>());
+      EXPECT_NE(r["reason"].get<std::string>().find("q^2"), std::string::npos);
+      continue;
+    }
+    ASSERT_TRUE(r["valid"].get<bool>()) << r.dump();
+    expect_contract(r["report"]);
+    EXPECT_EQ(r["report"]["plan"]["tp_mode"], modes[i]);
+    EXPECT_EQ(r["report"]["plan"]["dp"], 16);
+    EXPECT_GT(r["report"]["comm_bytes_per_gpu"]["tp"].get<double>(), 0);
+  }
+  EXPECT_EQ(j["rows"][2]["tp_depth"], 2);  // 8 = 2 x 2^2
+  EXPECT_EQ(j["rows"][3]["grid_q"], 2);    // 8 = 2^3
+  // Grid modes split every activation over the 8 ranks: less activation memory than 1d without SP.
+  EXPECT_LT(j["rows"][3]["report"]["memory"]["activations"].get<double>(), j["rows"][0]["report"]["memory"]["activations"].get<double>());
+  const CliResult t = run_cli(split_args(args));
+  EXPECT_EQ(t.exit_code, 0) << t.describe();
+  for (const char* s : {"1d ", "2d    n/a", "2.5d ", "3d ", "q=2 (2^3)"}) EXPECT_NE(t.out.find(s), std::string::npos) << s << "\n" << t.out;
+}
+
 TEST(Usage, HelpExitsZero) {
   const CliResult r = run_cli({"--help"});
   EXPECT_EQ(r.signal, 0);

@@ -138,7 +138,7 @@ TEST(Required, ClusterTopologies) {
 TEST(Required, Models) {
   const char* want[] = {"gpt3-125m", "gpt3-350m", "gpt3-760m",  "gpt3-1.3b",   "gpt3-2.7b",    "gpt3-6.7b", "gpt3-13b",
                         "gpt3-175b", "llama2-7b", "llama2-13b", "llama2-70b",  "llama3-8b",    "llama3-70b", "llama3-405b",
-                        "opt-175b",  "bloom-176b", "mixtral-8x7b", "gpt-tiny", "gpt-small"};
+                        "opt-175b",  "bloom-176b", "mixtral-8x7b", "gpt4-moe-1.8t", "gpt-tiny", "gpt-small"};
   for (const char* n : want) EXPECT_TRUE(has_preset("models", n)) << n;
 }
 

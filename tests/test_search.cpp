@@ -2,6 +2,8 @@
 // numbers are the estimator's, results are deterministic, and the sanity checks of the issue.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -81,7 +83,7 @@ TEST(SearchSpace, MatchesBruteForceOverResolvePlan) {
   std::set<std::string> brute;
   const long long L = s.m.layers;
   for (int tp = 1; tp <= s.m.heads; ++tp) {
-    if (gpus % tp != 0 || s.m.heads % tp != 0) continue;
+    if (gpus % tp != 0) continue;
     if (8 % tp != 0 && tp % 8 != 0) continue;  // pruning: node-aligned TP groups
     for (int pp = 1; pp <= L; ++pp) {
       if (gpus % (tp * pp) != 0) continue;
@@ -92,10 +94,13 @@ TEST(SearchSpace, MatchesBruteForceOverResolvePlan) {
       }
       for (int vpp = 1; vpp <= L; ++vpp)
         for (int mbs = 1; mbs <= gbs; mbs *= 2)
+          for (int mode = 0; mode < 4; ++mode)
+          for (int depth = 1; depth <= (mode == 2 ? tp : 1); ++depth)
           for (int spf = 0; spf < 2; ++spf)
             for (int rc = 0; rc < 3; ++rc)
               for (int z = 0; z < 4; ++z)
-                for (Schedule sc : {Schedule::gpipe, Schedule::one_f_one_b, Schedule::interleaved}) {
+                for (Schedule sc : {Schedule::gpipe, Schedule::one_f_one_b, Schedule::interleaved, Schedule::zero_bubble}) {
+                  if (mode == 2 && depth == 1) continue;  // pruning: 2.5d with depth 1 is 2d
                   // pruning: sp needs tp > 1; zero needs dp > 1; pp = 1 runs 1f1b; interleaved needs vpp >= 2
                   const long long dp = gpus / (tp * pp);
                   if ((spf && tp == 1) || (z > 0 && dp == 1) || (pp == 1 && sc != Schedule::one_f_one_b)) continue;
@@ -115,6 +120,8 @@ TEST(SearchSpace, MatchesBruteForceOverResolvePlan) {
                   p.zero = z;
                   p.schedule = sc;
                   p.schedule_set = true;
+                  p.tp_mode = static_cast<strategies::TpMode>(mode);
+                  p.tp_depth = depth;
                   p.allow_uneven_layers = uneven;
                   try {
                     const Plan r = strategies::resolve_plan(p, s.m, s.c, gpus);
@@ -128,6 +135,68 @@ TEST(SearchSpace, MatchesBruteForceOverResolvePlan) {
   EXPECT_TRUE(space == brute);
   for (const auto& x : brute)
     if (!space.count(x)) ADD_FAILURE() << "missing from the space: " << x;
+}
+
+// Issue 5 dimensions are in the space: tensor-parallel grid modes (2.5d with its depths), the
+// zero-bubble schedule, expert parallelism for MoE models, and every context-parallel algorithm.
+TEST(SearchSpace, ContainsIssue5Dimensions) {
+  auto has = [](const std::vector<Plan>& ps, const std::function<bool(const Plan&)>& f) {
+    for (const Plan& p : ps)
+      if (f(p)) return true;
+    return false;
+  };
+  {
+    Loaded s("gpt3-1.3b", "selene-a100");
+    const auto ps = search::enumerate_plans(search::make_space(s.m, s.c, 32, {64}));
+    EXPECT_TRUE(has(ps, [](const Plan& p) { return p.tp_mode == strategies::TpMode::d2 && p.tp == 16; }));
+    EXPECT_TRUE(has(ps, [](const Plan& p) { return p.tp_mode == strategies::TpMode::d2_5 && p.tp == 16 && p.tp_depth == 4; }));
+    EXPECT_TRUE(has(ps, [](const Plan& p) { return p.tp_mode == strategies::TpMode::d3 && p.tp == 8 && p.mbs % 4 == 0; }));
+    EXPECT_TRUE(has(ps, [](const Plan& p) { return p.schedule == Schedule::zero_bubble; }));
+    EXPECT_FALSE(has(ps, [](const Plan& p) { return p.tp_mode != strategies::TpMode::d1 && p.sp; }));
+  }
+  {
+    Loaded s("mixtral-8x7b", "dgx-h100");
+    const auto ps = search::enumerate_plans(search::make_space(s.m, s.c, 64, {256}));
+    EXPECT_TRUE(has(ps, [](const Plan& p) { return p.ep == 8; }));
+    EXPECT_FALSE(has(ps, [](const Plan& p) { return p.tp_mode != strategies::TpMode::d1; }));
+  }
+  {
+    Loaded s("llama3-8b", "dgx-h100");
+    s.m.seq = 65536;
+    const auto ps = search::enumerate_plans(search::make_space(s.m, s.c, 32, {32}));
+    for (auto a : {strategies::CpAlgo::ring, strategies::CpAlgo::ulysses, strategies::CpAlgo::ring_self_attn, strategies::CpAlgo::allgather})
+      EXPECT_TRUE(has(ps, [a](const Plan& p) { return p.cp > 1 && p.cp_algo == a; })) << strategies::name(a);
+  }
+}
+
+// Every plan of those spaces evaluates to finite, positive numbers (all modes, algorithms, ep).
+TEST(SearchSpace, EveryIssue5PlanEvaluatesFinite) {
+  struct Case {
+    const char* model;
+    const char* cluster;
+    long long seq, gpus, gbs;
+  };
+  for (const Case& k : {Case{"gpt3-1.3b", "selene-a100", 0, 64, 64}, Case{"mixtral-8x7b", "dgx-h100", 4096, 64, 256},
+                        Case{"llama3-8b", "dgx-h100", 65536, 32, 32}}) {
+    Loaded s(k.model, k.cluster);
+    if (k.seq > 0) s.m.seq = k.seq;
+    analytic::Estimator est(s.m, s.c);
+    const auto ps = search::enumerate_plans(search::make_space(s.m, s.c, k.gpus, {k.gbs}));
+    ASSERT_FALSE(ps.empty());
+    analytic::LayerTable t;
+    bool have = false;
+    for (const Plan& p : ps) {
+      if (!have || !t.matches(p)) {
+        t = est.prepare(p);
+        have = true;
+      }
+      const analytic::StepMetrics x = est.metrics(p, t);
+      ASSERT_TRUE(std::isfinite(x.time.step_s) && x.time.step_s > 0) << k.model << " " << p.to_string();
+      ASSERT_TRUE(std::isfinite(x.memory.total()) && x.memory.total() > 0) << k.model << " " << p.to_string();
+      ASSERT_TRUE(x.comm.tp >= 0 && x.comm.cp >= 0 && x.comm.ep >= 0 && x.comm.dp >= 0) << p.to_string();
+      ASSERT_GE(x.time.bubble_s, 0) << p.to_string();
+    }
+  }
 }
 
 // 20,480 = 2^12 x 5 GPUs at a power-of-two batch: only uneven pipeline splits (pp = 5, 10, 20) use them.

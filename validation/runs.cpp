@@ -88,6 +88,13 @@ Plan plan_of(const YamlMap& s, const hw::Cluster& c, long long gpus, std::vector
     p.zero = 1;
     if (defaults) defaults->push_back("zero=1 (null)");
   }
+  // cp_algo (optional; default ring): how the run's context parallelism exchanged K/V.
+  const std::string ca = s.str_or("cp_algo", "ring");
+  try {
+    p.cp_algo = strategies::parse_plan("cp_algo=" + ca).cp_algo;
+  } catch (const PlanError& e) {
+    s.fail("cp_algo", e.rule());
+  }
   p.precision = precision_of(s, c, p);
   p.precision_set = true;
   p.allow_uneven_layers = true;
@@ -115,7 +122,6 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
     if (auto g = hwm.opt_integer("gpus_per_node")) rs.cluster.gpus_per_node = static_cast<int>(*g);
     YamlMap s = r.map("strategy");
     rs.plan = plan_of(s, rs.cluster, rs.gpus, &rs.defaults, &rs.vpp_free, &rs.recompute_free, &rs.sp_free);
-    if (rs.plan.cp > 1) rs.unsupported = "context parallel (cp=" + std::to_string(rs.plan.cp) + ") is modelled in issue 5";
     YamlMap res = r.map("result");
     rs.iteration_time_s = res.opt_num("iteration_time_s");
     rs.tflops_per_gpu = res.opt_num("tflops_per_gpu");
@@ -264,7 +270,8 @@ LayerTimingResult predict_layer(const LayerTimingSpec& l) {
   sh.flash = l.cluster.sw.flash_attention;
   sh.recompute = p.recompute;
   sh.precision = p.precision;
-  const hw::Group g_tp = hw::make_group(l.cluster, p.tp, 1), g_cp = hw::make_group(l.cluster, p.cp, p.tp);
+  const strategies::TpGroups g_tp = strategies::make_tp_groups(l.cluster, strategies::tp_layout(p.tp_mode, p.tp, p.tp_depth));
+  const hw::Group g_cp = hw::make_group(l.cluster, p.cp, p.tp);
   const strategies::PhaseCost c = strategies::layer_cost(l.model, l.cluster, sh, g_tp, g_cp);
   out.fwd_published_ms = l.forward_ms;
   out.bwd_published_ms = l.backward_ms;

@@ -34,10 +34,16 @@ double Estimator::model_flops_per_step(double gbs) const {
 }
 
 double Estimator::params_on_stage(const Plan& p, int stage) const {
+  return params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div);
+}
+
+double Estimator::params_on_stage(const Plan& p, int stage, double wdiv) const {
   const StageLayers sl = stage_layers(m_.layers, p.pp);
   const bool first = stage == 0, last = stage == p.pp - 1;
   const double n = first ? sl.first : last ? sl.last : sl.middle;
-  double P = n * (layer_split_params_ / p.tp + layer_replicated_params_ + layer_expert_params_ / (p.tp * p.ep));
+  // Split weights: 1/P per rank in 1d, 2d and 3d; 2.5d replicates the q x q weight grid over its
+  // d layers (Tesseract: W/q^2 per rank; wdiv = TpLayout::weight_div). Experts: also split over ep.
+  double P = n * (layer_split_params_ / wdiv + layer_replicated_params_ + layer_expert_params_ / (wdiv * p.ep));
   const double word = static_cast<double>(m_.vocab) * m_.hidden / p.tp;
   if (first) {
     P += word;
@@ -51,6 +57,17 @@ double Estimator::params_on_stage(const Plan& p, int stage) const {
   return P;
 }
 
+double Estimator::expert_params_on_stage(const Plan& p, int stage) const {
+  return expert_params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div);
+}
+
+double Estimator::expert_params_on_stage(const Plan& p, int stage, double wdiv) const {
+  if (layer_expert_params_ <= 0) return 0;
+  const StageLayers sl = stage_layers(m_.layers, p.pp);
+  const double n = stage == 0 ? sl.first : stage == p.pp - 1 ? sl.last : sl.middle;
+  return n * layer_expert_params_ / (wdiv * p.ep);
+}
+
 LayerTable Estimator::prepare(const Plan& p) const {
   LayerTable t;
   t.mbs = p.mbs;
@@ -59,12 +76,16 @@ LayerTable Estimator::prepare(const Plan& p) const {
   t.sp = p.sp;
   t.recompute = p.recompute;
   t.precision = p.precision;
+  t.tp_mode = p.tp_mode;
+  t.tp_depth = p.tp_depth;
+  t.cp_algo = p.cp_algo;
+  t.ep = p.ep;
   const double e = bytes_per_element(p.precision);
 
   // Rank order: TP innermost, then CP, DP, PP.
-  const int s_tp = 1, s_cp = p.tp;
-  t.g_tp = hw::make_group(c_, p.tp, s_tp);
-  t.g_cp = hw::make_group(c_, p.cp, s_cp);
+  t.layout = tp_layout(p.tp_mode, p.tp, p.tp_depth);
+  t.g_tp = make_tp_groups(c_, t.layout);
+  t.g_cp = hw::make_group(c_, p.cp, p.tp);
 
   LayerShape& sh = t.sh;
   sh.b = p.mbs;
@@ -72,18 +93,24 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.s_kv = static_cast<double>(m_.seq);
   sh.tp = p.tp;
   sh.cp = p.cp;
-  sh.sp = p.sp && p.tp > 1;
+  sh.sp = p.sp && p.tp > 1 && p.tp_mode == TpMode::d1;
   sh.flash = c_.sw.flash_attention;
   sh.recompute = p.recompute;
   sh.precision = p.precision;
+  sh.tp_mode = p.tp_mode;
+  sh.tp_depth = p.tp_depth;
+  sh.cp_algo = p.cp_algo;
+  sh.ep = p.ep;
 
   t.lc = layer_cost(m_, c_, sh, t.g_tp, t.g_cp);
-  t.ec = embedding_cost(m_, c_, sh, t.g_tp);
-  t.hc = head_cost(m_, c_, sh, t.g_tp);
+  t.ec = embedding_cost(m_, c_, sh, t.g_tp.all);
+  t.hc = head_cost(m_, c_, sh, t.g_tp.all);
 
-  t.layer_act = layer_activation_bytes(m_, {sh.b, sh.s, sh.s_kv, p.tp, sh.sp, p.recompute, sh.flash, e});
+  // Grid TP modes distribute every activation over the P ranks (as 1d with SP does).
+  const bool dist = sh.sp || (p.tp_mode != TpMode::d1 && p.tp > 1);
+  t.layer_act = layer_activation_bytes(m_, {sh.b, sh.s, sh.s_kv, p.tp, dist, p.recompute, sh.flash, e});
   t.layer_act_full =
-      p.recompute == Recompute::full ? layer_activation_bytes_no_recompute(m_, {sh.b, sh.s, sh.s_kv, p.tp, sh.sp, p.recompute, sh.flash, e}) : 0;
+      p.recompute == Recompute::full ? layer_activation_bytes_no_recompute(m_, {sh.b, sh.s, sh.s_kv, p.tp, dist, p.recompute, sh.flash, e}) : 0;
   return t;
 }
 
@@ -104,6 +131,7 @@ StepReport Estimator::evaluate(const Plan& p, const LayerTable& t) const {
   r.dp_comm_exposed_s = x.dp_comm_exposed_s;
   r.pp_comm_exposed_s = x.pp_comm_exposed_s;
   r.cp_comm_exposed_s = x.cp_comm_exposed_s;
+  r.ep_comm_exposed_s = x.ep_comm_exposed_s;
   r.most_loaded_stage = x.most_loaded_stage;
   if (!r.feasible) {
     const MemoryBreakdown& best = r.memory;
@@ -138,6 +166,12 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   const int s_pp = c_.sw.pp_inside_dp ? p.tp * p.cp : p.tp * p.cp * p.dp;
   const hw::Group g_dp = hw::make_group(c_, p.dp, s_dp);
   const hw::Group g_p2p = hw::make_group(c_, 2, s_pp);
+  // Expert parallel: ep consecutive DP ranks (strategies/expert.hpp placement); the expert weights'
+  // gradients reduce over the dp/ep ranks holding the same experts (stride ep x the DP stride).
+  const bool ep_on = p.ep > 1;
+  const hw::Group g_ep = ep_on ? hw::make_group(c_, p.ep, s_dp) : hw::Group{};
+  const hw::Group g_edp = ep_on ? hw::make_group(c_, p.dp / p.ep, s_dp * p.ep) : hw::Group{};
+  const double wdiv = t.layout.weight_div;
 
   const LayerShape& sh = t.sh;
   const PhaseCost& lc = t.lc;
@@ -147,7 +181,10 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   // One layer, one microbatch: forward, backward (+ recompute), with the TP collectives on the
   // critical path; backward collectives hide under the weight-gradient GEMMs (Megatron async TP).
   const double layer_compute = lc.fwd_s + lc.bwd_s + lc.recompute_s;
-  const double layer_comm = lc.fwd_comm_s + lc.recompute_comm_s + lc.bwd_comm_exposed_s;
+  // MoE dispatch + combine all-to-alls over the EP group (exposed: the experts wait for their tokens).
+  const int a2a_calls = lc.ep_a2a_fwd * (p.recompute == Recompute::full ? 2 : 1) + lc.ep_a2a_bwd;
+  const double layer_ep = a2a_calls > 0 ? a2a_calls * hw::collective_time(c_, hw::Coll::all_to_all, lc.ep_a2a_bytes, g_ep) : 0;
+  const double layer_comm = lc.fwd_comm_s + lc.recompute_comm_s + lc.bwd_comm_exposed_s + layer_ep;
   const double emb_compute = ec.fwd_s + ec.bwd_s, emb_comm = ec.fwd_comm_s;
   const double head_compute = hc.fwd_s + hc.bwd_s, head_comm = hc.fwd_comm_s + hc.bwd_comm_exposed_s;
 
@@ -159,7 +196,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
 
   const StageLayers sl = stage_layers(m_.layers, p.pp);
   StageTimes st;
-  double comp_max = 0, comm_at_max = 0;
+  double comp_max = 0, comm_at_max = 0, ep_at_max = 0;
   int slowest = 0;
   auto add_stage = [&](int i, double layers, double count) {
     const bool first = i == 0, last = i == p.pp - 1;
@@ -169,8 +206,10 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     st.sum_s += count * tot;
     if (tot > st.max_s) {
       st.max_s = tot;
+      st.w_s = layers * lc.wgrad_s + (last ? hc.wgrad_s : 0);
       comp_max = comp;
       comm_at_max = comm;
+      ep_at_max = layers * layer_ep;
       slowest = i;
     }
   };
@@ -186,28 +225,35 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
 
   // Data parallel: gradient all-reduce (ZeRO-0), reduce-scatter + all-gather (ZeRO-1/2), or the
   // per-microbatch parameter all-gathers and gradient reduce-scatter of ZeRO-3.
-  const Recipe rec = p.precision == Precision::fp32 ? recipe_zero_paper(Precision::fp32)
-                     : o_.recipe == EstimatorOptions::RecipeKind::megatron ? recipe_megatron()
-                     : o_.recipe == EstimatorOptions::RecipeKind::deepspeed ? recipe_deepspeed()
-                                                                            : recipe_zero_paper(p.precision);
-  const double P_slow = params_on_stage(p, slowest);
+  Recipe rec = p.precision == Precision::fp32 ? recipe_zero_paper(Precision::fp32)
+               : o_.recipe == EstimatorOptions::RecipeKind::megatron ? recipe_megatron()
+               : o_.recipe == EstimatorOptions::RecipeKind::deepspeed ? recipe_deepspeed()
+                                                                      : recipe_zero_paper(p.precision);
+  if (p.precision == Precision::fp8) rec = with_fp8_weights(rec);
+  const double P_slow = params_on_stage(p, slowest, wdiv);
+  // MoE with ep > 1: the expert weights reduce over their own dp/ep group, the rest over dp.
+  const double P_exp = ep_on ? expert_params_on_stage(p, slowest, wdiv) : 0;
   const double grad_e = rec.grad_bytes > 0 ? rec.grad_bytes : rec.main_grad_bytes;
-  double dp_time = 0, dp_bytes = 0;
-  if (p.dp > 1) {
-    const double gb = grad_e * P_slow, pb = rec.param_bytes * P_slow;
+  // The data-parallel traffic of `P` parameters over group `g` of n ranks (time, payload bytes).
+  auto dp_traffic = [&](double P, const hw::Group& g, double* time, double* bytes) {
+    if (g.size <= 1 || P <= 0) return;
+    const double gb = grad_e * P, pb = rec.param_bytes * P;
     if (p.zero == 0) {
-      dp_time = hw::collective_time(c_, hw::Coll::all_reduce, gb, g_dp);
-      dp_bytes = gb;
+      *time += hw::collective_time(c_, hw::Coll::all_reduce, gb, g);
+      *bytes += gb;
     } else if (p.zero <= 2) {
-      dp_time = hw::collective_time(c_, hw::Coll::reduce_scatter, gb, g_dp) + hw::collective_time(c_, hw::Coll::all_gather, pb, g_dp);
-      dp_bytes = gb + pb;
+      *time += hw::collective_time(c_, hw::Coll::reduce_scatter, gb, g) + hw::collective_time(c_, hw::Coll::all_gather, pb, g);
+      *bytes += gb + pb;
     } else {
-      const double per_mb = 2 * hw::collective_time(c_, hw::Coll::all_gather, pb, g_dp) +
-                            hw::collective_time(c_, hw::Coll::reduce_scatter, gb, g_dp);
-      dp_time = static_cast<double>(m) * per_mb;
-      dp_bytes = static_cast<double>(m) * (2 * pb + gb);
+      const double per_mb = 2 * hw::collective_time(c_, hw::Coll::all_gather, pb, g) +
+                            hw::collective_time(c_, hw::Coll::reduce_scatter, gb, g);
+      *time += static_cast<double>(m) * per_mb;
+      *bytes += static_cast<double>(m) * (2 * pb + gb);
     }
-  }
+  };
+  double dp_time = 0, dp_bytes = 0;
+  dp_traffic(P_slow - P_exp, g_dp, &dp_time, &dp_bytes);
+  if (ep_on) dp_traffic(P_exp, g_edp, &dp_time, &dp_bytes);
   double dp_exposed = dp_time;
   if (c_.sw.dp_overlap && p.dp > 1) {
     // Bucketed reduction overlapped with backward: ZeRO-3 hides each microbatch's traffic under
@@ -223,7 +269,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     emb_ar = hw::collective_time(c_, hw::Coll::all_reduce, grad_e * m_.vocab * m_.hidden / p.tp, g_ends);
   }
   // Optimizer step on this GPU's shard.
-  const double opt_params = p.zero >= 1 ? P_slow / p.dp : P_slow;
+  const double opt_params = p.zero >= 1 ? (P_slow - P_exp) / p.dp + P_exp / (p.dp / p.ep) : P_slow;
   const double t_opt = dev.stream_time(o_.optimizer_bytes_per_param * opt_params);
 
   const double step = t_pipe + dp_exposed + emb_ar + t_opt + c_.sw.step_overhead_s;
@@ -236,7 +282,8 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   r.time.bubble_s = std::max(0.0, t_pipe - static_cast<double>(m) * st.max_s);
   r.time.comm_exposed_s = static_cast<double>(m) * comm_at_max + dp_exposed + emb_ar;
   r.time.offload_exposed_s = 0;
-  r.tp_comm_exposed_s = static_cast<double>(m) * (comm_at_max - p2p_per_mb);
+  r.tp_comm_exposed_s = static_cast<double>(m) * (comm_at_max - p2p_per_mb - ep_at_max);
+  r.ep_comm_exposed_s = static_cast<double>(m) * ep_at_max;
   r.pp_comm_exposed_s = static_cast<double>(m) * p2p_per_mb;
   r.dp_comm_exposed_s = dp_exposed + emb_ar;
   r.most_loaded_stage = 0;
@@ -249,6 +296,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   r.comm.dp = dp_bytes + (m_.tied_embeddings && p.pp > 1 && (slowest == 0 || slowest == p.pp - 1)
                               ? grad_e * m_.vocab * m_.hidden / p.tp : 0);
   r.comm.cp = static_cast<double>(m) * layers_slow * lc.cp_bytes;
+  r.comm.ep = static_cast<double>(m) * layers_slow * a2a_calls * lc.ep_a2a_bytes;
 
   // FLOPs and throughput.
   const double gpus = static_cast<double>(p.gpus());
@@ -268,7 +316,8 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   // Memory: the most-loaded of the first, a middle and the last stage.
   const double layer_act = t.layer_act;
   const double layer_act_full = t.layer_act_full;
-  double largest_layer = layer_split_params_ / p.tp + layer_replicated_params_ + layer_expert_params_ / (p.tp * p.ep);
+  double largest_layer = layer_split_params_ / wdiv + layer_replicated_params_ + layer_expert_params_ / (wdiv * p.ep);
+  const bool dist = sh.sp || (p.tp_mode != TpMode::d1 && p.tp > 1);
   MemoryBreakdown best;
   double best_total = -1;
   const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
@@ -277,7 +326,14 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     if (k > 0 && i == stages[k - 1]) continue;
     const bool first = i == 0, last = i == p.pp - 1;
     const double n = first ? sl.first : last ? sl.last : sl.middle;
-    const ModelStates ms = model_states(rec, params_on_stage(p, i), p.zero, p.dp, largest_layer);
+    const double Pe = ep_on ? expert_params_on_stage(p, i, wdiv) : 0;
+    ModelStates ms = model_states(rec, params_on_stage(p, i, wdiv) - Pe, p.zero, p.dp, largest_layer);
+    if (Pe > 0) {  // expert states shard over the dp/ep expert-data-parallel ranks
+      const ModelStates me = model_states(rec, Pe, p.zero, p.dp / p.ep, 0);
+      ms.params += me.params;
+      ms.grads += me.grads;
+      ms.optimizer += me.optimizer;
+    }
     MemoryBreakdown mb;
     mb.params = ms.params;
     mb.grads = ms.grads;
@@ -285,11 +341,12 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     const double inflight = sched.in_flight(i, p.pp, v, m);
     double act = inflight * n * layer_act + layer_act_full;
     const double sb = sh.b * sh.s;
-    if (first) act += inflight * (8.0 * sb + (m_.dropout ? sb * m_.hidden / (sh.sp ? p.tp : 1) : 0));  // token ids, embedding dropout mask
+    if (first) act += inflight * (8.0 * sb + (m_.dropout ? sb * m_.hidden / (dist ? p.tp : 1) : 0));  // token ids, embedding dropout mask
     if (last) act += 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden;  // fp32 logits, final-norm input (one microbatch)
     mb.activations = act;
-    // Buffers: fixed reserve + a gathered activation (SP/TP workspace) + p2p send/recv buffers + margin.
-    mb.buffers = o_.reserved_bytes + e * sb * m_.hidden + (p.pp > 1 ? 2 * p2p_bytes : 0) + o_.allocator_margin * act;
+    // Buffers: fixed reserve + the layer's transient workspace (TP gather buffers: the gathered
+    // activation in 1d; CP K/V buffers; MoE dispatch buffers) + p2p send/recv buffers + margin.
+    mb.buffers = o_.reserved_bytes + lc.buffer_bytes + (p.pp > 1 ? 2 * p2p_bytes : 0) + o_.allocator_margin * act;
     if (mb.total() > best_total) {
       best_total = mb.total();
       best = mb;

@@ -6,6 +6,7 @@
 #include "model/model.hpp"
 #include "hardware/collectives.hpp"
 #include "strategies/layer_cost.hpp"
+#include "strategies/tensor_nd.hpp"
 #include "strategies/memory.hpp"
 #include "strategies/step_report.hpp"
 
@@ -25,26 +26,33 @@ struct EstimatorOptions {
 };
 
 // What one transformer layer, the embedding and the LM head cost for one microbatch. It depends
-// only on the plan's (mbs, tp, cp, sp, recompute, precision) and the cluster, not on dp, pp, vpp,
-// zero, schedule or gbs, so a search prepares it once per such combination and evaluates every
-// plan that shares it with arithmetic only. If layer_cost/embedding_cost/head_cost or the
-// activation model start reading another plan field (cp_algo, ep, tp_mode...), add it to the key
-// below (and to matches()) and to the search's table key (simulator/search/search.cpp TableKey).
+// only on the plan's (mbs, tp, cp, sp, recompute, precision, tp_mode, tp_depth, cp_algo, ep) and
+// the cluster, not on dp, pp, vpp, zero, schedule or gbs, so a search prepares it once per such
+// combination and evaluates every plan that shares it with arithmetic only. If layer_cost/
+// embedding_cost/head_cost or the activation model start reading another plan field, add it to the
+// key below (and to matches()) and to the search's table key (simulator/search/search.cpp TableKey).
 struct LayerTable {
   // The plan fields the table was prepared for (see matches()).
   int mbs = 0, tp = 0, cp = 0;
   bool sp = false;
   strategies::Recompute recompute = strategies::Recompute::none;
   strategies::Precision precision = strategies::Precision::bf16;
+  strategies::TpMode tp_mode = strategies::TpMode::d1;
+  int tp_depth = 1;
+  strategies::CpAlgo cp_algo = strategies::CpAlgo::ring;
+  int ep = 1;
 
   strategies::LayerShape sh;
-  hw::Group g_tp, g_cp;
+  strategies::TpLayout layout;
+  strategies::TpGroups g_tp;
+  hw::Group g_cp;
   strategies::PhaseCost lc, ec, hc;  // layer, embedding, LM head
   double layer_act = 0;       // bytes one layer keeps per microbatch (under the recompute policy)
   double layer_act_full = 0;  // bytes a fully recomputed layer re-creates during its backward
 
   bool matches(const strategies::Plan& p) const {
-    return p.mbs == mbs && p.tp == tp && p.cp == cp && p.sp == sp && p.recompute == recompute && p.precision == precision;
+    return p.mbs == mbs && p.tp == tp && p.cp == cp && p.sp == sp && p.recompute == recompute && p.precision == precision &&
+           p.tp_mode == tp_mode && p.tp_depth == tp_depth && (cp <= 1 || p.cp_algo == cp_algo) && p.ep == ep;
   }
 };
 
@@ -57,6 +65,7 @@ struct StepMetrics {
   strategies::Throughput throughput;
   double model_flops_per_step = 0, hw_flops_per_step = 0;
   double tp_comm_exposed_s = 0, dp_comm_exposed_s = 0, pp_comm_exposed_s = 0, cp_comm_exposed_s = 0;
+  double ep_comm_exposed_s = 0;
   int most_loaded_stage = 0;
 };
 
@@ -66,7 +75,7 @@ class Estimator {
   // `p` must come from strategies::resolve_plan (all degrees valid for this model and cluster).
   // Same as evaluate(p, prepare(p)).
   strategies::StepReport evaluate(const strategies::Plan& p) const;
-  // The per-layer costs of `p` (depend on mbs, tp, cp, sp, recompute, precision only).
+  // The per-layer costs of `p` (depend on the LayerTable key fields only).
   LayerTable prepare(const strategies::Plan& p) const;
   // `t` must match `p` (t.matches(p)). Formats the reason string only for an infeasible plan.
   strategies::StepReport evaluate(const strategies::Plan& p, const LayerTable& t) const;
@@ -78,10 +87,16 @@ class Estimator {
 
   // Model FLOPs of one optimizer step for `gbs` sequences (Korthikanti 2022 eq. 7 for GPT).
   double model_flops_per_step(double gbs) const;
-  // Parameters one GPU of pipeline stage `stage` holds before ZeRO sharding.
+  // Parameters one GPU of pipeline stage `stage` holds before ZeRO sharding (all, and the MoE
+  // expert part of them, whose gradients reduce over the dp/ep expert-data-parallel ranks).
   double params_on_stage(const strategies::Plan& p, int stage) const;
+  double expert_params_on_stage(const strategies::Plan& p, int stage) const;
 
  private:
+  // The same with the layout's weight divisor already known (the hot path: no layout lookup).
+  double params_on_stage(const strategies::Plan& p, int stage, double weight_div) const;
+  double expert_params_on_stage(const strategies::Plan& p, int stage, double weight_div) const;
+
   model::ModelSpec m_;
   hw::Cluster c_;
   EstimatorOptions o_;

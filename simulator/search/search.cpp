@@ -89,6 +89,10 @@ struct TableKey {
   bool sp;
   strategies::Recompute recompute;
   strategies::Precision precision;
+  strategies::TpMode tp_mode;
+  int tp_depth;
+  strategies::CpAlgo cp_algo;  // normalised to ring when cp == 1 (LayerTable::matches ignores it there)
+  int ep;
   bool operator==(const TableKey&) const = default;
 };
 struct TableKeyHash {
@@ -100,6 +104,10 @@ struct TableKeyHash {
     mix(k.sp);
     mix(static_cast<size_t>(k.recompute));
     mix(static_cast<size_t>(k.precision));
+    mix(static_cast<size_t>(k.tp_mode));
+    mix(static_cast<size_t>(k.tp_depth));
+    mix(static_cast<size_t>(k.cp_algo));
+    mix(static_cast<size_t>(k.ep));
     return h;
   }
 };
@@ -109,7 +117,8 @@ class TableCache {
  public:
   explicit TableCache(const analytic::Estimator& est) : est_(est) {}
   const LayerTable& get(const Plan& p) {
-    const TableKey k{p.mbs, p.tp, p.cp, p.sp, p.recompute, p.precision};
+    const TableKey k{p.mbs,     p.tp,        p.cp, p.sp, p.recompute, p.precision, p.tp_mode, p.tp_depth,
+                     p.cp > 1 ? p.cp_algo : strategies::CpAlgo::ring, p.ep};
     {
       std::lock_guard<std::mutex> lk(mu_);
       auto it = tables_.find(k);

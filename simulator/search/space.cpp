@@ -6,6 +6,7 @@
 
 #include "common/errors.hpp"
 #include "strategies/pipeline.hpp"
+#include "strategies/tensor_nd.hpp"
 
 namespace scaleplan::search {
 
@@ -27,6 +28,33 @@ constexpr long long kCpMinSeq = 32768;
 bool tp_divides_model(const model::ModelSpec& m, long long d) {
   // The rules of strategies::resolve_plan: heads, ffn divisible; kv_heads and tp divide one another.
   return m.heads % d == 0 && m.ffn % d == 0 && (m.kv_heads % d == 0 || d % m.kv_heads == 0);
+}
+
+// The grid-mode rules of strategies/tensor_nd (check_grid), without the microbatch: grid side q
+// divides heads, hidden, ffn; kv_heads and q divide one another; no MoE experts.
+bool grid_divides_model(const model::ModelSpec& m, long long q) {
+  return !m.moe.enabled() && q >= 2 && m.heads % q == 0 && m.hidden % q == 0 && m.ffn % q == 0 &&
+         (m.kv_heads % q == 0 || q % m.kv_heads == 0);
+}
+
+// The tensor-parallel modes a TP degree allows, encoded mode + 8 * depth; writes them to out
+// (when given) and returns the count. mbs <= 0: ignore the microbatch rule (the tp axis).
+// Depths of 2.5d: every d >= 2 with tp = d q^2, q >= 2 (d = 1 is 2d).
+int tp_mode_codes(const model::ModelSpec& m, long long tp, long long mbs, int* out) {
+  int n = 0;
+  auto add = [&](TpMode mode, long long depth, long long rows, long long q) {
+    if (!grid_divides_model(m, q) && mode != TpMode::d1) return;
+    if (mbs > 0 && mbs % rows != 0) return;
+    if (out) out[n] = static_cast<int>(mode) + 8 * static_cast<int>(depth);
+    ++n;
+  };
+  if (tp_divides_model(m, tp)) add(TpMode::d1, 1, 1, tp);
+  if (const int q = strategies::exact_root(tp, 2); q >= 2) add(TpMode::d2, 1, q, q);
+  for (long long d = 2; d * 4 <= tp; ++d)
+    if (tp % d == 0)
+      if (const int q = strategies::exact_root(tp / d, 2); q >= 2) add(TpMode::d2_5, d, d * q, q);
+  if (const int q = strategies::exact_root(tp, 3); q >= 2) add(TpMode::d3, 1, static_cast<long long>(q) * q, q);
+  return n;
 }
 
 // Node alignment: a tensor- (or tensor x context-) parallel group either fits a node evenly or
@@ -57,7 +85,7 @@ int tp_values(const Space& s, const Plan&, int* out) {
   int n = 0;
   const model::ModelSpec& m = *s.model;
   for (long long d = 1; d <= m.heads; ++d) {
-    if (m.heads % d != 0 || s.gpus % d != 0 || !tp_divides_model(m, d)) continue;
+    if (s.gpus % d != 0 || tp_mode_codes(m, d, 0, nullptr) == 0) continue;
     if (s.align_to_nodes && !node_aligned(*s.cluster, d)) continue;
     if (s.max_tp > 0 && d > s.max_tp) break;
     n = push(out, n, d);
@@ -138,10 +166,23 @@ int mbs_values(const Space& s, const Plan& p, int* out) {
 }
 void mbs_apply(const Space&, Plan& p, int v) { p.mbs = v; }
 
-// --- sp: Megatron sequence parallelism needs tp > 1 ---
+// --- tp_mode (with tp_depth for 2.5d): the modes strategies/tensor_nd allows for tp and mbs ---
+int tp_mode_values(const Space& s, const Plan& p, int* out) {
+  int codes[kMaxAxisValues];
+  const int c = tp_mode_codes(*s.model, p.tp, p.mbs, codes);
+  int n = 0;
+  for (int i = 0; i < c; ++i) n = push(out, n, codes[i]);
+  return n;
+}
+void tp_mode_apply(const Space&, Plan& p, int v) {
+  p.tp_mode = static_cast<TpMode>(v % 8);
+  p.tp_depth = v / 8;
+}
+
+// --- sp: Megatron sequence parallelism needs 1d tp > 1 ---
 int sp_values(const Space&, const Plan& p, int* out) {
   int n = push(out, 0, 0);
-  return p.tp > 1 ? push(out, n, 1) : n;
+  return p.tp > 1 && p.tp_mode == TpMode::d1 ? push(out, n, 1) : n;
 }
 void sp_apply(const Space&, Plan& p, int v) { p.sp = v != 0; }
 
@@ -195,8 +236,7 @@ int schedule_values(const Space& s, const Plan& p, int* out) {
   n = push(out, n, static_cast<int>(Schedule::one_f_one_b));
   int tmp[kMaxAxisValues];
   if (p.microbatches() % p.pp == 0 && chunk_values(s, p, tmp) > 0) n = push(out, n, static_cast<int>(Schedule::interleaved));
-  // zero_bubble: resolve_plan rejects it until its model lands (issue 5); add it here then.
-  return n;
+  return push(out, n, static_cast<int>(Schedule::zero_bubble));  // ZB-H1 (strategies/pipeline)
 }
 void schedule_apply(const Space&, Plan& p, int v) {
   p.schedule = static_cast<Schedule>(v);
@@ -210,18 +250,18 @@ int vpp_values(const Space& s, const Plan& p, int* out) {
 }
 void vpp_apply(const Space&, Plan& p, int v) { p.vpp = v; }
 
-// --- cp_algo: ring (layer_cost models ring attention; Ulysses joins when it has its own cost) ---
-int cp_algo_values(const Space&, const Plan&, int* out) { return push(out, 0, static_cast<int>(CpAlgo::ring)); }
+// --- cp_algo: every algorithm of strategies/context when cp > 1 (Ulysses: heads % (split*cp)) ---
+int cp_algo_values(const Space& s, const Plan& p, int* out) {
+  int n = push(out, 0, static_cast<int>(CpAlgo::ring));
+  if (p.cp <= 1) return n;
+  const long long split = p.tp_mode == TpMode::d1 ? p.tp : strategies::tp_layout(p.tp_mode, p.tp, p.tp_depth).q;
+  if (s.model->heads % (split * p.cp) == 0) n = push(out, n, static_cast<int>(CpAlgo::ulysses));
+  n = push(out, n, static_cast<int>(CpAlgo::ring_self_attn));
+  return push(out, n, static_cast<int>(CpAlgo::allgather));
+}
 void cp_algo_apply(const Space&, Plan& p, int v) { p.cp_algo = static_cast<CpAlgo>(v); }
 
-// --- tp_mode: 1d (2d/2.5d/3d: issue 6; resolve_plan rejects them today) ---
-int tp_mode_values(const Space&, const Plan&, int* out) { return push(out, 0, static_cast<int>(TpMode::d1)); }
-void tp_mode_apply(const Space&, Plan& p, int v) {
-  p.tp_mode = static_cast<TpMode>(v);
-  p.tp_depth = 1;
-}
-
-// --- offload: none (optimizer/params/nvme/gemini: issue 5; resolve_plan rejects them today) ---
+// --- offload: none (optimizer/params/nvme/gemini: issue 6; resolve_plan rejects them today) ---
 int offload_values(const Space&, const Plan&, int* out) { return push(out, 0, static_cast<int>(Offload::none)); }
 void offload_apply(const Space&, Plan& p, int v) { p.offload = static_cast<Offload>(v); }
 
@@ -234,8 +274,9 @@ const Axis kAxes[] = {
     {"dp", dp_values, dp_apply},
     {"ep", ep_values, ep_apply},
     {"mbs", mbs_values, mbs_apply},
-    // Switches. sp, recompute and precision first: with mbs, tp and cp they key the layer table,
-    // so consecutive leaves share it.
+    // Switches. tp_mode, sp, recompute, precision and cp_algo first: with mbs, tp, cp and ep they
+    // key the layer table, so consecutive leaves share it.
+    {"tp_mode", tp_mode_values, tp_mode_apply},
     {"sp", sp_values, sp_apply},
     {"recompute", recompute_values, recompute_apply},
     {"precision", precision_values, precision_apply},
@@ -243,7 +284,6 @@ const Axis kAxes[] = {
     {"zero", zero_values, zero_apply},
     {"schedule", schedule_values, schedule_apply},
     {"vpp", vpp_values, vpp_apply},
-    {"tp_mode", tp_mode_values, tp_mode_apply},
     {"offload", offload_values, offload_apply},
 };
 constexpr int kNumAxes = static_cast<int>(sizeof(kAxes) / sizeof(kAxes[0]));
@@ -352,7 +392,7 @@ std::vector<long long> model_parallel_sizes(const model::ModelSpec& m, const hw:
                                            bool align_to_nodes) {
   std::set<long long> out;
   for (long long t = 1; t <= m.heads; ++t) {
-    if (!tp_divides_model(m, t) || m.heads % t != 0) continue;
+    if (tp_mode_codes(m, t, 0, nullptr) == 0) continue;
     if (align_to_nodes && !node_aligned(c, t)) continue;
     if (max_tp > 0 && t > max_tp) break;
     for (long long cp = 1; cp <= (m.seq >= kCpMinSeq ? m.seq : 1); cp *= 2) {

@@ -3,7 +3,7 @@
 // Each axis lists the values it may take given the dimensions set before it, and does the same
 // divisibility checks as strategies::resolve_plan, so every plan the walk produces is one
 // resolve_plan accepts unchanged (tests/test_search.cpp checks this against resolve_plan) and the
-// hot loop never throws. Adding a dimension (tp_mode 2d/2.5d/3d, offload, zero_bubble...) is a new
+// hot loop never throws. Adding a dimension (offload, ...) is a new
 // entry in the table in space.cpp, or new values in an existing entry.
 #include <cstdint>
 #include <vector>
