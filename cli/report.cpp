@@ -24,6 +24,8 @@ std::string short_plan(const strategies::Plan& p, long long layers) {
 
 using strategies::name;
 
+nlohmann::json report_json_core(const strategies::StepReport& r);
+
 std::string fmt_bytes(double b) {
   const double gib = 1024.0 * 1024.0 * 1024.0;
   if (b >= gib) return fmt::format("{:.2f} GiB", b / gib);
@@ -56,7 +58,25 @@ nlohmann::json plan_json(const strategies::Plan& p) {
           {"precision", name(p.precision)}};
 }
 
+// Offload detail (issue 6): present only for offload plans; not a required key of the contract.
+nlohmann::json offload_json(const strategies::StepReport& r) {
+  const auto& o = r.offload;
+  nlohmann::json j = {{"pcie_bytes", o.pcie_bytes},       {"nvme_bytes", o.nvme_bytes},     {"cpu_adam_s", o.cpu_adam_s},
+                      {"host_capacity", o.host_capacity}, {"nvme_capacity", o.nvme_capacity}, {"ranks_per_node", o.ranks_per_node}};
+  if (r.plan.offload == strategies::Offload::gemini)
+    j["chunks"] = {{"chunk_elems", o.chunk_elems},       {"waste", o.chunk_waste},
+                   {"chunks", o.chunks},                 {"fp16_on_gpu", o.fp16_chunks_on_gpu},
+                   {"optimizer_on_gpu", o.os_chunks_on_gpu}, {"host_warmup", o.host_warmup}};
+  return j;
+}
+
 nlohmann::json report_json(const strategies::StepReport& r) {
+  nlohmann::json j = report_json_core(r);
+  if (r.plan.offload != strategies::Offload::none) j["offload"] = offload_json(r);
+  return j;
+}
+
+nlohmann::json report_json_core(const strategies::StepReport& r) {
   const auto& m = r.memory;
   const auto& t = r.time;
   const auto& c = r.comm;

@@ -1,5 +1,6 @@
 #include "strategies/plan.hpp"
 #include "strategies/pipeline.hpp"
+#include "strategies/offload.hpp"
 
 #include <charconv>
 #include <sstream>
@@ -204,7 +205,7 @@ Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long 
   if (m.kv_heads % p.tp != 0 && p.tp % m.kv_heads != 0)
     throw PlanError("tp", "tp=" + std::to_string(p.tp) + " and kv_heads=" + std::to_string(m.kv_heads) + ": one must divide the other");
   if (p.tp_mode != TpMode::d1) throw PlanError("tp_mode", std::string(name(p.tp_mode)) + " tensor parallelism is not modelled yet (only 1d)");
-  if (p.offload != Offload::none) throw PlanError("offload", std::string(name(p.offload)) + " offload is not modelled yet (only none)");
+  check_offload(p, c);  // offload rules (issue 6): strategies/offload.cpp
   if (p.cp > 1 && p.cp_algo != CpAlgo::ring && p.cp_algo != CpAlgo::ulysses)
     throw PlanError("cp_algo", "ring_self_attn is not modelled yet");
   if (p.ep > 1 && !m.moe.enabled()) throw PlanError("ep", "expert parallelism needs an MoE model (this model is dense)");

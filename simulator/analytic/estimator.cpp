@@ -5,7 +5,9 @@
 #include <cstdio>
 
 #include "hardware/collectives.hpp"
+#include "strategies/chunks.hpp"
 #include "strategies/layer_cost.hpp"
+#include "strategies/offload.hpp"
 #include "strategies/pipeline.hpp"
 
 namespace scaleplan::analytic {
@@ -87,6 +89,36 @@ LayerTable Estimator::prepare(const Plan& p) const {
   return t;
 }
 
+namespace {
+// The reason of an offload plan that the host, NVMe or the chunk manager's GPU room refuses
+// (false when the GPU itself is the binding resource: the generic message below says so).
+bool offload_reason(StepReport& r) {
+  const OffloadDetail& od = r.offload;
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  char buf[320];
+  if (od.host_over) {
+    std::snprintf(buf, sizeof buf,
+                  "out of host memory: offload=%s needs %.2f GiB per GPU x %d GPUs per node = %.1f GiB of the %.1f GiB host memory "
+                  "it may use",
+                  name(r.plan.offload), r.memory.host / gib, od.ranks_per_node, r.memory.host * od.ranks_per_node / gib,
+                  od.host_capacity * od.ranks_per_node / gib);
+  } else if (od.nvme_over) {
+    std::snprintf(buf, sizeof buf, "out of NVMe: offload=nvme needs %.2f GiB per GPU x %d GPUs per node = %.1f GiB of the node's %.1f GiB",
+                  r.memory.nvme / gib, od.ranks_per_node, r.memory.nvme * od.ranks_per_node / gib,
+                  od.nvme_capacity * od.ranks_per_node / gib);
+  } else if (r.plan.offload == Offload::gemini && !(r.memory.total() > r.memory.capacity)) {
+    std::snprintf(buf, sizeof buf,
+                  "out of GPU memory for chunks: the two gathered chunks in flight (%.2f GiB) do not fit beside the non-model "
+                  "data within the chunk manager's share of the GPU",
+                  2 * 2 * od.chunk_elems / gib);
+  } else {
+    return false;
+  }
+  r.reason = buf;
+  return true;
+}
+}  // namespace
+
 StepReport Estimator::evaluate(const Plan& p) const { return evaluate(p, prepare(p)); }
 
 StepReport Estimator::evaluate(const Plan& p, const LayerTable& t) const {
@@ -105,6 +137,8 @@ StepReport Estimator::evaluate(const Plan& p, const LayerTable& t) const {
   r.pp_comm_exposed_s = x.pp_comm_exposed_s;
   r.cp_comm_exposed_s = x.cp_comm_exposed_s;
   r.most_loaded_stage = x.most_loaded_stage;
+  r.offload = x.offload;
+  if (!r.feasible && offload_reason(r)) return r;  // host / NVMe / chunk room (issue 6)
   if (!r.feasible) {
     const MemoryBreakdown& best = r.memory;
     const double gib = 1024.0 * 1024.0 * 1024.0;
@@ -271,14 +305,20 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   double largest_layer = layer_split_params_ / p.tp + layer_replicated_params_ + layer_expert_params_ / (p.tp * p.ep);
   MemoryBreakdown best;
   double best_total = -1;
+  const int ranks_per_node = static_cast<int>(std::min<long long>(p.gpus(), std::max(1, c_.gpus_per_node)));
+  ChunkPlacement gemini;
   const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
   for (int k = 0; k < 3; ++k) {
     const int i = stages[k];
     if (k > 0 && i == stages[k - 1]) continue;
     const bool first = i == 0, last = i == p.pp - 1;
     const double n = first ? sl.first : last ? sl.last : sl.middle;
-    const ModelStates ms = model_states(rec, params_on_stage(p, i), p.zero, p.dp, largest_layer);
+    // Offload (issue 6) moves states to host / NVMe: offload_states (none: model_states unchanged).
+    const OffloadStates off = offload_states(rec, p.offload, params_on_stage(p, i), p.zero, p.dp, largest_layer);
+    const ModelStates& ms = off.gpu;
     MemoryBreakdown mb;
+    mb.host = off.host;
+    mb.nvme = off.nvme;
     mb.params = ms.params;
     mb.grads = ms.grads;
     mb.optimizer = ms.optimizer;
@@ -290,15 +330,78 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     mb.activations = act;
     // Buffers: fixed reserve + a gathered activation (SP/TP workspace) + p2p send/recv buffers + margin.
     mb.buffers = o_.reserved_bytes + e * sb * m_.hidden + (p.pp > 1 ? 2 * p2p_bytes : 0) + o_.allocator_margin * act;
+    ChunkPlacement gp;  // offload=gemini (issue 6): chunk placement against this stage's non-model peak
+    if (p.offload == Offload::gemini) {
+      gp = gemini_placement(m_, c_, p, i, rec, mb.activations + mb.buffers, comp_max, ranks_per_node);
+      mb.params = gp.gpu_params;
+      mb.grads = 0;
+      mb.optimizer = gp.gpu_optimizer;
+      mb.host = gp.host();
+    }
     if (mb.total() > best_total) {
       best_total = mb.total();
       best = mb;
+      gemini = gp;
       r.most_loaded_stage = i;
     }
   }
   best.capacity = dev.hbm_bytes;
   r.memory = best;
   r.feasible = !(best.total() > best.capacity);
+
+  // --- Offload (issue 6; strategies/offload.hpp, chunks.hpp): the host/NVMe time the step waits
+  // for joins it, the GPU optimizer step leaves with the states, host and NVMe must hold them. ---
+  if (p.offload != Offload::none) {
+    OffloadDetail& od = r.offload;
+    const HostShare hs = host_share(c_.host, ranks_per_node);
+    od.ranks_per_node = ranks_per_node;
+    od.host_capacity = hs.memory;
+    od.nvme_capacity = hs.nvme;
+    double exposed = 0, t_opt_gpu = 0;
+    if (p.offload == Offload::gemini) {
+      exposed = gemini.exposed_s;
+      t_opt_gpu = dev.stream_time(o_.optimizer_bytes_per_param * gemini.gpu_adam_params);
+      od.pcie_bytes = gemini.pcie_bytes;
+      od.cpu_adam_s = gemini.cpu_adam_s;
+      od.host_capacity = gemini.host_capacity;
+      od.host_warmup = gemini.host_warmup;
+      od.chunks = gemini.shards;
+      od.fp16_chunks_on_gpu = gemini.fp16_on_gpu;
+      od.os_chunks_on_gpu = gemini.os_on_gpu;
+      od.chunk_elems = gemini.chunk_elems;
+      od.chunk_waste = gemini.chunk_waste;
+      if (!gemini.fits_gpu) r.feasible = false;
+    } else {
+      OffloadStepInput in;
+      in.params_shard = P_slow / p.dp;
+      in.param_bytes = rec.param_bytes;
+      in.grad_bytes = grad_e;
+      in.optimizer_bytes = rec.optimizer_bytes;
+      in.microbatches = m;
+      in.compute_per_mb_s = comp_max;
+      in.backward_per_mb_s = layers_slow * (lc.bwd_s + lc.recompute_s) + (slowest == 0 ? ec.bwd_s : 0) +
+                             (slowest == p.pp - 1 ? hc.bwd_s : 0);
+      const OffloadStep os = offload_step(p.offload, hs, in);
+      exposed = os.exposed_s;
+      od.pcie_bytes = os.pcie_bytes;
+      od.nvme_bytes = os.nvme_bytes;
+      od.cpu_adam_s = os.cpu_adam_s;
+    }
+    const double old_step = r.time.step_s;
+    r.time.step_s += exposed - t_opt + t_opt_gpu;
+    r.time.compute_s += t_opt_gpu - t_opt;
+    r.time.optimizer_s = t_opt_gpu;
+    r.time.offload_exposed_s = exposed;
+    const double k = old_step / r.time.step_s;  // throughput scales with 1 / step
+    r.throughput.tokens_per_s *= k;
+    r.throughput.model_flops_per_gpu *= k;
+    r.throughput.hw_flops_per_gpu *= k;
+    r.throughput.mfu *= k;
+    r.throughput.hfu *= k;
+    od.host_over = best.host > od.host_capacity;
+    od.nvme_over = best.nvme > od.nvme_capacity;
+    if (od.host_over || od.nvme_over) r.feasible = false;
+  }
   return r;
 }
 

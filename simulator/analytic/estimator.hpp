@@ -58,6 +58,7 @@ struct StepMetrics {
   double model_flops_per_step = 0, hw_flops_per_step = 0;
   double tp_comm_exposed_s = 0, dp_comm_exposed_s = 0, pp_comm_exposed_s = 0, cp_comm_exposed_s = 0;
   int most_loaded_stage = 0;
+  strategies::OffloadDetail offload;  // issue 6
 };
 
 class Estimator {
