@@ -18,6 +18,7 @@ std::string short_plan(const strategies::Plan& p, long long layers) {
   if (p.cp > 1) s += fmt::format(" cp={}", p.cp);
   if (p.ep > 1) s += fmt::format(" ep={}", p.ep);
   s += fmt::format(" sp={} zero={} rc={} {}", p.sp ? "on" : "off", p.zero, strategies::name(p.recompute), strategies::name(p.schedule));
+  if (p.offload != strategies::Offload::none) s += fmt::format(" offload={}", strategies::name(p.offload));  // issue 6
   return s;
 }
 
@@ -129,6 +130,18 @@ std::string report_text(const strategies::StepReport& r, const std::string& titl
                                                  {"buffers", m.buffers}};
   for (const auto& [n, v] : cats) s += fmt::format("  {:<12} {:>12}  {}\n", n, fmt_bytes(v), bar(v));
   s += fmt::format("  {:<12} {:>12}  of {} ({:.0f}%)\n", "total", fmt_bytes(m.total()), fmt_bytes(m.capacity), 100 * m.total() / cap);
+  if (r.plan.offload != strategies::Offload::none) {  // issue 6: where the offloaded states live
+    const auto& o = r.offload;
+    s += fmt::format("  {:<12} {:>12}  of {} per GPU ({} GPUs share a node)\n", "host", fmt_bytes(m.host), fmt_bytes(o.host_capacity),
+                     o.ranks_per_node);
+    if (m.nvme > 0) s += fmt::format("  {:<12} {:>12}  of {} per GPU\n", "nvme", fmt_bytes(m.nvme), fmt_bytes(o.nvme_capacity));
+    s += fmt::format("  offload traffic per step: PCIe {}, NVMe {}, CPU Adam {}\n", fmt_bytes(o.pcie_bytes), fmt_bytes(o.nvme_bytes),
+                     fmt_time(o.cpu_adam_s));
+    if (r.plan.offload == strategies::Offload::gemini)
+      s += fmt::format("  chunks: {:.0f} of {:.1f}M elements ({:.2f}% wasted); on the GPU: {:.0f} 16-bit, {:.0f} optimizer; warm-up host {}\n",
+                       o.chunks, o.chunk_elems / 1e6, 100 * o.chunk_waste, o.fp16_chunks_on_gpu, o.os_chunks_on_gpu,
+                       fmt_bytes(o.host_warmup));
+  }
   const auto& t = r.time;
   const double st = t.step_s > 0 ? t.step_s : 1;
   s += "\nstep time\n";
@@ -139,6 +152,8 @@ std::string report_text(const strategies::StepReport& r, const std::string& titl
   s += fmt::format("  {:<22} {:>12}\n", "  pipeline p2p", fmt_time(r.pp_comm_exposed_s));
   s += fmt::format("  {:<22} {:>12}\n", "  data parallel", fmt_time(r.dp_comm_exposed_s));
   s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "pipeline bubble", fmt_time(t.bubble_s), 100 * t.bubble_s / st);
+  if (r.plan.offload != strategies::Offload::none)
+    s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "exposed offload", fmt_time(t.offload_exposed_s), 100 * t.offload_exposed_s / st);
   s += fmt::format("  {:<22} {:>12}\n", "step", fmt_time(t.step_s));
   const auto& q = r.throughput;
   s += "\nthroughput\n";
