@@ -67,7 +67,8 @@ nlohmann::json offload_json(const strategies::StepReport& r) {
   if (r.plan.offload == strategies::Offload::gemini)
     j["chunks"] = {{"chunk_elems", o.chunk_elems},       {"waste", o.chunk_waste},
                    {"chunks", o.chunks},                 {"fp16_on_gpu", o.fp16_chunks_on_gpu},
-                   {"optimizer_on_gpu", o.os_chunks_on_gpu}, {"host_warmup", o.host_warmup}};
+                   {"optimizer_on_gpu", o.os_chunks_on_gpu}, {"host_warmup", o.host_warmup},
+                   {"static_zero3_gpu", o.static_zero3_gpu}, {"static_offload_host", o.static_offload_host}};
   return j;
 }
 
@@ -141,6 +142,9 @@ std::string report_text(const strategies::StepReport& r, const std::string& titl
       s += fmt::format("  chunks: {:.0f} of {:.1f}M elements ({:.2f}% wasted); on the GPU: {:.0f} 16-bit, {:.0f} optimizer; warm-up host {}\n",
                        o.chunks, o.chunk_elems / 1e6, 100 * o.chunk_waste, o.fp16_chunks_on_gpu, o.os_chunks_on_gpu,
                        fmt_bytes(o.host_warmup));
+    if (r.plan.offload == strategies::Offload::gemini)
+      s += fmt::format("  static placement of the same states: ZeRO-3 model states {} on the GPU; ZeRO-3-Offload {} on the host\n",
+                       fmt_bytes(o.static_zero3_gpu), fmt_bytes(o.static_offload_host));
   }
   const auto& t = r.time;
   const double st = t.step_s > 0 ? t.step_s : 1;

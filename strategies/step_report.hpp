@@ -40,6 +40,9 @@ struct OffloadDetail {
   double chunk_elems = 0, chunk_waste = 0;  // elements per chunk, wasted share of the chunks
   double chunks = 0, fp16_chunks_on_gpu = 0, os_chunks_on_gpu = 0;
   double host_warmup = 0;                   // host bytes while the warm-up iteration runs
+  // Side by side, the same stage under static placement: ZeRO-3 model states on the GPU, and the
+  // host bytes of ZeRO-3-Offload (strategies/offload.hpp).
+  double static_zero3_gpu = 0, static_offload_host = 0;
 };
 
 struct StepReport {

@@ -341,6 +341,12 @@ TEST(OffloadEstimator, GeminiSpillsWhatTheGpuCannotHold) {
   EXPECT_GT(r.offload.cpu_adam_s, 0);
   EXPECT_GT(r.memory.host, 0);
   EXPECT_GT(r.time.offload_exposed_s, 0);
+  // Side by side with static placement of the same stage: ZeRO-3-Offload's 27 B/param on the host,
+  // ZeRO-3's 16 B/param (+ one gathered layer) on the GPU; the chunks need less host than the former.
+  const double P = s.m.total_params();
+  expect_rel(r.offload.static_offload_host, 27 * P / 8, 1e-9);
+  EXPECT_GT(r.offload.static_zero3_gpu, 16 * P / 8);
+  EXPECT_LT(r.memory.host, r.offload.static_offload_host);
 }
 
 TEST(OffloadSearch, OffloadIsPickedOnlyWhenNothingElseFits) {

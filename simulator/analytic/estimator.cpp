@@ -370,6 +370,9 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
       od.os_chunks_on_gpu = gemini.os_on_gpu;
       od.chunk_elems = gemini.chunk_elems;
       od.chunk_waste = gemini.chunk_waste;
+      const double P_ml = params_on_stage(p, r.most_loaded_stage);
+      od.static_zero3_gpu = model_states(rec, P_ml, 3, p.dp, largest_layer).total();
+      od.static_offload_host = offload_states(rec, Offload::params, P_ml, 3, p.dp, largest_layer).host;
       if (!gemini.fits_gpu) r.feasible = false;
     } else {
       OffloadStepInput in;
