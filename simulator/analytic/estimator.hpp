@@ -71,7 +71,8 @@ class Estimator {
   LayerTable prepare(const strategies::Plan& p) const;
   // `t` must match `p` (t.matches(p)). Formats the reason string only for an infeasible plan.
   strategies::StepReport evaluate(const strategies::Plan& p, const LayerTable& t) const;
-  // The hot path of the search: arithmetic only, no allocation, no strings.
+  // The hot path of the search: arithmetic only, no allocation, no strings (except offload=gemini,
+  // whose chunk-size search builds the stage's tensor list; the search leaves gemini out).
   StepMetrics metrics(const strategies::Plan& p, const LayerTable& t) const;
   const model::ModelSpec& model() const { return m_; }
   const hw::Cluster& cluster() const { return c_; }
