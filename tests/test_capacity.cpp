@@ -128,6 +128,25 @@ TEST(Capacity, StrategiesOrderAndMonotoneSharding) {
   }
 }
 
+TEST(Capacity, ModelParallelPlanKeepsDivisibleShapes) {
+  // With tp=8, pp=2 every member has heads divisible by 8 and layers by 2, and model parallelism
+  // lets zero3 train more than on the same GPUs without it.
+  const hw::Cluster c = hw::load_cluster("selene-a100");
+  search::CapacitySpec s;
+  s.gpus = 64;
+  s.base = strategies::parse_plan("tp=8,pp=2,mbs=1,recompute=full");
+  const auto e = search::capacity_of(c, s, search::capacity_strategies()[3]);
+  ASSERT_GT(e.max_params, 0);
+  EXPECT_EQ(e.heads % 8, 0);
+  EXPECT_EQ(e.layers % 2, 0);
+  EXPECT_EQ(e.report.plan.tp, 8);
+  EXPECT_EQ(e.report.plan.pp, 2);
+  EXPECT_EQ(e.report.plan.dp, 4);
+  search::CapacitySpec flat = s;
+  flat.base = search::default_capacity_plan();
+  EXPECT_GT(e.max_params, search::capacity_of(c, flat, search::capacity_strategies()[3]).max_params);
+}
+
 TEST(Capacity, NvmeStrategyIsUnavailableWithoutNvme) {
   const auto e = capacity("yard-v100", 8, "zero_infinity");
   EXPECT_FALSE(e.available);

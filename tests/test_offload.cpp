@@ -349,6 +349,15 @@ TEST(OffloadEstimator, GeminiSpillsWhatTheGpuCannotHold) {
   EXPECT_LT(r.memory.host, r.offload.static_offload_host);
 }
 
+TEST(OffloadEstimator, GeminiWithoutRoomForTheChunksInFlightIsInfeasible) {
+  // A warm-up share of the GPU smaller than the two gathered chunks in flight: nothing can run.
+  Case s("gpt3-13b", "yard-v100", 1024);
+  s.c.sw.chunk_warmup_ratio = 0.001;
+  const auto r = s.run("zero=3,offload=gemini,mbs=1,recompute=full", 8);
+  EXPECT_FALSE(r.feasible);
+  EXPECT_NE(r.reason.find("out of GPU memory for chunks"), std::string::npos) << r.reason;
+}
+
 TEST(OffloadSearch, OffloadIsPickedOnlyWhenNothingElseFits) {
   // 1.3B on 8 A100s: plans without offload fit, so the best has none.
   {
