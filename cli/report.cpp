@@ -21,11 +21,14 @@ std::string short_plan(const strategies::Plan& p, long long layers) {
   if (p.cp > 1) s += fmt::format(" cp={}({})", p.cp, strategies::name(p.cp_algo));
   if (p.ep > 1) s += fmt::format(" ep={}", p.ep);
   s += fmt::format(" sp={} zero={} rc={} {}", p.sp ? "on" : "off", p.zero, strategies::name(p.recompute), strategies::name(p.schedule));
+  if (p.offload != strategies::Offload::none) s += fmt::format(" offload={}", strategies::name(p.offload));  // issue 6
   return s;
 }
 
 
 using strategies::name;
+
+nlohmann::json report_json_core(const strategies::StepReport& r);
 
 std::string fmt_bytes(double b) {
   const double gib = 1024.0 * 1024.0 * 1024.0;
@@ -59,7 +62,26 @@ nlohmann::json plan_json(const strategies::Plan& p) {
           {"precision", name(p.precision)}};
 }
 
+// Offload detail (issue 6): present only for offload plans; not a required key of the contract.
+nlohmann::json offload_json(const strategies::StepReport& r) {
+  const auto& o = r.offload;
+  nlohmann::json j = {{"pcie_bytes", o.pcie_bytes},       {"nvme_bytes", o.nvme_bytes},     {"cpu_adam_s", o.cpu_adam_s},
+                      {"host_capacity", o.host_capacity}, {"nvme_capacity", o.nvme_capacity}, {"ranks_per_node", o.ranks_per_node}};
+  if (r.plan.offload == strategies::Offload::gemini)
+    j["chunks"] = {{"chunk_elems", o.chunk_elems},       {"waste", o.chunk_waste},
+                   {"chunks", o.chunks},                 {"fp16_on_gpu", o.fp16_chunks_on_gpu},
+                   {"optimizer_on_gpu", o.os_chunks_on_gpu}, {"host_warmup", o.host_warmup},
+                   {"static_zero3_gpu", o.static_zero3_gpu}, {"static_offload_host", o.static_offload_host}};
+  return j;
+}
+
 nlohmann::json report_json(const strategies::StepReport& r) {
+  nlohmann::json j = report_json_core(r);
+  if (r.plan.offload != strategies::Offload::none) j["offload"] = offload_json(r);
+  return j;
+}
+
+nlohmann::json report_json_core(const strategies::StepReport& r) {
   const auto& m = r.memory;
   const auto& t = r.time;
   const auto& c = r.comm;
@@ -112,6 +134,21 @@ std::string report_text(const strategies::StepReport& r, const std::string& titl
                                                  {"buffers", m.buffers}};
   for (const auto& [n, v] : cats) s += fmt::format("  {:<12} {:>12}  {}\n", n, fmt_bytes(v), bar(v));
   s += fmt::format("  {:<12} {:>12}  of {} ({:.0f}%)\n", "total", fmt_bytes(m.total()), fmt_bytes(m.capacity), 100 * m.total() / cap);
+  if (r.plan.offload != strategies::Offload::none) {  // issue 6: where the offloaded states live
+    const auto& o = r.offload;
+    s += fmt::format("  {:<12} {:>12}  of {} per GPU ({} GPUs share a node)\n", "host", fmt_bytes(m.host), fmt_bytes(o.host_capacity),
+                     o.ranks_per_node);
+    if (m.nvme > 0) s += fmt::format("  {:<12} {:>12}  of {} per GPU\n", "nvme", fmt_bytes(m.nvme), fmt_bytes(o.nvme_capacity));
+    s += fmt::format("  offload traffic per step: PCIe {}, NVMe {}, CPU Adam {}\n", fmt_bytes(o.pcie_bytes), fmt_bytes(o.nvme_bytes),
+                     fmt_time(o.cpu_adam_s));
+    if (r.plan.offload == strategies::Offload::gemini)
+      s += fmt::format("  chunks: {:.0f} of {:.1f}M elements ({:.2f}% wasted); on the GPU: {:.0f} 16-bit, {:.0f} optimizer; warm-up host {}\n",
+                       o.chunks, o.chunk_elems / 1e6, 100 * o.chunk_waste, o.fp16_chunks_on_gpu, o.os_chunks_on_gpu,
+                       fmt_bytes(o.host_warmup));
+    if (r.plan.offload == strategies::Offload::gemini)
+      s += fmt::format("  static placement of the same states: ZeRO-3 model states {} on the GPU; ZeRO-3-Offload {} on the host\n",
+                       fmt_bytes(o.static_zero3_gpu), fmt_bytes(o.static_offload_host));
+  }
   const auto& t = r.time;
   const double st = t.step_s > 0 ? t.step_s : 1;
   s += "\nstep time\n";
@@ -123,6 +160,8 @@ std::string report_text(const strategies::StepReport& r, const std::string& titl
   s += fmt::format("  {:<22} {:>12}\n", "  data parallel", fmt_time(r.dp_comm_exposed_s));
   if (r.plan.ep > 1) s += fmt::format("  {:<22} {:>12}\n", "  expert all-to-all", fmt_time(r.ep_comm_exposed_s));
   s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "pipeline bubble", fmt_time(t.bubble_s), 100 * t.bubble_s / st);
+  if (r.plan.offload != strategies::Offload::none)
+    s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "exposed offload", fmt_time(t.offload_exposed_s), 100 * t.offload_exposed_s / st);
   s += fmt::format("  {:<22} {:>12}\n", "step", fmt_time(t.step_s));
   const auto& q = r.throughput;
   s += "\nthroughput\n";

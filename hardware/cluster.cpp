@@ -57,6 +57,8 @@ Cluster parse_cluster(const std::string& text, const std::string& file) {
   c.host.flops_fp32 = n.num_or("host_tflops_fp32", 2, Bound::positive) * 1e12;
   c.host.nvme_bytes = n.num_or("nvme_TB", 0, Bound::non_negative) * 1e12;
   c.host.nvme_Bps = n.num_or("nvme_GBps", 0, Bound::non_negative) * 1e9;
+  if ((c.host.nvme_bytes > 0) != (c.host.nvme_Bps > 0))
+    n.fail(c.host.nvme_bytes > 0 ? "nvme_GBps" : "nvme_TB", "nvme_TB and nvme_GBps must both be > 0 (NVMe present) or both 0 (none)");
 
   YamlMap w = y.map("network");
   w.check_keys({"topology", "nic_Gbps_per_gpu", "latency_us", "bus_efficiency", "levels", "pod_gpus", "oversubscription"});
@@ -71,11 +73,17 @@ Cluster parse_cluster(const std::string& text, const std::string& file) {
   if (c.net.oversubscription < 1) w.fail("oversubscription", "must be >= 1 (1 = full bisection)");
 
   if (auto s = y.opt_map("software")) {
-    s->check_keys({"attention", "dp_overlap", "step_overhead_ms", "rank_order"});
+    s->check_keys({"attention", "dp_overlap", "step_overhead_ms", "rank_order", "chunk_cap_ratio", "chunk_warmup_ratio",
+                   "chunk_host_ratio"});
     c.sw.pp_inside_dp = s->choice("rank_order", {"tp-cp-dp-pp", "tp-cp-pp-dp"}, "tp-cp-dp-pp") == "tp-cp-pp-dp";
     c.sw.flash_attention = s->choice("attention", {"flash", "unfused"}, "flash") == "flash";
     c.sw.dp_overlap = s->boolean_or("dp_overlap", true);
     c.sw.step_overhead_s = s->num_or("step_overhead_ms", 0, Bound::non_negative) * 1e-3;
+    c.sw.chunk_cap_ratio = s->num_or("chunk_cap_ratio", c.sw.chunk_cap_ratio, Bound::fraction);
+    c.sw.chunk_warmup_ratio = s->num_or("chunk_warmup_ratio", c.sw.chunk_warmup_ratio, Bound::fraction);
+    c.sw.chunk_host_ratio = s->num_or("chunk_host_ratio", c.sw.chunk_host_ratio, Bound::fraction);
+    if (c.sw.chunk_warmup_ratio > c.sw.chunk_cap_ratio)
+      s->fail("chunk_warmup_ratio", "must be <= chunk_cap_ratio (warm-up cannot give chunks more of the GPU than steady state)");
   }
   c.price_usd_per_gpu_hour = y.num_or("price_usd_per_gpu_hour", 0, Bound::non_negative);
   c.power_W_per_gpu = y.num_or("power_W_per_gpu", c.device.tdp_W, Bound::non_negative);

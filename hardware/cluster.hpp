@@ -30,12 +30,12 @@ struct Network {
 };
 
 struct Host {
-  double memory_bytes = 0;  // per node
-  double mem_bw_Bps = 0;
-  double flops_fp32 = 0;    // CPU, per node
+  double memory_bytes = 0;  // per node (host DRAM for offloaded states)
+  double mem_bw_Bps = 0;    // per node, host DRAM bandwidth (CPU Adam, concurrent PCIe copies)
+  double flops_fp32 = 0;    // CPU, per node (CPU Adam)
   double pcie_Bps = 0;      // per GPU, host<->device
-  double nvme_bytes = 0;    // per node
-  double nvme_Bps = 0;      // per node
+  double nvme_bytes = 0;    // per node (ZeRO-Infinity; 0 = none)
+  double nvme_Bps = 0;      // per node, aggregate read/write
 };
 
 // How the stack the cluster runs trains (the published runs on it used this stack).
@@ -46,6 +46,12 @@ struct Software {
   // Rank order, innermost first: tp, cp, then dp before pp (Megatron default) or pp before dp
   // (Llama 3 sec. 3.3.2: [TP, CP, PP, DP]). Decides which tier DP and PP groups span.
   bool pp_inside_dp = false;
+  // Chunk manager policy (offload=gemini, strategies/chunks.hpp): share of the GPU chunks may use in
+  // steady state and during the warm-up iteration, and share of host memory they may use.
+  // Defaults: Colossal-AI Gemini (steady_cuda_cap_ratio 0.9; warm-up non-model share 0.8; all of the host).
+  double chunk_cap_ratio = 0.9;
+  double chunk_warmup_ratio = 0.2;
+  double chunk_host_ratio = 1.0;
 };
 
 struct Cluster {

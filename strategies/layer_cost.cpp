@@ -52,7 +52,6 @@ double layer_forward_flops(const model::ModelSpec& m, double s) {
 PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const LayerShape& sh, const TpGroups& tp_groups,
                      const hw::Group& cp_group) {
   const hw::Device& d = c.device;
-  const hw::Dtype dt = gemm_dtype(sh.precision);
   const hw::Dtype adt = attention_dtype(sh.precision);
   const double e = bytes_per_element(sh.precision);
   const TpLayout lay = tp_layout(sh.tp_mode, sh.tp, sh.tp_depth);

@@ -3,6 +3,7 @@
 #include "strategies/context.hpp"
 #include "strategies/expert.hpp"
 #include "strategies/tensor_nd.hpp"
+#include "strategies/offload.hpp"
 
 #include <charconv>
 #include <sstream>
@@ -210,7 +211,7 @@ Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long 
   // tp = q^2; 2.5d tp = tp_depth q^2; 3d tp = q^3; the grid side divides heads, hidden, ffn and
   // the microbatch rows).
   tp_model(p.tp_mode).check(p, m);
-  if (p.offload != Offload::none) throw PlanError("offload", std::string(name(p.offload)) + " offload is not modelled yet (only none)");
+  check_offload(p, c);  // offload rules (issue 6): strategies/offload.cpp
   check_expert_parallel(p, m);
   if (m.seq % p.cp != 0) throw PlanError("cp", "cp=" + std::to_string(p.cp) + " does not divide seq=" + std::to_string(m.seq));
   cp_model(p.cp_algo).check(p, m);

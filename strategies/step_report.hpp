@@ -28,6 +28,23 @@ struct Throughput {
   double mfu = 0, hfu = 0;
 };
 
+// What offload moves per step and where its states live (issue 6, strategies/offload.hpp and
+// chunks.hpp); extra detail, not a required key of the JSON contract. Per GPU unless noted.
+struct OffloadDetail {
+  double pcie_bytes = 0, nvme_bytes = 0;   // host<->device and NVMe bytes per step
+  double cpu_adam_s = 0;                   // CPU optimizer time per step
+  double host_capacity = 0, nvme_capacity = 0;  // this GPU's share of the node's host memory / NVMe
+  int ranks_per_node = 1;                  // GPUs of the job sharing one node's host
+  bool host_over = false, nvme_over = false;
+  // offload=gemini: the chunk configuration and the steady-state placement of this GPU's shards.
+  double chunk_elems = 0, chunk_waste = 0;  // elements per chunk, wasted share of the chunks
+  double chunks = 0, fp16_chunks_on_gpu = 0, os_chunks_on_gpu = 0;
+  double host_warmup = 0;                   // host bytes while the warm-up iteration runs
+  // Side by side, the same stage under static placement: ZeRO-3 model states on the GPU, and the
+  // host bytes of ZeRO-3-Offload (strategies/offload.hpp).
+  double static_zero3_gpu = 0, static_offload_host = 0;
+};
+
 struct StepReport {
   bool feasible = true;
   std::string reason;
@@ -41,6 +58,7 @@ struct StepReport {
   double tp_comm_exposed_s = 0, dp_comm_exposed_s = 0, pp_comm_exposed_s = 0, cp_comm_exposed_s = 0;
   double ep_comm_exposed_s = 0;  // MoE dispatch/combine all-to-alls (exposed)
   int most_loaded_stage = 0;
+  OffloadDetail offload;
 };
 
 }  // namespace scaleplan::strategies

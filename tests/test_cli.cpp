@@ -258,4 +258,63 @@ TEST(Usage, HelpExitsZero) {
   EXPECT_NE(r.out.find("estimate"), std::string::npos);
 }
 
+// ---- capacity (issue 6; DESIGN.md sec. 3 "capacity --json") ----
+TEST(CapacityJson, HasTheContractKeysForEveryStrategy) {
+  const json j = run_json("capacity --cluster dgx2-v100 --gpus 16 --json", 0);
+  EXPECT_EQ(j["cluster"], "dgx2-v100");
+  EXPECT_EQ(j["gpus"], 16);
+  ASSERT_TRUE(j["strategies"].is_array());
+  const char* names[] = {"ddp", "zero1", "zero2", "zero3", "zero_offload", "zero3_offload", "zero_infinity", "chunked"};
+  ASSERT_EQ(j["strategies"].size(), 8u);
+  for (size_t i = 0; i < 8; ++i) {
+    const json& e = j["strategies"][i];
+    EXPECT_EQ(e["strategy"], names[i]);
+    EXPECT_GT(e["max_params"].get<double>(), 0) << names[i];
+    EXPECT_GT(e["model"]["layers"].get<long long>(), 0) << names[i];
+    EXPECT_EQ(e["model"]["hidden"].get<long long>() % 128, 0) << names[i];
+    EXPECT_GT(e["tokens_per_s"].get<double>(), 0) << names[i];
+  }
+  // Sharding more never shrinks the largest model; offloading the weights beats keeping them.
+  EXPECT_LT(j["strategies"][0]["max_params"].get<double>(), j["strategies"][1]["max_params"].get<double>());
+  EXPECT_LT(j["strategies"][1]["max_params"].get<double>(), j["strategies"][2]["max_params"].get<double>());
+  EXPECT_LT(j["strategies"][3]["max_params"].get<double>(), j["strategies"][5]["max_params"].get<double>());
+  // The largest model's own estimate agrees: offload plans report host memory.
+  EXPECT_GT(j["strategies"][5]["memory"]["host"].get<double>(), 0);
+  EXPECT_EQ(j["strategies"][5]["binding"], "host");
+}
+
+TEST(CapacityJson, UnavailableStrategySaysWhy) {
+  const json j = run_json("capacity --cluster yard-v100 --gpus 8 --json", 0);
+  const json& e = j["strategies"][6];
+  EXPECT_EQ(e["strategy"], "zero_infinity");
+  EXPECT_EQ(e["available"], false);
+  EXPECT_EQ(e["max_params"], 0);
+  EXPECT_NE(e["reason"].get<std::string>().find("needs NVMe"), std::string::npos);
+}
+
+TEST(CapacityText, PrintsOneRowPerStrategy) {
+  const CliResult r = run_cli(split_args("capacity --cluster dgx2-v100 --gpus 1"));
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  for (const char* s : {"ddp", "zero1", "zero2", "zero3", "zero_offload", "zero3_offload", "zero_infinity", "chunked"})
+    EXPECT_NE(r.out.find(std::string("\n") + s + " "), std::string::npos) << s << "\n" << r.out;
+  EXPECT_NE(r.out.find("next size refused by"), std::string::npos);
+}
+
+TEST(EstimateJson, OffloadPlanReportsHostAndExposedTime) {
+  const json j = run_json("estimate --model gpt3-13b --cluster dgx2-v100 --gpus 1 --seq 1024 --plan zero=2,offload=optimizer,recompute=full --json", 0);
+  expect_contract(j);
+  EXPECT_EQ(j["plan"]["offload"], "optimizer");
+  EXPECT_GT(j["memory"]["host"].get<double>(), 0);
+  EXPECT_GT(j["time"]["offload_exposed_s"].get<double>(), 0);
+  EXPECT_GT(j["offload"]["pcie_bytes"].get<double>(), 0);
+  // 13B does not fit one V100 without offload (16 B/param).
+  const json n = run_json("estimate --model gpt3-13b --cluster dgx2-v100 --gpus 1 --seq 1024 --plan zero=2,recompute=full --json", 1);
+  EXPECT_FALSE(n["feasible"].get<bool>());
+}
+
+TEST(EstimateJson, HostOverflowExitsOneAndNamesTheHost) {
+  const json j = run_json("estimate --model gpt3-175b --cluster yard-v100 --gpus 8 --plan zero=3,offload=params --json", 1);
+  EXPECT_NE(j["reason"].get<std::string>().find("out of host memory"), std::string::npos) << j["reason"];
+}
+
 }  // namespace

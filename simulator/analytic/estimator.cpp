@@ -5,7 +5,9 @@
 #include <cstdio>
 
 #include "hardware/collectives.hpp"
+#include "strategies/chunks.hpp"
 #include "strategies/layer_cost.hpp"
+#include "strategies/offload.hpp"
 #include "strategies/pipeline.hpp"
 
 namespace scaleplan::analytic {
@@ -114,6 +116,36 @@ LayerTable Estimator::prepare(const Plan& p) const {
   return t;
 }
 
+namespace {
+// The reason of an offload plan that the host, NVMe or the chunk manager's GPU room refuses
+// (false when the GPU itself is the binding resource: the generic message below says so).
+bool offload_reason(StepReport& r) {
+  const OffloadDetail& od = r.offload;
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  char buf[320];
+  if (od.host_over) {
+    std::snprintf(buf, sizeof buf,
+                  "out of host memory: offload=%s needs %.2f GiB per GPU x %d GPUs per node = %.1f GiB of the %.1f GiB host memory "
+                  "it may use",
+                  name(r.plan.offload), r.memory.host / gib, od.ranks_per_node, r.memory.host * od.ranks_per_node / gib,
+                  od.host_capacity * od.ranks_per_node / gib);
+  } else if (od.nvme_over) {
+    std::snprintf(buf, sizeof buf, "out of NVMe: offload=nvme needs %.2f GiB per GPU x %d GPUs per node = %.1f GiB of the node's %.1f GiB",
+                  r.memory.nvme / gib, od.ranks_per_node, r.memory.nvme * od.ranks_per_node / gib,
+                  od.nvme_capacity * od.ranks_per_node / gib);
+  } else if (r.plan.offload == Offload::gemini && !(r.memory.total() > r.memory.capacity)) {
+    std::snprintf(buf, sizeof buf,
+                  "out of GPU memory for chunks: the two gathered chunks in flight (%.2f GiB) do not fit beside the non-model "
+                  "data within the chunk manager's share of the GPU",
+                  2 * 2 * od.chunk_elems / gib);
+  } else {
+    return false;
+  }
+  r.reason = buf;
+  return true;
+}
+}  // namespace
+
 StepReport Estimator::evaluate(const Plan& p) const { return evaluate(p, prepare(p)); }
 
 StepReport Estimator::evaluate(const Plan& p, const LayerTable& t) const {
@@ -133,6 +165,8 @@ StepReport Estimator::evaluate(const Plan& p, const LayerTable& t) const {
   r.cp_comm_exposed_s = x.cp_comm_exposed_s;
   r.ep_comm_exposed_s = x.ep_comm_exposed_s;
   r.most_loaded_stage = x.most_loaded_stage;
+  r.offload = x.offload;
+  if (!r.feasible && offload_reason(r)) return r;  // host / NVMe / chunk room (issue 6)
   if (!r.feasible) {
     const MemoryBreakdown& best = r.memory;
     const double gib = 1024.0 * 1024.0 * 1024.0;
@@ -320,21 +354,31 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   const bool dist = sh.sp || (p.tp_mode != TpMode::d1 && p.tp > 1);
   MemoryBreakdown best;
   double best_total = -1;
+  const int ranks_per_node = static_cast<int>(std::min<long long>(p.gpus(), std::max(1, c_.gpus_per_node)));
+  ChunkPlacement gemini;
   const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
   for (int k = 0; k < 3; ++k) {
     const int i = stages[k];
     if (k > 0 && i == stages[k - 1]) continue;
     const bool first = i == 0, last = i == p.pp - 1;
     const double n = first ? sl.first : last ? sl.last : sl.middle;
+    // Expert states (issue 5) shard over the dp/ep expert-data-parallel ranks; offload (issue 6)
+    // moves dense and expert states alike to host / NVMe (offload=none: model_states unchanged).
     const double Pe = ep_on ? expert_params_on_stage(p, i, wdiv) : 0;
-    ModelStates ms = model_states(rec, params_on_stage(p, i, wdiv) - Pe, p.zero, p.dp, largest_layer);
-    if (Pe > 0) {  // expert states shard over the dp/ep expert-data-parallel ranks
-      const ModelStates me = model_states(rec, Pe, p.zero, p.dp / p.ep, 0);
-      ms.params += me.params;
-      ms.grads += me.grads;
-      ms.optimizer += me.optimizer;
+    const OffloadStates off = offload_states(rec, p.offload, params_on_stage(p, i, wdiv) - Pe, p.zero, p.dp, largest_layer);
+    ModelStates ms = off.gpu;
+    double off_host = off.host, off_nvme = off.nvme;
+    if (Pe > 0) {
+      const OffloadStates oe = offload_states(rec, p.offload, Pe, p.zero, p.dp / p.ep, 0);
+      ms.params += oe.gpu.params;
+      ms.grads += oe.gpu.grads;
+      ms.optimizer += oe.gpu.optimizer;
+      off_host += oe.host;
+      off_nvme += oe.nvme;
     }
     MemoryBreakdown mb;
+    mb.host = off_host;
+    mb.nvme = off_nvme;
     mb.params = ms.params;
     mb.grads = ms.grads;
     mb.optimizer = ms.optimizer;
@@ -347,15 +391,81 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     // Buffers: fixed reserve + the layer's transient workspace (TP gather buffers: the gathered
     // activation in 1d; CP K/V buffers; MoE dispatch buffers) + p2p send/recv buffers + margin.
     mb.buffers = o_.reserved_bytes + lc.buffer_bytes + (p.pp > 1 ? 2 * p2p_bytes : 0) + o_.allocator_margin * act;
+    ChunkPlacement gp;  // offload=gemini (issue 6): chunk placement against this stage's non-model peak
+    if (p.offload == Offload::gemini) {
+      gp = gemini_placement(m_, c_, p, i, rec, mb.activations + mb.buffers, comp_max, ranks_per_node);
+      mb.params = gp.gpu_params;
+      mb.grads = 0;
+      mb.optimizer = gp.gpu_optimizer;
+      mb.host = gp.host();
+    }
     if (mb.total() > best_total) {
       best_total = mb.total();
       best = mb;
+      gemini = gp;
       r.most_loaded_stage = i;
     }
   }
   best.capacity = dev.hbm_bytes;
   r.memory = best;
   r.feasible = !(best.total() > best.capacity);
+
+  // --- Offload (issue 6; strategies/offload.hpp, chunks.hpp): the host/NVMe time the step waits
+  // for joins it, the GPU optimizer step leaves with the states, host and NVMe must hold them. ---
+  if (p.offload != Offload::none) {
+    OffloadDetail& od = r.offload;
+    const HostShare hs = host_share(c_.host, ranks_per_node);
+    od.ranks_per_node = ranks_per_node;
+    od.host_capacity = hs.memory;
+    od.nvme_capacity = hs.nvme;
+    double exposed = 0, t_opt_gpu = 0;
+    if (p.offload == Offload::gemini) {
+      exposed = gemini.exposed_s;
+      t_opt_gpu = dev.stream_time(o_.optimizer_bytes_per_param * gemini.gpu_adam_params);
+      od.pcie_bytes = gemini.pcie_bytes;
+      od.cpu_adam_s = gemini.cpu_adam_s;
+      od.host_capacity = gemini.host_capacity;
+      od.host_warmup = gemini.host_warmup;
+      od.chunks = gemini.shards;
+      od.fp16_chunks_on_gpu = gemini.fp16_on_gpu;
+      od.os_chunks_on_gpu = gemini.os_on_gpu;
+      od.chunk_elems = gemini.chunk_elems;
+      od.chunk_waste = gemini.chunk_waste;
+      const double P_ml = params_on_stage(p, r.most_loaded_stage);
+      od.static_zero3_gpu = model_states(rec, P_ml, 3, p.dp, largest_layer).total();
+      od.static_offload_host = offload_states(rec, Offload::params, P_ml, 3, p.dp, largest_layer).host;
+      if (!gemini.fits_gpu) r.feasible = false;
+    } else {
+      OffloadStepInput in;
+      in.params_shard = P_slow / p.dp;
+      in.param_bytes = rec.param_bytes;
+      in.grad_bytes = grad_e;
+      in.optimizer_bytes = rec.optimizer_bytes;
+      in.microbatches = m;
+      in.compute_per_mb_s = comp_max;
+      in.backward_per_mb_s = layers_slow * (lc.bwd_s + lc.recompute_s) + (slowest == 0 ? ec.bwd_s : 0) +
+                             (slowest == p.pp - 1 ? hc.bwd_s : 0);
+      const OffloadStep os = offload_step(p.offload, hs, in);
+      exposed = os.exposed_s;
+      od.pcie_bytes = os.pcie_bytes;
+      od.nvme_bytes = os.nvme_bytes;
+      od.cpu_adam_s = os.cpu_adam_s;
+    }
+    const double old_step = r.time.step_s;
+    r.time.step_s += exposed - t_opt + t_opt_gpu;
+    r.time.compute_s += t_opt_gpu - t_opt;
+    r.time.optimizer_s = t_opt_gpu;
+    r.time.offload_exposed_s = exposed;
+    const double k = old_step / r.time.step_s;  // throughput scales with 1 / step
+    r.throughput.tokens_per_s *= k;
+    r.throughput.model_flops_per_gpu *= k;
+    r.throughput.hw_flops_per_gpu *= k;
+    r.throughput.mfu *= k;
+    r.throughput.hfu *= k;
+    od.host_over = best.host > od.host_capacity;
+    od.nvme_over = best.nvme > od.nvme_capacity;
+    if (od.host_over || od.nvme_over) r.feasible = false;
+  }
   return r;
 }
 

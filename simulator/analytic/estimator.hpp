@@ -67,6 +67,7 @@ struct StepMetrics {
   double tp_comm_exposed_s = 0, dp_comm_exposed_s = 0, pp_comm_exposed_s = 0, cp_comm_exposed_s = 0;
   double ep_comm_exposed_s = 0;
   int most_loaded_stage = 0;
+  strategies::OffloadDetail offload;  // issue 6
 };
 
 class Estimator {
@@ -79,7 +80,8 @@ class Estimator {
   LayerTable prepare(const strategies::Plan& p) const;
   // `t` must match `p` (t.matches(p)). Formats the reason string only for an infeasible plan.
   strategies::StepReport evaluate(const strategies::Plan& p, const LayerTable& t) const;
-  // The hot path of the search: arithmetic only, no allocation, no strings.
+  // The hot path of the search: arithmetic only, no allocation, no strings (except offload=gemini,
+  // whose chunk-size search builds the stage's tensor list; the search leaves gemini out).
   StepMetrics metrics(const strategies::Plan& p, const LayerTable& t) const;
   const model::ModelSpec& model() const { return m_; }
   const hw::Cluster& cluster() const { return c_; }

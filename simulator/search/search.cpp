@@ -148,6 +148,7 @@ struct Worker {
   double score_factor = 1;  // objective = score_factor / useful tokens/s
 
   const LayerTable* table = nullptr;
+  bool none_fit = false;  // the last offload=none leaf fitted (issue 6)
   std::uint64_t evaluated = 0, feasible = 0, rejected = 0;
   std::vector<Candidate> top;
   std::vector<Candidate> pareto;
@@ -171,6 +172,10 @@ struct Worker {
   // The hot path: one leaf of the walk. Arithmetic only; copies a Candidate only when it enters
   // the top K or the Pareto front.
   void operator()(const Plan& p) {
+    // Offload (issue 6; space.cpp offload axis): an offload leaf follows its offload=none sibling;
+    // offload only adds time, so it is costed only when that sibling did not fit.
+    if (p.offload == strategies::Offload::none) none_fit = false;
+    else if (none_fit) return;
     // Optional safety net (SearchSpec::verify_plans): the axes mirror resolve_plan's rules, so
     // this never throws unless the rules changed under them; then the plan is skipped.
     if (verify) {
@@ -184,8 +189,12 @@ struct Worker {
     if (table == nullptr || !table->matches(p)) table = &cache->get(p);
     const StepMetrics x = est->metrics(p, *table);
     ++evaluated;
+    if (p.offload == strategies::Offload::none) none_fit = x.feasible;
     const double mem = x.memory.total();
     if (!x.feasible) {
+      // The smallest GPU need among plans without offload (an offload plan refused by the host
+      // needs little GPU memory; it would not explain "nothing fits").
+      if (p.offload != strategies::Offload::none) return;
       if (!has_smallest || mem < smallest.metrics.memory.total() ||
           (mem == smallest.metrics.memory.total() && compare_plans(p, smallest.plan) < 0)) {
         smallest.plan = p;

@@ -261,9 +261,26 @@ int cp_algo_values(const Space& s, const Plan& p, int* out) {
 }
 void cp_algo_apply(const Space&, Plan& p, int v) { p.cp_algo = static_cast<CpAlgo>(v); }
 
-// --- offload: none (optimizer/params/nvme/gemini: issue 6; resolve_plan rejects them today) ---
-int offload_values(const Space&, const Plan&, int* out) { return push(out, 0, static_cast<int>(Offload::none)); }
-void offload_apply(const Space&, Plan& p, int v) { p.offload = static_cast<Offload>(v); }
+// --- offload (issue 6): none first, then the modes strategies::check_offload allows for this zero:
+// optimizer under zero=1|2, params and nvme (where the nodes have NVMe) under zero=3. With dp=1
+// (zero axis 0 only) the mode brings its stage (optimizer: zero=2, params/nvme: zero=3), and none
+// restores zero=0. The search costs an offload leaf only when its offload=none sibling (the leaf
+// just before it) does not fit (search.cpp): offload only adds time, so it wins only when nothing
+// else fits. gemini is left to estimate/capacity: its chunk-size search costs ~1 ms a plan. ---
+int offload_values(const Space& s, const Plan& p, int* out) {
+  int n = push(out, 0, static_cast<int>(Offload::none));
+  const bool solo = p.dp == 1;  // zero may still hold the stage the previous leaf's mode brought
+  if (solo || p.zero == 1 || p.zero == 2) n = push(out, n, static_cast<int>(Offload::optimizer));
+  if (solo || p.zero == 3) {
+    n = push(out, n, static_cast<int>(Offload::params));
+    if (s.cluster->host.nvme_bytes > 0 && s.cluster->host.nvme_Bps > 0) n = push(out, n, static_cast<int>(Offload::nvme));
+  }
+  return n;
+}
+void offload_apply(const Space&, Plan& p, int v) {
+  p.offload = static_cast<Offload>(v);
+  if (p.dp == 1) p.zero = p.offload == Offload::none ? 0 : p.offload == Offload::optimizer ? 2 : 3;
+}
 
 const Axis kAxes[] = {
     // Work-item axes: the divisibility structure.
