@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -448,7 +449,15 @@ TierLinks build_platform(Sim& x) {
         auto* pz = sg4::create_star_zone("pod" + std::to_string(pod));
         pz->set_parent(root);
         pod_zone[pod] = pz;
-        pod_gw[pod] = pz->create_router("pod" + std::to_string(pod) + "-gw");
+        // The pod's gateway sits in a child zone of its own (the pod's spine): SimGrid resolves a
+        // route to a router placed directly in a zone that also holds child zones in the wrong
+        // zone (find_common_ancestors stops one level too high).
+        auto* spine = sg4::create_star_zone("pod" + std::to_string(pod) + "-spine");
+        spine->set_parent(pz);
+        pod_gw[pod] = spine->create_router("pod" + std::to_string(pod) + "-gw");
+        spine->seal();
+        pz->add_route(spine->get_netpoint(), nullptr, pod_gw[pod], nullptr, {}, false);
+        pz->add_route(nullptr, spine->get_netpoint(), nullptr, pod_gw[pod], {}, false);
       } else {
         pod_zone[pod] = root;
       }
@@ -630,6 +639,14 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
 
   std::vector<std::string> args = {"scaleplan-des", "--log=root.thres:critical", "--cfg=network/model:CM02",
                                    "--cfg=network/crosstraffic:0", "--cfg=contexts/stack-size:256"};
+  if (const char* extra = std::getenv("SCALEPLAN_SIMGRID_ARGS")) {  // debugging: extra --log/--cfg arguments
+    std::string e = extra;
+    for (size_t a = 0, b; a < e.size(); a = b + 1) {
+      b = e.find(' ', a);
+      if (b == std::string::npos) b = e.size();
+      if (b > a) args.push_back(e.substr(a, b - a));
+    }
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
