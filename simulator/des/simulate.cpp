@@ -145,6 +145,22 @@ void ring_flows(const Net& net, const std::vector<std::vector<int>>& nodes, doub
   }
 }
 
+// Parent of `rank` in NCCL's binary tree over n ranks (ncclGetBtree, src/graph/trees.cc): the
+// lowest set bit decides the level; -1 for the root (rank 0).
+int btree_parent(int n, int rank) {
+  if (rank == 0) return -1;
+  int bit = 1;
+  for (; bit < n; bit <<= 1)
+    if (bit & rank) break;
+  int up = (rank ^ bit) | (bit << 1);
+  if (up >= n) up = rank ^ bit;
+  return up;
+}
+// The second tree of the double binary tree (ncclGetDtree): node r takes position
+// dtree_rank(n, r) (shifted by one for odd n, mirrored for even n); dtree_node inverts it.
+int dtree_rank(int n, int r) { return n % 2 == 1 ? (r - 1 + n) % n : n - 1 - r; }
+int dtree_node(int n, int q) { return n % 2 == 1 ? (q + 1) % n : n - 1 - q; }
+
 std::vector<Phase> collective_phases(const Net& net, CollKind kind, double bytes, const std::vector<int>& members, int stride) {
   std::vector<Phase> out;
   const int n = static_cast<int>(members.size());
@@ -181,9 +197,25 @@ std::vector<Phase> collective_phases(const Net& net, CollKind kind, double bytes
   }
   Phase ph;
   if (std::strcmp(algo, "tree") == 0) {
-    // Double binary tree (all-reduce): every byte goes up and down once (2B per GPU on its links),
-    // 2 log2(nodes) network steps plus the intra-node chain.
-    ring_flows(net, nodes, 2 * bytes, ph);
+    // NCCL's double binary tree (all-reduce, Sanders et al. 2009; NCCL src/graph/trees.cc): two
+    // binary trees over the nodes, each carrying half the bytes up (reduce) and down (broadcast),
+    // pipelined so both directions of every edge run at once. With several members per node, one
+    // channel per NIC (member j of each node carries 1/C) and the intra-node chain over NVLink.
+    const size_t C = nodes.front().size();
+    const int nn = static_cast<int>(nodes.size());
+    for (size_t j = 0; j < C; ++j)
+      for (int tree = 0; tree < 2; ++tree)
+        for (int r = 0; r < nn; ++r) {
+          const int up = btree_parent(nn, tree == 0 ? r : dtree_rank(nn, r));
+          if (up < 0) continue;
+          const int a = nodes[r][j % nodes[r].size()];
+          const int pr = tree == 0 ? up : dtree_node(nn, up);
+          const int b = nodes[pr][j % nodes[pr].size()];
+          ph.flows.push_back({a, b, bytes / 2 / C});
+          ph.flows.push_back({b, a, bytes / 2 / C});
+        }
+    if (C > 1)
+      for (const auto& nd : nodes) ring_flows(net, {nd}, 2 * bytes, ph);
     ph.latency_s = 2 * (std::ceil(std::log2(m_nodes)) * c.net.latency_s + (nodes.front().size() - 1) * c.intra.latency_s);
   } else {
     const double steps = ar ? 2.0 * (n - 1) : (n - 1);
