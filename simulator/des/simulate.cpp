@@ -84,6 +84,7 @@ struct Work {
   std::vector<int> t_of, c_of, d_of, s_of;
   std::vector<long long> grank;
   int n_t = 1, n_c = 1;  // simulated TP and CP indices (1 each when reduced)
+  int n_d = 1;           // data-parallel replicas that run a program (replica 0 only when reduced)
   int reduction = 1;
   long long total_ranks = 0;
   int sim_id(int t, int c, int d, int s) const { return ((s * L.dp + d) * n_c + c) * n_t + t; }
@@ -238,13 +239,17 @@ struct Task {
   std::string label;
 };
 
-struct Instance {  // one call of a collective on one group
+struct Instance {  // one call of a collective on one group (joiners: its members that run a program)
   int arrived = 0;
   sg4::SemaphorePtr done = sg4::Semaphore::create(0);
 };
 
 struct Group {
   std::vector<int> members;
+  int joiners = 0;
+  // Copies of this group in the data-parallel replicas that run no program (replica reduction):
+  // their flows run alongside this group's.
+  std::vector<std::vector<int>> mirrors;
   int stride = 1;
   std::vector<std::unique_ptr<Instance>> calls;
 };
@@ -272,11 +277,16 @@ struct Sim {
   std::vector<Span> spans;
   // mailboxes[line][vs][0 = activations into vs, 1 = gradients into vs]; line = (t, c, d)
   std::vector<sg4::Mailbox*> mbox;
+  // With the replica reduction: per (sim id of a running rank, direction 0 = to the next stage,
+  // 1 = to the previous) the other replicas' copies of that transfer that leave their pod (they
+  // share the pod uplinks); transfers inside a pod only load the other replicas' own NICs.
+  std::vector<std::vector<std::pair<sg4::Host*, sg4::Host*>>> mirror;
   long long flows = 0;
+  std::vector<long long> sent, received;  // per sim id x 2 directions: stage-to-stage transfers
   int dp_group(int t, int c, int s) const { return (s * w.n_c + c) * w.n_t + t; }
   int emb_group(int t, int c, int d) const { return w.L.pp * w.n_c * w.n_t + (d * w.n_c + c) * w.n_t + t; }
   sg4::Mailbox* box(int id, int vs, int dir) const {
-    const int line = (w.d_of[id] * w.n_c + w.c_of[id]) * w.n_t + w.t_of[id];
+    const int line = (w.d_of[id] * w.n_c + w.c_of[id]) * w.n_t + w.t_of[id];  // d < n_d
     return mbox[(static_cast<size_t>(line) * w.L.pp * w.v + vs) * 2 + dir];
   }
   void span(int id, SpanKind k, std::string name, double start, double dur) {
@@ -284,22 +294,59 @@ struct Sim {
   }
 };
 
-// Sleep on the rank's compute stream and account for it.
-void busy(Sim& x, int id, SpanKind k, double dur, const char* label, double* acc) {
-  if (dur <= 0) return;
-  const double t0 = sg4::Engine::get_clock();
-  sg4::this_actor::sleep_for(dur);
-  *acc += dur;
-  x.span(id, k, label, t0, dur);
-}
+// The rank's compute stream: consecutive busy segments with no interaction in between run as one
+// sleep (one simulation event), and their spans are laid end to end afterwards.
+struct Lane {
+  struct Seg {
+    SpanKind kind;
+    double dur;
+    const char* what;
+    int mb, chunk;
+    double* acc;
+  };
+  Sim& x;
+  int id;
+  int v;
+  std::vector<Seg> q;
+  double total = 0;
+  void add(SpanKind k, double dur, const char* what, int mb, int chunk, double* acc) {
+    if (dur <= 0) return;
+    q.push_back({k, dur, what, mb, chunk, acc});
+    total += dur;
+  }
+  void flush() {
+    if (q.empty()) return;
+    double t = sg4::Engine::get_clock();
+    sg4::this_actor::sleep_for(total);
+    char name[64];
+    for (const Seg& g : q) {
+      *g.acc += g.dur;
+      if (x.keep_spans) {
+        if (g.mb < 0) std::snprintf(name, sizeof name, "%s", g.what);
+        else if (v > 1) std::snprintf(name, sizeof name, "%s%d.c%d", g.what, g.mb, g.chunk);
+        else std::snprintf(name, sizeof name, "%s%d", g.what, g.mb);
+        x.span(id, g.kind, name, t, g.dur);
+      }
+      t += g.dur;
+    }
+    q.clear();
+    total = 0;
+  }
+};
 
 void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double bytes) {
   // The last member to arrive starts the flows; NCCL collectives start when every member has joined.
-  if (++inst.arrived < static_cast<int>(g.members.size())) {
+  if (++inst.arrived < g.joiners) {
     inst.done->acquire();
     return;
   }
-  for (const Phase& ph : collective_phases(x.net, kind, bytes, g.members, g.stride)) {
+  std::vector<Phase> phases = collective_phases(x.net, kind, bytes, g.members, g.stride);
+  for (const auto& mg : g.mirrors) {
+    const std::vector<Phase> more = collective_phases(x.net, kind, bytes, mg, g.stride);
+    for (size_t i = 0; i < more.size() && i < phases.size(); ++i)
+      phases[i].flows.insert(phases[i].flows.end(), more[i].flows.begin(), more[i].flows.end());
+  }
+  for (const Phase& ph : phases) {
     std::vector<sg4::CommPtr> comms;
     comms.reserve(ph.flows.size());
     for (const Flow& f : ph.flows) {
@@ -310,7 +357,7 @@ void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double byte
     sg4::Comm::wait_all(comms);
     if (ph.latency_s > 0) sg4::this_actor::sleep_for(ph.latency_s);
   }
-  for (size_t i = 1; i < g.members.size(); ++i) inst.done->release();
+  for (int i = 1; i < g.joiners; ++i) inst.done->release();
 }
 
 void stream_main(Sim* x, int id) {
@@ -367,70 +414,75 @@ void rank_main(Sim* xp, int id) {
     return a == b ? x.c->intra.latency_s : x.c->net.latency_s;
   };
   static int payload = 0;
-  char name[64];
-  for (size_t i = 0; i < ops.size(); ++i) {
-    const PipeOp& op = ops[i];
-    const int vs = op.chunk * p + s;
-    const ChunkCost& cc = w.cost[s][op.chunk];
-    const char* sfx = v > 1 ? "." : "";
-    auto label = [&](const char* what) {
-      if (v > 1) std::snprintf(name, sizeof name, "%s%d%sc%d", what, op.microbatch, sfx, op.chunk);
-      else std::snprintf(name, sizeof name, "%s%d", what, op.microbatch);
-      return name;
-    };
-    if (op.forward) {
-      if (vs > 0) {
-        const double t0 = sg4::Engine::get_clock();
-        x.box(id, vs, 0)->get<int>();
-        sg4::this_actor::sleep_for(p2p_latency((vs - 1) % p));
-        const double dt = sg4::Engine::get_clock() - t0;
-        rs.idle += dt;
-        x.span(id, SpanKind::idle, label("wait F"), t0, dt);
-      }
-      busy(x, id, SpanKind::compute, cc.f_comp, label("F"), &rs.compute);
-      busy(x, id, SpanKind::comm, cc.f_comm, label("tp F"), &rs.tp);
-      if (vs < V - 1) {
-        x.box(id, vs + 1, 0)->put_init(&payload, static_cast<uint64_t>(std::llround(w.p2p_bytes)))->detach();
+  Lane lane{x, id, v, {}, 0};
+  // Waiting for the previous/next stage: the blocked time plus the transfer's latency step is idle.
+  auto receive = [&](int vs, int dir, int other, const char* what, int mb, int chunk) {
+    lane.flush();  // the rank finishes what it is computing before it waits
+    const double t0 = sg4::Engine::get_clock();
+    x.box(id, vs, dir)->get<int>();
+    ++x.received[2 * id + dir];
+    const double blocked = sg4::Engine::get_clock() - t0;
+    rs.idle += blocked;
+    if (x.keep_spans && blocked > 0) {
+      char name[64];
+      if (v > 1) std::snprintf(name, sizeof name, "%s%d.c%d", what, mb, chunk);
+      else std::snprintf(name, sizeof name, "%s%d", what, mb);
+      x.span(id, SpanKind::idle, name, t0, blocked);
+    }
+    lane.add(SpanKind::idle, p2p_latency(other), "latency ", mb, chunk, &rs.idle);
+  };
+  auto send = [&](int vs, int dir) {
+    lane.flush();
+    const auto bytes = static_cast<uint64_t>(std::llround(w.p2p_bytes));
+    x.box(id, vs, dir)->put_init(&payload, bytes)->detach();
+    ++x.flows;
+    ++x.sent[2 * id + dir];
+    if (!x.mirror.empty())
+      for (const auto& [a, b] : x.mirror[static_cast<size_t>(id) * 2 + dir]) {
+        sg4::Comm::sendto_init(a, b)->set_payload_size(bytes)->detach();
         ++x.flows;
       }
-      if (w.zero >= 3 && dp_on) post.post(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, label("ag F"));
+  };
+  auto post_now = [&](int group, CollKind k, double bytes, std::string label) {
+    lane.flush();
+    post.post(group, k, bytes, std::move(label));
+  };
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const PipeOp& op = ops[i];
+    const int vs = op.chunk * p + s, mb = op.microbatch, ch = op.chunk;
+    const ChunkCost& cc = w.cost[s][op.chunk];
+    if (op.forward) {
+      if (vs > 0) receive(vs, 0, (vs - 1) % p, "wait F", mb, ch);
+      if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag F" + std::to_string(mb));
+      lane.add(SpanKind::compute, cc.f_comp, "F", mb, ch, &rs.compute);
+      lane.add(SpanKind::comm, cc.f_comm, "tp F", mb, ch, &rs.tp);
+      if (vs < V - 1) send(vs + 1, 0);
     } else {
-      if (vs < V - 1) {
-        const double t0 = sg4::Engine::get_clock();
-        x.box(id, vs, 1)->get<int>();
-        sg4::this_actor::sleep_for(p2p_latency((vs + 1) % p));
-        const double dt = sg4::Engine::get_clock() - t0;
-        rs.idle += dt;
-        x.span(id, SpanKind::idle, label("wait B"), t0, dt);
-      }
-      busy(x, id, SpanKind::recompute, cc.r_comp, label("R"), &rs.recompute);
-      busy(x, id, SpanKind::comm, cc.r_comm, label("tp R"), &rs.tp);
-      if (w.zero >= 3 && dp_on) post.post(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, label("ag B"));
+      if (vs < V - 1) receive(vs, 1, (vs + 1) % p, "wait B", mb, ch);
+      if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag B" + std::to_string(mb));
+      lane.add(SpanKind::recompute, cc.r_comp, "R", mb, ch, &rs.recompute);
+      lane.add(SpanKind::comm, cc.r_comm, "tp R", mb, ch, &rs.tp);
       const bool bucketed = dp_on && w.zero < 3 && w.dp_overlap && static_cast<int>(i) == last_b[op.chunk];
       if (bucketed) {
         // Gradients of the chunk's layers are final as this backward passes them: bucket k is
         // reduced while the backward of the next layers runs (Megatron DDP overlap_grad_reduce).
         for (int k = 0; k < buckets; ++k) {
-          busy(x, id, SpanKind::compute, cc.b_comp / buckets, label("B"), &rs.compute);
-          char bl[48];
-          std::snprintf(bl, sizeof bl, "grad c%d b%d", op.chunk, k);
-          post.post(gdp, grad_kind, bucket_bytes, bl);
+          lane.add(SpanKind::compute, cc.b_comp / buckets, "B", mb, ch, &rs.compute);
+          post_now(gdp, grad_kind, bucket_bytes, "grad c" + std::to_string(ch) + " b" + std::to_string(k));
         }
       } else {
-        busy(x, id, SpanKind::compute, cc.b_comp, label("B"), &rs.compute);
+        lane.add(SpanKind::compute, cc.b_comp, "B", mb, ch, &rs.compute);
       }
-      busy(x, id, SpanKind::comm, cc.b_comm, label("tp B"), &rs.tp);
-      if (w.zero >= 3 && dp_on) post.post(gdp, CollKind::reduce_scatter, w.grad_e * chunk_grad_params, label("rs B"));
-      if (vs > 0) {
-        x.box(id, vs - 1, 1)->put_init(&payload, static_cast<uint64_t>(std::llround(w.p2p_bytes)))->detach();
-        ++x.flows;
-      }
+      lane.add(SpanKind::comm, cc.b_comm, "tp B", mb, ch, &rs.tp);
+      if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::reduce_scatter, w.grad_e * chunk_grad_params, "rs B" + std::to_string(mb));
+      if (vs > 0) send(vs - 1, 1);
     }
   }
+  lane.flush();
   if (dp_on && w.zero < 3 && !w.dp_overlap) {
     // Gradient reduction after the pipeline flush (Megatron 2021-22 without overlap).
-    for (int ch = 0; ch < v; ++ch)
-      for (int k = 0; k < buckets; ++k) post.post(gdp, grad_kind, bucket_bytes, "grad c" + std::to_string(ch) + " b" + std::to_string(k));
+    for (int c2 = 0; c2 < v; ++c2)
+      for (int k = 0; k < buckets; ++k) post.post(gdp, grad_kind, bucket_bytes, "grad c" + std::to_string(c2) + " b" + std::to_string(k));
   }
   // ZeRO-1/2: the updated parameter shards are all-gathered (estimator: RS(grads) + AG(params)).
   if (dp_on && (w.zero == 1 || w.zero == 2)) post.post(gdp, CollKind::all_gather, w.param_e * w.params_stage[s], "ag params");
@@ -445,7 +497,8 @@ void rank_main(Sim* xp, int id) {
     rs.dp += dt;
     x.span(id, SpanKind::comm, "wait dp", t0, dt);
   }
-  busy(x, id, SpanKind::optimizer, w.opt_s[s], "optimizer", &rs.optimizer);
+  lane.add(SpanKind::optimizer, w.opt_s[s], "optimizer", -1, 0, &rs.optimizer);
+  lane.flush();
   rs.end = sg4::Engine::get_clock();
 }
 
@@ -456,13 +509,15 @@ void rank_main(Sim* xp, int id) {
 // the pods' oversubscribed uplinks (pod_gpus x NIC / oversubscription per direction).
 
 struct TierLinks {
-  std::vector<sg4::Link*> nvlink, nic, uplink;
+  std::vector<sg4::Link*> nvlink, nic, uplink;  // per-GPU tiers: [2 id] up, [2 id + 1] down
 };
 
 TierLinks build_platform(Sim& x) {
   const hw::Cluster& c = *x.c;
   const Work& w = x.w;
   TierLinks tl;
+  tl.nvlink.resize(2 * w.grank.size());
+  tl.nic.resize(2 * w.grank.size());
   const double k = w.reduction;
   const double nvl_bw = c.intra.bw_Bps * c.intra.bus_efficiency;
   const double nic_bw = c.net.nic_bw_Bps * c.net.bus_efficiency;
@@ -511,10 +566,10 @@ TierLinks build_platform(Sim& x) {
       ln->set_latency(0)->seal();
       nvl.push_back(lv);
       nic.push_back(ln);
-      tl.nvlink.push_back(lv->get_link_up());
-      tl.nvlink.push_back(lv->get_link_down());
-      tl.nic.push_back(ln->get_link_up());
-      tl.nic.push_back(ln->get_link_down());
+      tl.nvlink[2 * id] = lv->get_link_up();
+      tl.nvlink[2 * id + 1] = lv->get_link_down();
+      tl.nic[2 * id] = ln->get_link_up();
+      tl.nic[2 * id + 1] = ln->get_link_down();
     }
     using D = sg4::LinkInRoute::Direction;
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -613,6 +668,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
   // Symmetry reduction: one rank per TP x CP group.
   w.n_t = o.reduce ? 1 : p.tp;
   w.n_c = o.reduce ? 1 : p.cp;
+  w.n_d = o.reduce ? 1 : p.dp;
   w.reduction = o.reduce ? p.tp * p.cp : 1;
   const long long n = static_cast<long long>(w.n_t) * w.n_c * p.dp * p.pp;
   w.t_of.resize(n);
@@ -634,20 +690,52 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
   return w;
 }
 
-LinkTier summarize(const std::string& tier, const std::vector<sg4::Link*>& links, double full_links, double scale_bytes,
-                   double scale_cap, double step) {
+// Bytes each directed link carried: what SimGrid measured, plus, for the hosts of replicas that
+// run no program (replica reduction), their stage-to-stage transfers that stayed inside a pod
+// (not simulated as flows): the counts of their replica-0 counterpart.
+std::vector<double> link_bytes(const Sim& x, const std::vector<sg4::Link*>& links, bool nic_tier) {
+  const Work& w = x.w;
+  std::vector<double> b(links.size());
+  for (size_t i = 0; i < links.size(); ++i) b[i] = sg_link_get_cum_load(links[i]);
+  if (w.n_d >= w.L.dp) return b;
+  const hw::Cluster& c = *x.c;
+  for (size_t id = 0; id < w.grank.size(); ++id) {
+    const int d = w.d_of[id];
+    if (d < w.n_d) continue;
+    const int t = w.t_of[id], cc = w.c_of[id], s = w.s_of[id];
+    const int r0 = w.sim_id(t, cc, 0, s);
+    for (int dir = 0; dir < 2; ++dir) {
+      const int s_to = dir == 0 ? (s + 1) % w.L.pp : (s + w.L.pp - 1) % w.L.pp;    // where sends of dir go
+      const int s_from = dir == 0 ? (s + w.L.pp - 1) % w.L.pp : (s + 1) % w.L.pp;  // where receives of dir come from
+      auto add = [&](int other_stage, bool up, long long count) {
+        if (count == 0 || other_stage == s) return;
+        const int o = w.sim_id(t, cc, d, other_stage);
+        const bool cross_pod = c.net.pod_gpus > 0 && w.total_ranks > c.net.pod_gpus && w.grank[id] / c.net.pod_gpus != w.grank[o] / c.net.pod_gpus;
+        if (cross_pod) return;  // mirrored as flows: measured
+        const bool same_node = w.grank[id] / w.L.gpn == w.grank[o] / w.L.gpn;
+        if (same_node == nic_tier) return;
+        b[2 * id + (up ? 0 : 1)] += static_cast<double>(count) * w.p2p_bytes;
+      };
+      add(s_to, true, x.sent[2 * r0 + dir]);
+      add(s_from, false, x.received[2 * r0 + dir]);
+    }
+  }
+  return b;
+}
+
+LinkTier summarize(const std::string& tier, const std::vector<sg4::Link*>& links, const std::vector<double>& bytes, double full_links,
+                   double scale_bytes, double scale_cap, double step) {
   LinkTier lt;
   lt.tier = tier;
   lt.links = static_cast<int>(full_links);
   if (links.empty() || step <= 0) return lt;
   lt.capacity_Bps = links.front()->get_bandwidth() * scale_cap;
   double sum = 0, best = -1;
-  for (auto* l : links) {
-    const double b = sg_link_get_cum_load(l);
-    sum += b;
-    if (b > best) {
-      best = b;
-      lt.busiest = l->get_name();
+  for (size_t i = 0; i < links.size(); ++i) {
+    sum += bytes[i];
+    if (bytes[i] > best) {
+      best = bytes[i];
+      lt.busiest = links[i]->get_name();
     }
   }
   const double cap_sim = links.front()->get_bandwidth();
@@ -667,7 +755,7 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   x->keep_spans = o.timeline;
   const Work& w = x->w;
   const size_t n = w.grank.size();
-  core.simulated = static_cast<long long>(n);
+  core.simulated = static_cast<long long>(n) / w.L.dp * w.n_d;
 
   std::vector<std::string> args = {"scaleplan-des", "--log=root.thres:critical", "--cfg=network/model:CM02",
                                    "--cfg=network/crosstraffic:0", "--cfg=contexts/stack-size:256"};
@@ -696,19 +784,48 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
         for (int t = 0; t < w.n_t; ++t) {
           Group& g = x->groups[x->dp_group(t, cc, s)];
           g.members.push_back(w.sim_id(t, cc, d, s));
+          if (d < w.n_d) ++g.joiners;
           g.stride = w.L.stride_dp();
           if (w.tied_pp && (s == 0 || s == w.L.pp - 1)) {
             Group& ge = x->groups[x->emb_group(t, cc, d)];
             ge.members.push_back(w.sim_id(t, cc, d, s));
+            if (d < w.n_d) ++ge.joiners;
             ge.stride = w.L.stride_pp() * (w.L.pp - 1);
           }
         }
+  // Tied-embedding groups of replicas without a program ride along with replica 0's.
+  if (w.tied_pp)
+    for (int d = w.n_d; d < w.L.dp; ++d)
+      for (int cc = 0; cc < w.n_c; ++cc)
+        for (int t = 0; t < w.n_t; ++t)
+          x->groups[x->emb_group(t, cc, d % w.n_d)].mirrors.push_back(x->groups[x->emb_group(t, cc, d)].members);
   x->streams.resize(n);
+  x->sent.assign(2 * n, 0);
+  x->received.assign(2 * n, 0);
   x->stats.resize(n);
-  const size_t lines = static_cast<size_t>(w.L.dp) * w.n_c * w.n_t;
+  const size_t lines = static_cast<size_t>(w.n_d) * w.n_c * w.n_t;
   x->mbox.resize(lines * w.L.pp * w.v * 2);
   for (size_t i = 0; i < x->mbox.size(); ++i) x->mbox[i] = sg4::Mailbox::by_name("mb" + std::to_string(i));
+  if (w.n_d < w.L.dp && c.net.pod_gpus > 0 && w.total_ranks > c.net.pod_gpus) {
+    x->mirror.resize(2 * n);
+    auto pod = [&](int id) { return w.grank[id] / c.net.pod_gpus; };
+    for (size_t id = 0; id < n; ++id) {
+      if (w.d_of[id] >= w.n_d) continue;
+      const int t = w.t_of[id], cc = w.c_of[id], s = w.s_of[id];
+      for (int dir = 0; dir < 2; ++dir) {
+        // Stage-to-stage partner of this rank's stage (the virtual-stage chain wraps from the last
+        // stage to the first between chunks).
+        const int s2 = dir == 0 ? (s + 1) % w.L.pp : (s + w.L.pp - 1) % w.L.pp;
+        if (s2 == s) continue;
+        for (int d = w.n_d; d < w.L.dp; ++d) {
+          const int a = w.sim_id(t, cc, d, s), b = w.sim_id(t, cc, d, s2);
+          if (pod(a) != pod(b)) x->mirror[2 * id + dir].push_back({x->host[a], x->host[b]});
+        }
+      }
+    }
+  }
   for (size_t id = 0; id < n; ++id) {
+    if (w.d_of[id] >= w.n_d) continue;  // replicas without a program: their hosts only end flows
     const int i = static_cast<int>(id);
     Sim* xp = x.get();
     sg4::Actor::create("rank" + std::to_string(w.grank[id]), x->host[id], [xp, i] { rank_main(xp, i); });
@@ -732,11 +849,16 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   const double k = w.reduction;
   const double N = static_cast<double>(w.total_ranks);
   const long long pods = c.net.pod_gpus > 0 && w.total_ranks > c.net.pod_gpus ? (w.total_ranks + c.net.pod_gpus - 1) / c.net.pod_gpus : 0;
-  // Per-GPU links: the dropped ranks carry what their representative carries (bytes x k); shared
+  // Per-GPU links: every GPU carries what the ranks with a program carry (symmetry); the shared
   // uplinks were given 1/k of their capacity, so their bytes are 1/k of the real ones.
-  if (w.L.gpn > 1) core.links.push_back(summarize("nvlink", tl.nvlink, 2 * N, k, 1, step));
-  core.links.push_back(summarize("nic", tl.nic, 2 * N, k, 1, step));
-  if (pods > 0) core.links.push_back(summarize("pod_uplink", tl.uplink, 2.0 * pods, k, k, step));
+  if (w.L.gpn > 1)
+    core.links.push_back(summarize("nvlink", tl.nvlink, link_bytes(*x, tl.nvlink, false), 2 * N, 2 * N / tl.nvlink.size(), 1, step));
+  core.links.push_back(summarize("nic", tl.nic, link_bytes(*x, tl.nic, true), 2 * N, 2 * N / tl.nic.size(), 1, step));
+  if (pods > 0) {
+    std::vector<double> ub;
+    for (auto* l : tl.uplink) ub.push_back(sg_link_get_cum_load(l));
+    core.links.push_back(summarize("pod_uplink", tl.uplink, ub, 2.0 * pods, k, k, step));
+  }
   core.flows = x->flows;
   core.spans = std::move(x->spans);
   core.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
