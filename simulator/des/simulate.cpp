@@ -237,6 +237,7 @@ struct Task {
   CollKind kind = CollKind::all_reduce;
   double bytes = 0;
   std::string label;
+  sg4::SemaphorePtr on_done;  // released when the collective completes (optional)
 };
 
 struct Instance {  // one call of a collective on one group (joiners: its members that run a program)
@@ -375,6 +376,7 @@ void stream_main(Sim* x, int id) {
     const double t0 = sg4::Engine::get_clock();
     run_collective(*x, g, *g.calls[t.seq], t.kind, t.bytes);
     x->span(id, SpanKind::comm, "dp:" + t.label, t0, sg4::Engine::get_clock() - t0);
+    if (t.on_done) t.on_done->release();
   }
 }
 
@@ -382,11 +384,13 @@ struct Poster {  // posts collectives to a rank's stream, counting its calls per
   Sim& x;
   int id;
   std::map<int, int> seq;
-  void post(int group, CollKind k, double bytes, std::string label) {
-    if (bytes <= 0 || x.groups[group].members.size() < 2) return;
+  // Returns false when there is nothing to communicate (no task posted).
+  bool post(int group, CollKind k, double bytes, std::string label, sg4::SemaphorePtr on_done = nullptr) {
+    if (bytes <= 0 || x.groups[group].members.size() < 2) return false;
     Stream& st = x.streams[id];
-    st.q.push_back({Task::coll, group, seq[group]++, k, bytes, std::move(label)});
+    st.q.push_back({Task::coll, group, seq[group]++, k, bytes, std::move(label), std::move(on_done)});
     st.ready->release();
+    return true;
   }
 };
 
@@ -447,12 +451,30 @@ void rank_main(Sim* xp, int id) {
     lane.flush();
     post.post(group, k, bytes, std::move(label));
   };
+  // ZeRO-1/2 (Megatron distributed optimizer with overlap_param_gather): the updated parameter
+  // shards are all-gathered chunk by chunk while the step starts; a chunk's first forward waits
+  // for its parameters. One step in steady state: this is the previous optimizer step's gather.
+  std::vector<sg4::SemaphorePtr> params_ready(v);
+  if (dp_on && (w.zero == 1 || w.zero == 2))
+    for (int c2 = 0; c2 < v; ++c2) {
+      auto sem = sg4::Semaphore::create(0);
+      if (post.post(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag params c" + std::to_string(c2), sem)) params_ready[c2] = sem;
+    }
   for (size_t i = 0; i < ops.size(); ++i) {
     const PipeOp& op = ops[i];
     const int vs = op.chunk * p + s, mb = op.microbatch, ch = op.chunk;
     const ChunkCost& cc = w.cost[s][op.chunk];
     if (op.forward) {
       if (vs > 0) receive(vs, 0, (vs - 1) % p, "wait F", mb, ch);
+      if (params_ready[ch]) {
+        lane.flush();
+        const double t0 = sg4::Engine::get_clock();
+        params_ready[ch]->acquire();
+        params_ready[ch] = nullptr;
+        const double dt = sg4::Engine::get_clock() - t0;
+        rs.dp += dt;
+        if (dt > 0) x.span(id, SpanKind::comm, "wait params", t0, dt);
+      }
       if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag F" + std::to_string(mb));
       lane.add(SpanKind::compute, cc.f_comp, "F", mb, ch, &rs.compute);
       lane.add(SpanKind::comm, cc.f_comm, "tp F", mb, ch, &rs.tp);
@@ -484,12 +506,10 @@ void rank_main(Sim* xp, int id) {
     for (int c2 = 0; c2 < v; ++c2)
       for (int k = 0; k < buckets; ++k) post.post(gdp, grad_kind, bucket_bytes, "grad c" + std::to_string(c2) + " b" + std::to_string(k));
   }
-  // ZeRO-1/2: the updated parameter shards are all-gathered (estimator: RS(grads) + AG(params)).
-  if (dp_on && (w.zero == 1 || w.zero == 2)) post.post(gdp, CollKind::all_gather, w.param_e * w.params_stage[s], "ag params");
   if (w.tied_pp && (s == 0 || s == p - 1)) post.post(x.emb_group(t, c, d), CollKind::all_reduce, w.emb_grad_bytes, "emb grad");
   {
     Stream& st = x.streams[id];
-    st.q.push_back({Task::done, 0, 0, CollKind::all_reduce, 0, ""});
+    st.q.push_back({Task::done, 0, 0, CollKind::all_reduce, 0, "", nullptr});
     st.ready->release();
     const double t0 = sg4::Engine::get_clock();
     st.finished->acquire();
@@ -1055,7 +1075,7 @@ SimResult simulate(const model::ModelSpec& m, const hw::Cluster& c, const Plan& 
   r.links = core.links;
   r.total_ranks = p.gpus();
   r.simulated_ranks = core.simulated;
-  r.reduction = o.reduce ? p.tp * p.cp : 1;
+  r.reduction = core.simulated > 0 ? static_cast<int>(p.gpus() / core.simulated) : 1;
   r.flows = core.flows;
   r.wall_s = core.wall_s;
   r.peak_rss_bytes = core.rss;

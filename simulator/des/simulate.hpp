@@ -19,9 +19,10 @@
 namespace scaleplan::des {
 
 struct SimOptions {
-  // Symmetry reduction (README "Discrete-event simulator"): simulate one rank per TP x CP group
-  // and give the links those groups share 1/(tp*cp) of their capacity. Exact under max-min
-  // sharing when the dropped ranks' traffic is a translate of the kept rank's.
+  // Symmetry reduction (README "Discrete-event simulator"): one rank per TP x CP group, with the
+  // links those groups share given 1/(tp*cp) of their capacity, and programs only for data-parallel
+  // replica 0 (the other replicas' collectives and cross-pod transfers run as flows beside it).
+  // Exact under max-min sharing when the dropped ranks' traffic is a translate of the kept ones'.
   bool reduce = true;
   // Keep the per-rank spans (the timeline); off makes large runs lighter.
   bool timeline = true;
@@ -50,7 +51,7 @@ struct SimResult {
   double analytic_step_s = 0;        // the analytic estimate of the same plan, for comparison
   long long total_ranks = 0;         // GPUs of the plan
   long long simulated_ranks = 0;     // ranks that ran a program (after the reduction)
-  int reduction = 1;                 // tp*cp when reduced, else 1
+  int reduction = 1;                 // total_ranks / simulated_ranks
   long long flows = 0;               // network transfers simulated
   double wall_s = 0;                 // wall time of the simulation (platform build + run)
   double peak_rss_bytes = 0;         // peak resident memory of the simulating process
