@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -994,6 +995,8 @@ bool write_all(int fd, const char* p, size_t n) {
 Core run_isolated(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, const SimOptions& o) {
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error("simulator: pipe() failed");
+  // Unwritten stdio buffers would be inherited and written twice (SimGrid flushes them at exit).
+  std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("simulator: fork() failed");
   if (pid == 0) {
