@@ -95,7 +95,7 @@ TEST(DesReduction, MatchesTheUnreducedSimulationWithinOnePercent) {
   const hw::Cluster c = hw::load_cluster(std::string(SCALEPLAN_SOURCE_DIR) + "/tests/des/small-pods.yaml");
   const model::ModelSpec m = model::load_model("gpt3-2.7b");
   for (const char* text : {"tp=8,pp=2,mbs=1,gbs=64", "tp=2,pp=2,mbs=1,gbs=64", "tp=4,cp=2,pp=2,mbs=1,gbs=32,zero=1",
-                           "tp=2,pp=4,vpp=2,schedule=interleaved,mbs=1,gbs=64"}) {
+                           "tp=2,pp=4,vpp=2,schedule=interleaved,mbs=1,gbs=64", "tp=8,pp=8,mbs=1,gbs=32", "tp=4,pp=8,mbs=1,gbs=32,zero=3"}) {
     const strategies::Plan p = plan_for(m, c, text, 128);
     des::SimOptions red, full;
     full.reduce = false;

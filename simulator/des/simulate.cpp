@@ -2,7 +2,6 @@
 // the comments here say where each number comes from.
 #include "simulator/des/simulate.hpp"
 
-#include <simgrid/plugins/load.h>
 #include <simgrid/s4u.hpp>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -16,6 +15,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -282,7 +282,19 @@ struct Sim {
   // With the replica reduction: per (sim id of a running rank, direction 0 = to the next stage,
   // 1 = to the previous) the other replicas' copies of that transfer that leave their pod (they
   // share the pod uplinks); transfers inside a pod only load the other replicas' own NICs.
-  std::vector<std::vector<std::pair<sg4::Host*, sg4::Host*>>> mirror;
+  std::vector<std::vector<std::pair<int, int>>> mirror;
+  // Bytes put on each directed link: every flow adds its size to the links of its route (SimGrid's
+  // route between the two hosts, cached per pair). Exact, unlike sampling the links' load.
+  std::unordered_map<const sg4::Link*, double> link_bytes;
+  std::unordered_map<long long, std::vector<sg4::Link*>> routes;
+  void account(int from, int to, double bytes) {
+    auto& r = routes[static_cast<long long>(from) * static_cast<long long>(host.size()) + to];
+    if (r.empty()) {
+      double lat = 0;
+      host[from]->route_to(host[to], r, &lat);
+    }
+    for (const auto* l : r) link_bytes[l] += bytes;
+  }
   long long flows = 0;
   std::vector<long long> sent, received;  // per sim id x 2 directions: stage-to-stage transfers
   int dp_group(int t, int c, int s) const { return (s * w.n_c + c) * w.n_t + t; }
@@ -354,6 +366,7 @@ void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double byte
     for (const Flow& f : ph.flows) {
       if (f.bytes <= 0) continue;
       comms.push_back(sg4::Comm::sendto_async(x.host[f.from], x.host[f.to], static_cast<uint64_t>(std::llround(f.bytes))));
+      x.account(f.from, f.to, f.bytes);
     }
     x.flows += static_cast<long long>(comms.size());
     sg4::Comm::wait_all(comms);
@@ -442,9 +455,11 @@ void rank_main(Sim* xp, int id) {
     x.box(id, vs, dir)->put_init(&payload, bytes)->detach();
     ++x.flows;
     ++x.sent[2 * id + dir];
+    x.account(id, w.sim_id(t, c, d, (vs % p)), w.p2p_bytes);
     if (!x.mirror.empty())
       for (const auto& [a, b] : x.mirror[static_cast<size_t>(id) * 2 + dir]) {
-        sg4::Comm::sendto_init(a, b)->set_payload_size(bytes)->detach();
+        sg4::Comm::sendto_init(x.host[a], x.host[b])->set_payload_size(bytes)->detach();
+        x.account(a, b, w.p2p_bytes);
         ++x.flows;
       }
   };
@@ -624,9 +639,6 @@ TierLinks build_platform(Sim& x) {
     }
   }
   root->seal();
-  for (auto* l : tl.nvlink) sg_link_load_track(l);
-  for (auto* l : tl.nic) sg_link_load_track(l);
-  for (auto* l : tl.uplink) sg_link_load_track(l);
   return tl;
 }
 
@@ -717,7 +729,10 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
 std::vector<double> link_bytes(const Sim& x, const std::vector<sg4::Link*>& links, bool nic_tier) {
   const Work& w = x.w;
   std::vector<double> b(links.size());
-  for (size_t i = 0; i < links.size(); ++i) b[i] = sg_link_get_cum_load(links[i]);
+  for (size_t i = 0; i < links.size(); ++i) {
+    auto it = x.link_bytes.find(links[i]);
+    b[i] = it == x.link_bytes.end() ? 0 : it->second;
+  }
   if (w.n_d >= w.L.dp) return b;
   const hw::Cluster& c = *x.c;
   for (size_t id = 0; id < w.grank.size(); ++id) {
@@ -746,6 +761,8 @@ std::vector<double> link_bytes(const Sim& x, const std::vector<sg4::Link*>& link
 
 LinkTier summarize(const std::string& tier, const std::vector<sg4::Link*>& links, const std::vector<double>& bytes, double full_links,
                    double scale_bytes, double scale_cap, double step) {
+  if (std::getenv("SCALEPLAN_DES_DUMP"))
+    for (size_t i = 0; i < links.size(); ++i) std::fprintf(stderr, "link %s %.0f\n", links[i]->get_cname(), bytes[i]);
   LinkTier lt;
   lt.tier = tier;
   lt.links = static_cast<int>(full_links);
@@ -793,7 +810,6 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   argv.push_back(nullptr);
   int argc = static_cast<int>(args.size());
   sg4::Engine engine(&argc, argv.data());
-  sg_link_load_plugin_init();
   x->host.resize(n);
   const TierLinks tl = build_platform(*x);
 
@@ -840,7 +856,7 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
         if (s2 == s) continue;
         for (int d = w.n_d; d < w.L.dp; ++d) {
           const int a = w.sim_id(t, cc, d, s), b = w.sim_id(t, cc, d, s2);
-          if (pod(a) != pod(b)) x->mirror[2 * id + dir].push_back({x->host[a], x->host[b]});
+          if (pod(a) != pod(b)) x->mirror[2 * id + dir].push_back({a, b});
         }
       }
     }
@@ -877,7 +893,10 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   core.links.push_back(summarize("nic", tl.nic, link_bytes(*x, tl.nic, true), 2 * N, 2 * N / tl.nic.size(), 1, step));
   if (pods > 0) {
     std::vector<double> ub;
-    for (auto* l : tl.uplink) ub.push_back(sg_link_get_cum_load(l));
+    for (auto* l : tl.uplink) {
+      auto it = x->link_bytes.find(l);
+      ub.push_back(it == x->link_bytes.end() ? 0 : it->second);
+    }
     core.links.push_back(summarize("pod_uplink", tl.uplink, ub, 2.0 * pods, k, k, step));
   }
   core.flows = x->flows;
