@@ -761,8 +761,6 @@ std::vector<double> link_bytes(const Sim& x, const std::vector<sg4::Link*>& link
 
 LinkTier summarize(const std::string& tier, const std::vector<sg4::Link*>& links, const std::vector<double>& bytes, double full_links,
                    double scale_bytes, double scale_cap, double step) {
-  if (std::getenv("SCALEPLAN_DES_DUMP"))
-    for (size_t i = 0; i < links.size(); ++i) std::fprintf(stderr, "link %s %.0f\n", links[i]->get_cname(), bytes[i]);
   LinkTier lt;
   lt.tier = tier;
   lt.links = static_cast<int>(full_links);
