@@ -556,7 +556,10 @@ TierLinks build_platform(Sim& x) {
   tl.nic.resize(2 * w.grank.size());
   const double k = w.reduction;
   const double nvl_bw = c.intra.bw_Bps * c.intra.bus_efficiency;
-  const double nic_bw = c.net.nic_bw_Bps * c.net.bus_efficiency;
+  // GPU <-> NIC (GPUDirect RDMA) crosses the GPU's PCIe link, which carries exactly the NIC's
+  // flows, so one link of the smaller of the two rates is the same constraint.
+  const double nic_bw = c.host.pcie_Bps > 0 ? std::min(c.net.nic_bw_Bps * c.net.bus_efficiency, c.host.pcie_Bps)
+                                            : c.net.nic_bw_Bps * c.net.bus_efficiency;
   const bool pods = c.net.pod_gpus > 0 && w.total_ranks > c.net.pod_gpus;
   auto* root = sg4::create_star_zone(pods ? "fabric" : "pod0");
   // Simulated ranks by node, nodes by pod.
@@ -626,7 +629,7 @@ TierLinks build_platform(Sim& x) {
   if (pods) {
     // The aggregation layer above a pod: pod_gpus x NIC / oversubscription per direction (Llama 3
     // sec. 3.3.1: 1:7), shared by the pod's traffic; with the reduction, 1/k of it.
-    const double up_bw = c.net.pod_gpus * nic_bw / c.net.oversubscription / k;
+    const double up_bw = c.net.pod_gpus * c.net.nic_bw_Bps * c.net.bus_efficiency / c.net.oversubscription / k;
     for (auto& [pod, pz] : pod_zone) {
       pz->seal();
       auto* up = root->create_split_duplex_link("pod" + std::to_string(pod) + "-uplink", up_bw);
