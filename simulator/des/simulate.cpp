@@ -133,7 +133,7 @@ std::vector<std::vector<int>> by_node(const Net& net, const std::vector<int>& me
 // after. With several members per node NCCL runs one channel per NIC: channel j rotates each node's
 // members by j so its node-crossing hop leaves from a different GPU (and NIC); each channel carries
 // 1/C of the bytes (the estimator's ring bandwidth min(NVLink, per_node x NIC)).
-void ring_flows(const Net& net, const std::vector<std::vector<int>>& nodes, double per_member_bytes, Phase& ph) {
+void ring_flows(const std::vector<std::vector<int>>& nodes, double per_member_bytes, Phase& ph) {
   const size_t per_node = nodes.front().size();
   const size_t C = nodes.size() > 1 ? per_node : 1;
   std::vector<int> order;
@@ -163,6 +163,85 @@ int btree_parent(int n, int rank) {
 int dtree_rank(int n, int r) { return n % 2 == 1 ? (r - 1 + n) % n : n - 1 - r; }
 int dtree_node(int n, int q) { return n % 2 == 1 ? (q + 1) % n : n - 1 - q; }
 
+// One collective call as the flow algorithms see it.
+struct CollCall {
+  const hw::Cluster& c;
+  CollKind kind;
+  double bytes;
+  int n;                                    // members
+  const std::vector<std::vector<int>>& nodes;  // members by node
+  bool all_reduce() const { return kind == CollKind::all_reduce; }
+};
+// A flow algorithm appends the call's phases; false when it does not apply to the call.
+using FlowAlgo = bool (*)(const CollCall&, std::vector<Phase>&);
+
+// Ring (FORMULAS.md): all-reduce 2(n-1) steps of B/n, reduce-scatter / all-gather n-1 steps.
+bool ring_algo(const CollCall& k, std::vector<Phase>& out) {
+  Phase ph;
+  const double steps = k.all_reduce() ? 2.0 * (k.n - 1) : (k.n - 1);
+  ring_flows(k.nodes, steps / k.n * k.bytes, ph);
+  ph.latency_s = steps * (k.nodes.size() > 1 ? k.c.net.latency_s : k.c.intra.latency_s);
+  out.push_back(std::move(ph));
+  return true;
+}
+
+// NCCL's double binary tree (all-reduce, Sanders et al. 2009; NCCL src/graph/trees.cc): two binary
+// trees over the nodes, each carrying half the bytes up (reduce) and down (broadcast), pipelined so
+// both directions of every edge run at once. With several members per node, one channel per NIC
+// (member j of each node carries 1/C) and the intra-node chain over NVLink.
+bool tree_algo(const CollCall& k, std::vector<Phase>& out) {
+  if (!k.all_reduce() || k.nodes.size() < 2) return false;
+  Phase ph;
+  const size_t C = k.nodes.front().size();
+  const int nn = static_cast<int>(k.nodes.size());
+  for (size_t j = 0; j < C; ++j)
+    for (int tree = 0; tree < 2; ++tree)
+      for (int r = 0; r < nn; ++r) {
+        const int up = btree_parent(nn, tree == 0 ? r : dtree_rank(nn, r));
+        if (up < 0) continue;
+        const int pr = tree == 0 ? up : dtree_node(nn, up);
+        const int a = k.nodes[r][j % k.nodes[r].size()];
+        const int b = k.nodes[pr][j % k.nodes[pr].size()];
+        ph.flows.push_back({a, b, k.bytes / 2 / C});
+        ph.flows.push_back({b, a, k.bytes / 2 / C});
+      }
+  if (C > 1)
+    for (const auto& nd : k.nodes) ring_flows({nd}, 2 * k.bytes, ph);
+  ph.latency_s = 2 * (std::ceil(std::log2(static_cast<double>(nn))) * k.c.net.latency_s + (C - 1) * k.c.intra.latency_s);
+  out.push_back(std::move(ph));
+  return true;
+}
+
+// Hierarchical: reduce-scatter inside each node, the collective across nodes per local rank on
+// B/p, all-gather inside the node (FORMULAS.md "hierarchical").
+bool hierarchical_algo(const CollCall& k, std::vector<Phase>& out) {
+  if (k.nodes.size() < 2 || k.nodes.front().size() < 2) return false;
+  const double p = static_cast<double>(k.nodes.front().size());
+  const double m = static_cast<double>(k.nodes.size());
+  const double f = k.all_reduce() ? 2.0 : 1.0;
+  Phase intra;
+  for (const auto& nd : k.nodes) ring_flows({nd}, (p - 1) / p * k.bytes, intra);
+  intra.latency_s = (p - 1) * k.c.intra.latency_s;
+  Phase inter;
+  for (size_t j = 0; j < k.nodes.front().size(); ++j) {
+    std::vector<std::vector<int>> rail;
+    for (const auto& nd : k.nodes) rail.push_back({nd[j % nd.size()]});
+    ring_flows(rail, f * (m - 1) / m * k.bytes / p, inter);
+  }
+  inter.latency_s = f * (m - 1) * k.c.net.latency_s;
+  out.push_back(intra);
+  out.push_back(inter);
+  if (k.all_reduce()) out.push_back(intra);
+  return true;
+}
+
+// The registry: the same names as hardware/collectives.cpp's, so a call runs as flows the algorithm
+// the estimator's tuner picked for it.
+const struct {
+  const char* name;
+  FlowAlgo fn;
+} kFlowAlgos[] = {{"ring", ring_algo}, {"tree", tree_algo}, {"hierarchical", hierarchical_algo}};
+
 std::vector<Phase> collective_phases(const Net& net, CollKind kind, double bytes, const std::vector<int>& members, int stride) {
   std::vector<Phase> out;
   const int n = static_cast<int>(members.size());
@@ -171,60 +250,13 @@ std::vector<Phase> collective_phases(const Net& net, CollKind kind, double bytes
   const hw::Coll hk = kind == CollKind::all_reduce ? hw::Coll::all_reduce : kind == CollKind::reduce_scatter ? hw::Coll::reduce_scatter
                                                                                                                 : hw::Coll::all_gather;
   // The algorithm NCCL's tuner would pick, as the estimator picks it (hardware/collectives.cpp).
-  const hw::Group g = hw::make_group(c, n, stride);
   const char* algo = "ring";
-  hw::collective_time(c, hk, bytes, g, &algo);
+  hw::collective_time(c, hk, bytes, hw::make_group(c, n, stride), &algo);
   const auto nodes = by_node(net, members);
-  const double m_nodes = static_cast<double>(nodes.size());
-  const double a_step = nodes.size() > 1 ? c.net.latency_s : c.intra.latency_s;
-  const bool ar = kind == CollKind::all_reduce;
-  if (std::strcmp(algo, "hierarchical") == 0 && nodes.size() > 1 && nodes.front().size() > 1) {
-    // Reduce-scatter inside each node, the collective across nodes per local rank on B/p, all-gather
-    // inside the node (FORMULAS.md "hierarchical").
-    const double p = static_cast<double>(nodes.front().size());
-    Phase intra;
-    for (const auto& nd : nodes) ring_flows(net, {nd}, (p - 1) / p * bytes, intra);
-    intra.latency_s = (p - 1) * c.intra.latency_s;
-    Phase inter;
-    for (size_t j = 0; j < nodes.front().size(); ++j) {
-      std::vector<std::vector<int>> rail;
-      for (const auto& nd : nodes) rail.push_back({nd[j % nd.size()]});
-      ring_flows(net, rail, (ar ? 2.0 : 1.0) * (m_nodes - 1) / m_nodes * bytes / p, inter);
-    }
-    inter.latency_s = (ar ? 2.0 : 1.0) * (m_nodes - 1) * c.net.latency_s;
-    out.push_back(intra);
-    out.push_back(inter);
-    if (ar) out.push_back(intra);
-    return out;
-  }
-  Phase ph;
-  if (std::strcmp(algo, "tree") == 0) {
-    // NCCL's double binary tree (all-reduce, Sanders et al. 2009; NCCL src/graph/trees.cc): two
-    // binary trees over the nodes, each carrying half the bytes up (reduce) and down (broadcast),
-    // pipelined so both directions of every edge run at once. With several members per node, one
-    // channel per NIC (member j of each node carries 1/C) and the intra-node chain over NVLink.
-    const size_t C = nodes.front().size();
-    const int nn = static_cast<int>(nodes.size());
-    for (size_t j = 0; j < C; ++j)
-      for (int tree = 0; tree < 2; ++tree)
-        for (int r = 0; r < nn; ++r) {
-          const int up = btree_parent(nn, tree == 0 ? r : dtree_rank(nn, r));
-          if (up < 0) continue;
-          const int a = nodes[r][j % nodes[r].size()];
-          const int pr = tree == 0 ? up : dtree_node(nn, up);
-          const int b = nodes[pr][j % nodes[pr].size()];
-          ph.flows.push_back({a, b, bytes / 2 / C});
-          ph.flows.push_back({b, a, bytes / 2 / C});
-        }
-    if (C > 1)
-      for (const auto& nd : nodes) ring_flows(net, {nd}, 2 * bytes, ph);
-    ph.latency_s = 2 * (std::ceil(std::log2(m_nodes)) * c.net.latency_s + (nodes.front().size() - 1) * c.intra.latency_s);
-  } else {
-    const double steps = ar ? 2.0 * (n - 1) : (n - 1);
-    ring_flows(net, nodes, steps / n * bytes, ph);
-    ph.latency_s = steps * a_step;
-  }
-  out.push_back(ph);
+  const CollCall call{c, kind, bytes, n, nodes};
+  for (const auto& a : kFlowAlgos)
+    if (std::strcmp(a.name, algo) == 0 && a.fn(call, out)) return out;
+  ring_algo(call, out);
   return out;
 }
 
