@@ -36,7 +36,7 @@ int run_simulate(const SimulateArgs& a) {
   des::SimOptions o;
   o.reduce = !a.no_reduce;
   o.timeline = !a.trace.empty();
-  o.in_process = true;  // one simulation per CLI process
+  // Forked child (the default): a SimGrid abort becomes a one-line error instead of a crash.
   const des::SimResult r = des::simulate(m, c, p, o);
   if (!a.trace.empty()) {
     std::ofstream f(a.trace);
