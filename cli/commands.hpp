@@ -16,6 +16,7 @@ void add_search(CLI::App& app, int& rc);
 void add_scale(CLI::App& app, int& rc);
 void add_budget(CLI::App& app, int& rc);
 void add_capacity(CLI::App& app, int& rc);  // issue 6
+void add_simulate(CLI::App& app, int& rc);
 
 // Runs fn, mapping typed input errors to a one-line message on stderr and exit code 2.
 int guarded(const std::function<int()>& fn);

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   scaleplan::cli::add_budget(app, rc);
   scaleplan::cli::add_validate(app, rc);
   scaleplan::cli::add_capacity(app, rc);
+  scaleplan::cli::add_simulate(app, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -9,7 +9,11 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/errors.hpp"
 #include "gui/main_window.hpp"
+#ifdef SCALEPLAN_HAVE_DES
+#include "simulator/des/simulate.hpp"
+#endif
 
 int main(int argc, char** argv) {
   bool screenshot = false;
@@ -44,6 +48,21 @@ int main(int argc, char** argv) {
     return v;
   };
   scaleplan::gui::MainWindow w;
+#ifdef SCALEPLAN_HAVE_DES
+  // The Gantt from the SimGrid simulator (issue 7) when it is built; plans its rank programs do not
+  // model (zero_bubble, ep > 1, offload: simulate refuses them by key) fall back to the analytic
+  // schedule, as the chart's label says.
+  w.set_timeline_provider({"SimGrid simulation; analytic if unsupported",
+                           [](const scaleplan::model::ModelSpec& m, const scaleplan::hw::Cluster& c,
+                              const scaleplan::strategies::Plan& p) {
+                             try {
+                               return scaleplan::des::simulate(m, c, p, scaleplan::des::SimOptions{}).timeline;
+                             } catch (const scaleplan::PlanError&) {
+                               const scaleplan::analytic::Estimator est(m, c);
+                               return scaleplan::gui::analytic_schedule_timeline(est, p);
+                             }
+                           }});
+#endif
   w.set_inputs(cli.value(model), cli.value(cluster), number(gpus), number(gbs), number(seq));
 
   if (cli.isSet(plan)) {
