@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
 #include "simulator/analytic/estimator.hpp"
@@ -13,10 +14,11 @@ namespace scaleplan::cli {
 
 namespace {
 struct BudgetArgs {
-  std::string model, cluster, tokens, gbs = "auto", optimizer = "adam", b_noise;
-  long long gpus = 0, seq = 0;
+  ModelClusterArgs io;
+  SearchTuningArgs tune;
+  std::string tokens, gbs = "auto";
+  long long gpus = 0;
   double price = 0;
-  int threads = 0;
   bool json = false;
 };
 }  // namespace
@@ -24,26 +26,23 @@ struct BudgetArgs {
 void add_budget(CLI::App& app, int& rc) {
   auto a = std::make_shared<BudgetArgs>();
   CLI::App* sub = app.add_subcommand("budget", "days, GPU-hours, dollars and energy to train on T tokens");
-  sub->add_option("--model", a->model, "model preset or YAML file")->required();
-  sub->add_option("--cluster", a->cluster, "cluster preset or YAML file")->required();
+  add_model_cluster_options(sub, a->io);
   sub->add_option("--gpus", a->gpus, "GPU count")->required();
   sub->add_option("--tokens", a->tokens, "tokens to train (3e11, 300B, 15T)")->required();
   sub->add_option("--price", a->price, "USD per GPU-hour (default: the cluster's)");
   sub->add_option("--gbs", a->gbs, "global batch (sequences) or 'auto' (default: auto)");
-  sub->add_option("--seq", a->seq, "sequence length (overrides the model's)");
-  sub->add_option("--optimizer", a->optimizer, "adam | lamb (with --gbs auto: LAMB/LARS raise B_noise)");
-  sub->add_option("--b-noise", a->b_noise, "critical batch B_noise in tokens (default: the model's)");
-  sub->add_option("--threads", a->threads, "worker threads (default: all cores)");
+  add_seq_option(sub, a->io);
+  add_search_tuning_options(sub, a->tune);
   sub->add_flag("--json", a->json, "print one JSON object only");
   sub->callback([a, &rc] {
     rc = guarded([&] {
-      model::ModelSpec m = model::load_model(a->model);
-      if (a->seq > 0) m.seq = a->seq;
-      hw::Cluster c = hw::load_cluster(a->cluster);
+      LoadedInputs in = load_inputs(a->io);
+      model::ModelSpec& m = in.model;
+      hw::Cluster& c = in.cluster;
       const search::GbsArg g = search::parse_gbs(a->gbs);
       const double tokens = search::parse_quantity(a->tokens, "--tokens");
-      const double b_noise = a->b_noise.empty() ? 0 : search::parse_quantity(a->b_noise, "--b-noise");
-      const search::Optimizer opt = search::parse_optimizer(a->optimizer);
+      const double b_noise = b_noise_tokens(a->tune);
+      const search::Optimizer opt = search::parse_optimizer(a->tune.optimizer);
       if (a->price < 0) throw UsageError("--price must be >= 0");
       analytic::Estimator est(m, c);
       search::BatchChoice b;
@@ -53,7 +52,7 @@ void add_budget(CLI::App& app, int& rc) {
       search::SearchSpec base;
       base.objective = search::Objective::time;
       base.top_k = 1;
-      base.threads = a->threads;
+      base.threads = a->tune.threads;
       base.progress_label = "budget";
       search::Progress progress([](const std::string& line, bool final) {
         std::cerr << fmt::format("\r{:<72}", line) << (final ? "\n" : "") << std::flush;

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
 #include "simulator/analytic/estimator.hpp"
@@ -15,9 +16,9 @@ namespace scaleplan::cli {
 namespace {
 
 struct ScaleArgs {
-  std::string model, cluster, gpus, gbs, tokens, optimizer = "adam", b_noise;
-  long long seq = 0;
-  int threads = 0;
+  ModelClusterArgs io;
+  SearchTuningArgs tune;
+  std::string gpus, gbs, tokens;
   bool json = false;
 };
 
@@ -27,25 +28,22 @@ struct ScaleArgs {
 void add_scale(CLI::App& app, int& rc) {
   auto a = std::make_shared<ScaleArgs>();
   CLI::App* sub = app.add_subcommand("scale", "best plan, throughput, speedup and scaling efficiency at each GPU count");
-  sub->add_option("--model", a->model, "model preset or YAML file")->required();
-  sub->add_option("--cluster", a->cluster, "cluster preset or YAML file")->required();
+  add_model_cluster_options(sub, a->io);
   sub->add_option("--gpus", a->gpus, "GPU counts, comma-separated (200,400,...,20000)")->required();
   sub->add_option("--gbs", a->gbs, "global batch (sequences), or 'auto' (chosen per count by the large-batch model)")->required();
   sub->add_option("--tokens", a->tokens, "tokens to train (3e11, 300B); default 20 per parameter (Chinchilla)");
-  sub->add_option("--seq", a->seq, "sequence length (overrides the model's)");
-  sub->add_option("--optimizer", a->optimizer, "adam | lamb (LAMB/LARS raise B_noise)");
-  sub->add_option("--b-noise", a->b_noise, "critical batch B_noise in tokens (default: the model's)");
-  sub->add_option("--threads", a->threads, "worker threads (default: all cores)");
+  add_seq_option(sub, a->io);
+  add_search_tuning_options(sub, a->tune);
   sub->add_flag("--json", a->json, "print one JSON object only");
   sub->callback([a, &rc] {
     rc = guarded([&] {
-      model::ModelSpec m = model::load_model(a->model);
-      if (a->seq > 0) m.seq = a->seq;
-      hw::Cluster c = hw::load_cluster(a->cluster);
+      LoadedInputs in = load_inputs(a->io);
+      model::ModelSpec& m = in.model;
+      hw::Cluster& c = in.cluster;
       const std::vector<long long> counts = search::parse_counts(a->gpus, "--gpus");
       const search::GbsArg g = search::parse_gbs(a->gbs);
-      const double b_noise = a->b_noise.empty() ? 0 : search::parse_quantity(a->b_noise, "--b-noise");
-      const search::Optimizer opt = search::parse_optimizer(a->optimizer);
+      const double b_noise = b_noise_tokens(a->tune);
+      const search::Optimizer opt = search::parse_optimizer(a->tune.optimizer);
       const double tokens = a->tokens.empty() ? 0 : search::parse_quantity(a->tokens, "--tokens");
       analytic::Estimator est(m, c);
       search::BatchChoice b;
@@ -55,7 +53,7 @@ void add_scale(CLI::App& app, int& rc) {
       search::SearchSpec base;
       base.objective = search::Objective::time;
       base.top_k = 1;
-      base.threads = a->threads;
+      base.threads = a->tune.threads;
       base.progress_label = "scale";
       search::Progress progress([](const std::string& line, bool final) {
         std::cerr << fmt::format("\r{:<72}", line) << (final ? "\n" : "") << std::flush;

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
 #include "simulator/analytic/estimator.hpp"
@@ -15,9 +16,11 @@ namespace scaleplan::cli {
 namespace {
 
 struct SearchArgs {
-  std::string model, cluster, gbs, objective = "throughput", optimizer = "adam", tokens, b_noise;
-  long long gpus = 0, seq = 0;
-  int top = 10, threads = 0;
+  ModelClusterArgs io;
+  SearchTuningArgs tune;
+  std::string gbs, objective = "throughput", tokens;
+  long long gpus = 0;
+  int top = 10;
   double price = 0;
   bool json = false;
 };
@@ -30,26 +33,23 @@ std::string gib(double b) { return fmt::format("{:.1f}", b / (1024.0 * 1024.0 * 
 void add_search(CLI::App& app, int& rc) {
   auto a = std::make_shared<SearchArgs>();
   CLI::App* sub = app.add_subcommand("search", "every valid plan for a GPU count and global batch, ranked, with the Pareto front");
-  sub->add_option("--model", a->model, "model preset or YAML file")->required();
-  sub->add_option("--cluster", a->cluster, "cluster preset or YAML file")->required();
+  add_model_cluster_options(sub, a->io);
   sub->add_option("--gpus", a->gpus, "GPU count")->required();
   sub->add_option("--gbs", a->gbs, "global batch (sequences), or 'auto' (large-batch model picks it)")->required();
-  sub->add_option("--seq", a->seq, "sequence length (overrides the model's)");
   sub->add_option("--objective", a->objective, "throughput | cost (USD per token) | time (to train --tokens)");
   sub->add_option("--top", a->top, "how many plans to print (default 10)");
   sub->add_option("--tokens", a->tokens, "tokens to train (3e11, 300B) for --objective time");
   sub->add_option("--price", a->price, "USD per GPU-hour (default: the cluster's) for --objective cost");
-  sub->add_option("--optimizer", a->optimizer, "adam | lamb (with --gbs auto: LAMB/LARS raise B_noise)");
-  sub->add_option("--b-noise", a->b_noise, "critical batch B_noise in tokens (default: the model's)");
-  sub->add_option("--threads", a->threads, "worker threads (default: all cores)");
+  add_seq_option(sub, a->io);
+  add_search_tuning_options(sub, a->tune);
   sub->add_flag("--json", a->json, "print one JSON object only");
   sub->callback([a, &rc] {
     rc = guarded([&] {
-      model::ModelSpec m = model::load_model(a->model);
-      if (a->seq > 0) m.seq = a->seq;
-      hw::Cluster c = hw::load_cluster(a->cluster);
+      LoadedInputs in = load_inputs(a->io);
+      model::ModelSpec& m = in.model;
+      hw::Cluster& c = in.cluster;
       const search::GbsArg g = search::parse_gbs(a->gbs);
-      const double b_noise = a->b_noise.empty() ? 0 : search::parse_quantity(a->b_noise, "--b-noise");
+      const double b_noise = b_noise_tokens(a->tune);
       analytic::Estimator est(m, c);
       search::SearchSpec spec;
       spec.gpus = a->gpus;
@@ -57,9 +57,9 @@ void add_search(CLI::App& app, int& rc) {
       spec.tokens = a->tokens.empty() ? 0 : search::parse_quantity(a->tokens, "--tokens");
       spec.price_usd_per_gpu_hour = a->price;
       spec.top_k = a->top;
-      spec.threads = a->threads;
+      spec.threads = a->tune.threads;
       spec.gbs_auto = g.automatic;
-      spec.batch = search::batch_model(m, search::parse_optimizer(a->optimizer), b_noise);
+      spec.batch = search::batch_model(m, search::parse_optimizer(a->tune.optimizer), b_noise);
       if (spec.gpus <= 0) throw UsageError("--gpus must be a positive GPU count");
       spec.gbs = g.automatic ? search::auto_gbs_candidates(m, c, spec.gpus, spec.batch) : std::vector<long long>{g.gbs};
       search::Progress progress([](const std::string& line, bool final) {
@@ -80,7 +80,7 @@ void add_search(CLI::App& app, int& rc) {
         if (g.automatic) {
           j["gbs"] = "auto";
           j["b_noise_tokens"] = spec.batch.b_noise_tokens;
-          j["optimizer"] = search::name(search::parse_optimizer(a->optimizer));
+          j["optimizer"] = search::name(search::parse_optimizer(a->tune.optimizer));
         } else {
           j["gbs"] = g.gbs;
         }

@@ -1,0 +1,32 @@
+#include "cli/options.hpp"
+
+#include "simulator/search/batch.hpp"
+
+namespace scaleplan::cli {
+
+void add_model_cluster_options(CLI::App* sub, ModelClusterArgs& a) {
+  sub->add_option("--model", a.model, "model preset or YAML file")->required();
+  sub->add_option("--cluster", a.cluster, "cluster preset or YAML file")->required();
+}
+
+void add_seq_option(CLI::App* sub, ModelClusterArgs& a) {
+  sub->add_option("--seq", a.seq, "sequence length (overrides the model's)");
+}
+
+LoadedInputs load_inputs(const ModelClusterArgs& a) {
+  LoadedInputs in{model::load_model(a.model), hw::load_cluster(a.cluster)};
+  if (a.seq > 0) in.model.seq = a.seq;
+  return in;
+}
+
+void add_search_tuning_options(CLI::App* sub, SearchTuningArgs& a) {
+  sub->add_option("--optimizer", a.optimizer, "adam | lamb (with --gbs auto: LAMB/LARS raise B_noise)");
+  sub->add_option("--b-noise", a.b_noise, "critical batch B_noise in tokens (default: the model's)");
+  sub->add_option("--threads", a.threads, "worker threads (default: all cores)");
+}
+
+double b_noise_tokens(const SearchTuningArgs& a) {
+  return a.b_noise.empty() ? 0 : search::parse_quantity(a.b_noise, "--b-noise");
+}
+
+}  // namespace scaleplan::cli
