@@ -173,6 +173,7 @@ class Backend {
   virtual void ce_target_logit(const float* logits, const std::int32_t* targets, float* tgt, int rows, int cols,
                                int vocab_begin) = 0;
   // dlogits[r, c] = scale * (exp(logits[r,c] - row_max[r]) / sum_exp[r] - [c + vocab_begin == targets[r]]).
+  // dlogits may be the same buffer as logits (the executor computes it in place).
   virtual void ce_bwd(const float* logits, const float* row_max, const float* sum_exp, const std::int32_t* targets,
                       float* dlogits, int rows, int cols, int vocab_begin, float scale) = 0;
 

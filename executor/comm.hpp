@@ -68,12 +68,14 @@ class Comm {
   virtual bool device_memory() const { return false; }
   // The ranks with the same `color`, ordered by `key`; their traffic counts under `dim`. The child
   // shares this communicator's counters and timeout. Collective over this communicator.
+  // color < 0: this rank joins no group and gets nullptr.
   virtual std::unique_ptr<Comm> split(int color, int key, CommDim dim) = 0;
 
   virtual void all_reduce(float* data, std::size_t n, ReduceOp op = ReduceOp::sum) = 0;  // in place
   // in: size()*n_out elements (rank r receives the sum of block r); out: n_out elements.
   virtual void reduce_scatter(const float* in, float* out, std::size_t n_out) = 0;
-  // in: n_in elements; out: size()*n_in elements, block r from rank r.
+  // in: n_in elements; out: size()*n_in elements, block r from rank r. In place when
+  // in == out + rank()*n_in.
   virtual void all_gather(const float* in, float* out, std::size_t n_in) = 0;
   virtual void broadcast(float* data, std::size_t n, int root) = 0;
   // send() may return before the peer has received; the caller may reuse `data` at once.

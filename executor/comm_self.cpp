@@ -14,7 +14,10 @@ class SelfComm final : public Comm {
   std::string name() const override { return "self"; }
   int rank() const override { return 0; }
   int size() const override { return 1; }
-  std::unique_ptr<Comm> split(int, int, CommDim d) override { return std::make_unique<SelfComm>(*this, d); }
+  std::unique_ptr<Comm> split(int color, int, CommDim d) override {
+    if (color < 0) return nullptr;
+    return std::make_unique<SelfComm>(*this, d);
+  }
   void all_reduce(float*, std::size_t, ReduceOp) override {}
   void reduce_scatter(const float* in, float* out, std::size_t n) override {
     if (in != out) std::memmove(out, in, n * sizeof(float));

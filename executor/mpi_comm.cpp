@@ -56,7 +56,8 @@ class MpiComm final : public Comm {
 
   std::unique_ptr<Comm> split(int color, int key, CommDim d) override {
     MPI_Comm c;
-    MPI_Comm_split(comm_, color, key, &c);
+    MPI_Comm_split(comm_, color < 0 ? MPI_UNDEFINED : color, key, &c);
+    if (c == MPI_COMM_NULL) return nullptr;
     return std::make_unique<MpiComm>(*this, c, d);
   }
   void all_reduce(float* data, std::size_t n, ReduceOp op) override {
@@ -83,7 +84,8 @@ class MpiComm final : public Comm {
     }
     count(CollKind::all_gather, static_cast<double>(n) * size_ * sizeof(float));
     MPI_Request r;
-    MPI_Iallgather(in, static_cast<int>(n), MPI_FLOAT, out, static_cast<int>(n), MPI_FLOAT, comm_, &r);
+    const bool in_place = in == out + static_cast<std::size_t>(rank_) * n;
+    MPI_Iallgather(in_place ? MPI_IN_PLACE : in, static_cast<int>(n), MPI_FLOAT, out, static_cast<int>(n), MPI_FLOAT, comm_, &r);
     wait(r, "all_gather", -1);
   }
   void broadcast(float* data, std::size_t n, int root) override {

@@ -47,7 +47,7 @@ template <class T> void swiglu_bwd(const T* x, const T* dy, T* dx, int rows, int
 // ---- attention pieces -----------------------------------------------------------------------------
 template <class T> void split_heads(const T* in, int in_ld, T* out, int b, int s, int h, int d, cudaStream_t st);
 template <class T> void merge_heads(const T* in, T* out, int out_ld, int b, int s, int h, int d, cudaStream_t st);
-// Causal softmax over `batch` s x s matrices with row stride ld (= s for contiguous). May run in place.
+// Causal softmax over `batch` contiguous s x s matrices. May run in place.
 template <class T> void softmax_causal_fwd(const T* x, T* p, int batch, int s, float scale, cudaStream_t st);
 // dx = scale * p * (dp - sum_j p dp), 0 above the diagonal. May run in place (dx == dp).
 template <class T>
@@ -71,10 +71,10 @@ void ce_target_logit(const float* logits, const std::int32_t* targets, float* tg
 void ce_bwd(const float* logits, const float* row_max, const float* sum_exp, const std::int32_t* targets,
             float* dlogits, int rows, int cols, int vocab_begin, float scale, cudaStream_t st);
 // Fused (one block per row): *loss_sum += sum_r -log softmax(logits_r)[target_r] (fp64), and
-// logits are overwritten in place by scale * (softmax - onehot).
+// logits are overwritten in place by scale * (softmax - onehot). Row stride ld >= cols.
 template <class T>
-void cross_entropy_fused(T* logits, const std::int32_t* targets, double* loss_sum, int rows, int cols, float scale,
-                         cudaStream_t st);
+void cross_entropy_fused(T* logits, const std::int32_t* targets, double* loss_sum, int rows, int cols, int ld,
+                         float scale, cudaStream_t st);
 
 // ---- optimizers -------------------------------------------------------------------------------------
 // AdamW (Loshchilov & Hutter 2019, Alg. 2) on fp32 master weights p, gradient g*grad_scale;

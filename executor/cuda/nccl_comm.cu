@@ -1,0 +1,215 @@
+// NCCL communicator (see nccl_comm.hpp).
+#include "executor/cuda/nccl_comm.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "executor/cuda/cuda_check.hpp"
+
+#ifdef SCALEPLAN_HAVE_NCCL
+#include <nccl.h>
+#endif
+
+namespace scaleplan::executor {
+
+#ifndef SCALEPLAN_HAVE_NCCL
+bool nccl_built() { return false; }
+std::unique_ptr<Comm> make_nccl_comm(Comm&) {
+  throw CommError("nccl communicator: this build has no NCCL (libnccl was not found when configuring)");
+}
+#else
+bool nccl_built() { return true; }
+
+namespace {
+
+class NcclComm final : public Comm {
+ public:
+  // Root communicator.
+  NcclComm(Comm& host, ncclComm_t c) : host_(host), c_(c) { init_common(); }
+  // Child (split) communicator: shares counters and timeout with the parent.
+  NcclComm(const NcclComm& parent, ncclComm_t c, CommDim d) : Comm(parent, d), host_(parent.host_), c_(c) {
+    init_common();
+  }
+  ~NcclComm() override {
+    if (st_) cudaStreamSynchronize(st_);
+    if (scratch_) cudaFree(scratch_);
+    if (c_) ncclCommDestroy(c_);
+    if (st_) cudaStreamDestroy(st_);
+  }
+  std::string name() const override { return "nccl"; }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  bool device_memory() const override { return true; }
+
+  std::unique_ptr<Comm> split(int color, int key, CommDim dim) override {
+    ncclComm_t child = nullptr;
+    check(ncclCommSplit(c_, color, key, &child, nullptr), "ncclCommSplit");
+    return std::make_unique<NcclComm>(*this, child, dim);
+  }
+
+  void all_reduce(float* data, std::size_t n, ReduceOp op) override {
+    if (size_ == 1 || n == 0) return;
+    count(CollKind::all_reduce, 4.0 * n);
+    before();
+    check(ncclAllReduce(data, data, n, ncclFloat32, op == ReduceOp::sum ? ncclSum : ncclMax, c_, st_), "ncclAllReduce");
+    wait("all_reduce");
+  }
+  void reduce_scatter(const float* in, float* out, std::size_t n_out) override {
+    if (size_ == 1) {
+      copy(in, out, n_out);
+      return;
+    }
+    count(CollKind::reduce_scatter, 4.0 * n_out * size_);
+    before();
+    check(ncclReduceScatter(in, out, n_out, ncclFloat32, ncclSum, c_, st_), "ncclReduceScatter");
+    wait("reduce_scatter");
+  }
+  void all_gather(const float* in, float* out, std::size_t n_in) override {
+    if (size_ == 1) {
+      copy(in, out, n_in);
+      return;
+    }
+    count(CollKind::all_gather, 4.0 * n_in * size_);
+    before();
+    check(ncclAllGather(in, out, n_in, ncclFloat32, c_, st_), "ncclAllGather");
+    wait("all_gather");
+  }
+  void broadcast(float* data, std::size_t n, int root) override {
+    if (size_ == 1 || n == 0) return;
+    count(CollKind::broadcast, 4.0 * n);
+    before();
+    check(ncclBroadcast(data, data, n, ncclFloat32, root, c_, st_), "ncclBroadcast");
+    wait("broadcast");
+  }
+  void send(const float* data, std::size_t n, int dst, int /*tag*/) override {
+    count(CollKind::send, 4.0 * n);
+    before();
+    check(ncclSend(data, n, ncclFloat32, dst, c_, st_), "ncclSend");
+    // Blocking until the peer posted its receive (NCCL point-to-point is rendezvous): the caller
+    // may reuse `data` at once, as the interface asks.
+    wait("send to rank " + std::to_string(dst));
+  }
+  void recv(float* data, std::size_t n, int src, int /*tag*/) override {
+    count(CollKind::recv, 4.0 * n);
+    before();
+    check(ncclRecv(data, n, ncclFloat32, src, c_, st_), "ncclRecv");
+    wait("recv from rank " + std::to_string(src));
+  }
+  void barrier() override {
+    if (size_ == 1) return;
+    before();
+    check(ncclAllReduce(scratch_, scratch_, 1, ncclFloat64, ncclSum, c_, st_), "ncclAllReduce(barrier)");
+    wait("barrier");
+  }
+  void all_reduce_host(double* data, std::size_t n, ReduceOp op) override {
+    if (size_ == 1 || n == 0) return;
+    ensure_scratch(n);
+    SP_CUDA_CHECK(cudaMemcpyAsync(scratch_, data, n * sizeof(double), cudaMemcpyHostToDevice, st_));
+    check(ncclAllReduce(scratch_, scratch_, n, ncclFloat64, op == ReduceOp::sum ? ncclSum : ncclMax, c_, st_),
+          "ncclAllReduce(host)");
+    SP_CUDA_CHECK(cudaMemcpyAsync(data, scratch_, n * sizeof(double), cudaMemcpyDeviceToHost, st_));
+    wait("all_reduce_host");
+  }
+  [[noreturn]] void abort(int code) override {
+    if (c_) ncclCommAbort(c_);
+    c_ = nullptr;
+    host_.abort(code);
+    __builtin_unreachable();  // Comm::abort never returns
+  }
+
+ private:
+  void init_common() {
+    check(ncclCommCount(c_, &size_), "ncclCommCount");
+    check(ncclCommUserRank(c_, &rank_), "ncclCommUserRank");
+    SP_CUDA_CHECK(cudaStreamCreateWithFlags(&st_, cudaStreamNonBlocking));
+    ensure_scratch(16);
+  }
+  void ensure_scratch(std::size_t n) {
+    if (n <= scratch_n_) return;
+    if (scratch_) SP_CUDA_CHECK(cudaFree(scratch_));
+    SP_CUDA_CHECK(cudaMalloc(&scratch_, n * sizeof(double)));
+    SP_CUDA_CHECK(cudaMemset(scratch_, 0, n * sizeof(double)));
+    scratch_n_ = n;
+  }
+  void copy(const float* in, float* out, std::size_t n) {
+    if (in != out && n) {
+      SP_CUDA_CHECK(cudaMemcpyAsync(out, in, n * sizeof(float), cudaMemcpyDeviceToDevice, st_));
+      SP_CUDA_CHECK(cudaStreamSynchronize(st_));
+    }
+  }
+  // Data produced by the backend's stream must be complete before NCCL reads it.
+  void before() { SP_CUDA_CHECK(cudaDeviceSynchronize()); }
+  void check(ncclResult_t r, const char* what) {
+    if (r != ncclSuccess && r != ncclInProgress)
+      throw CommError(std::string("nccl: ") + what + " failed: " + ncclGetErrorString(r) + " (rank " +
+                      std::to_string(rank_) + " of " + std::to_string(size_) + ", group " + ::scaleplan::executor::name(dim()) + ")");
+  }
+  void wait(const std::string& what) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+      const cudaError_t e = cudaStreamQuery(st_);
+      if (e == cudaSuccess) return;
+      if (e != cudaErrorNotReady) cuda::throw_cuda(what.c_str(), cudaGetErrorString(e), __FILE__, __LINE__);
+      ncclResult_t async = ncclSuccess;
+      ncclCommGetAsyncError(c_, &async);
+      if (async != ncclSuccess && async != ncclInProgress) {
+        ncclCommAbort(c_);
+        c_ = nullptr;
+        throw CommError("nccl: " + what + " failed asynchronously: " + ncclGetErrorString(async) + " (rank " +
+                        std::to_string(rank_) + ", group " + ::scaleplan::executor::name(dim()) + ")");
+      }
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (el > timeout()) {
+        ncclCommAbort(c_);
+        c_ = nullptr;
+        throw CommError("nccl: " + what + " timed out after " + std::to_string(timeout()) + " s (rank " +
+                        std::to_string(rank_) + " of " + std::to_string(size_) + ", group " + ::scaleplan::executor::name(dim()) +
+                        "): a peer is not answering");
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+
+  Comm& host_;
+  ncclComm_t c_ = nullptr;
+  int rank_ = 0, size_ = 1;
+  cudaStream_t st_ = nullptr;
+  double* scratch_ = nullptr;
+  std::size_t scratch_n_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Comm> make_nccl_comm(Comm& host) {
+  int ndev = 0;
+  if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+    (void)cudaGetLastError();
+    throw CommError("nccl communicator: no CUDA device visible on rank " + std::to_string(host.rank()));
+  }
+  SP_CUDA_CHECK(cudaSetDevice(host.rank() % ndev));
+  ncclUniqueId id{};
+  if (host.rank() == 0) {
+    const ncclResult_t r = ncclGetUniqueId(&id);
+    if (r != ncclSuccess) throw CommError(std::string("nccl: ncclGetUniqueId failed: ") + ncclGetErrorString(r));
+  }
+  // The id's bytes as small integers in doubles: a sum over ranks (others contribute 0) is exact.
+  std::vector<double> bytes(sizeof(id.internal), 0.0);
+  if (host.rank() == 0)
+    for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<unsigned char>(id.internal[i]);
+  host.all_reduce_host(bytes.data(), bytes.size(), ReduceOp::sum);
+  for (std::size_t i = 0; i < bytes.size(); ++i) id.internal[i] = static_cast<char>(static_cast<unsigned char>(bytes[i]));
+  ncclComm_t c = nullptr;
+  const ncclResult_t r = ncclCommInitRank(&c, host.size(), id, host.rank());
+  if (r != ncclSuccess)
+    throw CommError(std::string("nccl: ncclCommInitRank failed on rank ") + std::to_string(host.rank()) + ": " +
+                    ncclGetErrorString(r));
+  auto comm = std::make_unique<NcclComm>(host, c);
+  comm->set_timeout(host.timeout());
+  return comm;
+}
+#endif
+
+}  // namespace scaleplan::executor

@@ -1,0 +1,21 @@
+#pragma once
+// NCCL communicator (issue 9) behind executor/comm.hpp. Data pointers are device memory
+// (device_memory() is true). Bootstrap through the host communicator (MPI under mpirun): rank 0
+// calls ncclGetUniqueId and the id's 128 bytes travel as doubles through all_reduce_host (exact:
+// each byte is a small integer, the other ranks add zeros), so this library needs no MPI headers.
+// Each rank uses GPU (host rank % visible GPUs). Every call waits for the GPU (blocking, like MPI)
+// and polls against the timeout; on timeout the NCCL communicator is aborted and CommError names the
+// call. NCCL has no message tags: send/recv pairs between two ranks match in issue order.
+#include <memory>
+
+#include "executor/comm.hpp"
+
+namespace scaleplan::executor {
+
+// True when executor/cuda was built with NCCL.
+bool nccl_built();
+// Collective over `host_world`, which must outlive the returned communicator (and its splits).
+// Throws CommError when NCCL is not built or initialisation fails.
+std::unique_ptr<Comm> make_nccl_comm(Comm& host_world);
+
+}  // namespace scaleplan::executor
