@@ -271,6 +271,7 @@ struct Trainer::Impl {
   void release_grads(Unit& u) {
     if (p.zero < 2) return;
     if (--u.gg_users == 0) {
+      if (sp) sp_sync({&u}, true);
       Buffer part = ws(u.shard);
       dp->reduce_scatter(u.gg.f(), part.f(), u.shard);
       be.axpy(1.f, part.f(), u.g.f(), u.shard);
@@ -398,8 +399,9 @@ struct Trainer::Impl {
     be.softmax_causal_fwd(S.f(), probs.f(), bh, s, 1.f / std::sqrt(static_cast<float>(d)));
   }
 
-  // Forward of layer `W` on A.x; returns the output [Tl, h]. keep=false keeps only A.x.
-  Buffer layer_fwd(const LayerW& W, LayerActs& A, bool keep) {
+  // Forward of layer `W` on A.x; returns the output [Tl, h]. keep=false keeps only A.x;
+  // output=false (recompute before backward) does not keep the layer's output.
+  Buffer layer_fwd(const LayerW& W, LayerActs& A, bool keep, bool output = true) {
     const int qw = 3 * hl * d;
     A.ln1 = act((size_t)Tl * h);
     A.mu1 = act(Tl);
@@ -461,11 +463,15 @@ struct Trainer::Impl {
     A.a = act((size_t)T * Fl);
     if (gated) be.swiglu_fwd(A.f1.f(), A.a.f(), T, Fl);
     else be.gelu_fwd(A.f1.f(), A.a.f(), (size_t)T * Fl);
-    Buffer y = act((size_t)Tl * h);
+    Buffer y;
     {
       Buffer f2 = ws((size_t)T * h);
       be.gemm(Trans::N, Trans::N, T, h, Fl, 1.f, A.a.f(), Fl, W.w2, h, 0.f, f2.f(), h);
       Buffer fr = reduce_tp(std::move(f2));
+      // Recompute runs the whole forward with its collectives (as Megatron's checkpointed layer)
+      // but drops the output, which the backward does not need.
+      if (!output) return Buffer();
+      y = act((size_t)Tl * h);
       if (W.b2) be.add_bias(fr.f(), W.b2, Tl, h);
       be.copy(A.x2.f(), y.f(), (size_t)Tl * h);
       be.axpy(1.f, fr.f(), y.f(), (size_t)Tl * h);
@@ -635,6 +641,7 @@ struct Trainer::Impl {
     acquire_grads(E);
     const float* fg = params(F);
     const float* fb = fg + h;
+    (void)fb;
     Buffer ln = act((size_t)Tl * h), mu = act(Tl), rs = act(Tl);
     be.layernorm_fwd(x.f(), fg, fb, ln.f(), mu.f(), rs.f(), Tl, h, 1e-5f);
     Buffer lng;
@@ -663,11 +670,20 @@ struct Trainer::Impl {
     // Mean over the global batch's tokens: each token's gradient is 1/(gbs*seq).
     const float scale = static_cast<float>(1.0 / (static_cast<double>(p.gbs) * s));
     be.ce_bwd(logits.f(), mx.f(), se.f(), st.targets.i32(), logits.f(), T, Vl, vb, scale);  // in place
+    // ZeRO-3 gathers a module for its forward and again for its backward (DeepSpeed's hooks), also
+    // here where the head's backward follows its forward at once.
+    release_params(E);
+    release_params(F);
+    acquire_params(F);
+    acquire_params(E);
+    fg = params(F);
+    fb = fg + h;
     Buffer dl = ws((size_t)T * h);
     be.gemm(Trans::N, Trans::N, T, h, Vl, 1.f, logits.f(), Vl, params(E), h, 0.f, dl.f(), h);
     be.gemm(Trans::T, Trans::N, Vl, h, T, 1.f, logits.f(), Vl, lnf_, h, 1.f, grads(E), h);
     logits.reset();
     lng.reset();
+    ln.reset();
     Buffer dlr = reduce_tp(std::move(dl));
     Buffer dx = act((size_t)Tl * h);
     float* gg = grads(F);
@@ -739,9 +755,7 @@ struct Trainer::Impl {
       acquire_grads(u);
       LayerActs& A = st.acts[i];
       const LayerW W = layer_w(params(u), u.info);
-      if (p.recompute == Recompute::full) {  // the layer's forward again from its stored input
-        Buffer y = layer_fwd(W, A, true);
-      }
+      if (p.recompute == Recompute::full) layer_fwd(W, A, true, false);  // again, from the stored input
       dy = layer_bwd(W, layer_w(grads(u), u.info), A, std::move(dy));
       release_grads(u);
       release_params(u);
@@ -756,7 +770,7 @@ struct Trainer::Impl {
   }
 
   // ---- step ------------------------------------------------------------------------------------
-  double run_step(const Corpus& data) {
+  double run_step(const Corpus& data, bool update = true) {
     for (auto& u : units) be.fill(u.g.f(), 0.f, u.g.floats());
     loss_sum = 0;
     const long long M = p.microbatches();
@@ -785,11 +799,35 @@ struct Trainer::Impl {
     }
     st.clear();
     reduce_grads();
-    optimizer_step();
-    ++step_no;
+    if (update) {
+      optimizer_step();
+      ++step_no;
+    }
     double l = loss_sum;
     world.all_reduce_host(&l, 1, ReduceOp::sum);
     return l / (static_cast<double>(p.gbs) * s);
+  }
+
+  // SP: the replicated LayerNorm and row-parallel bias grads saw one sequence shard each; sum them
+  // over TP (Megatron `allreduce_sequence_parallel_gradients`), one packed all-reduce.
+  // bucket=true: the units' ZeRO-2/3 full gradient buckets; false: their gradient buffers.
+  void sp_sync(const std::vector<Unit*>& us, bool bucket) {
+    std::vector<std::pair<float*, std::size_t>> pieces;
+    std::size_t n = 0;
+    for (Unit* u : us)
+      for (const auto& ti : u->info.tensors) {
+        if (!ti.sp_sync) continue;
+        float* base = bucket ? u->gg.f() : u->g.f();
+        pieces.emplace_back(base + ti.offset, static_cast<std::size_t>(ti.local_size()));
+        n += ti.local_size();
+      }
+    if (n == 0) return;
+    Buffer pack = ws(n);
+    std::size_t off = 0;
+    for (auto& [ptr, k] : pieces) { be.copy(ptr, pack.f() + off, k); off += k; }
+    tp->all_reduce(pack.f(), n);
+    off = 0;
+    for (auto& [ptr, k] : pieces) { be.copy(pack.f() + off, ptr, k); off += k; }
   }
 
   void reduce_grads() {
@@ -806,29 +844,11 @@ struct Trainer::Impl {
         }
       }
     }
-    // SP: the replicated LayerNorm and row-parallel bias grads saw one sequence shard each; sum them
-    // over TP (Megatron `allreduce_sequence_parallel_gradients`). One packed all-reduce per step.
-    if (sp) {
-      std::vector<std::tuple<float*, std::size_t>> pieces;
-      std::size_t n = 0;
-      for (auto& u : units) {
-        const long long gb = p.zero >= 2 ? u.begin : 0, ge = gb + u.g.floats();
-        for (const auto& ti : u.info.tensors) {
-          if (!ti.sp_sync) continue;
-          const long long a = std::max(ti.offset, gb), e = std::min(ti.offset + ti.local_size(), ge);
-          if (a >= e) continue;
-          pieces.emplace_back(u.g.f() + (a - gb), static_cast<std::size_t>(e - a));
-          n += e - a;
-        }
-      }
-      if (n > 0) {
-        Buffer pack = ws(n);
-        std::size_t off = 0;
-        for (auto& [ptr, k] : pieces) { be.copy(ptr, pack.f() + off, k); off += k; }
-        tp->all_reduce(pack.f(), n);
-        off = 0;
-        for (auto& [ptr, k] : pieces) { be.copy(pack.f() + off, ptr, k); off += k; }
-      }
+    // SP (ZeRO-0/1): the replicated grads are summed over TP once per step (ZeRO-2/3: per bucket).
+    if (sp && p.zero <= 1) {
+      std::vector<Unit*> all;
+      for (auto& u : units) all.push_back(&u);
+      sp_sync(all, false);
     }
     // Tied embedding across the pipeline ends (Megatron `_allreduce_word_embedding_grads`).
     if (tie) {
@@ -909,6 +929,23 @@ double Trainer::step(const Corpus& data) {
   const double l = im_->run_step(data);
   step_ = im_->step_no;
   return l;
+}
+
+double Trainer::loss_and_grads(const Corpus& data) { return im_->run_step(data, false); }
+
+static Buffer& unit_params(Trainer::Impl& I, const std::string& unit) {
+  if (I.p.zero >= 3) throw PlanError("zero", "param access needs zero < 3");
+  for (auto& u : I.units)
+    if (u.info.name == unit) return u.p;
+  throw PlanError("unit", "no unit " + unit + " on this rank");
+}
+float Trainer::param(const std::string& unit, long long i) const {
+  float v;
+  be_.copy_to_host(&v, unit_params(*im_, unit).f() + i, sizeof v);
+  return v;
+}
+void Trainer::set_param(const std::string& unit, long long i, float v) {
+  be_.copy_to_device(unit_params(*im_, unit).f() + i, &v, sizeof v);
 }
 
 void Trainer::reset_measurements() {

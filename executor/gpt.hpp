@@ -111,6 +111,11 @@ class Trainer {
   void save(const std::string& dir) const;
   void load(const std::string& dir);  // throws CheckpointError; collective (all ranks agree)
 
+  // For tests: loss and gradients of the next step's batch without the optimizer update, and
+  // access to one local parameter (zero < 3).
+  double loss_and_grads(const Corpus& data);
+  float param(const std::string& unit, long long i) const;
+  void set_param(const std::string& unit, long long i, float v);
   // For tests: the gradient ranges this rank owns, and the global gradients of a single-rank run.
   std::vector<GradPiece> grad_pieces() const;
   std::map<std::string, std::vector<float>> global_grads() const;  // only for tp = 1 and one stage

@@ -249,6 +249,17 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   r.comm.dp = dp_bytes + (m_.tied_embeddings && p.pp > 1 && (slowest == 0 || slowest == p.pp - 1)
                               ? grad_e * m_.vocab * m_.hidden / p.tp : 0);
   r.comm.cp = static_cast<double>(m) * layers_slow * lc.cp_bytes;
+  if (o_.executor_accounting) {  // see EstimatorOptions::executor_accounting
+    const double md = static_cast<double>(m);
+    const double w = grad_e * m_.vocab * m_.hidden / p.tp;  // the word embedding's gradient (= its params in fp32)
+    if (p.dp > 1 && p.zero == 2) r.comm.dp += (md - 1) * grad_e * P_slow;
+    if (p.dp > 1 && p.pp == 1 && m_.tied_embeddings && p.zero >= 2) r.comm.dp += md * (p.zero >= 3 ? 3 : 1) * w;
+    if (m_.tied_embeddings && p.pp > 1 && p.zero >= 1 && (slowest == 0 || slowest == p.pp - 1)) r.comm.dp -= w - w / p.dp;
+    if (sh.sp) {
+      const double repl = layers_slow * layer_replicated_params_ + (slowest == p.pp - 1 ? m_.final_norm_params() : 0);
+      r.comm.tp += (slowest == 0 ? md * e * sh.b * sh.s * m_.hidden : 0) + (p.zero >= 2 ? md : 1.0) * e * repl;
+    }
+  }
 
   // FLOPs and throughput.
   const double gpus = static_cast<double>(p.gpus());
@@ -283,10 +294,18 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     mb.grads = ms.grads;
     mb.optimizer = ms.optimizer;
     const double inflight = sched.in_flight(i, p.pp, v, m);
-    double act = inflight * n * layer_act + layer_act_full;
+    double act = inflight * n * layer_act;
     const double sb = sh.b * sh.s;
     if (first) act += inflight * (8.0 * sb + (m_.dropout ? sb * m_.hidden / (sh.sp ? p.tp : 1) : 0));  // token ids, embedding dropout mask
-    if (last) act += 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden;  // fp32 logits, final-norm input (one microbatch)
+    const double head_act = last ? 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden : 0;  // fp32 logits, final-norm input (one microbatch)
+    if (!o_.executor_accounting) {
+      act += layer_act_full + head_act;
+    } else if (last) {  // see EstimatorOptions::executor_accounting
+      const double h_sp = e * sb * m_.hidden / (sh.sp ? p.tp : 1);
+      act += std::max(layer_act_full, 4.0 * sb * m_.vocab / p.tp + 2 * h_sp) + inflight * h_sp;
+    } else {
+      act += layer_act_full;
+    }
     mb.activations = act;
     // Buffers: fixed reserve + a gathered activation (SP/TP workspace) + p2p send/recv buffers + margin.
     mb.buffers = o_.reserved_bytes + e * sb * m_.hidden + (p.pp > 1 ? 2 * p2p_bytes : 0) + o_.allocator_margin * act;
