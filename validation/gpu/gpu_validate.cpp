@@ -1088,7 +1088,8 @@ void run_step(const Options& o, bool offload) {
 // anywhere, and keeps the predictions in the results even when a GPU section fails.
 void section_predict(const Options& o) {
   Report r(o, "Predictions used by the GPU sections (analytic estimator, no GPU)", {"what", "predicted"});
-  const std::string preset = o.device_preset.empty() ? "h100-sxm-80gb" : o.device_preset;
+  std::string preset = o.device_preset.empty() ? "h100-sxm-80gb" : o.device_preset;
+  if (o.device_preset.empty() && cu::device_count() > 0) preset = open_device(o).preset;  // the GPU at hand
   const sp::hw::Device dev = sp::hw::load_device(preset);
   const sp::hw::Cluster cl = one_gpu_cluster(dev);
   r.set("preset", preset);
@@ -1172,8 +1173,17 @@ int main(int argc, char** argv) {
     j["status"] = "failed";
     j["error"] = e.what();
     std::ofstream(o.out + "/" + o.section + ".json") << j.dump(2) << "\n";
-    std::ofstream md(o.out + "/" + o.section + ".md", std::ios::app);
-    md << "\n**section failed:** " << e.what() << "\n";
+    std::string md;
+    {
+      std::ifstream in(o.out + "/" + o.section + ".md");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      md = ss.str();
+    }
+    const std::string running = "status: running";
+    if (auto pos = md.rfind(running); pos != std::string::npos) md.replace(pos, running.size(), "status: failed");
+    md += std::string("\n**section failed:** ") + e.what() + "\n";
+    std::ofstream(o.out + "/" + o.section + ".md") << md;
     return 1;
   }
   return 0;

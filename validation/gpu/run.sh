@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# GPU validation of scaleplan (issue 9) on a machine with one NVIDIA GPU.
+#
+#   bash validation/gpu/run.sh [OUT_DIR]        # from a source checkout: builds, then runs
+#   bash gpu-bundle/run.sh [OUT_DIR]            # from a prebuilt bundle (validation/gpu/make_bundle.sh)
+#   SCALEPLAN_PREBUILT=<dir> bash validation/gpu/run.sh [OUT_DIR]   # binary from <dir>
+#
+# OUT_DIR defaults to $OUT, else ./gpu-results. Sections run as separate processes, each under its
+# own time limit (a crash or a stuck kernel in one does not lose the others); each writes
+# OUT_DIR/<section>.{json,md} as it goes. At the end OUT_DIR/results.md and OUT_DIR/results.json
+# gather them. Total wall time: ~2-4 minutes on one H100/H200; hard cap below 8 minutes.
+set -u
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+OUTDIR="${1:-${OUT:-$PWD/gpu-results}}"
+mkdir -p "$OUTDIR"
+OUTDIR="$(cd "$OUTDIR" && pwd)"
+LOG="$OUTDIR/log.txt"
+: >"$LOG"
+say() { echo "[run.sh $(date -u +%H:%M:%S)] $*" | tee -a "$LOG"; }
+T0=$(date +%s)
+
+# ---- the program -------------------------------------------------------------------------------
+BIN=""
+if [ -n "${SCALEPLAN_PREBUILT:-}" ]; then
+  BIN="$SCALEPLAN_PREBUILT/scaleplan_gpu_validate"
+elif [ -x "$HERE/scaleplan_gpu_validate" ]; then
+  BIN="$HERE/scaleplan_gpu_validate"
+else
+  REPO="$(cd "$HERE/../.." && pwd)"
+  BUILD="${SCALEPLAN_GPU_BUILD_DIR:-$REPO/build-gpu}"
+  say "building scaleplan_gpu_validate in $BUILD"
+  if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSCALEPLAN_BUILD_TESTS=OFF -DSCALEPLAN_BUILD_BENCH=OFF \
+           -DSCALEPLAN_WITH_MPI=OFF -DSCALEPLAN_WITH_GUI=OFF -DSCALEPLAN_WITH_SIMGRID=OFF -DSCALEPLAN_WITH_CUDA=ON \
+           -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" >>"$LOG" 2>&1 &&
+         cmake --build "$BUILD" -j"$(nproc)" --target scaleplan_gpu_validate >>"$LOG" 2>&1; }; then
+    say "BUILD FAILED (see $LOG). On a machine without the project's dev packages use a prebuilt bundle."
+    exit 2
+  fi
+  BIN="$BUILD/executor/cuda/validation_gpu/scaleplan_gpu_validate"
+fi
+[ -x "$BIN" ] || { say "no program at $BIN"; exit 2; }
+BINDIR="$(cd "$(dirname "$BIN")" && pwd)"
+
+# ---- shared libraries: the bundle's own, then the machine's CUDA (cuBLAS) ----------------------
+LIBS="$BINDIR/lib:$BINDIR"
+for d in "${CUDA_HOME:-/usr/local/cuda}/lib64" /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
+         /usr/local/cuda-13*/lib64 /usr/lib/x86_64-linux-gnu; do
+  [ -d "$d" ] && LIBS="$LIBS:$d"
+done
+# pip-installed CUDA libraries (nvidia-cublas-cu13 and similar) as a last resort
+for d in $(python3 -c 'import sys,glob; [print(p) for s in sys.path for p in glob.glob(s+"/nvidia/cu*/lib")+glob.glob(s+"/nvidia/cublas/lib")]' 2>/dev/null); do
+  LIBS="$LIBS:$d"
+done
+export LD_LIBRARY_PATH="$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if ldd "$BIN" 2>/dev/null | grep -q "not found"; then
+  say "WARNING: unresolved libraries:"; ldd "$BIN" | grep "not found" | tee -a "$LOG"
+fi
+command -v nvidia-smi >/dev/null && nvidia-smi >"$OUTDIR/nvidia-smi.txt" 2>&1
+say "program: $BIN"
+say "results: $OUTDIR"
+
+# ---- sections: name, soft budget (the program stops starting new work), hard limit (killed) -------
+# Hard limits sum to 465 s (< 8 min) so the whole run ends in time even if every section stalls.
+SECTIONS=(
+  "info 20 30"
+  "predict 20 30"
+  "numerics 40 60"
+  "gemm 60 90"
+  "layer 50 75"
+  "step 60 90"
+  "offload 60 90"
+)
+STATUS=()
+for s in "${SECTIONS[@]}"; do
+  set -- $s
+  name=$1 budget=$2 hard=$3
+  say "section $name (budget ${budget}s, limit ${hard}s)"
+  timeout -k 5 "$hard" "$BIN" --section "$name" --out "$OUTDIR" --budget-s "$budget" ${SCALEPLAN_GPU_QUICK:+--quick} 2>&1 | tee -a "$LOG"
+  rc=${PIPESTATUS[0]}
+  case $rc in
+    0) STATUS+=("$name: ok") ;;
+    124|137) STATUS+=("$name: KILLED at the ${hard}s limit (partial rows kept)")
+             printf '\n**section killed at the %ss limit; rows above are what finished.**\n' "$hard" >>"$OUTDIR/$name.md" ;;
+    *) STATUS+=("$name: exit $rc") ;;
+  esac
+  say "section $name: exit $rc ($(( $(date +%s) - T0 ))s elapsed)"
+done
+
+# ---- gather -------------------------------------------------------------------------------------
+DEV="$(grep -m1 -o '"value": "[^"]*"' "$OUTDIR/info.json" 2>/dev/null | head -1 | sed 's/"value": "//; s/"$//')"
+{
+  echo "# scaleplan GPU validation"
+  echo
+  echo "- device: ${DEV:-unknown}"
+  echo "- date (UTC): $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "- wall time: $(( $(date +%s) - T0 )) s"
+  for st in "${STATUS[@]}"; do echo "- $st"; done
+  echo
+  for s in "${SECTIONS[@]}"; do
+    set -- $s
+    [ -f "$OUTDIR/$1.md" ] && { cat "$OUTDIR/$1.md"; echo; }
+  done
+} >"$OUTDIR/results.md"
+if command -v python3 >/dev/null; then
+  python3 - "$OUTDIR" "${DEV:-unknown}" <<'EOF'
+import json, os, sys, time
+out, dev = sys.argv[1], sys.argv[2]
+res = {"device": dev, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sections": {}}
+for name in ["info", "predict", "numerics", "gemm", "layer", "step", "offload"]:
+    p = os.path.join(out, name + ".json")
+    try:
+        with open(p) as f:
+            res["sections"][name] = json.load(f)
+    except Exception as e:  # missing or cut short
+        res["sections"][name] = {"status": "missing", "error": str(e)}
+with open(os.path.join(out, "results.json"), "w") as f:
+    json.dump(res, f, indent=2)
+EOF
+fi
+say "done in $(( $(date +%s) - T0 )) s: $OUTDIR/results.md, $OUTDIR/results.json"
+cat "$OUTDIR/results.md"
