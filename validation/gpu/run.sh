@@ -86,6 +86,20 @@ for s in "${SECTIONS[@]}"; do
   say "section $name: exit $rc ($(( $(date +%s) - T0 ))s elapsed)"
 done
 
+# ---- the GPU unit tests (tests/test_cuda_backend), when the bundle or the build has them ----------
+TESTBIN=""
+[ -x "$BINDIR/test_cuda_backend" ] && TESTBIN="$BINDIR/test_cuda_backend"
+[ -z "$TESTBIN" ] && [ -x "$BINDIR/../../../tests/test_cuda_backend" ] && TESTBIN="$BINDIR/../../../tests/test_cuda_backend"
+if [ -n "$TESTBIN" ]; then
+  say "section unit (GPU unit tests, limit 60s)"
+  timeout -k 5 60 "$TESTBIN" --gtest_output="json:$OUTDIR/unit_gtest.json" >"$OUTDIR/unit.txt" 2>&1
+  rc=$?
+  { echo "## GPU unit tests (tests/test_cuda_backend)"; echo; echo '```'; grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|error" "$OUTDIR/unit.txt" | head -40; echo '```'; echo; echo "exit $rc"; } >"$OUTDIR/unit.md"
+  STATUS+=("unit: exit $rc")
+  SECTIONS+=("unit 0 0")
+  say "section unit: exit $rc"
+fi
+
 # ---- gather -------------------------------------------------------------------------------------
 DEV="$(grep -m1 -o '"value": "[^"]*"' "$OUTDIR/info.json" 2>/dev/null | head -1 | sed 's/"value": "//; s/"$//')"
 {
@@ -106,7 +120,7 @@ if command -v python3 >/dev/null; then
 import json, os, sys, time
 out, dev = sys.argv[1], sys.argv[2]
 res = {"device": dev, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sections": {}}
-for name in ["info", "predict", "numerics", "gemm", "layer", "step", "offload"]:
+for name in ["info", "predict", "numerics", "gemm", "layer", "step", "offload", "unit_gtest"]:
     p = os.path.join(out, name + ".json")
     try:
         with open(p) as f:
