@@ -16,6 +16,7 @@ class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(GemmMode mode) : mode_(mode) {
     if (cuda::device_count() == 0) throw BackendError("cuda backend: no CUDA device visible (cudaGetDeviceCount = 0)");
+    select_local_device(0);  // one GPU per local rank under mpirun
     SP_CUDA_CHECK(cudaStreamCreateWithFlags(&st_, cudaStreamNonBlocking));
     blas_ = std::make_unique<Blas>(st_);
     scalar_ = static_cast<double*>(mem_.allocate(sizeof(double), MemCategory::buffers, st_));

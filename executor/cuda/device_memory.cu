@@ -1,6 +1,7 @@
 // Tracked caching device allocator and pinned host buffers (see device_memory.hpp).
 #include "executor/cuda/device_memory.hpp"
 
+#include <cstdlib>
 #include <string>
 #include <utility>
 
@@ -91,6 +92,20 @@ int device_count() {
     return 0;
   }
   return n;
+}
+
+int select_local_device(int fallback_rank) {
+  const int n = device_count();
+  if (n == 0) return -1;
+  int local = fallback_rank;
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID", "LOCAL_RANK"})
+    if (const char* v = std::getenv(var)) {
+      local = std::atoi(v);
+      break;
+    }
+  const int dev = (local % n + n) % n;
+  SP_CUDA_CHECK(cudaSetDevice(dev));
+  return dev;
 }
 
 std::string device_name() {

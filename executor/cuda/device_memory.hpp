@@ -65,6 +65,11 @@ class PinnedBuffer {
 
 // Number of CUDA devices visible; 0 when there is no driver or no GPU (never throws).
 int device_count();
+// Makes the process use GPU (local rank % visible GPUs), the local rank read from the launcher's
+// environment (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, SLURM_LOCALID, LOCAL_RANK), else
+// `fallback_rank`; returns the device chosen. So every rank of `mpirun -np N` on one node gets its
+// own GPU whatever order the backend and the communicator are created in.
+int select_local_device(int fallback_rank = 0);
 // "NVIDIA H100 80GB HBM3" etc. of the current device.
 std::string device_name();
 

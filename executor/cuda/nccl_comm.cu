@@ -8,12 +8,58 @@
 #include <vector>
 
 #include "executor/cuda/cuda_check.hpp"
+#include "executor/cuda/device_memory.hpp"
 
 #ifdef SCALEPLAN_HAVE_NCCL
 #include <nccl.h>
 #endif
 
 namespace scaleplan::executor {
+
+namespace {
+// One rank on one GPU without NCCL: collectives of size 1 are device copies, counted as nothing
+// (comm.hpp: "Calls on a communicator of size 1 are no-ops (copies) and count nothing").
+class DeviceSelfComm final : public Comm {
+ public:
+  explicit DeviceSelfComm(Comm& host) : host_(host) {}
+  DeviceSelfComm(const DeviceSelfComm& parent, CommDim d) : Comm(parent, d), host_(parent.host_) {}
+  std::string name() const override { return "cuda-self"; }
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  bool device_memory() const override { return true; }
+  std::unique_ptr<Comm> split(int, int, CommDim dim) override { return std::make_unique<DeviceSelfComm>(*this, dim); }
+  void all_reduce(float*, std::size_t, ReduceOp) override {}
+  void reduce_scatter(const float* in, float* out, std::size_t n) override { copy(in, out, n); }
+  void all_gather(const float* in, float* out, std::size_t n) override { copy(in, out, n); }
+  void broadcast(float*, std::size_t, int) override {}
+  void send(const float*, std::size_t, int dst, int) override {
+    throw CommError("cuda-self communicator: send to rank " + std::to_string(dst) + " in a 1-rank job");
+  }
+  void recv(float*, std::size_t, int src, int) override {
+    throw CommError("cuda-self communicator: recv from rank " + std::to_string(src) + " in a 1-rank job");
+  }
+  void barrier() override {}
+  void all_reduce_host(double*, std::size_t, ReduceOp) override {}
+  [[noreturn]] void abort(int code) override {
+    host_.abort(code);
+    __builtin_unreachable();
+  }
+
+ private:
+  static void copy(const float* in, float* out, std::size_t n) {
+    if (in != out && n) SP_CUDA_CHECK(cudaMemcpy(out, in, n * sizeof(float), cudaMemcpyDeviceToDevice));
+  }
+  Comm& host_;
+};
+}  // namespace
+
+std::unique_ptr<Comm> make_device_comm(bool backend_host_accessible, Comm& host_world) {
+  if (backend_host_accessible) return nullptr;
+  if (nccl_built()) return make_nccl_comm(host_world);
+  if (host_world.size() == 1) return std::make_unique<DeviceSelfComm>(host_world);
+  throw CommError("the cuda backend on " + std::to_string(host_world.size()) +
+                  " ranks needs NCCL, and this build has no NCCL (libnccl was not found when configuring)");
+}
 
 #ifndef SCALEPLAN_HAVE_NCCL
 bool nccl_built() { return false; }
@@ -189,7 +235,7 @@ std::unique_ptr<Comm> make_nccl_comm(Comm& host) {
     (void)cudaGetLastError();
     throw CommError("nccl communicator: no CUDA device visible on rank " + std::to_string(host.rank()));
   }
-  SP_CUDA_CHECK(cudaSetDevice(host.rank() % ndev));
+  cuda::select_local_device(host.rank());  // same GPU as the CUDA backend of this rank
   ncclUniqueId id{};
   if (host.rank() == 0) {
     const ncclResult_t r = ncclGetUniqueId(&id);
