@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
   scaleplan::cli::add_scale(app, rc);
   scaleplan::cli::add_budget(app, rc);
   scaleplan::cli::add_validate(app, rc);
+#ifdef SCALEPLAN_HAVE_EXECUTOR
+  scaleplan::cli::add_run(app, rc);
+  scaleplan::cli::add_calibrate(app, rc);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
