@@ -681,8 +681,7 @@ void gpt_numerics(Report& r, double deadline) {
            fmt("%.2e", worst), fmt("%.0e", tol), worst <= tol ? "pass" : "FAIL"},
           json{{"op", "gpt_finite_difference"}, {"rel_err", worst}, {"tol", tol}, {"pass", worst <= tol}});
   }
-  cudaFree(dids);
-  cudaStreamDestroy(st);
+  cudaFree(dids);  // the stream lives until exit: the models still reference it
 }
 
 void section_numerics(const Options& o) {
@@ -873,7 +872,6 @@ void section_gemm(const Options& o) {
          "bytes of A+B+C, dtype) with the preset's efficiency (gemm_max, gemm_half_flop).");
   r.note("bf16/fp16 inputs with fp32 accumulation (cublasGemmEx, CUBLAS_COMPUTE_32F); tf32: CUBLAS_COMPUTE_32F_FAST_TF32.");
   r.finish("ok");
-  cudaStreamDestroy(st);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -947,7 +945,6 @@ void section_layer(const Options& o) {
   r.note("predicted = the estimator's per-layer PhaseCost (strategies/layer_cost) for the model without dropout on a "
          "1-GPU cluster with this device and unfused attention; TFLOP/s uses the model FLOPs of that PhaseCost.");
   r.finish("ok");
-  cudaStreamDestroy(st);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1080,7 +1077,6 @@ void run_step(const Options& o, bool offload) {
     r.note("offload prediction: estimator step - estimator optimizer time + 12 B/param / host PCIe bandwidth (" +
            fmt("%.0f", cl.host.pcie_Bps / 1e9) + " GB/s); the estimator itself does not model offload yet.");
   r.finish(losses.back() < losses.front() ? "ok" : "failed", losses.back() < losses.front() ? "" : "loss did not fall");
-  cudaStreamDestroy(st);
 }
 
 // Section: predict (no GPU needed): the estimator's numbers the other sections compare against,
