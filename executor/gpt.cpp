@@ -402,10 +402,13 @@ struct Trainer::Impl {
   // Forward of layer `W` on A.x; returns the output [Tl, h]. keep=false keeps only A.x;
   // output=false (recompute before backward) does not keep the layer's output.
   Buffer layer_fwd(const LayerW& W, LayerActs& A, bool keep, bool output = true) {
+    // Without keep (full recompute's first forward) the intermediates are workspace: they die with
+    // the layer's forward; only A.x and the output are stored activations.
+    auto sv = [&](std::size_t n) { return make_floats(be, n, keep ? MemCategory::activations : MemCategory::buffers); };
     const int qw = 3 * hl * d;
-    A.ln1 = act((size_t)Tl * h);
-    A.mu1 = act(Tl);
-    A.rs1 = act(Tl);
+    A.ln1 = sv((size_t)Tl * h);
+    A.mu1 = sv(Tl);
+    A.rs1 = sv(Tl);
     be.layernorm_fwd(A.x.f(), W.ln1g, W.ln1b, A.ln1.f(), A.mu1.f(), A.rs1.f(), Tl, h, 1e-5f);
     {
       Buffer ln1g;
@@ -418,9 +421,9 @@ struct Trainer::Impl {
       be.gemm(Trans::N, Trans::N, T, qw, h, 1.f, ln1f, h, W.wqkv, qw, 0.f, qkv.f(), qw);
       if (W.bqkv) be.add_bias(qkv.f(), W.bqkv, T, qw);
       const size_t hn = (size_t)b * hl * s * d;
-      A.q = act(hn);
-      A.k = act(hn);
-      A.v = act(hn);
+      A.q = sv(hn);
+      A.k = sv(hn);
+      A.v = sv(hn);
       be.split_heads(qkv.f(), qw, A.q.f(), b, s, hl, d);
       be.split_heads(qkv.f() + hl * d, qw, A.k.f(), b, s, hl, d);
       be.split_heads(qkv.f() + 2 * hl * d, qw, A.v.f(), b, s, hl, d);
@@ -428,11 +431,11 @@ struct Trainer::Impl {
     {
       const bool selective = p.recompute == Recompute::selective;
       Buffer P;
-      attention_scores(A, P, selective ? MemCategory::buffers : MemCategory::activations);
+      attention_scores(A, P, selective || !keep ? MemCategory::buffers : MemCategory::activations);
       Buffer ch = ws((size_t)b * hl * s * d);
       be.gemm_strided_batched(Trans::N, Trans::N, s, d, s, 1.f, P.f(), s, (long long)s * s, A.v.f(), d,
                               (long long)s * d, 0.f, ch.f(), d, (long long)s * d, b * hl);
-      A.ctx = act((size_t)T * hl * d);
+      A.ctx = sv((size_t)T * hl * d);
       be.merge_heads(ch.f(), A.ctx.f(), hl * d, b, s, hl, d);
       if (!selective) A.probs = std::move(P);
     }
@@ -441,13 +444,13 @@ struct Trainer::Impl {
       be.gemm(Trans::N, Trans::N, T, h, hl * d, 1.f, A.ctx.f(), hl * d, W.wo, h, 0.f, o.f(), h);
       Buffer orr = reduce_tp(std::move(o));
       if (W.bo) be.add_bias(orr.f(), W.bo, Tl, h);
-      A.x2 = act((size_t)Tl * h);
+      A.x2 = sv((size_t)Tl * h);
       be.copy(A.x.f(), A.x2.f(), (size_t)Tl * h);
       be.axpy(1.f, orr.f(), A.x2.f(), (size_t)Tl * h);
     }
-    A.ln2 = act((size_t)Tl * h);
-    A.mu2 = act(Tl);
-    A.rs2 = act(Tl);
+    A.ln2 = sv((size_t)Tl * h);
+    A.mu2 = sv(Tl);
+    A.rs2 = sv(Tl);
     be.layernorm_fwd(A.x2.f(), W.ln2g, W.ln2b, A.ln2.f(), A.mu2.f(), A.rs2.f(), Tl, h, 1e-5f);
     {
       Buffer ln2g;
@@ -456,11 +459,11 @@ struct Trainer::Impl {
         ln2g = gather_seq(A.ln2.f(), h);
         ln2f = ln2g.f();
       }
-      A.f1 = act((size_t)T * F1l);
+      A.f1 = sv((size_t)T * F1l);
       be.gemm(Trans::N, Trans::N, T, F1l, h, 1.f, ln2f, h, W.w1, F1l, 0.f, A.f1.f(), F1l);
       if (W.b1) be.add_bias(A.f1.f(), W.b1, T, F1l);
     }
-    A.a = act((size_t)T * Fl);
+    A.a = sv((size_t)T * Fl);
     if (gated) be.swiglu_fwd(A.f1.f(), A.a.f(), T, Fl);
     else be.gelu_fwd(A.f1.f(), A.a.f(), (size_t)T * Fl);
     Buffer y;

@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
         if (p.pp > 1 && !(k == 1 && middle)) continue;
         if (mc[k] != pc[k]) fail(spec, std::string("comm ") + cn[k] + " measured " + std::to_string(mc[k]) + " predicted " + std::to_string(pc[k]));
       }
-    if (world->rank() == 0 || (on_stage && tr.grid().tp_rank == 0 && tr.grid().dp_rank == 0))
+    if (on_stage && tr.grid().tp_rank == 0 && tr.grid().dp_rank == 0)
       std::printf("[rank %d] %-44s loss %.6f (ref %.6f) grad err %.1e | params %.0f/%.0f grads %.0f/%.0f opt %.0f/%.0f act %.0f/%.0f (%+.2f%%) | tp %.0f/%.0f pp %.0f/%.0f dp %.0f/%.0f\n",
                   world->rank(), spec.c_str(), l1, rl1, worst, meas[0], pred[0], meas[1], pred[1], meas[2], pred[2], meas[3],
                   pred[3], 100 * (meas[3] - pred[3]) / pred[3], mc[0], pc[0], mc[1], pc[1], mc[2], pc[2]);

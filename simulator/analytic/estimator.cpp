@@ -300,11 +300,11 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     const double head_act = last ? 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden : 0;  // fp32 logits, final-norm input (one microbatch)
     if (!o_.executor_accounting) {
       act += layer_act_full + head_act;
-    } else if (last) {  // see EstimatorOptions::executor_accounting
+    } else {  // see EstimatorOptions::executor_accounting
       const double h_sp = e * sb * m_.hidden / (sh.sp ? p.tp : 1);
-      act += std::max(layer_act_full, 4.0 * sb * m_.vocab / p.tp + 2 * h_sp) + inflight * h_sp;
-    } else {
-      act += layer_act_full;
+      // The re-created layer reads its stored input (layer_act under full recompute) in place.
+      const double recreated = layer_act_full > 0 ? layer_act_full - layer_act : 0;
+      act += last ? std::max(recreated, 4.0 * sb * m_.vocab / p.tp + 2 * h_sp) + inflight * h_sp : recreated;
     }
     mb.activations = act;
     // Buffers: fixed reserve + a gathered activation (SP/TP workspace) + p2p send/recv buffers + margin.

@@ -28,7 +28,8 @@ struct EstimatorOptions {
   //   logits are freed before any layer's backward (the head and a fully recomputed layer take the
   //   larger of the two, not their sum); the head keeps the final-norm input and output (the output
   //   feeds the tied embedding's weight gradient); each microbatch in flight keeps the gradient of
-  //   the stage output (e*s*b*h, /t with SP).
+  //   the stage output (e*s*b*h, /t with SP); a fully recomputed layer re-creates everything but its
+  //   input, which is the stored checkpoint.
   //  Communication: ZeRO-2 reduce-scatters gradients every microbatch (DeepSpeed stage 2); with
   //   pp = 1 and ZeRO-2/3 the tied word embedding, used twice per microbatch (lookup, LM head), is
   //   reduce-scattered (and at ZeRO-3 gathered twice) per use; with ZeRO >= 1 the tied-embedding
