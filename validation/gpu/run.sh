@@ -100,6 +100,59 @@ if [ -n "$TESTBIN" ]; then
   say "section unit: exit $rc"
 fi
 
+# ---- the reference executor on the CUDA backend: `scaleplan run --backend cuda` vs `--backend cpu` ----
+CLIBIN=""
+[ -x "$BINDIR/scaleplan" ] && CLIBIN="$BINDIR/scaleplan"
+[ -z "$CLIBIN" ] && [ -x "$BINDIR/../../../cli/scaleplan" ] && CLIBIN="$BINDIR/../../../cli/scaleplan"
+if [ -n "$CLIBIN" ] && command -v python3 >/dev/null; then
+  DATA=()
+  [ -f "$BINDIR/corpus.txt" ] && DATA=(--data "$BINDIR/corpus.txt")
+  say "section executor (scaleplan run, gpt-small, cpu vs cuda, limit 2 x 60s)"
+  : >"$OUTDIR/run_status.txt"
+  for be in cpu cuda; do
+    timeout -k 5 60 "$CLIBIN" run --model gpt-small --plan "dp=1,mbs=4,gbs=8" --steps 5 --backend "$be" --json "${DATA[@]}" \
+      >"$OUTDIR/run_$be.json" 2>"$OUTDIR/run_$be.err"
+    echo "$be: exit $?" >>"$OUTDIR/run_status.txt"
+  done
+  python3 - "$OUTDIR" <<'EOF'
+import json, os, sys
+out = sys.argv[1]
+def load(be):
+    try:
+        with open(os.path.join(out, "run_%s.json" % be)) as f:
+            return json.load(f)
+    except Exception as e:
+        p = os.path.join(out, "run_%s.err" % be)
+        err = open(p).read().strip()[-400:] if os.path.exists(p) else ""
+        return {"error": "%s %s" % (e, err)}
+cpu, cuda = load("cpu"), load("cuda")
+lines = ["## Reference executor on the CUDA backend (scaleplan run, gpt-small, dp=1, mbs 4, gbs 8, 5 steps, fp32)", ""]
+res = {"section": "executor", "cpu": cpu, "cuda": cuda}
+if "loss" in cpu and "loss" in cuda:
+    lc, lg = cpu["loss"], cuda["loss"]
+    worst = max(abs(a - b) / abs(a) for a, b in zip(lc, lg))
+    res["max_rel_loss_diff"] = worst
+    lines += ["| step | loss cpu | loss cuda | rel. diff |", "|---|---|---|---|"]
+    for i, (a, b) in enumerate(zip(lc, lg)):
+        lines.append("| %d | %.6f | %.6f | %.1e |" % (i + 1, a, b, abs(a - b) / abs(a)))
+    st = lambda r: r.get("measured", {}).get("time", {}).get("step_s", 0)
+    lines += ["", "- step time: cpu %.4f s, cuda %.4f s" % (st(cpu), st(cuda)),
+              "- backend implementations: %s / %s" % (cpu.get("backend_impl", "?"), cuda.get("backend_impl", "?")),
+              "- max relative loss difference %.2e (fp32 both; tolerance 1e-4 over 5 steps): %s" % (worst, "pass" if worst <= 1e-4 else "FAIL")]
+    mc, mg = cpu.get("measured", {}).get("memory", {}), cuda.get("measured", {}).get("memory", {})
+    if mc and mg:
+        lines += ["", "| memory (B) | cpu | cuda |", "|---|---|---|"] + ["| %s | %s | %s |" % (k, mc.get(k), mg.get(k)) for k in mc]
+    res["status"] = "ok" if worst <= 1e-4 else "failed"
+else:
+    lines.append("- failed: cpu: %s; cuda: %s" % (cpu.get("error", "ok"), cuda.get("error", "ok")))
+    res["status"] = "failed"
+open(os.path.join(out, "executor.md"), "w").write("\n".join(lines) + "\n")
+json.dump(res, open(os.path.join(out, "executor.json"), "w"), indent=2)
+EOF
+  STATUS+=("executor: $(tr '\n' ' ' <"$OUTDIR/run_status.txt")")
+  SECTIONS+=("executor 0 0")
+fi
+
 # ---- gather -------------------------------------------------------------------------------------
 DEV="$(grep -m1 -o '"value": "[^"]*"' "$OUTDIR/info.json" 2>/dev/null | head -1 | sed 's/"value": "//; s/"$//')"
 {
@@ -120,7 +173,7 @@ if command -v python3 >/dev/null; then
 import json, os, sys, time
 out, dev = sys.argv[1], sys.argv[2]
 res = {"device": dev, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sections": {}}
-for name in ["info", "predict", "numerics", "gemm", "layer", "step", "offload", "unit_gtest"]:
+for name in ["info", "predict", "numerics", "gemm", "layer", "step", "offload", "unit_gtest", "executor"]:
     p = os.path.join(out, name + ".json")
     try:
         with open(p) as f:
