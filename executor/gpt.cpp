@@ -401,7 +401,8 @@ struct Trainer::Impl {
 
   // Forward of layer `W` on A.x; returns the output [Tl, h]. keep=false keeps only A.x;
   // output=false (recompute before backward) does not keep the layer's output.
-  Buffer layer_fwd(const LayerW& W, LayerActs& A, bool keep, bool output = true) {
+  Buffer layer_fwd(const LayerW& W, LayerActs& A, bool keep, bool output = true,
+                   MemCategory out_cat = MemCategory::activations) {
     // Without keep (full recompute's first forward) the intermediates are workspace: they die with
     // the layer's forward; only A.x and the output are stored activations.
     auto sv = [&](std::size_t n) { return make_floats(be, n, keep ? MemCategory::activations : MemCategory::buffers); };
@@ -474,7 +475,7 @@ struct Trainer::Impl {
       // Recompute runs the whole forward with its collectives (as Megatron's checkpointed layer)
       // but drops the output, which the backward does not need.
       if (!output) return Buffer();
-      y = act((size_t)Tl * h);
+      y = make_floats(be, (size_t)Tl * h, out_cat);
       if (W.b2) be.add_bias(fr.f(), W.b2, Tl, h);
       be.copy(A.x2.f(), y.f(), (size_t)Tl * h);
       be.axpy(1.f, fr.f(), y.f(), (size_t)Tl * h);
@@ -739,7 +740,10 @@ struct Trainer::Impl {
       acquire_params(u);
       LayerActs& A = st.acts[i];
       A.x = std::move(x);
-      x = layer_fwd(layer_w(params(u), u.info), A, p.recompute != Recompute::full);
+      // The stage's output is the next layer's stored input, or (sent to the next stage) a p2p buffer.
+      const bool sent = !last && i == n_layers - 1;
+      x = layer_fwd(layer_w(params(u), u.info), A, p.recompute != Recompute::full, true,
+                    sent ? MemCategory::buffers : MemCategory::activations);
       release_params(u);
     }
     if (last) {

@@ -40,6 +40,7 @@ struct StepReport {
   double model_flops_per_step = 0, hw_flops_per_step = 0;
   double tp_comm_exposed_s = 0, dp_comm_exposed_s = 0, pp_comm_exposed_s = 0, cp_comm_exposed_s = 0;
   int most_loaded_stage = 0;
+  int slowest_stage = 0;  // the stage whose time and comm_bytes_per_gpu are reported
 };
 
 }  // namespace scaleplan::strategies

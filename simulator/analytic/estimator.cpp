@@ -105,6 +105,7 @@ StepReport Estimator::evaluate(const Plan& p, const LayerTable& t) const {
   r.pp_comm_exposed_s = x.pp_comm_exposed_s;
   r.cp_comm_exposed_s = x.cp_comm_exposed_s;
   r.most_loaded_stage = x.most_loaded_stage;
+  r.slowest_stage = x.slowest_stage;
   if (!r.feasible) {
     const MemoryBreakdown& best = r.memory;
     const double gib = 1024.0 * 1024.0 * 1024.0;
@@ -240,6 +241,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   r.pp_comm_exposed_s = static_cast<double>(m) * p2p_per_mb;
   r.dp_comm_exposed_s = dp_exposed + emb_ar;
   r.most_loaded_stage = 0;
+  r.slowest_stage = slowest;
 
   // Communication payload per GPU per step (contract definition; slowest stage).
   const double layers_slow = slowest == 0 ? sl.first : slowest == p.pp - 1 ? sl.last : sl.middle;
@@ -255,6 +257,13 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     if (p.dp > 1 && p.zero == 2) r.comm.dp += (md - 1) * grad_e * P_slow;
     if (p.dp > 1 && p.pp == 1 && m_.tied_embeddings && p.zero >= 2) r.comm.dp += md * (p.zero >= 3 ? 3 : 1) * w;
     if (m_.tied_embeddings && p.pp > 1 && p.zero >= 1 && (slowest == 0 || slowest == p.pp - 1)) r.comm.dp -= w - w / p.dp;
+    // Pipeline: a stage sends forward unless it is the last and backward unless it is the first;
+    // without SP a TP group receives 1/t of the activation and all-gathers it (SC21 sec. 4.1).
+    if (p.pp > 1) {
+      const double dirs = (slowest > 0 ? 1 : 0) + (slowest < p.pp - 1 ? 1 : 0);
+      r.comm.pp = md * v * dirs * p2p_bytes;
+      if (p.tp > 1 && !sh.sp) r.comm.tp += md * v * dirs * e * sh.b * sh.s * m_.hidden;
+    }
     if (sh.sp) {
       const double repl = layers_slow * layer_replicated_params_ + (slowest == p.pp - 1 ? m_.final_norm_params() : 0);
       r.comm.tp += (slowest == 0 ? md * e * sh.b * sh.s * m_.hidden : 0) + (p.zero >= 2 ? md : 1.0) * e * repl;

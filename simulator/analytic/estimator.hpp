@@ -35,7 +35,9 @@ struct EstimatorOptions {
   //   reduce-scattered (and at ZeRO-3 gathered twice) per use; with ZeRO >= 1 the tied-embedding
   //   all-reduce between pipeline ends runs on the DP shard; with SP the embedding backward
   //   all-gathers its input gradient and the TP-replicated parameters' gradients (norms,
-  //   row-parallel biases) are all-reduced over TP once per step (per microbatch at ZeRO-2/3).
+  //   row-parallel biases) are all-reduced over TP once per step (per microbatch at ZeRO-2/3); a
+  //   pipeline stage sends only the directions it has (the first stage no gradients, the last no
+  //   activations) and, with TP but no SP, all-gathers each received 1/t slice over TP.
   bool executor_accounting = false;
 };
 
@@ -73,6 +75,7 @@ struct StepMetrics {
   double model_flops_per_step = 0, hw_flops_per_step = 0;
   double tp_comm_exposed_s = 0, dp_comm_exposed_s = 0, pp_comm_exposed_s = 0, cp_comm_exposed_s = 0;
   int most_loaded_stage = 0;
+  int slowest_stage = 0;
 };
 
 class Estimator {
