@@ -8,7 +8,7 @@
 # OUT_DIR defaults to $OUT, else ./gpu-results. Sections run as separate processes, each under its
 # own time limit (a crash or a stuck kernel in one does not lose the others); each writes
 # OUT_DIR/<section>.{json,md} as it goes. At the end OUT_DIR/results.md and OUT_DIR/results.json
-# gather them. Total wall time: ~2-4 minutes on one H100/H200; hard cap below 8 minutes.
+# gather them. Total wall time: ~2 minutes on one H100/H200; hard cap 460 s (< 8 minutes).
 set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUTDIR="${1:-${OUT:-$PWD/gpu-results}}"
@@ -60,22 +60,23 @@ say "program: $BIN"
 say "results: $OUTDIR"
 
 # ---- sections: name, soft budget (the program stops starting new work), hard limit (killed) -------
-# Hard limits sum to 465 s (< 8 min) so the whole run ends in time even if every section stalls.
+# Hard limits (with the unit tests' 40 s and the executor's 2 x 30 s below) sum to 460 s (+2 s grace per kill) < 8 min,
+# so the whole run ends in time even if every section stalls; a normal run takes ~2 minutes.
 SECTIONS=(
-  "info 20 30"
-  "predict 20 30"
-  "numerics 40 60"
-  "gemm 60 90"
-  "layer 50 75"
-  "step 60 90"
-  "offload 60 90"
+  "info 10 15"
+  "predict 10 15"
+  "numerics 35 50"
+  "gemm 50 75"
+  "layer 40 55"
+  "step 45 70"
+  "offload 50 80"
 )
 STATUS=()
 for s in "${SECTIONS[@]}"; do
   set -- $s
   name=$1 budget=$2 hard=$3
   say "section $name (budget ${budget}s, limit ${hard}s)"
-  timeout -k 5 "$hard" "$BIN" --section "$name" --out "$OUTDIR" --budget-s "$budget" ${SCALEPLAN_GPU_QUICK:+--quick} 2>&1 | tee -a "$LOG"
+  timeout -k 2 "$hard" "$BIN" --section "$name" --out "$OUTDIR" --budget-s "$budget" ${SCALEPLAN_GPU_QUICK:+--quick} 2>&1 | tee -a "$LOG"
   rc=${PIPESTATUS[0]}
   case $rc in
     0) STATUS+=("$name: ok") ;;
@@ -91,8 +92,8 @@ TESTBIN=""
 [ -x "$BINDIR/test_cuda_backend" ] && TESTBIN="$BINDIR/test_cuda_backend"
 [ -z "$TESTBIN" ] && [ -x "$BINDIR/../../../tests/test_cuda_backend" ] && TESTBIN="$BINDIR/../../../tests/test_cuda_backend"
 if [ -n "$TESTBIN" ]; then
-  say "section unit (GPU unit tests, limit 60s)"
-  timeout -k 5 60 "$TESTBIN" --gtest_output="json:$OUTDIR/unit_gtest.json" >"$OUTDIR/unit.txt" 2>&1
+  say "section unit (GPU unit tests, limit 40s)"
+  timeout -k 2 40 "$TESTBIN" --gtest_output="json:$OUTDIR/unit_gtest.json" >"$OUTDIR/unit.txt" 2>&1
   rc=$?
   { echo "## GPU unit tests (tests/test_cuda_backend)"; echo; echo '```'; grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|error" "$OUTDIR/unit.txt" | head -40; echo '```'; echo; echo "exit $rc"; } >"$OUTDIR/unit.md"
   STATUS+=("unit: exit $rc")
@@ -107,10 +108,10 @@ CLIBIN=""
 if [ -n "$CLIBIN" ] && command -v python3 >/dev/null; then
   DATA=()
   [ -f "$BINDIR/corpus.txt" ] && DATA=(--data "$BINDIR/corpus.txt")
-  say "section executor (scaleplan run, gpt-small, cpu vs cuda, limit 2 x 60s)"
+  say "section executor (scaleplan run, gpt-small, cpu vs cuda, limit 2 x 30s)"
   : >"$OUTDIR/run_status.txt"
   for be in cpu cuda; do
-    timeout -k 5 60 "$CLIBIN" run --model gpt-small --plan "dp=1,mbs=4,gbs=8" --steps 5 --backend "$be" --json "${DATA[@]}" \
+    timeout -k 2 30 "$CLIBIN" run --model gpt-small --plan "dp=1,mbs=4,gbs=8" --steps 5 --backend "$be" --json "${DATA[@]}" \
       >"$OUTDIR/run_$be.json" 2>"$OUTDIR/run_$be.err"
     echo "$be: exit $?" >>"$OUTDIR/run_status.txt"
   done
