@@ -890,7 +890,7 @@ Predicted predict(const sp::model::ModelSpec& m, const sp::hw::Cluster& c, const
 void section_layer(const Options& o) {
   Report r(o, "One GPT layer, forward + backward (bf16, mbs 1, unfused attention)",
            {"model (width)", "seq", "measured fwd ms", "measured fwd+bwd ms", "predicted fwd ms",
-            "predicted fwd+bwd ms", "pred. error", "achieved TFLOP/s"});
+            "predicted fwd+bwd ms", "pred. error", "achieved TFLOP/s", "layer activations GiB (measured / predicted)"});
   const double deadline = now_s() + o.budget_s;
   const Device d = open_device(o);
   r.set("device", d.cuda_name);
@@ -913,8 +913,17 @@ void section_layer(const Options& o) {
       go.mode = cu::GemmMode::bf16;
       go.mbs = 1;
       go.optimizer = false;
+      // Activation bytes one layer keeps, from the allocator: a 2-layer model minus a 1-layer model.
+      double act1 = 0;
+      {
+        cu::DeviceMemory m1;
+        cu::GptCuda<cu::bf16> one(sh, go, m1, st);
+        act1 = m1.stats().current[static_cast<int>(ex::MemCategory::activations)];
+      }
+      sh.layers = 2;
       cu::DeviceMemory mem;
       cu::GptCuda<cu::bf16> model(sh, go, mem, st);
+      const double layer_act = mem.stats().current[static_cast<int>(ex::MemCategory::activations)] - act1;
       model.randomize_layer_io(42);
       const double tf = time_it(st, [&] { model.layer_forward(0); }, 2, 3, 20, 0.1, deadline);
       const double tfb = time_it(
@@ -929,7 +938,7 @@ void section_layer(const Options& o) {
       const double flops = pr.table.lc.model_flops;
       r.row({name + " (h=" + std::to_string(m.hidden) + ")", std::to_string(m.seq), fmt("%.3f", tf * 1e3),
              fmt("%.3f", tfb * 1e3), fmt("%.3f", pf * 1e3), fmt("%.3f", pfb * 1e3), pct(tfb, pfb),
-             fmt("%.1f", flops / tfb / 1e12)},
+             fmt("%.1f", flops / tfb / 1e12), gib(layer_act) + " / " + gib(pr.table.layer_act)},
             json{{"model", name},
                  {"hidden", m.hidden},
                  {"seq", m.seq},
@@ -937,13 +946,19 @@ void section_layer(const Options& o) {
                  {"measured_fwd_bwd_s", tfb},
                  {"predicted_fwd_s", pf},
                  {"predicted_fwd_bwd_s", pfb},
-                 {"model_flops", flops}});
+                 {"model_flops", flops},
+                 {"measured_layer_activation_bytes", layer_act},
+                 {"predicted_layer_activation_bytes", pr.table.layer_act}});
     } catch (const std::exception& e) {
-      r.row({name, "-", "ERROR", e.what(), "-", "-", "-", "-"}, json{{"model", name}, {"error", e.what()}});
+      r.row({name, "-", "ERROR", e.what(), "-", "-", "-", "-", "-"}, json{{"model", name}, {"error", e.what()}});
     }
   }
   r.note("predicted = the estimator's per-layer PhaseCost (strategies/layer_cost) for the model without dropout on a "
          "1-GPU cluster with this device and unfused attention; TFLOP/s uses the model FLOPs of that PhaseCost.");
+  r.note("layer activations: measured = tracked activation bytes of a 2-layer minus a 1-layer model (what one layer "
+         "keeps for backward: input, 2 LayerNorm outputs, QKV, softmax probabilities, context, residual, 2 MLP "
+         "activations, 4 row statistics); predicted = the estimator's per-layer activation bytes (Korthikanti 2022 "
+         "Table 2 without dropout, unfused attention).");
   r.finish("ok");
 }
 
