@@ -167,8 +167,8 @@ class MpiComm final : public Comm {
                           " s: a rank died, hangs, or the ranks disagree on the plan";
         throw CommError(msg);
       }
-      // Spin briefly, then yield the core (CI oversubscribes ranks on 2 cores).
-      if (++spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      // Spin, yielding the core between polls (CI oversubscribes ranks on 2 cores).
+      if (++spins > 1000) std::this_thread::yield();
     }
   }
 
