@@ -18,11 +18,13 @@ class CudaBackend final : public Backend {
     if (cuda::device_count() == 0) throw BackendError("cuda backend: no CUDA device visible (cudaGetDeviceCount = 0)");
     select_local_device(0);  // one GPU per local rank under mpirun
     SP_CUDA_CHECK(cudaStreamCreateWithFlags(&st_, cudaStreamNonBlocking));
+    set_compute_stream(st_);
     blas_ = std::make_unique<Blas>(st_);
     scalar_ = static_cast<double*>(mem_.allocate(sizeof(double), MemCategory::buffers, st_));
   }
   ~CudaBackend() override {
     if (st_) cudaStreamSynchronize(st_);
+    if (compute_stream() == st_) set_compute_stream(nullptr);
     blas_.reset();
     if (st_) cudaStreamDestroy(st_);
   }

@@ -108,6 +108,12 @@ int select_local_device(int fallback_rank) {
   return dev;
 }
 
+namespace {
+cudaStream_t g_compute_stream = nullptr;
+}
+void set_compute_stream(cudaStream_t st) { g_compute_stream = st; }
+cudaStream_t compute_stream() { return g_compute_stream; }
+
 std::string device_name() {
   int dev = 0;
   SP_CUDA_CHECK(cudaGetDevice(&dev));

@@ -70,6 +70,11 @@ int device_count();
 // `fallback_rank`; returns the device chosen. So every rank of `mpirun -np N` on one node gets its
 // own GPU whatever order the backend and the communicator are created in.
 int select_local_device(int fallback_rank = 0);
+// The stream the CUDA backend of this process computes on (nullptr: none registered). The NCCL
+// communicator orders its work after it (an event, no host wait) instead of synchronising the
+// whole device, which could block on another communicator's pending point-to-point transfer.
+void set_compute_stream(cudaStream_t st);
+cudaStream_t compute_stream();
 // "NVIDIA H100 80GB HBM3" etc. of the current device.
 std::string device_name();
 

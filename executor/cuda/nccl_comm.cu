@@ -1,6 +1,7 @@
 // NCCL communicator (see nccl_comm.hpp).
 #include "executor/cuda/nccl_comm.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -71,19 +72,37 @@ bool nccl_built() { return true; }
 
 namespace {
 
+class NcclComm;
+// The communicators split from one root: a blocking call on any of them first launches the
+// deferred sends of all of them, so a rank never waits in one group while a peer waits for a send
+// this rank still holds back in another.
+struct Family {
+  std::vector<NcclComm*> members;
+};
+
 class NcclComm final : public Comm {
  public:
   // Root communicator.
-  NcclComm(Comm& host, ncclComm_t c) : host_(host), c_(c) { init_common(); }
-  // Child (split) communicator: shares counters and timeout with the parent.
-  NcclComm(const NcclComm& parent, ncclComm_t c, CommDim d) : Comm(parent, d), host_(parent.host_), c_(c) {
+  NcclComm(Comm& host, ncclComm_t c) : host_(host), c_(c), family_(std::make_shared<Family>()) { init_common(); }
+  // Child (split) communicator: shares counters, timeout and the family with the parent.
+  NcclComm(const NcclComm& parent, ncclComm_t c, CommDim d)
+      : Comm(parent, d), host_(parent.host_), c_(c), family_(parent.family_) {
     init_common();
   }
   ~NcclComm() override {
+    try {
+      flush_sends();
+    } catch (...) {
+    }
     if (st_) cudaStreamSynchronize(st_);
-    if (scratch_) cudaFree(scratch_);
+    auto& v = family_->members;
+    v.erase(std::remove(v.begin(), v.end(), this), v.end());
+    if (scratch_) cudaFreeAsync(scratch_, st_);
+    if (st_) cudaStreamSynchronize(st_);
+    if (host_scratch_) cudaFreeHost(host_scratch_);
     if (c_) ncclCommDestroy(c_);
     if (st_) cudaStreamDestroy(st_);
+    if (ready_) cudaEventDestroy(ready_);
   }
   std::string name() const override { return "nccl"; }
   int rank() const override { return rank_; }
@@ -91,8 +110,11 @@ class NcclComm final : public Comm {
   bool device_memory() const override { return true; }
 
   std::unique_ptr<Comm> split(int color, int key, CommDim dim) override {
+    flush_family();
     ncclComm_t child = nullptr;
-    check(ncclCommSplit(c_, color, key, &child, nullptr), "ncclCommSplit");
+    // Ranks that belong to no group pass NCCL_SPLIT_NOCOLOR and get no communicator (as MPI_UNDEFINED).
+    check(ncclCommSplit(c_, color < 0 ? NCCL_SPLIT_NOCOLOR : color, key, &child, nullptr), "ncclCommSplit");
+    if (color < 0 || child == nullptr) return nullptr;
     return std::make_unique<NcclComm>(*this, child, dim);
   }
 
@@ -130,18 +152,33 @@ class NcclComm final : public Comm {
     check(ncclBroadcast(data, data, n, ncclFloat32, root, c_, st_), "ncclBroadcast");
     wait("broadcast");
   }
+  // Deferred: the data is copied to a staging buffer (so the caller may reuse `data` at once, as the
+  // interface allows) and handed to NCCL together with this rank's next receive in one
+  // ncclGroupStart/End (NCCL's way to run a send and a receive concurrently: two stages that send
+  // to each other before receiving would otherwise wait for each other), or before any other
+  // blocking call of this communicator family.
   void send(const float* data, std::size_t n, int dst, int /*tag*/) override {
+    if (dst < 0 || dst >= size_) throw CommError("nccl: send to rank " + std::to_string(dst) + " of " + std::to_string(size_));
     count(CollKind::send, 4.0 * n);
-    before();
-    check(ncclSend(data, n, ncclFloat32, dst, c_, st_), "ncclSend");
-    // Blocking until the peer posted its receive (NCCL point-to-point is rendezvous): the caller
-    // may reuse `data` at once, as the interface asks.
-    wait("send to rank " + std::to_string(dst));
+    float* staged = nullptr;
+    order_after_compute();
+    // Stream-ordered allocation and free (cudaMallocAsync/cudaFreeAsync): cudaFree would wait for
+    // the whole device, i.e. for other communicators' transfers that wait for a peer.
+    SP_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&staged), std::max<std::size_t>(1, n) * sizeof(float), st_));
+    if (n) SP_CUDA_CHECK(cudaMemcpyAsync(staged, data, n * sizeof(float), cudaMemcpyDeviceToDevice, st_));
+    pending_.push_back({staged, n, dst});
   }
   void recv(float* data, std::size_t n, int src, int /*tag*/) override {
+    if (src < 0 || src >= size_) throw CommError("nccl: recv from rank " + std::to_string(src) + " of " + std::to_string(size_));
     count(CollKind::recv, 4.0 * n);
-    before();
+    flush_family(this);  // the other communicators' sends; ours go into the group below
+    order_after_compute();
+    check(ncclGroupStart(), "ncclGroupStart");
+    for (const auto& p : pending_) check(ncclSend(p.buf, p.n, ncclFloat32, p.peer, c_, st_), "ncclSend");
     check(ncclRecv(data, n, ncclFloat32, src, c_, st_), "ncclRecv");
+    check(ncclGroupEnd(), "ncclGroupEnd");
+    for (const auto& p : pending_) SP_CUDA_CHECK(cudaFreeAsync(p.buf, st_));
+    pending_.clear();
     wait("recv from rank " + std::to_string(src));
   }
   void barrier() override {
@@ -152,12 +189,16 @@ class NcclComm final : public Comm {
   }
   void all_reduce_host(double* data, std::size_t n, ReduceOp op) override {
     if (size_ == 1 || n == 0) return;
+    flush_family();
     ensure_scratch(n);
-    SP_CUDA_CHECK(cudaMemcpyAsync(scratch_, data, n * sizeof(double), cudaMemcpyHostToDevice, st_));
+    // Through pinned host memory, so the copies are truly asynchronous and wait() keeps its deadline.
+    std::copy(data, data + n, host_scratch_);
+    SP_CUDA_CHECK(cudaMemcpyAsync(scratch_, host_scratch_, n * sizeof(double), cudaMemcpyHostToDevice, st_));
     check(ncclAllReduce(scratch_, scratch_, n, ncclFloat64, op == ReduceOp::sum ? ncclSum : ncclMax, c_, st_),
           "ncclAllReduce(host)");
-    SP_CUDA_CHECK(cudaMemcpyAsync(data, scratch_, n * sizeof(double), cudaMemcpyDeviceToHost, st_));
+    SP_CUDA_CHECK(cudaMemcpyAsync(host_scratch_, scratch_, n * sizeof(double), cudaMemcpyDeviceToHost, st_));
     wait("all_reduce_host");
+    std::copy(host_scratch_, host_scratch_ + n, data);
   }
   [[noreturn]] void abort(int code) override {
     if (c_) ncclCommAbort(c_);
@@ -167,31 +208,69 @@ class NcclComm final : public Comm {
   }
 
  private:
+  struct Pending {
+    float* buf;
+    std::size_t n;
+    int peer;
+  };
   void init_common() {
     check(ncclCommCount(c_, &size_), "ncclCommCount");
     check(ncclCommUserRank(c_, &rank_), "ncclCommUserRank");
     SP_CUDA_CHECK(cudaStreamCreateWithFlags(&st_, cudaStreamNonBlocking));
+    SP_CUDA_CHECK(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
     ensure_scratch(16);
+    family_->members.push_back(this);
   }
   void ensure_scratch(std::size_t n) {
     if (n <= scratch_n_) return;
-    if (scratch_) SP_CUDA_CHECK(cudaFree(scratch_));
-    SP_CUDA_CHECK(cudaMalloc(&scratch_, n * sizeof(double)));
-    SP_CUDA_CHECK(cudaMemset(scratch_, 0, n * sizeof(double)));
+    if (scratch_) SP_CUDA_CHECK(cudaFreeAsync(scratch_, st_));
+    if (host_scratch_) {
+      SP_CUDA_CHECK(cudaStreamSynchronize(st_));  // only ever called between completed operations
+      SP_CUDA_CHECK(cudaFreeHost(host_scratch_));
+    }
+    SP_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_scratch_), n * sizeof(double)));
+    SP_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&scratch_), n * sizeof(double), st_));
+    SP_CUDA_CHECK(cudaMemsetAsync(scratch_, 0, n * sizeof(double), st_));
     scratch_n_ = n;
   }
   void copy(const float* in, float* out, std::size_t n) {
     if (in != out && n) {
+      order_after_compute();
       SP_CUDA_CHECK(cudaMemcpyAsync(out, in, n * sizeof(float), cudaMemcpyDeviceToDevice, st_));
       SP_CUDA_CHECK(cudaStreamSynchronize(st_));
     }
   }
-  // Data produced by the backend's stream must be complete before NCCL reads it.
-  void before() { SP_CUDA_CHECK(cudaDeviceSynchronize()); }
+  // Work on st_ starts after what the backend queued so far (no host wait; see compute_stream()).
+  void order_after_compute() {
+    if (cudaStream_t cs = cuda::compute_stream()) {
+      SP_CUDA_CHECK(cudaEventRecord(ready_, cs));
+      SP_CUDA_CHECK(cudaStreamWaitEvent(st_, ready_, 0));
+    } else {
+      SP_CUDA_CHECK(cudaDeviceSynchronize());
+    }
+  }
+  void before() {
+    flush_family();
+    order_after_compute();
+  }
+  // Launch this communicator's deferred sends as one group (no wait; completion is ordered on st_).
+  void flush_sends() {
+    if (pending_.empty() || !c_) return;
+    check(ncclGroupStart(), "ncclGroupStart");
+    for (const auto& p : pending_) check(ncclSend(p.buf, p.n, ncclFloat32, p.peer, c_, st_), "ncclSend");
+    check(ncclGroupEnd(), "ncclGroupEnd");
+    for (const auto& p : pending_) SP_CUDA_CHECK(cudaFreeAsync(p.buf, st_));  // after the send, in stream order
+    pending_.clear();
+  }
+  void flush_family(NcclComm* except = nullptr) {
+    for (NcclComm* m : family_->members)
+      if (m != except) m->flush_sends();
+  }
   void check(ncclResult_t r, const char* what) {
     if (r != ncclSuccess && r != ncclInProgress)
       throw CommError(std::string("nccl: ") + what + " failed: " + ncclGetErrorString(r) + " (rank " +
-                      std::to_string(rank_) + " of " + std::to_string(size_) + ", group " + ::scaleplan::executor::name(dim()) + ")");
+                      std::to_string(rank_) + " of " + std::to_string(size_) + ", group " +
+                      ::scaleplan::executor::name(dim()) + ")");
   }
   void wait(const std::string& what) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -212,8 +291,8 @@ class NcclComm final : public Comm {
         ncclCommAbort(c_);
         c_ = nullptr;
         throw CommError("nccl: " + what + " timed out after " + std::to_string(timeout()) + " s (rank " +
-                        std::to_string(rank_) + " of " + std::to_string(size_) + ", group " + ::scaleplan::executor::name(dim()) +
-                        "): a peer is not answering");
+                        std::to_string(rank_) + " of " + std::to_string(size_) + ", group " +
+                        ::scaleplan::executor::name(dim()) + "): a peer is not answering");
       }
       std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
@@ -221,10 +300,14 @@ class NcclComm final : public Comm {
 
   Comm& host_;
   ncclComm_t c_ = nullptr;
+  std::shared_ptr<Family> family_;
   int rank_ = 0, size_ = 1;
   cudaStream_t st_ = nullptr;
+  cudaEvent_t ready_ = nullptr;
   double* scratch_ = nullptr;
+  double* host_scratch_ = nullptr;
   std::size_t scratch_n_ = 0;
+  std::vector<Pending> pending_;
 };
 
 }  // namespace

@@ -4,9 +4,12 @@
 // calls ncclGetUniqueId and the id's 128 bytes travel as doubles through all_reduce_host (exact:
 // each byte is a small integer, the other ranks add zeros), so this library needs no MPI headers.
 // Each rank uses GPU (local rank % visible GPUs), as the CUDA backend (device_memory.hpp
-// select_local_device). Every call waits for the GPU (blocking, like MPI)
-// and polls against the timeout; on timeout the NCCL communicator is aborted and CommError names the
-// call. NCCL has no message tags: send/recv pairs between two ranks match in issue order.
+// select_local_device). Work is ordered after the backend's compute stream by an event; every
+// blocking call then waits for its NCCL stream, polling against the timeout; on timeout the NCCL
+// communicator is aborted and CommError names the call. send() stages the data and defers it: it is
+// launched in one NCCL group with the next recv() (so two stages sending to each other cannot
+// deadlock), or before any other blocking call of the communicator family. NCCL has no message
+// tags: send/recv pairs between two ranks match in issue order.
 #include <memory>
 
 #include "executor/comm.hpp"
