@@ -1037,10 +1037,10 @@ void run_step(const Options& o, bool offload) {
   if (!done) throw std::runtime_error("no timed step finished inside the time budget");
   const double step_s = total / done;
   const auto& pt = pr.rep.time;
-  // Offload prediction (the estimator rejects offload plans): the GPU step without its optimizer
-  // kernel, plus streaming the 12 B/param fp32 state through PCIe; H2D and D2H overlap (full duplex)
-  // and the AdamW kernel hides under the copies (ZeRO-Offload, Ren et al. 2021, sec. 4: transfers of
-  // the optimizer state dominate). Host PCIe bandwidth from the cluster's host.pcie_GBps.
+  // Offload prediction (the estimator rejects offload plans; documented assumption of this script):
+  // the GPU step without its optimizer kernel, plus streaming the 12 B/param fp32 state
+  // (offload.hpp) through PCIe once each way; H2D and D2H overlap (PCIe is full duplex) and the AdamW
+  // kernel hides under the copies, so the transfer is 12 B/param / host.pcie_GBps of the cluster.
   const double opt_state_bytes = 12.0 * n_params;
   const double pred_step = offload ? pt.step_s - pt.optimizer_s + opt_state_bytes / cl.host.pcie_Bps : pt.step_s;
   r.row({"step time (s)", fmt("%.4f", step_s), fmt("%.4f", pred_step), pct(step_s, pred_step)},
