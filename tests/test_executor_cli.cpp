@@ -111,3 +111,25 @@ TEST(ExecutorCli, RankThatDiesEndsTheJob) {
   EXPECT_NE(r.exit_code, 0) << r.describe();
   EXPECT_LT(el, 30);
 }
+
+TEST(ExecutorCli, ResumeOnTwoRanksContinuesBitIdentical) {
+  const std::string dir = tmpdir("resume");
+  const std::vector<std::string> base = {"run", "--model", "gpt-tiny", "--plan", "dp=2,gbs=4,zero=1", "--json"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto v = base;
+    v.insert(v.end(), extra.begin(), extra.end());
+    return v;
+  };
+  auto straight = mpirun(2, with({"--steps", "4"}));
+  ASSERT_EQ(straight.exit_code, 0) << straight.describe();
+  auto first = mpirun(2, with({"--steps", "2", "--save", dir}));
+  ASSERT_EQ(first.exit_code, 0) << first.describe();
+  auto second = mpirun(2, with({"--steps", "2", "--resume", dir}));
+  ASSERT_EQ(second.exit_code, 0) << second.describe();
+  const auto a = nlohmann::json::parse(straight.out)["loss"], b = nlohmann::json::parse(second.out)["loss"];
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(a[2].get<double>(), b[0].get<double>());  // bit-identical (JSON round-trips doubles exactly)
+  EXPECT_EQ(a[3].get<double>(), b[1].get<double>());
+  std::filesystem::remove_all(dir);
+}
