@@ -1,5 +1,5 @@
 // Parallel correctness and accounting check of the executor, run under
-//   mpirun --oversubscribe --allow-run-as-root -np N executor_parallel_check [--layers L] PLAN...
+//   mpirun --oversubscribe --allow-run-as-root -np N executor_parallel_check [--model M] [--layers L] PLAN...
 // For every plan: (1) the loss and every gradient this rank owns after one step equal a single-rank
 // run of the same batch (computed on each rank with the self communicator) within 1e-5 relative
 // (per unit, in norm); the loss after the first update also matches; (2) memory per category and
@@ -42,12 +42,14 @@ int main(int argc, char** argv) {
   rank0 = world->rank();
   std::vector<std::string> plans;
   int layers = 0;
+  std::string model = "gpt-tiny";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--layers" && i + 1 < argc) layers = std::stoi(argv[++i]);
+    else if (a == "--model" && i + 1 < argc) model = argv[++i];
     else plans.push_back(a);
   }
-  model::ModelSpec m = model::load_model("gpt-tiny");
+  model::ModelSpec m = model::load_model(model);
   if (layers > 0) m.layers = layers;
   const hw::Cluster cl = executor_cluster(hw::load_cluster("dgx-a100-40gb"));
   const Corpus data = Corpus::from_file(SCALEPLAN_SOURCE_DIR "/executor/data/corpus.txt");
