@@ -75,6 +75,21 @@ void add_tensor(UnitInfo& u, const std::string& name, long long rows, long long 
 
 }  // namespace
 
+std::vector<int> stage_layer_list(const model::ModelSpec& m, const Plan& p, int stage) {
+  std::vector<int> v;
+  if (p.schedule == Schedule::interleaved && p.vpp > 1) {
+    // Interleaved stages (Narayanan et al. 2021 sec. 2.2): chunk c of stage i is virtual stage
+    // c*pp + i, holding layers/(pp*vpp) consecutive layers.
+    const int lc = static_cast<int>(m.layers / (static_cast<long long>(p.pp) * p.vpp));
+    for (int c = 0; c < p.vpp; ++c)
+      for (int l = 0; l < lc; ++l) v.push_back((c * p.pp + stage) * lc + l);
+    return v;
+  }
+  const StageRange r = stage_range(m.layers, p.pp, stage);
+  for (int l = r.first; l < r.first + r.count; ++l) v.push_back(l);
+  return v;
+}
+
 std::vector<UnitInfo> stage_units(const model::ModelSpec& m, const Plan& p, int stage) {
   using I = TensorInfo::Init;
   const int t = p.tp;
@@ -91,8 +106,7 @@ std::vector<UnitInfo> stage_units(const model::ModelSpec& m, const Plan& p, int 
     add_tensor(pe, "weight", s, h, Split::none, 1, I::normal, 0.01f, false, t);  // GPT-2 wpe std 0.01
     us.push_back(std::move(pe));
   }
-  const StageRange r = stage_range(m.layers, p.pp, stage);
-  for (int l = r.first; l < r.first + r.count; ++l) {
+  for (int l : stage_layer_list(m, p, stage)) {
     UnitInfo u{"layer" + std::to_string(l), {}, 0, l};
     add_tensor(u, "ln1.weight", 1, h, Split::none, 1, I::ones, 0, true, t);
     add_tensor(u, "ln1.bias", 1, h, Split::none, 1, I::zeros, 0, true, t);
@@ -200,7 +214,7 @@ struct LayerActs {
 
 struct MbState {
   Buffer ids, targets;
-  std::vector<LayerActs> acts;
+  std::vector<std::vector<LayerActs>> acts;  // [chunk][layer of the chunk]
   Buffer dy_out;  // last stage: grad of the stage output, computed with the head at forward time
 };
 
@@ -232,6 +246,8 @@ struct Trainer::Impl {
   std::unique_ptr<Comm> tp, dp, pp, tie;
   std::vector<Unit> units;
   int first_layer_unit = 0, n_layers = 0;
+  int v = 1;                                   // model chunks per stage (interleaved schedule)
+  std::vector<std::vector<int>> chunk_units;   // unit indices of each chunk's layers, in order
   int wte = -1, wpe = -1, lnf = -1, wte_copy = -1;
   // dims
   int b = 1, s = 1, T = 1, h = 1, t = 1, Tl = 1, hl = 1, d = 1, Fl = 1, F1l = 1, V = 1, Vl = 1, vb = 0;
@@ -299,10 +315,12 @@ struct Trainer::Impl {
     if (p.ep != 1) throw PlanError("ep", "expert parallelism is not implemented in the executor");
     if (p.offload != strategies::Offload::none) throw PlanError("offload", "offload is not implemented in the executor");
     if (p.precision != strategies::Precision::fp32) throw PlanError("precision", "the executor trains in fp32 (precision=fp32)");
-    if (p.pp > 1 && p.schedule != Schedule::gpipe && p.schedule != Schedule::one_f_one_b)
-      throw PlanError("schedule", std::string(strategies::name(p.schedule)) + " is not implemented in the executor (gpipe, 1f1b)");
-    if (p.vpp != 1) throw PlanError("vpp", "interleaved stages are not implemented in the executor (vpp=1)");
-    if (m.layers % p.pp != 0) throw PlanError("pp", "pp must divide layers in the executor");
+    if (p.pp > 1 && p.schedule == Schedule::zero_bubble)
+      throw PlanError("schedule", "zero_bubble is not implemented in the executor (gpipe, 1f1b, interleaved)");
+    if (p.vpp != 1 && p.schedule != Schedule::interleaved) throw PlanError("vpp", "vpp > 1 needs schedule=interleaved");
+    v = p.schedule == Schedule::interleaved ? p.vpp : 1;
+    if (m.layers % (static_cast<long long>(p.pp) * v) != 0) throw PlanError("pp", "pp*vpp must divide layers in the executor");
+    if (v > 1 && p.microbatches() % p.pp != 0) throw PlanError("gbs", "the interleaved schedule needs microbatches divisible by pp");
     opt = find_optimizer(o.optimizer);
     if (!opt) throw PlanError("optimizer", "unknown optimizer '" + o.optimizer + "' (adamw, lamb, lars)");
     b = p.mbs;
@@ -368,6 +386,9 @@ struct Trainer::Impl {
       else if (n == "wte_copy") wte_copy = i;
       else if (units[i].info.layer >= 0 && n_layers++ == 0) first_layer_unit = i;
     }
+    chunk_units.assign(v, {});
+    const int per_chunk = n_layers / v;
+    for (int k = 0; k < n_layers; ++k) chunk_units[k / per_chunk].push_back(first_layer_unit + k);
   }
 
   // ---- TP helpers --------------------------------------------------------------------------------
@@ -718,61 +739,70 @@ struct Trainer::Impl {
   }
 
   // ---- schedule ops -------------------------------------------------------------------------------
-  void forward(MbState& st, long long mb_global, const Corpus& data) {
-    if (first || last) {
+  // Messages are tagged by the receiver's (microbatch, chunk, direction).
+  int tag(int mb, int c, int dir) const { return (mb * v + c) * 2 + dir; }
+  void forward(MbState& st, long long mb_global, int c, const Corpus& data) {
+    const bool first_v = first && c == 0, last_v = last && c == v - 1;  // first / last virtual stage
+    if (first_v || last_v) {
       std::vector<std::int32_t> ids((size_t)T), tg((size_t)T);
       for (int i = 0; i < b; ++i)
         data.sequence(step_no, mb_global * b + i, p.gbs, s, ids.data() + (size_t)i * s, tg.data() + (size_t)i * s);
-      if (first) {
+      if (first_v) {
         st.ids = Buffer(be, (size_t)T * 4, MemCategory::activations);
         be.copy_to_device(st.ids.data(), ids.data(), (size_t)T * 4);
       }
-      if (last) {
+      if (last_v) {
         st.targets = Buffer(be, (size_t)T * 4, MemCategory::activations);
         be.copy_to_device(st.targets.data(), tg.data(), (size_t)T * 4);
       }
     }
-    const int mb_local = static_cast<int>(mb_global % p.microbatches());
-    Buffer x = first ? embed_fwd(st) : recv_act(g.pp_rank - 1, 2 * mb_local, MemCategory::activations);
-    st.acts.resize(n_layers);
-    for (int i = 0; i < n_layers; ++i) {
-      Unit& u = units[first_layer_unit + i];
+    const int mb = static_cast<int>(mb_global % p.microbatches());
+    const int P = p.pp, prev = (g.pp_rank - 1 + P) % P, next = (g.pp_rank + 1) % P;
+    Buffer x = first_v ? embed_fwd(st) : recv_act(prev, tag(mb, c, 0), MemCategory::activations);
+    const auto& cu = chunk_units[c];
+    st.acts.resize(v);
+    st.acts[c].resize(cu.size());
+    for (std::size_t i = 0; i < cu.size(); ++i) {
+      Unit& u = units[cu[i]];
       acquire_params(u);
-      LayerActs& A = st.acts[i];
+      LayerActs& A = st.acts[c][i];
       A.x = std::move(x);
-      // The stage's output is the next layer's stored input, or (sent to the next stage) a p2p buffer.
-      const bool sent = !last && i == n_layers - 1;
+      // The chunk's output is the next layer's stored input, or (sent on) a p2p buffer.
+      const bool sent = !last_v && i + 1 == cu.size();
       x = layer_fwd(layer_w(params(u), u.info), A, p.recompute != Recompute::full, true,
                     sent ? MemCategory::buffers : MemCategory::activations);
       release_params(u);
     }
-    if (last) {
+    if (last_v) {
       st.dy_out = head(st, std::move(x));
       st.targets.reset();
     } else {
-      send_act(x.f(), g.pp_rank + 1, 2 * mb_local);
+      send_act(x.f(), next, tag(mb, g.pp_rank == P - 1 ? c + 1 : c, 0));
     }
   }
-  void backward(MbState& st, long long mb_global) {
-    const int mb_local = static_cast<int>(mb_global % p.microbatches());
-    Buffer dy = last ? std::move(st.dy_out) : recv_act(g.pp_rank + 1, 2 * mb_local + 1, MemCategory::buffers);
-    for (int i = n_layers - 1; i >= 0; --i) {
-      Unit& u = units[first_layer_unit + i];
+  void backward(MbState& st, long long mb_global, int c) {
+    const bool first_v = first && c == 0, last_v = last && c == v - 1;
+    const int mb = static_cast<int>(mb_global % p.microbatches());
+    const int P = p.pp, prev = (g.pp_rank - 1 + P) % P, next = (g.pp_rank + 1) % P;
+    Buffer dy = last_v ? std::move(st.dy_out) : recv_act(next, tag(mb, c, 1), MemCategory::buffers);
+    const auto& cu = chunk_units[c];
+    for (int i = static_cast<int>(cu.size()) - 1; i >= 0; --i) {
+      Unit& u = units[cu[i]];
       acquire_params(u);
       acquire_grads(u);
-      LayerActs& A = st.acts[i];
+      LayerActs& A = st.acts[c][i];
       const LayerW W = layer_w(params(u), u.info);
       if (p.recompute == Recompute::full) layer_fwd(W, A, true, false);  // again, from the stored input
       dy = layer_bwd(W, layer_w(grads(u), u.info), A, std::move(dy));
       release_grads(u);
       release_params(u);
     }
-    st.acts.clear();
-    if (first) {
+    st.acts[c].clear();
+    if (first_v) {
       embed_bwd(st, std::move(dy));
       st.ids.reset();
     } else {
-      send_act(dy.f(), g.pp_rank - 1, 2 * mb_local + 1);
+      send_act(dy.f(), prev, tag(mb, g.pp_rank == 0 ? c - 1 : c, 1));
     }
   }
 
@@ -783,26 +813,46 @@ struct Trainer::Impl {
     const long long M = p.microbatches();
     const int P = p.pp, i = g.pp_rank;
     // Op order per stage: GPipe all forwards then all backwards; 1F1B warm-up of p-i-1 forwards,
-    // then one forward / one backward, then the cool-down backwards (Narayanan et al. 2021 Fig. 4).
-    std::vector<std::pair<bool, long long>> ops;
+    // then one forward / one backward, then the cool-down backwards (Narayanan et al. 2021 Fig. 4);
+    // interleaved 1F1B as Megatron-LM's `forward_backward_pipelining_with_interleaving`: chunk-ops
+    // in groups of p microbatches, warm-up 2(p-i-1) + (v-1)p.
+    struct Op {
+      bool fwd;
+      long long mb;
+      int chunk;
+    };
+    std::vector<Op> ops;
     if (p.schedule == Schedule::gpipe && P > 1) {
-      for (long long k = 0; k < M; ++k) ops.push_back({true, k});
-      for (long long k = 0; k < M; ++k) ops.push_back({false, k});
+      for (long long k = 0; k < M; ++k) ops.push_back({true, k, 0});
+      for (long long k = 0; k < M; ++k) ops.push_back({false, k, 0});
+    } else if (v > 1) {
+      const long long total = M * v;
+      auto mb_of = [&](long long j) { return (j / (static_cast<long long>(P) * v)) * P + j % P; };
+      auto fchunk = [&](long long j) { return static_cast<int>((j / P) % v); };
+      auto bchunk = [&](long long j) { return v - 1 - static_cast<int>((j / P) % v); };
+      const long long warm = std::min<long long>(2LL * (P - i - 1) + static_cast<long long>(v - 1) * P, total);
+      long long f = 0, bk = 0;
+      for (; f < warm; ++f) ops.push_back({true, mb_of(f), fchunk(f)});
+      for (; f < total; ++f, ++bk) {
+        ops.push_back({true, mb_of(f), fchunk(f)});
+        ops.push_back({false, mb_of(bk), bchunk(bk)});
+      }
+      for (; bk < total; ++bk) ops.push_back({false, mb_of(bk), bchunk(bk)});
     } else {
       const long long warm = std::min<long long>(P - i - 1, M);
       long long f = 0, bk = 0;
-      for (; f < warm; ++f) ops.push_back({true, f});
+      for (; f < warm; ++f) ops.push_back({true, f, 0});
       for (; f < M; ++f, ++bk) {
-        ops.push_back({true, f});
-        ops.push_back({false, bk});
+        ops.push_back({true, f, 0});
+        ops.push_back({false, bk, 0});
       }
-      for (; bk < M; ++bk) ops.push_back({false, bk});
+      for (; bk < M; ++bk) ops.push_back({false, bk, 0});
     }
     std::vector<MbState> st((size_t)M);
     const long long base = (long long)g.dp_rank * M;  // this DP rank's microbatches of the global batch
-    for (const auto& [fwd, k] : ops) {
-      if (fwd) forward(st[k], base + k, data);
-      else backward(st[k], base + k);
+    for (const Op& op : ops) {
+      if (op.fwd) forward(st[op.mb], base + op.mb, op.chunk, data);
+      else backward(st[op.mb], base + op.mb, op.chunk);
     }
     st.clear();
     reduce_grads();

@@ -62,6 +62,8 @@ struct UnitInfo {
   int layer = -1;
 };
 
+// The layers of pipeline stage `stage`, in order (interleaved: chunk by chunk).
+std::vector<int> stage_layer_list(const model::ModelSpec& m, const strategies::Plan& p, int stage);
 // The units of pipeline stage `stage` for TP degree `tp` (layout is the same on every rank).
 std::vector<UnitInfo> stage_units(const model::ModelSpec& m, const strategies::Plan& p, int stage);
 // Cuts a global tensor (rows x cols, row-major) to TP rank `r`'s local piece.

@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     const strategies::Plan p = resolve_executor_plan(strategies::parse_plan(spec), m, cl, world->size());
     // The single-rank reference on the same global batch.
     strategies::Plan rp = p;
-    rp.dp = rp.tp = rp.pp = 1;
+    rp.dp = rp.tp = rp.pp = rp.vpp = 1;
     rp.sp = false;
     rp.zero = 0;
     rp.recompute = strategies::Recompute::none;

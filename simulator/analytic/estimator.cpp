@@ -260,9 +260,11 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     // Pipeline: a stage sends forward unless it is the last and backward unless it is the first;
     // without SP a TP group receives 1/t of the activation and all-gathers it (SC21 sec. 4.1).
     if (p.pp > 1) {
-      const double dirs = (slowest > 0 ? 1 : 0) + (slowest < p.pp - 1 ? 1 : 0);
-      r.comm.pp = md * v * dirs * p2p_bytes;
-      if (p.tp > 1 && !sh.sp) r.comm.tp += md * v * dirs * e * sh.b * sh.s * m_.hidden;
+      // Per microbatch: v chunks x 2 directions, less the first chunk's backward on the first stage
+      // and the last chunk's forward on the last stage.
+      const double sends = 2.0 * v - (slowest == 0 ? 1 : 0) - (slowest == p.pp - 1 ? 1 : 0);
+      r.comm.pp = md * sends * p2p_bytes;
+      if (p.tp > 1 && !sh.sp) r.comm.tp += md * sends * e * sh.b * sh.s * m_.hidden;
     }
     if (sh.sp) {
       const double repl = layers_slow * layer_replicated_params_ + (slowest == p.pp - 1 ? m_.final_norm_params() : 0);
