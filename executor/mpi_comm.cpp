@@ -4,6 +4,7 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <list>
 #include <thread>
@@ -141,6 +142,11 @@ class MpiComm final : public Comm {
     MPI_Comm_rank(MPI_COMM_WORLD, &wr);
     world_rank_ = wr;
   }
+  static std::string seconds(double s) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", s);
+    return b;
+  }
   static MPI_Op mop(ReduceOp op) { return op == ReduceOp::max ? MPI_MAX : MPI_SUM; }
   void progress() {
     for (auto it = pending_.begin(); it != pending_.end();) {
@@ -163,7 +169,7 @@ class MpiComm final : public Comm {
         std::string msg = std::string("communication timeout: ") + what + " on the " + scaleplan::executor::name(dim()) +
                           " group (size " + std::to_string(size_) + ", world rank " + std::to_string(world_rank_) +
                           ")" + (peer >= 0 ? " with peer " + std::to_string(peer) : std::string()) +
-                          " did not complete within " + std::to_string(timeout()) +
+                          " did not complete within " + seconds(timeout()) +
                           " s: a rank died, hangs, or the ranks disagree on the plan";
         throw CommError(msg);
       }

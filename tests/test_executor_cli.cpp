@@ -16,7 +16,8 @@ using scaleplan::testing::run_cli;
 
 namespace {
 CliResult mpirun(int np, std::vector<std::string> args) {
-  std::vector<std::string> a = {"--oversubscribe", "--allow-run-as-root", "-np", std::to_string(np), SCALEPLAN_BIN};
+  std::vector<std::string> a = {"--oversubscribe", "--allow-run-as-root", "--mca", "btl_vader_single_copy_mechanism",
+                                "none", "-np", std::to_string(np), SCALEPLAN_BIN};
   a.insert(a.end(), args.begin(), args.end());
   return run_cli(a, "", MPIRUN_BIN);
 }
@@ -97,7 +98,7 @@ TEST(ExecutorCli, MissingAndCorruptCheckpoint) {
 
 TEST(ExecutorCli, RankThatHangsTimesOutWithAClearError) {
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = mpirun(2, {"run", "--model", "gpt-tiny", "--plan", "dp=2,gbs=2", "--steps", "4", "--timeout", "2", "--fault", "hang:1:1"});
+  auto r = mpirun(2, {"run", "--model", "gpt-tiny", "--plan", "dp=2,gbs=2", "--steps", "4", "--timeout", "3", "--fault", "hang:1:1"});
   const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_NE(r.exit_code, 0) << r.describe();
   EXPECT_NE(r.err.find("error: communication timeout"), std::string::npos) << r.err;  // rank 0's message
@@ -106,7 +107,7 @@ TEST(ExecutorCli, RankThatHangsTimesOutWithAClearError) {
 
 TEST(ExecutorCli, RankThatDiesEndsTheJob) {
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = mpirun(2, {"run", "--model", "gpt-tiny", "--plan", "dp=2,gbs=2", "--steps", "4", "--timeout", "2", "--fault", "die:1:1"});
+  auto r = mpirun(2, {"run", "--model", "gpt-tiny", "--plan", "dp=2,gbs=2", "--steps", "4", "--timeout", "3", "--fault", "die:1:1"});
   const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_NE(r.exit_code, 0) << r.describe();
   EXPECT_LT(el, 30);
