@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -24,7 +26,7 @@ namespace scaleplan::cli {
 
 namespace {
 struct RunArgs {
-  std::string model, plan, cluster, backend = "cpu", data, optimizer = "adamw", save, resume, fault;
+  std::string model, plan, cluster, backend = "cpu", data, optimizer = "adamw", save, resume, fault, trace;
   long long steps = 10;
   double lr = 3e-3, timeout_s = 60;
   std::uint64_t seed = 1234;
@@ -106,6 +108,44 @@ int run(const RunArgs& a, executor::Comm& world) {
     if (root) std::filesystem::create_directories(a.save);
     world.barrier();
     tr.save(a.save);
+  }
+
+  // The last step's spans of every rank as a Chrome trace (chrome://tracing, Perfetto). Every rank
+  // has the same number of spans; each is sent as numbers (kind, F/B, microbatch, chunk, start,
+  // duration) through the host all-reduce, and rank 0 rebuilds the names.
+  if (!a.trace.empty()) {
+    const auto& sp = tr.last_timeline().spans;
+    double count = static_cast<double>(sp.size());
+    world.all_reduce_host(&count, 1, ReduceOp::max);
+    const std::size_t S = static_cast<std::size_t>(count), W = 6;
+    std::vector<double> buf(static_cast<std::size_t>(world.size()) * S * W, 0.0);
+    for (std::size_t k = 0; k < sp.size(); ++k) {
+      double* r = buf.data() + (static_cast<std::size_t>(world.rank()) * S + k) * W;
+      // name "F mb3 c1" -> (F/B, mb, chunk); other names by kind.
+      int fb = -1, mb = 0, ch = 0;
+      if (std::sscanf(sp[k].name.c_str(), "F mb%d c%d", &mb, &ch) == 2) fb = 0;
+      else if (std::sscanf(sp[k].name.c_str(), "B mb%d c%d", &mb, &ch) == 2) fb = 1;
+      r[0] = 1 + static_cast<int>(sp[k].kind), r[1] = fb, r[2] = mb, r[3] = ch, r[4] = sp[k].start_s, r[5] = sp[k].dur_s;
+    }
+    world.all_reduce_host(buf.data(), buf.size(), ReduceOp::sum);
+    if (root) {
+      nlohmann::json ev = nlohmann::json::array();
+      for (int rk = 0; rk < world.size(); ++rk)
+        for (std::size_t k = 0; k < S; ++k) {
+          const double* r = buf.data() + (static_cast<std::size_t>(rk) * S + k) * W;
+          if (r[0] == 0) continue;
+          const auto kind = static_cast<strategies::SpanKind>(static_cast<int>(r[0]) - 1);
+          const std::string nm = r[1] == 0   ? fmt::format("F mb{} c{}", (int)r[2], (int)r[3])
+                                 : r[1] == 1 ? fmt::format("B mb{} c{}", (int)r[2], (int)r[3])
+                                 : kind == strategies::SpanKind::optimizer ? "optimizer"
+                                                                           : "grad reduction";
+          ev.push_back({{"name", nm}, {"cat", strategies::name(kind)}, {"ph", "X"}, {"pid", 0}, {"tid", rk},
+                        {"ts", r[4] * 1e6}, {"dur", r[5] * 1e6}});
+        }
+      std::ofstream f(a.trace);
+      if (!f) throw UsageError("--trace: cannot write " + a.trace);
+      f << nlohmann::json{{"traceEvents", ev}, {"displayTimeUnit", "ms"}}.dump() << "\n";
+    }
   }
 
   // Measured: each rank's peaks and bytes per step; the most-loaded rank's memory, the largest
@@ -197,6 +237,7 @@ void add_run(CLI::App& app, int& rc) {
   sub->add_option("--resume", a->resume, "restore a checkpoint directory before the first step");
   sub->add_option("--timeout", a->timeout_s, "seconds before a collective that does not complete ends the job")
       ->check(CLI::PositiveNumber);
+  sub->add_option("--trace", a->trace, "write the last step's per-rank spans as a Chrome trace (JSON)");
   sub->add_option("--fault", a->fault, "fault injection for tests: die:RANK:STEP or hang:RANK:STEP");
   sub->add_flag("--json", a->json, "print the contract JSON only (rank 0)");
   sub->callback([a, &rc] {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -255,6 +256,7 @@ struct Trainer::Impl {
   const OptimizerKind* opt = nullptr;
   double loss_sum = 0;
   long long step_no = 0;
+  strategies::Timeline timeline;
 
   Impl(Backend& b_, Comm& w_, model::ModelSpec m_, Plan p_, TrainOptions o_)
       : be(b_), world(w_), m(std::move(m_)), p(std::move(p_)), o(std::move(o_)) {}
@@ -850,14 +852,29 @@ struct Trainer::Impl {
     }
     std::vector<MbState> st((size_t)M);
     const long long base = (long long)g.dp_rank * M;  // this DP rank's microbatches of the global batch
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    timeline.spans.clear();
+    auto span = [&](strategies::SpanKind k, std::string name, Clock::time_point a) {
+      const auto b2 = Clock::now();
+      timeline.spans.push_back({world.rank(), k, std::move(name), std::chrono::duration<double>(a - t0).count(),
+                                std::chrono::duration<double>(b2 - a).count()});
+    };
     for (const Op& op : ops) {
+      const auto a = Clock::now();
       if (op.fwd) forward(st[op.mb], base + op.mb, op.chunk, data);
       else backward(st[op.mb], base + op.mb, op.chunk);
+      span(strategies::SpanKind::compute,
+           std::string(op.fwd ? "F" : "B") + " mb" + std::to_string(op.mb) + " c" + std::to_string(op.chunk), a);
     }
     st.clear();
+    auto a = Clock::now();
     reduce_grads();
+    span(strategies::SpanKind::comm, "grad reduction", a);
     if (update) {
+      a = Clock::now();
       optimizer_step();
+      span(strategies::SpanKind::optimizer, "optimizer", a);
       ++step_no;
     }
     double l = loss_sum;
@@ -1009,6 +1026,8 @@ void Trainer::reset_measurements() {
   be_.reset_peaks();
   world_.counters().reset();
 }
+
+const strategies::Timeline& Trainer::last_timeline() const { return im_->timeline; }
 
 std::vector<UnitInfo> Trainer::units_info() const {
   std::vector<UnitInfo> v;

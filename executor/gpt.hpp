@@ -17,6 +17,7 @@
 #include "executor/comm.hpp"
 #include "model/model.hpp"
 #include "strategies/plan.hpp"
+#include "strategies/timeline.hpp"
 
 namespace scaleplan::executor {
 
@@ -123,6 +124,9 @@ class Trainer {
   std::map<std::string, std::vector<float>> global_grads() const;  // only for tp = 1 and one stage
   std::vector<UnitInfo> units_info() const;
   const Grid& grid() const { return g_; }
+  // This rank's spans of the last step (seconds from its start): one per forward/backward op
+  // ("F mb0 c0", "B mb0 c0"; their TP/PP communication included), "grad reduction", "optimizer".
+  const strategies::Timeline& last_timeline() const;
 
   struct Impl;
 

@@ -134,3 +134,17 @@ TEST(ExecutorCli, ResumeOnTwoRanksContinuesBitIdentical) {
   EXPECT_EQ(a[3].get<double>(), b[1].get<double>());
   std::filesystem::remove_all(dir);
 }
+
+TEST(ExecutorCli, TraceHasEveryRanksOps) {
+  const std::string out = tmpdir("trace") + ".json";
+  auto r = mpirun(2, {"run", "--model", "gpt-tiny", "--plan", "pp=2,gbs=4", "--steps", "1", "--trace", out, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  std::ifstream f(out);
+  const auto j = nlohmann::json::parse(f);
+  int per_rank[2] = {0, 0};
+  for (const auto& e : j["traceEvents"]) per_rank[e["tid"].get<int>()]++;
+  // 4 microbatches: 4 forwards + 4 backwards + grad reduction + optimizer on each stage.
+  EXPECT_EQ(per_rank[0], 10);
+  EXPECT_EQ(per_rank[1], 10);
+  std::filesystem::remove(out);
+}
