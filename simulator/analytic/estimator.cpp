@@ -305,12 +305,12 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     mb.grads = ms.grads;
     mb.optimizer = ms.optimizer;
     const double inflight = sched.in_flight(i, p.pp, v, m);
-    double act = inflight * n * layer_act;
+    double act = inflight * n * layer_act + (o_.executor_accounting ? 0 : layer_act_full);
     const double sb = sh.b * sh.s;
     if (first) act += inflight * (8.0 * sb + (m_.dropout ? sb * m_.hidden / (sh.sp ? p.tp : 1) : 0));  // token ids, embedding dropout mask
     const double head_act = last ? 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden : 0;  // fp32 logits, final-norm input (one microbatch)
     if (!o_.executor_accounting) {
-      act += layer_act_full + head_act;
+      if (last) act += head_act;
     } else {  // see EstimatorOptions::executor_accounting
       const double h_sp = e * sb * m_.hidden / (sh.sp ? p.tp : 1);
       // The re-created layer reads its stored input (layer_act under full recompute) in place.
