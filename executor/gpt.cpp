@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <random>
@@ -1065,10 +1066,11 @@ std::map<std::string, std::vector<float>> Trainer::global_grads() const {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Checkpoint: <dir>/rank-<r>.ckpt per rank, then <dir>/manifest written by rank 0 after every rank
-// file is durable. Each file: temp file, fsync, rename, fsync of the directory (POSIX rename is
-// atomic: a reader sees the old file or the new one, never a torn one). A trailing FNV-1a hash
-// detects corruption.
+// Checkpoint: <dir>/rank-<r>.step-<k>.ckpt per rank, then <dir>/manifest (naming step k) written by
+// rank 0 once every rank file is durable; then each rank deletes its files of older steps. Each
+// file: temp file, fsync, rename, fsync of the directory (POSIX rename is atomic: a reader sees the
+// old file or the new one, never a torn one). A save interrupted anywhere leaves the previous
+// manifest and the files it names intact. A trailing FNV-1a hash detects corruption.
 namespace {
 
 std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 1469598103934665603ULL) {
@@ -1077,7 +1079,8 @@ std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 146959810
   return h;
 }
 
-void write_atomic(const std::string& path, const std::string& bytes) {
+void write_atomic(const std::string& path, const std::string& bytes,
+                  const std::function<void(const std::string&)>& before_rename = {}) {
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) throw CheckpointError("cannot create " + tmp + ": " + std::strerror(errno));
@@ -1091,6 +1094,7 @@ void write_atomic(const std::string& path, const std::string& bytes) {
     off += static_cast<std::size_t>(w);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) throw CheckpointError("cannot sync " + tmp);
+  if (before_rename) before_rename(tmp);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw CheckpointError("cannot rename " + tmp + " to " + path);
   const std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
   int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY);
@@ -1109,9 +1113,13 @@ std::string read_all(const std::string& path, bool& ok) {
   return ss.str();
 }
 
+std::string rank_file(const std::string& dir, int rank, long long step) {
+  return dir + "/rank-" + std::to_string(rank) + ".step-" + std::to_string(step) + ".ckpt";
+}
+
 }  // namespace
 
-void Trainer::save(const std::string& dir) const {
+void Trainer::save(const std::string& dir, const std::function<void(const std::string&)>& before_rename) const {
   Impl& I = *im_;
   std::string hdr = "scaleplan-checkpoint 1\nmodel " + I.m.name + "\nplan " + I.p.to_string() + "\nworld " +
                     std::to_string(world_.size()) + "\nrank " + std::to_string(world_.rank()) + "\nstep " +
@@ -1135,7 +1143,7 @@ void Trainer::save(const std::string& dir) const {
   all.append(reinterpret_cast<const char*>(&hsh), sizeof hsh);
   std::string err;
   try {
-    write_atomic(dir + "/rank-" + std::to_string(world_.rank()) + ".ckpt", all);
+    write_atomic(rank_file(dir, world_.rank(), I.step_no), all, before_rename);
   } catch (const std::exception& e) {
     err = e.what();
   }
@@ -1144,6 +1152,13 @@ void Trainer::save(const std::string& dir) const {
   if (bad > 0) throw CheckpointError(err.empty() ? "rank " + std::to_string((int)bad - 1) + " failed to write its checkpoint file" : err);
   if (world_.rank() == 0) write_atomic(dir + "/manifest", hdr.substr(0, hdr.find("rank ")) + "step " + std::to_string(I.step_no) + "\n");
   world_.barrier();
+  // The new manifest is durable: this rank's files of other steps are no longer named by it.
+  const std::string mine = "rank-" + std::to_string(world_.rank()) + ".step-", keep = rank_file(dir, world_.rank(), I.step_no);
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(mine, 0) == 0 && e.path().string() != keep) std::filesystem::remove(e.path(), ec);
+  }
 }
 
 void Trainer::load(const std::string& dir) {
@@ -1159,7 +1174,9 @@ void Trainer::load(const std::string& dir) {
     if (man.compare(0, want.size(), want) != 0)
       throw CheckpointError("checkpoint " + dir + " was written for another model, plan or rank count (manifest: " +
                             man.substr(0, man.find("step")) + ")");
-    const std::string path = dir + "/rank-" + std::to_string(world_.rank()) + ".ckpt";
+    const std::size_t ms = man.rfind("step ");
+    const long long man_step = ms == std::string::npos ? -1 : std::stoll(man.substr(ms + 5));
+    const std::string path = rank_file(dir, world_.rank(), man_step);
     const std::string all = read_all(path, ok);
     if (!ok) throw CheckpointError("checkpoint file " + path + " is missing");
     if (all.size() < 8) throw CheckpointError("checkpoint file " + path + " is truncated");
@@ -1170,6 +1187,7 @@ void Trainer::load(const std::string& dir) {
     const std::string hdr = all.substr(0, dpos);
     const std::size_t sp = hdr.find("step ");
     step = std::stoll(hdr.substr(sp + 5));
+    if (step != man_step) throw CheckpointError("checkpoint file " + path + " is at step " + std::to_string(step) + ", the manifest at " + std::to_string(man_step));
     std::size_t off = dpos + 5;
     const std::size_t end = all.size() - 8;
     auto get = [&](Buffer& b) {

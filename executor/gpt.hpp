@@ -8,6 +8,7 @@
 // the final LayerNorm, the last stage's copy of the tied word embedding): a unit is one flat
 // buffer, the DP bucket and the ZeRO-3 gather granularity.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -110,8 +111,10 @@ class Trainer {
   const CommCounters& comm_counters() const { return world_.counters(); }
   void reset_measurements();
 
-  // Checkpoint (one file per rank + a manifest written last; atomic temp+fsync+rename).
-  void save(const std::string& dir) const;
+  // Checkpoint (one file per rank and step + a manifest written last; atomic temp+fsync+rename).
+  // `before_rename` (tests) runs after each rank file is durable under its temporary name and
+  // before the rename; throwing from it simulates a crash in the middle of a save.
+  void save(const std::string& dir, const std::function<void(const std::string&)>& before_rename = {}) const;
   void load(const std::string& dir);  // throws CheckpointError; collective (all ranks agree)
 
   // For tests: loss and gradients of the next step's batch without the optimizer update, and

@@ -86,7 +86,7 @@ TEST(ExecutorCli, MissingAndCorruptCheckpoint) {
   auto s = mpirun(2, {"run", "--model", "gpt-tiny", "--plan", "dp=2,gbs=2", "--steps", "1", "--save", dir, "--json"});
   ASSERT_EQ(s.exit_code, 0) << s.describe();
   {
-    std::fstream f(dir + "/rank-1.ckpt", std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(dir + "/rank-1.step-1.ckpt", std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(300);
     f.put('\x11');
   }
