@@ -17,6 +17,10 @@ void add_scale(CLI::App& app, int& rc);
 void add_budget(CLI::App& app, int& rc);
 void add_capacity(CLI::App& app, int& rc);  // issue 6
 void add_simulate(CLI::App& app, int& rc);
+#ifdef SCALEPLAN_HAVE_EXECUTOR
+void add_run(CLI::App& app, int& rc);        // reference executor (executor/, issue 8)
+void add_calibrate(CLI::App& app, int& rc);  // measures this machine, writes a cluster YAML
+#endif
 
 // Runs fn, mapping typed input errors to a one-line message on stderr and exit code 2.
 int guarded(const std::function<int()>& fn);

@@ -59,6 +59,7 @@ struct StepReport {
   double ep_comm_exposed_s = 0;  // MoE dispatch/combine all-to-alls (exposed)
   int most_loaded_stage = 0;
   OffloadDetail offload;
+  int slowest_stage = 0;  // the stage whose time and comm_bytes_per_gpu are reported
 };
 
 }  // namespace scaleplan::strategies

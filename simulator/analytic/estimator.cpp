@@ -165,6 +165,7 @@ StepReport Estimator::evaluate(const Plan& p, const LayerTable& t) const {
   r.cp_comm_exposed_s = x.cp_comm_exposed_s;
   r.ep_comm_exposed_s = x.ep_comm_exposed_s;
   r.most_loaded_stage = x.most_loaded_stage;
+  r.slowest_stage = x.slowest_stage;
   r.offload = x.offload;
   if (!r.feasible && offload_reason(r)) return r;  // host / NVMe / chunk room (issue 6)
   if (!r.feasible) {
@@ -321,6 +322,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   r.pp_comm_exposed_s = static_cast<double>(m) * p2p_per_mb;
   r.dp_comm_exposed_s = dp_exposed + emb_ar;
   r.most_loaded_stage = 0;
+  r.slowest_stage = slowest;
 
   // Communication payload per GPU per step (contract definition; slowest stage).
   const double layers_slow = slowest == 0 ? sl.first : slowest == p.pp - 1 ? sl.last : sl.middle;
@@ -331,6 +333,26 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
                               ? grad_e * m_.vocab * m_.hidden / p.tp : 0);
   r.comm.cp = static_cast<double>(m) * layers_slow * lc.cp_bytes;
   r.comm.ep = static_cast<double>(m) * layers_slow * a2a_calls * lc.ep_a2a_bytes;
+  if (o_.executor_accounting) {  // see EstimatorOptions::executor_accounting
+    const double md = static_cast<double>(m);
+    const double w = grad_e * m_.vocab * m_.hidden / p.tp;  // the word embedding's gradient (= its params in fp32)
+    if (p.dp > 1 && p.zero == 2) r.comm.dp += (md - 1) * grad_e * P_slow;
+    if (p.dp > 1 && p.pp == 1 && m_.tied_embeddings && p.zero >= 2) r.comm.dp += md * (p.zero >= 3 ? 3 : 1) * w;
+    if (m_.tied_embeddings && p.pp > 1 && p.zero >= 1 && (slowest == 0 || slowest == p.pp - 1)) r.comm.dp -= w - w / p.dp;
+    // Pipeline: a stage sends forward unless it is the last and backward unless it is the first;
+    // without SP a TP group receives 1/t of the activation and all-gathers it (SC21 sec. 4.1).
+    if (p.pp > 1) {
+      // Per microbatch: v chunks x 2 directions, less the first chunk's backward on the first stage
+      // and the last chunk's forward on the last stage.
+      const double sends = 2.0 * v - (slowest == 0 ? 1 : 0) - (slowest == p.pp - 1 ? 1 : 0);
+      r.comm.pp = md * sends * p2p_bytes;
+      if (p.tp > 1 && !sh.sp) r.comm.tp += md * sends * e * sh.b * sh.s * m_.hidden;
+    }
+    if (sh.sp) {
+      const double repl = layers_slow * layer_replicated_params_ + (slowest == p.pp - 1 ? m_.final_norm_params() : 0);
+      r.comm.tp += (slowest == 0 ? md * e * sh.b * sh.s * m_.hidden : 0) + (p.zero >= 2 ? md : 1.0) * e * repl;
+    }
+  }
 
   // FLOPs and throughput.
   const double gpus = static_cast<double>(p.gpus());
@@ -383,10 +405,18 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     mb.grads = ms.grads;
     mb.optimizer = ms.optimizer;
     const double inflight = sched.in_flight(i, p.pp, v, m);
-    double act = inflight * n * layer_act + layer_act_full;
+    double act = inflight * n * layer_act + (o_.executor_accounting ? 0 : layer_act_full);
     const double sb = sh.b * sh.s;
     if (first) act += inflight * (8.0 * sb + (m_.dropout ? sb * m_.hidden / (dist ? p.tp : 1) : 0));  // token ids, embedding dropout mask
-    if (last) act += 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden;  // fp32 logits, final-norm input (one microbatch)
+    const double head_act = last ? 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden : 0;  // fp32 logits, final-norm input (one microbatch)
+    if (!o_.executor_accounting) {
+      if (last) act += head_act;
+    } else {  // see EstimatorOptions::executor_accounting
+      const double h_sp = e * sb * m_.hidden / (sh.sp ? p.tp : 1);
+      // The re-created layer reads its stored input (layer_act under full recompute) in place.
+      const double recreated = layer_act_full > 0 ? layer_act_full - layer_act : 0;
+      act += last ? std::max(recreated, 4.0 * sb * m_.vocab / p.tp + 2 * h_sp) + inflight * h_sp : recreated;
+    }
     mb.activations = act;
     // Buffers: fixed reserve + the layer's transient workspace (TP gather buffers: the gathered
     // activation in 1d; CP K/V buffers; MoE dispatch buffers) + p2p send/recv buffers + margin.

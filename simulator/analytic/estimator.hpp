@@ -23,6 +23,23 @@ struct EstimatorOptions {
   // Adam step bytes moved per parameter shard: read fp32 master, m, v, grad; write master, m, v and
   // the 16-bit weight (4*3 + 4 + 4*3 + 2 = 30), plus the gradient-norm pass (2): 32 B/param.
   double optimizer_bytes_per_param = 32;
+  // Executor accounting (issue 8, executor/predict.cpp): count memory and communication the way the
+  // reference executor (executor/gpt.cpp) allocates and communicates. Off for published runs.
+  //  Activations, last stage: the loss gradient is computed during the LM head's forward, so the fp32
+  //   logits are freed before any layer's backward (the head and a fully recomputed layer take the
+  //   larger of the two, not their sum); the head keeps the final-norm input and output (the output
+  //   feeds the tied embedding's weight gradient); each microbatch in flight keeps the gradient of
+  //   the stage output (e*s*b*h, /t with SP); a fully recomputed layer re-creates everything but its
+  //   input, which is the stored checkpoint.
+  //  Communication: ZeRO-2 reduce-scatters gradients every microbatch (DeepSpeed stage 2); with
+  //   pp = 1 and ZeRO-2/3 the tied word embedding, used twice per microbatch (lookup, LM head), is
+  //   reduce-scattered (and at ZeRO-3 gathered twice) per use; with ZeRO >= 1 the tied-embedding
+  //   all-reduce between pipeline ends runs on the DP shard; with SP the embedding backward
+  //   all-gathers its input gradient and the TP-replicated parameters' gradients (norms,
+  //   row-parallel biases) are all-reduced over TP once per step (per microbatch at ZeRO-2/3); a
+  //   pipeline stage sends only the directions it has (the first stage no gradients, the last no
+  //   activations) and, with TP but no SP, all-gathers each received 1/t slice over TP.
+  bool executor_accounting = false;
 };
 
 // What one transformer layer, the embedding and the LM head cost for one microbatch. It depends
@@ -68,6 +85,7 @@ struct StepMetrics {
   double ep_comm_exposed_s = 0;
   int most_loaded_stage = 0;
   strategies::OffloadDetail offload;  // issue 6
+  int slowest_stage = 0;
 };
 
 class Estimator {

@@ -1,0 +1,235 @@
+// scaleplan calibrate: measure this machine as the executor uses it (DESIGN.md sec. 3) and write a
+// cluster YAML that --cluster loads: GEMM FLOP/s over shapes (fitted to the device model's
+// saturating efficiency curve, hardware/device.hpp), copy bandwidth, the cost of a tiny kernel,
+// and the alpha-beta of the MPI all-reduce (fitted to the ring model of hardware/collectives.cpp).
+// Under mpirun every rank measures at the same time, so the numbers are per rank with the others
+// busy, as during `scaleplan run` with the same rank count.
+#ifdef SCALEPLAN_HAVE_EXECUTOR
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "common/errors.hpp"
+#include "executor/backend.hpp"
+#include "executor/comm.hpp"
+#include "hardware/cluster.hpp"
+
+namespace scaleplan::cli {
+
+namespace {
+struct CalArgs {
+  std::string out, backend = "cpu";
+  double budget_s = 0.05;  // seconds of repetitions per measurement
+};
+
+using Clock = std::chrono::steady_clock;
+
+// Seconds per call of fn, repeated until `budget_s` has passed (at least 3 calls).
+template <class F>
+double time_per_call(F&& fn, double budget_s) {
+  fn();  // warm-up
+  int n = 0;
+  const auto t0 = Clock::now();
+  double el = 0;
+  do {
+    fn();
+    ++n;
+    el = std::chrono::duration<double>(Clock::now() - t0).count();
+  } while (el < budget_s || n < 3);
+  return el / n;
+}
+
+int calibrate(const CalArgs& a, executor::Comm& world) {
+  using namespace executor;
+  const bool root = world.rank() == 0;
+  auto be = make_backend(a.backend);
+  const int n = world.size();
+  auto mean = [&](double v) {
+    world.all_reduce_host(&v, 1, ReduceOp::sum);
+    return v / n;
+  };
+
+  // GEMM FLOP/s over shapes: squares and the executor's linear-layer shapes (tokens x out x in).
+  struct Shape {
+    int m, n, k;
+  };
+  const Shape shapes[] = {{32, 32, 32},    {64, 64, 64},     {128, 128, 128}, {256, 256, 256}, {512, 512, 512},
+                          {64, 192, 64},   {64, 256, 64},    {128, 768, 256}, {128, 1024, 256}, {256, 256, 1024},
+                          {1024, 1024, 1024}};
+  std::vector<std::pair<double, double>> fr;  // (FLOPs, FLOP/s)
+  for (const auto& s : shapes) {
+    Buffer A = make_floats(*be, (size_t)s.m * s.k, MemCategory::buffers);
+    Buffer B = make_floats(*be, (size_t)s.k * s.n, MemCategory::buffers);
+    Buffer C = make_floats(*be, (size_t)s.m * s.n, MemCategory::buffers);
+    be->fill(A.f(), 0.5f, A.floats());
+    be->fill(B.f(), 0.25f, B.floats());
+    world.barrier();
+    const double t = time_per_call([&] {
+      be->gemm(Trans::N, Trans::N, s.m, s.n, s.k, 1.f, A.f(), s.k, B.f(), s.n, 0.f, C.f(), s.n);
+      be->synchronize();
+    }, a.budget_s);
+    const double f = 2.0 * s.m * s.n * s.k;
+    fr.push_back({f, mean(f / t)});
+  }
+  // The device model's GEMM time is (F + F_half) / peak (hardware/device.hpp with gemm_max = 1):
+  // a line in F. Fit t = a F + b minimising the relative error (weights 1/t^2): peak = 1/a, F_half = b/a.
+  double sw = 0, swf = 0, swff = 0, swt = 0, swft = 0;
+  for (auto& [f, r] : fr) {
+    const double t = f / r, w = 1 / (t * t);
+    sw += w, swf += w * f, swff += w * f * f, swt += w * t, swft += w * f * t;
+  }
+  const double det = sw * swff - swf * swf;
+  double slope = (sw * swft - swf * swt) / det, icpt = (swff * swt - swf * swft) / det;
+  double peak = 0;
+  for (auto& [f, r] : fr) peak = std::max(peak, r);
+  if (slope > 0 && icpt >= 0) peak = 1 / slope;  // else keep the best rate and no size effect
+  const double half = (slope > 0 && icpt >= 0) ? icpt / slope : 0;
+
+  // Streaming rate: the device model charges memory-bound kernels bytes / hbm_bw. On a CPU the
+  // executor's elementwise kernels (GeLU's tanh, softmax's exp, LayerNorm) are compute-bound, so the
+  // rate that predicts them is the one they reach: the geometric mean of read + write bytes per
+  // second of copy, GeLU, LayerNorm and causal softmax on 1M floats (in-cache, as the executor's
+  // activations), all measured with the backend the executor uses.
+  const std::size_t N = 1u << 20;
+  double bw = 0, overhead = 0;
+  {
+    Buffer X = make_floats(*be, N, MemCategory::buffers), Y = make_floats(*be, N, MemCategory::buffers);
+    Buffer g = make_floats(*be, 1024, MemCategory::buffers), st = make_floats(*be, 2 * N / 1024, MemCategory::buffers);
+    be->fill(X.f(), 0.5f, N);
+    be->fill(g.f(), 1.f, 1024);
+    const double bytes = 2.0 * N * sizeof(float);
+    std::vector<std::function<void()>> kernels = {
+        [&] { be->copy(X.f(), Y.f(), N); },
+        [&] { be->gelu_fwd(X.f(), Y.f(), N); },
+        [&] { be->layernorm_fwd(X.f(), g.f(), g.f(), Y.f(), st.f(), st.f() + N / 1024, N / 1024, 1024, 1e-5f); },
+        [&] { be->softmax_causal_fwd(X.f(), Y.f(), static_cast<int>(N / (256 * 256)), 256, 0.125f); }};
+    double logsum = 0;
+    for (auto& k : kernels) {
+      world.barrier();
+      const double t = time_per_call([&] { k(); be->synchronize(); }, a.budget_s);
+      logsum += std::log(mean(bytes / t));
+    }
+    bw = std::exp(logsum / kernels.size());
+    overhead = mean(time_per_call([&] {
+      be->axpy(1.f, X.f(), Y.f(), 16);
+      be->synchronize();
+    }, a.budget_s / 5));
+  }
+
+  // All-reduce alpha-beta: t = 2(n-1) alpha + 2(n-1)/n bytes / bw (ring, hardware/collectives.cpp),
+  // least squares over message sizes. One rank: a shared-memory copy stands for the link.
+  double link_bw = bw / 2, link_lat = overhead;  // one rank: the streaming rate one way, the tiny-op time
+  std::string link_note = "single process: streaming rate one way and tiny-kernel time (run under mpirun -np 2+ to measure MPI)";
+  if (n > 1) {
+    double sxx = 0, sxy = 0, syy = 0, sx = 0, sy = 0, st1 = 0, st2 = 0;  // normal equations in (alpha, 1/bw)
+    (void)sx; (void)sy;
+    for (std::size_t bytes = 1024; bytes <= (8u << 20); bytes *= 4) {
+      Buffer B = make_floats(*be, bytes / 4, MemCategory::buffers);
+      world.barrier();
+      // Every rank must make the same number of calls: agree on it from the slowest first call.
+      auto call = [&] { world.all_reduce(B.f(), bytes / 4); };
+      call();
+      auto t0 = Clock::now();
+      call();
+      double first = std::chrono::duration<double>(Clock::now() - t0).count();
+      world.all_reduce_host(&first, 1, ReduceOp::max);
+      const int reps = static_cast<int>(std::clamp(a.budget_s / std::max(first, 1e-9), 3.0, 2000.0));
+      world.barrier();
+      t0 = Clock::now();
+      for (int r = 0; r < reps; ++r) call();
+      const double t = mean(std::chrono::duration<double>(Clock::now() - t0).count() / reps);
+      const double x1 = 2.0 * (n - 1), x2 = 2.0 * (n - 1) / n * static_cast<double>(bytes);
+      sxx += x1 * x1;
+      sxy += x1 * x2;
+      syy += x2 * x2;
+      st1 += x1 * t;
+      st2 += x2 * t;
+    }
+    const double det = sxx * syy - sxy * sxy;
+    double alpha = (st1 * syy - st2 * sxy) / det, inv_bw = (sxx * st2 - sxy * st1) / det;
+    if (alpha < 0) alpha = 0;
+    link_lat = alpha;
+    link_bw = inv_bw > 0 ? 1.0 / inv_bw : link_bw;
+    link_note = fmt::format("MPI all-reduce over {} ranks, ring alpha-beta least squares over 1 KiB..8 MiB", n);
+  }
+  world.counters().reset();
+  if (!root) return 0;
+
+  char host[256] = "host";
+  ::gethostname(host, sizeof host - 1);
+  const double mem_gib = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGE_SIZE) / (1024.0 * 1024 * 1024);
+  const std::time_t now = std::time(nullptr);
+  char when[64];
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  std::string y;
+  y += fmt::format("# Written by `scaleplan calibrate` on {} at {} with {} rank(s), backend {}.\n", host, when, n, be->name());
+  y += "# Every number is a measurement on this machine (or named as derived from one).\n";
+  y += fmt::format("name: calibrated-{}\n", host);
+  y += "device:\n";
+  y += fmt::format("  name: {}-{}\n", host, a.backend);
+  y += "  peak_tflops:\n";
+  y += fmt::format("    fp32: {:.6g}         # measured: GEMM rate per rank, fitted over {} shapes (see gemm_half_flop)\n", peak / 1e12, fr.size());
+  y += fmt::format("  hbm_GiB: {:.4g}          # measured: physical memory / ranks\n", mem_gib / n);
+  y += fmt::format("  hbm_bw_GBps: {:.5g}      # measured: elementwise rate per rank (copy, GeLU, LayerNorm, softmax; read + write)\n", bw / 1e9);
+  y += "  efficiency:\n";
+  y += "    gemm_max: 1.0            # peak_tflops is the fitted rate\n";
+  y += fmt::format("    gemm_half_flop: {:.4g}   # measured: time = (F + gemm_half_flop) / peak, least squares (relative) over the shapes\n", half);
+  y += "    mem_bw: 1.0              # hbm_bw_GBps is the measured rate\n";
+  y += fmt::format("    kernel_overhead_us: {:.4g} # measured: a 16-element axpy\n", overhead * 1e6);
+  y += "node:\n";
+  y += fmt::format("  gpus: {}                   # ranks measured together\n", n);
+  y += "  intra:\n";
+  y += "    kind: nvswitch           # one host: every pair of ranks talks through shared memory\n";
+  y += fmt::format("    bw_GBps: {:.5g}         # measured: {}\n", link_bw / 1e9, link_note);
+  y += fmt::format("    latency_us: {:.4g}       # measured: as bw_GBps\n", link_lat * 1e6);
+  y += "    bus_efficiency: 1.0      # bw_GBps is the achieved rate\n";
+  y += fmt::format("  host_memory_GiB: {:.4g}\n", mem_gib);
+  y += "network:                     # one host: the network is the same shared memory\n";
+  y += fmt::format("  nic_Gbps_per_gpu: {:.5g}\n", link_bw * 8 / 1e9);
+  y += fmt::format("  latency_us: {:.4g}\n", link_lat * 1e6);
+  y += "  bus_efficiency: 1.0\n";
+  y += "software:                    # how the reference executor trains\n";
+  y += "  attention: unfused\n";
+  y += "  dp_overlap: false\n";
+  // The file must load as a cluster (hardware/cluster.cpp) before it is written.
+  (void)hw::parse_cluster(y, a.out.empty() ? "<calibrate>" : a.out);
+  if (a.out.empty()) {
+    std::cout << y;
+  } else {
+    std::ofstream f(a.out);
+    if (!f) throw UsageError("--out: cannot write " + a.out);
+    f << y;
+    std::cerr << "wrote " << a.out << "\n";
+  }
+  return 0;
+}
+}  // namespace
+
+void add_calibrate(CLI::App& app, int& rc) {
+  auto a = std::make_shared<CalArgs>();
+  CLI::App* sub = app.add_subcommand("calibrate", "measure this machine (GEMM, bandwidth, MPI) and write a cluster YAML");
+  sub->add_option("--out", a->out, "output YAML (default: stdout)");
+  sub->add_option("--backend", a->backend, "compute backend to measure: cpu, or cuda when built");
+  sub->add_option("--budget", a->budget_s, "seconds of repetitions per measurement")->check(CLI::PositiveNumber);
+  sub->callback([a, &rc] {
+    std::unique_ptr<executor::Comm> world = executor::make_world_comm();
+    const bool root = world->rank() == 0;
+    try {
+      rc = calibrate(*a, *world);
+    } catch (const std::exception& e) {
+      if (root) std::cerr << "error: " << e.what() << "\n";
+      rc = 2;
+    }
+  });
+}
+
+}  // namespace scaleplan::cli
+#endif  // SCALEPLAN_HAVE_EXECUTOR

@@ -1,0 +1,289 @@
+// scaleplan run: train a GPT model under a plan with the reference executor (DESIGN.md sec. 3,
+// "run --json"): one process per rank under mpirun; rank 0 prints measured memory, step time and
+// communication bytes beside the analytic estimator's prediction for the same plan.
+#ifdef SCALEPLAN_HAVE_EXECUTOR
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cli/report.hpp"
+#include "common/errors.hpp"
+#include "executor/backend.hpp"
+#include "executor/comm.hpp"
+#include "executor/gpt.hpp"
+#include "executor/predict.hpp"
+#ifdef SCALEPLAN_HAVE_CUDA_BACKEND
+#include "executor/cuda/nccl_comm.hpp"
+#endif
+
+namespace scaleplan::cli {
+
+namespace {
+struct RunArgs {
+  std::string model, plan, cluster, backend = "cpu", data, optimizer = "adamw", save, resume, fault, trace;
+  long long steps = 10;
+  double lr = 3e-3, timeout_s = 60;
+  std::uint64_t seed = 1234;
+  bool json = false;
+};
+
+// Deliberate failures for the fault tests: "die:RANK:STEP" (the rank exits at once without
+// finalising MPI) or "hang:RANK:STEP" (the rank stops answering; its peers time out).
+struct Fault {
+  std::string kind;
+  int rank = -1;
+  long long step = -1;
+};
+Fault parse_fault(const std::string& s) {
+  Fault f;
+  if (s.empty()) return f;
+  const auto a = s.find(':'), b = s.rfind(':');
+  if (a == std::string::npos || a == b) throw UsageError("--fault: expected die:RANK:STEP or hang:RANK:STEP, got '" + s + "'");
+  f.kind = s.substr(0, a);
+  if (f.kind != "die" && f.kind != "hang") throw UsageError("--fault: kind must be die or hang, got '" + f.kind + "'");
+  try {
+    f.rank = std::stoi(s.substr(a + 1, b - a - 1));
+    f.step = std::stoll(s.substr(b + 1));
+  } catch (const std::exception&) {
+    throw UsageError("--fault: RANK and STEP must be integers, got '" + s + "'");
+  }
+  return f;
+}
+
+nlohmann::json memory_json(const double* v) {  // params, grads, optimizer, activations, buffers
+  return {{"params", v[0]}, {"grads", v[1]}, {"optimizer", v[2]}, {"activations", v[3]}, {"buffers", v[4]},
+          {"total", v[0] + v[1] + v[2] + v[3] + v[4]}};
+}
+
+int run(const RunArgs& a, executor::Comm& world) {
+  using namespace executor;
+  const bool root = world.rank() == 0;
+  world.set_timeout(a.timeout_s);
+  const Fault fault = parse_fault(a.fault);
+  model::ModelSpec m = model::load_model(a.model);
+  // Memory and bytes do not depend on the device; the predicted step time needs --cluster (a
+  // calibrated one: `scaleplan calibrate --out FILE.yaml`).
+  const hw::Cluster cl = executor_cluster(hw::load_cluster(a.cluster.empty() ? "dgx-a100-40gb" : a.cluster));
+  const strategies::Plan p = resolve_executor_plan(strategies::load_plan(a.plan), m, cl, world.size());
+  const std::string text = a.data.empty() ? std::string(SCALEPLAN_SOURCE_DIR "/executor/data/corpus.txt") : a.data;
+  const Corpus data = Corpus::from_file(text);
+  if (m.vocab < 256) throw ConfigError({a.model, 0, 0}, "vocab", "byte-level training data needs vocab >= 256");
+  auto be = make_backend(a.backend);
+  // Device memory (cuda) needs a device communicator (NCCL, executor/cuda/FOR_ISSUE8.md); the host
+  // communicator stays in charge of barriers, host scalars and aborting the job.
+  std::unique_ptr<Comm> dev;
+#ifdef SCALEPLAN_HAVE_CUDA_BACKEND
+  dev = make_device_comm(be->host_accessible(), world);
+  if (dev) dev->set_timeout(a.timeout_s);
+#endif
+  if (!dev && !be->host_accessible()) throw BackendError("backend " + be->name() + " needs a device communicator");
+  Comm& tcomm = dev ? *dev : world;
+  TrainOptions to;
+  to.optimizer = a.optimizer;
+  to.lr = a.lr;
+  to.seed = a.seed;
+  Trainer tr(m, p, *be, tcomm, to);
+  if (!a.resume.empty()) tr.load(a.resume);
+  tr.reset_measurements();
+
+  std::vector<double> losses, times;
+  for (long long k = 0; k < a.steps; ++k) {
+    if (fault.rank == world.rank() && fault.step == tr.steps_done()) {
+      if (fault.kind == "die") std::_Exit(9);
+      std::this_thread::sleep_for(std::chrono::duration<double>(10 * a.timeout_s + 5));
+    }
+    world.barrier();
+    const auto t0 = std::chrono::steady_clock::now();
+    losses.push_back(tr.step(data));  // the loss all-reduce ends the step on every rank
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (root && !a.json) std::cout << fmt::format("step {:4d}  loss {:.4f}  {:.1f} ms\n", tr.steps_done(), losses.back(), 1e3 * times.back());
+  }
+  if (!a.save.empty()) {
+    if (root) std::filesystem::create_directories(a.save);
+    world.barrier();
+    tr.save(a.save);
+  }
+
+  // The last step's spans of every rank as a Chrome trace (chrome://tracing, Perfetto). Every rank
+  // has the same number of spans; each is sent as numbers (kind, F/B, microbatch, chunk, start,
+  // duration) through the host all-reduce, and rank 0 rebuilds the names.
+  if (!a.trace.empty()) {
+    const auto& sp = tr.last_timeline().spans;
+    double count = static_cast<double>(sp.size());
+    world.all_reduce_host(&count, 1, ReduceOp::max);
+    const std::size_t S = static_cast<std::size_t>(count), W = 6;
+    std::vector<double> buf(static_cast<std::size_t>(world.size()) * S * W, 0.0);
+    for (std::size_t k = 0; k < sp.size(); ++k) {
+      double* r = buf.data() + (static_cast<std::size_t>(world.rank()) * S + k) * W;
+      // name "F mb3 c1" -> (F/B, mb, chunk); other names by kind.
+      int fb = -1, mb = 0, ch = 0;
+      if (std::sscanf(sp[k].name.c_str(), "F mb%d c%d", &mb, &ch) == 2) fb = 0;
+      else if (std::sscanf(sp[k].name.c_str(), "B mb%d c%d", &mb, &ch) == 2) fb = 1;
+      r[0] = 1 + static_cast<int>(sp[k].kind), r[1] = fb, r[2] = mb, r[3] = ch, r[4] = sp[k].start_s, r[5] = sp[k].dur_s;
+    }
+    world.all_reduce_host(buf.data(), buf.size(), ReduceOp::sum);
+    if (root) {
+      nlohmann::json ev = nlohmann::json::array();
+      for (int rk = 0; rk < world.size(); ++rk)
+        for (std::size_t k = 0; k < S; ++k) {
+          const double* r = buf.data() + (static_cast<std::size_t>(rk) * S + k) * W;
+          if (r[0] == 0) continue;
+          const auto kind = static_cast<strategies::SpanKind>(static_cast<int>(r[0]) - 1);
+          const std::string nm = r[1] == 0   ? fmt::format("F mb{} c{}", (int)r[2], (int)r[3])
+                                 : r[1] == 1 ? fmt::format("B mb{} c{}", (int)r[2], (int)r[3])
+                                 : kind == strategies::SpanKind::optimizer ? "optimizer"
+                                                                           : "grad reduction";
+          ev.push_back({{"name", nm}, {"cat", strategies::name(kind)}, {"ph", "X"}, {"pid", 0}, {"tid", rk},
+                        {"ts", r[4] * 1e6}, {"dur", r[5] * 1e6}});
+        }
+      std::ofstream f(a.trace);
+      if (!f) throw UsageError("--trace: cannot write " + a.trace);
+      f << nlohmann::json{{"traceEvents", ev}, {"displayTimeUnit", "ms"}}.dump() << "\n";
+    }
+  }
+
+  // Measured: each rank's peaks and bytes per step; the most-loaded rank's memory, the largest
+  // bytes per dimension (as the estimator reports the most-loaded GPU).
+  const int n = world.size(), K = 8;
+  std::vector<double> all(static_cast<std::size_t>(n) * K, 0.0);
+  const MemStats ms = tr.memory();
+  const CommCounters& cc = tr.comm_counters();
+  const double steps = std::max<long long>(1, a.steps);
+  double* mine = all.data() + static_cast<std::size_t>(world.rank()) * K;
+  for (int c = 0; c < kMemCategories; ++c) mine[c] = ms.peak[c];
+  mine[5] = cc.contract_bytes(CommDim::tp) / steps;
+  mine[6] = cc.contract_bytes(CommDim::pp) / steps;
+  mine[7] = cc.contract_bytes(CommDim::dp) / steps;
+  world.all_reduce_host(all.data(), all.size(), ReduceOp::sum);
+  if (!root) return 0;
+  int worst = 0;
+  double worst_total = -1, comm[3] = {0, 0, 0};
+  for (int r = 0; r < n; ++r) {
+    const double* v = all.data() + static_cast<std::size_t>(r) * K;
+    const double tot = v[0] + v[1] + v[2] + v[3] + v[4];
+    if (tot > worst_total) {
+      worst_total = tot;
+      worst = r;
+    }
+    for (int d = 0; d < 3; ++d) comm[d] = std::max(comm[d], v[5 + d]);
+  }
+  // Step time: the mean without the first step (warm-up), when there are several.
+  double step_s = 0;
+  const std::size_t skip = times.size() > 1 ? 1 : 0;
+  for (std::size_t i = skip; i < times.size(); ++i) step_s += times[i];
+  step_s = times.size() > skip ? step_s / static_cast<double>(times.size() - skip) : 0;
+  // The median too: on a shared machine a rank that the OS deschedules stalls every rank for that
+  // step (visible with --trace), which the mean carries and the median does not.
+  std::vector<double> kept(times.begin() + static_cast<long>(skip), times.end());
+  std::sort(kept.begin(), kept.end());
+  const double step_med = kept.empty() ? 0 : kept[kept.size() / 2];
+
+  const strategies::StepReport r = predict(m, p, cl);
+  const nlohmann::json pr = report_json(r);
+  nlohmann::json j;
+  j["backend"] = a.backend;
+  j["backend_impl"] = be->name();
+  j["ranks"] = n;
+  j["plan"] = plan_json(p);
+  j["steps"] = a.steps;
+  j["loss"] = losses;
+  j["measured"] = {{"memory", memory_json(all.data() + static_cast<std::size_t>(worst) * K)},
+                   {"time", {{"step_s", step_s}, {"step_s_median", step_med}}},
+                   {"comm_bytes_per_gpu", {{"tp", comm[0]}, {"pp", comm[1]}, {"dp", comm[2]}, {"cp", 0}, {"ep", 0}}}};
+  nlohmann::json pt = {{"step_s", nullptr}};
+  if (!a.cluster.empty()) pt["step_s"] = r.time.step_s;
+  nlohmann::json pmem = pr["memory"];
+  for (const char* k : {"capacity", "host", "nvme"}) pmem.erase(k);
+  j["predicted"] = {{"memory", pmem}, {"time", pt}, {"comm_bytes_per_gpu", pr["comm_bytes_per_gpu"]}};
+  j["cluster"] = a.cluster.empty() ? nlohmann::json(nullptr) : nlohmann::json(cl.name);
+  if (a.json) {
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("\n{} on {} rank(s), {} ({}), plan {}\n", m.name, n, a.backend, be->name(), p.to_string());
+  std::cout << fmt::format("{:<22}{:>16}{:>16}{:>10}\n", "", "measured", "predicted", "error");
+  auto row = [](const std::string& k, double meas, double pred, bool bytes, bool modelled = true) {
+    const std::string e = !modelled ? "(n/m)" : pred > 0 ? fmt::format("{:+.1f}%", 100 * (meas - pred) / pred) : "";
+    std::cout << fmt::format("{:<22}{:>16}{:>16}{:>10}\n", k, bytes ? fmt::format("{:.0f} B", meas) : fmt_time(meas),
+                             bytes ? fmt::format("{:.0f} B", pred) : (pred > 0 ? fmt_time(pred) : "-"), e);
+  };
+  const auto& mm = j["measured"]["memory"];
+  for (const char* k : {"params", "grads", "optimizer", "activations", "buffers"})
+    row(std::string("memory.") + k, mm[k].get<double>(), pmem[k].get<double>(), true, std::string(k) != "buffers");
+  for (const char* k : {"tp", "pp", "dp"})
+    row(std::string("comm.") + k, j["measured"]["comm_bytes_per_gpu"][k].get<double>(), pr["comm_bytes_per_gpu"][k].get<double>(), true);
+  row("step time (mean)", step_s, a.cluster.empty() ? 0 : r.time.step_s, false);
+  row("step time (median)", step_med, a.cluster.empty() ? 0 : r.time.step_s, false);
+  std::cout << "(n/m: the estimator's buffers are a fixed reserve plus one gathered activation, not the executor's workspace)\n";
+  if (a.cluster.empty()) std::cout << "(predicted step time needs --cluster: run `scaleplan calibrate --out FILE.yaml` first)\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_run(CLI::App& app, int& rc) {
+  auto a = std::make_shared<RunArgs>();
+  CLI::App* sub = app.add_subcommand("run", "train a GPT model under a plan with the reference executor (under mpirun)");
+  sub->add_option("--model", a->model, "model preset or YAML file (gpt-tiny, gpt-small)")->required();
+  sub->add_option("--plan", a->plan, "plan: key=value,... (precision defaults to fp32; dp*tp*pp = ranks)")->required();
+  sub->add_option("--steps", a->steps, "optimizer steps")->check(CLI::NonNegativeNumber);
+  sub->add_option("--backend", a->backend, "compute backend: cpu, or cuda when built");
+  sub->add_option("--cluster", a->cluster, "cluster preset or YAML (e.g. from `calibrate`) for the predicted step time");
+  sub->add_option("--data", a->data, "training text (bytes are tokens; default: executor/data/corpus.txt)");
+  sub->add_option("--optimizer", a->optimizer, "adamw, lamb or lars");
+  sub->add_option("--lr", a->lr, "learning rate")->check(CLI::PositiveNumber);
+  sub->add_option("--seed", a->seed, "initialisation seed");
+  sub->add_option("--save", a->save, "write a checkpoint to this directory after the last step");
+  sub->add_option("--resume", a->resume, "restore a checkpoint directory before the first step");
+  sub->add_option("--timeout", a->timeout_s, "seconds before a collective that does not complete ends the job")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--trace", a->trace, "write the last step's per-rank spans as a Chrome trace (JSON)");
+  sub->add_option("--fault", a->fault, "fault injection for tests: die:RANK:STEP or hang:RANK:STEP");
+  sub->add_flag("--json", a->json, "print the contract JSON only (rank 0)");
+  sub->callback([a, &rc] {
+    std::unique_ptr<executor::Comm> world;
+    try {
+      world = executor::make_world_comm();
+    } catch (const std::exception& e) {
+      std::cerr << "error: cannot start the communicator: " << e.what() << "\n";
+      rc = 2;
+      return;
+    }
+    const bool root = world->rank() == 0;
+    auto report = [&](const std::string& msg) {
+      if (root) std::cerr << "error: " << msg << "\n";
+    };
+    try {
+      rc = run(*a, *world);
+    } catch (const ConfigError& e) {
+      report(e.what()), rc = 2;
+    } catch (const PlanError& e) {
+      report(e.what()), rc = 2;
+    } catch (const UsageError& e) {
+      report(e.what()), rc = 2;
+    } catch (const executor::CheckpointError& e) {
+      report(e.what()), rc = 2;
+    } catch (const executor::BackendError& e) {
+      report(e.what()), rc = 2;
+    } catch (const executor::CommError& e) {
+      // A peer died or hangs: say so (rank 0 always; another rank prefixes its number) and end
+      // every process of the job, never wait forever.
+      std::cerr << (root ? "error: " : fmt::format("error (rank {}): ", world->rank())) << e.what() << "\n";
+      std::cerr.flush();
+      world->abort(3);
+    } catch (const std::exception& e) {
+      std::cerr << (root ? "error: " : fmt::format("error (rank {}): ", world->rank())) << e.what() << "\n";
+      rc = 2;
+    }
+  });
+}
+
+}  // namespace scaleplan::cli
+#endif  // SCALEPLAN_HAVE_EXECUTOR

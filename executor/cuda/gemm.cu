@@ -1,0 +1,74 @@
+// cuBLAS GEMM wrapper (see gemm.hpp). Row-major C = op(A) op(B) is computed as the column-major
+// product C^T = op(B)^T op(A)^T, i.e. cublasGemmEx(opB, opA, n, m, k, B, A, C) (cuBLAS docs, "row-major"
+// idiom): the stored row-major matrices are the column-major transposes, so no data moves.
+#include "executor/cuda/gemm.hpp"
+
+#include "executor/cuda/cuda_check.hpp"
+
+namespace scaleplan::executor::cuda {
+
+const char* cublas_status_name(cublasStatus_t s) { return cublasGetStatusName(s); }
+
+const char* gemm_mode_name(GemmMode m) {
+  static const char* const names[] = {"fp32", "tf32", "bf16", "fp16"};
+  return names[static_cast<int>(m)];
+}
+GemmMode parse_gemm_mode(const std::string& s) {
+  for (int i = 0; i < 4; ++i)
+    if (s == gemm_mode_name(static_cast<GemmMode>(i))) return static_cast<GemmMode>(i);
+  throw BackendError("unknown GEMM precision '" + s + "' (known: fp32, tf32, bf16, fp16)");
+}
+
+namespace {
+struct Types {
+  cudaDataType ab, c;
+  cublasComputeType_t compute;
+};
+Types types_for(GemmMode m, bool c_fp32) {
+  switch (m) {
+    case GemmMode::fp32: return {CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F};
+    case GemmMode::tf32: return {CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32};
+    case GemmMode::bf16: return {CUDA_R_16BF, c_fp32 ? CUDA_R_32F : CUDA_R_16BF, CUBLAS_COMPUTE_32F};
+    case GemmMode::fp16: return {CUDA_R_16F, c_fp32 ? CUDA_R_32F : CUDA_R_16F, CUBLAS_COMPUTE_32F};
+  }
+  throw BackendError("invalid GemmMode");
+}
+// 32 MiB: cuBLAS recommends >= 32 MiB of workspace on Hopper (cuBLAS docs, cublasSetWorkspace).
+constexpr std::size_t kWorkspaceBytes = 32ull << 20;
+}  // namespace
+
+Blas::Blas(cudaStream_t st) : st_(st) {
+  SP_CUBLAS_CHECK(cublasCreate(&h_));
+  SP_CUBLAS_CHECK(cublasSetStream(h_, st));
+  if (cudaMalloc(&ws_, kWorkspaceBytes) == cudaSuccess) {
+    ws_bytes_ = kWorkspaceBytes;
+    SP_CUBLAS_CHECK(cublasSetWorkspace(h_, ws_, ws_bytes_));
+  } else {
+    (void)cudaGetLastError();
+    ws_ = nullptr;
+  }
+}
+Blas::~Blas() {
+  if (h_) cublasDestroy(h_);
+  if (ws_) cudaFree(ws_);
+}
+
+void gemm(const Blas& b, bool ta, bool tb, int m, int n, int k, float alpha, const void* A, int lda, const void* B,
+          int ldb, float beta, void* C, int ldc, GemmMode mode, bool c_fp32) {
+  if (m <= 0 || n <= 0) return;
+  const Types t = types_for(mode, c_fp32);
+  SP_CUBLAS_CHECK(cublasGemmEx(b.handle(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
+                               &alpha, B, t.ab, ldb, A, t.ab, lda, &beta, C, t.c, ldc, t.compute, CUBLAS_GEMM_DEFAULT));
+}
+
+void gemm_strided_batched(const Blas& b, bool ta, bool tb, int m, int n, int k, float alpha, const void* A, int lda,
+                          long long stride_a, const void* B, int ldb, long long stride_b, float beta, void* C, int ldc,
+                          long long stride_c, int batch, GemmMode mode, bool c_fp32) {
+  if (m <= 0 || n <= 0 || batch <= 0) return;
+  const Types t = types_for(mode, c_fp32);
+  SP_CUBLAS_CHECK(cublasGemmStridedBatchedEx(b.handle(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                             n, m, k, &alpha, B, t.ab, ldb, stride_b, A, t.ab, lda, stride_a, &beta, C,
+                                             t.c, ldc, stride_c, batch, t.compute, CUBLAS_GEMM_DEFAULT));
+}
+
+}  // namespace scaleplan::executor::cuda

@@ -1,0 +1,196 @@
+// The MPI communicator (OpenMPI). Every call is non-blocking underneath (MPI_I*) and polled
+// against a deadline, so a dead or stuck peer becomes a CommError naming the call instead of a
+// hang; the program reports it on rank 0 and calls abort() (MPI_Abort ends every rank).
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <list>
+#include <thread>
+#include <vector>
+
+#include "executor/comm.hpp"
+
+namespace scaleplan::executor {
+namespace {
+
+struct MpiRuntime {  // initialises MPI once per process, finalises at exit of the last world comm
+  static void ensure() {
+    int init = 0;
+    MPI_Initialized(&init);
+    if (!init) {
+      int provided = 0;
+      MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SINGLE, &provided);
+      owned() = true;
+    }
+  }
+  static bool& owned() {
+    static bool o = false;
+    return o;
+  }
+};
+
+class MpiComm final : public Comm {
+ public:
+  MpiComm(MPI_Comm c, bool world) : comm_(c), world_(world) { init(); }
+  MpiComm(const MpiComm& parent, MPI_Comm c, CommDim d) : Comm(parent, d), comm_(c) { init(); }
+  ~MpiComm() override {
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (fin) return;
+    // Drain outstanding sends (bounded by the timeout; on failure just free).
+    try {
+      for (auto& p : pending_) wait(p.req, "send (drain)", p.peer);
+    } catch (...) {
+    }
+    pending_.clear();
+    if (!world_) {
+      MPI_Comm_free(&comm_);
+    } else if (MpiRuntime::owned()) {
+      MPI_Finalize();
+    }
+  }
+  std::string name() const override { return "mpi"; }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  std::unique_ptr<Comm> split(int color, int key, CommDim d) override {
+    MPI_Comm c;
+    MPI_Comm_split(comm_, color < 0 ? MPI_UNDEFINED : color, key, &c);
+    if (c == MPI_COMM_NULL) return nullptr;
+    return std::make_unique<MpiComm>(*this, c, d);
+  }
+  void all_reduce(float* data, std::size_t n, ReduceOp op) override {
+    if (size_ == 1 || n == 0) return;
+    count(CollKind::all_reduce, n * sizeof(float));
+    MPI_Request r;
+    MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_FLOAT, mop(op), comm_, &r);
+    wait(r, "all_reduce", -1);
+  }
+  void reduce_scatter(const float* in, float* out, std::size_t n) override {
+    if (size_ == 1) {
+      if (in != out) std::memmove(out, in, n * sizeof(float));
+      return;
+    }
+    count(CollKind::reduce_scatter, static_cast<double>(n) * size_ * sizeof(float));
+    MPI_Request r;
+    MPI_Ireduce_scatter_block(in, out, static_cast<int>(n), MPI_FLOAT, MPI_SUM, comm_, &r);
+    wait(r, "reduce_scatter", -1);
+  }
+  void all_gather(const float* in, float* out, std::size_t n) override {
+    if (size_ == 1) {
+      if (in != out) std::memmove(out, in, n * sizeof(float));
+      return;
+    }
+    count(CollKind::all_gather, static_cast<double>(n) * size_ * sizeof(float));
+    MPI_Request r;
+    const bool in_place = in == out + static_cast<std::size_t>(rank_) * n;
+    MPI_Iallgather(in_place ? MPI_IN_PLACE : in, static_cast<int>(n), MPI_FLOAT, out, static_cast<int>(n), MPI_FLOAT, comm_, &r);
+    wait(r, "all_gather", -1);
+  }
+  void broadcast(float* data, std::size_t n, int root) override {
+    if (size_ == 1) return;
+    count(CollKind::broadcast, n * sizeof(float));
+    MPI_Request r;
+    MPI_Ibcast(data, static_cast<int>(n), MPI_FLOAT, root, comm_, &r);
+    wait(r, "broadcast", root);
+  }
+  void send(const float* data, std::size_t n, int dst, int tag) override {
+    count(CollKind::send, n * sizeof(float));
+    progress();
+    pending_.emplace_back();
+    Pending& p = pending_.back();
+    p.buf.assign(data, data + n);
+    p.peer = dst;
+    MPI_Isend(p.buf.data(), static_cast<int>(n), MPI_FLOAT, dst, tag, comm_, &p.req);
+  }
+  void recv(float* data, std::size_t n, int src, int tag) override {
+    count(CollKind::recv, n * sizeof(float));
+    MPI_Request r;
+    MPI_Irecv(data, static_cast<int>(n), MPI_FLOAT, src, tag, comm_, &r);
+    wait(r, "recv", src);
+    progress();
+  }
+  void barrier() override {
+    if (size_ == 1) return;
+    MPI_Request r;
+    MPI_Ibarrier(comm_, &r);
+    wait(r, "barrier", -1);
+  }
+  void all_reduce_host(double* data, std::size_t n, ReduceOp op) override {
+    if (size_ == 1 || n == 0) return;
+    MPI_Request r;
+    MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_DOUBLE, mop(op), comm_, &r);
+    wait(r, "all_reduce (host scalars)", -1);
+  }
+  [[noreturn]] void abort(int code) override {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);
+  }
+
+ private:
+  struct Pending {
+    std::vector<float> buf;
+    MPI_Request req;
+    int peer = -1;
+  };
+  void init() {
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+    int wr = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &wr);
+    world_rank_ = wr;
+  }
+  static std::string seconds(double s) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", s);
+    return b;
+  }
+  static MPI_Op mop(ReduceOp op) { return op == ReduceOp::max ? MPI_MAX : MPI_SUM; }
+  void progress() {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      int done = 0;
+      MPI_Test(&it->req, &done, MPI_STATUS_IGNORE);
+      it = done ? pending_.erase(it) : std::next(it);
+    }
+  }
+  // Polls `r` until it completes or the deadline passes (then CommError; the request is left
+  // pending: the caller aborts the job).
+  void wait(MPI_Request& r, const char* what, int peer) {
+    auto t0 = std::chrono::steady_clock::now();
+    int done = 0;
+    long spins = 0;
+    while (true) {
+      MPI_Test(&r, &done, MPI_STATUS_IGNORE);
+      if (done) return;
+      double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (el > timeout()) {
+        std::string msg = std::string("communication timeout: ") + what + " on the " + scaleplan::executor::name(dim()) +
+                          " group (size " + std::to_string(size_) + ", world rank " + std::to_string(world_rank_) +
+                          ")" + (peer >= 0 ? " with peer " + std::to_string(peer) : std::string()) +
+                          " did not complete within " + seconds(timeout()) +
+                          " s: a rank died, hangs, or the ranks disagree on the plan";
+        throw CommError(msg);
+      }
+      // Spin, yielding the core between polls (CI oversubscribes ranks on 2 cores).
+      if (++spins > 1000) std::this_thread::yield();
+    }
+  }
+
+  MPI_Comm comm_;
+  bool world_ = false;
+  int rank_ = 0, size_ = 1, world_rank_ = 0;
+  std::list<Pending> pending_;
+};
+
+}  // namespace
+
+bool mpi_built() { return true; }
+
+std::unique_ptr<Comm> make_world_comm() {
+  MpiRuntime::ensure();
+  return std::make_unique<MpiComm>(MPI_COMM_WORLD, true);
+}
+
+}  // namespace scaleplan::executor
