@@ -148,8 +148,20 @@ bool offload_reason(StepReport& r) {
 
 StepReport Estimator::evaluate(const Plan& p) const { return evaluate(p, prepare(p)); }
 
-StepReport Estimator::evaluate(const Plan& p, const LayerTable& t) const {
-  const StepMetrics x = metrics(p, t);
+ChunkTable Estimator::prepare_chunks(const Plan& p) const {
+  ChunkTable ct;
+  ct.tp = p.tp;
+  ct.ep = p.ep;
+  ct.pp = p.pp;
+  ct.dp = p.dp;
+  const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
+  for (int k = 0; k < 3; ++k)
+    ct.stage[k] = k > 0 && stages[k] == stages[k - 1] ? ct.stage[k - 1] : stage_chunk_config(m_, p, stages[k]);
+  return ct;
+}
+
+StepReport Estimator::evaluate(const Plan& p, const LayerTable& t, const ChunkTable* chunks) const {
+  const StepMetrics x = metrics(p, t, chunks);
   StepReport r;
   r.plan = p;
   r.feasible = x.feasible;
@@ -188,7 +200,7 @@ StepReport Estimator::evaluate(const Plan& p, const LayerTable& t) const {
   return r;
 }
 
-StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
+StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTable* chunks) const {
   StepMetrics r;
   const hw::Device& dev = c_.device;
   const double e = bytes_per_element(p.precision);
@@ -421,9 +433,13 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     // Buffers: fixed reserve + the layer's transient workspace (TP gather buffers: the gathered
     // activation in 1d; CP K/V buffers; MoE dispatch buffers) + p2p send/recv buffers + margin.
     mb.buffers = o_.reserved_bytes + lc.buffer_bytes + (p.pp > 1 ? 2 * p2p_bytes : 0) + o_.allocator_margin * act;
+    // The baseline's flattened fp32 gradient buffer (EstimatorOptions::dp_fused_grad_buffer_bytes; ZeRO paper sec. 3.2).
+    if (p.zero == 0 && rec.main_grad_bytes <= 0 && o_.dp_fused_grad_buffer_bytes > 0)
+      mb.buffers += o_.dp_fused_grad_buffer_bytes * params_on_stage(p, i, wdiv);
     ChunkPlacement gp;  // offload=gemini (issue 6): chunk placement against this stage's non-model peak
     if (p.offload == Offload::gemini) {
-      gp = gemini_placement(m_, c_, p, i, rec, mb.activations + mb.buffers, comp_max, ranks_per_node);
+      const ChunkConfig cfg = chunks != nullptr ? chunks->stage[k] : stage_chunk_config(m_, p, i);
+      gp = gemini_placement(cfg, c_, p, rec, mb.activations + mb.buffers, comp_max, ranks_per_node);
       mb.params = gp.gpu_params;
       mb.grads = 0;
       mb.optimizer = gp.gpu_optimizer;
