@@ -390,6 +390,18 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   double best_total = -1;
   const int ranks_per_node = static_cast<int>(std::min<long long>(p.gpus(), std::max(1, c_.gpus_per_node)));
   ChunkPlacement gemini;
+  // offload=gemini: what the placement of every stage shares (strategies::gemini_placement's input).
+  ChunkInput gin;
+  if (p.offload == Offload::gemini) {
+    gin.dp = p.dp;
+    gin.capacity = dev.hbm_bytes;
+    gin.microbatches = m;
+    gin.compute_per_mb_s = comp_max;
+    gin.param_bytes = rec.param_bytes;  // the gradient reuses the weight's chunk (PatrickStar sec. 4)
+    gin.optimizer_bytes = rec.optimizer_bytes;
+    gin.host = host_share(c_.host, ranks_per_node);
+    gin.policy = chunk_policy(c_.sw);
+  }
   const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
   for (int k = 0; k < 3; ++k) {
     const int i = stages[k];
@@ -438,8 +450,9 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
       mb.buffers += o_.dp_fused_grad_buffer_bytes * params_on_stage(p, i, wdiv);
     ChunkPlacement gp;  // offload=gemini (issue 6): chunk placement against this stage's non-model peak
     if (p.offload == Offload::gemini) {
-      const ChunkConfig cfg = chunks != nullptr ? chunks->stage[k] : stage_chunk_config(m_, p, i);
-      gp = gemini_placement(cfg, c_, p, rec, mb.activations + mb.buffers, comp_max, ranks_per_node);
+      gin.config = chunks != nullptr ? chunks->stage[k] : stage_chunk_config(m_, p, i);
+      gin.non_model_peak = mb.activations + mb.buffers;
+      gp = place_chunks(gin);  // = gemini_placement(config, c_, p, rec, non_model_peak, comp_max, ranks_per_node)
       mb.params = gp.gpu_params;
       mb.grads = 0;
       mb.optimizer = gp.gpu_optimizer;
@@ -477,7 +490,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
       od.os_chunks_on_gpu = gemini.os_on_gpu;
       od.chunk_elems = gemini.chunk_elems;
       od.chunk_waste = gemini.chunk_waste;
-      const double P_ml = params_on_stage(p, r.most_loaded_stage);
+      const double P_ml = params_on_stage(p, r.most_loaded_stage, wdiv);
       od.static_zero3_gpu = model_states(rec, P_ml, 3, p.dp, largest_layer).total();
       od.static_offload_host = offload_states(rec, Offload::params, P_ml, 3, p.dp, largest_layer).host;
       if (!gemini.fits_gpu) r.feasible = false;
