@@ -221,14 +221,18 @@ ChunkPlacement place_chunks(const ChunkInput& in, const OffloadOptions& o) {
   return r;
 }
 
-ChunkPlacement gemini_placement(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, int stage, const Recipe& r,
-                                double non_model_peak, double compute_per_mb_s, int ranks_per_node) {
+ChunkConfig stage_chunk_config(const model::ModelSpec& m, const Plan& p, int stage) {
   const StageLayers sl = stage_layers(m.layers, p.pp);
   const bool first = stage == 0, last = stage == p.pp - 1;
   const double layers = first ? sl.first : last ? sl.last : sl.middle;
   const std::vector<double> tensors = stage_tensors(m, p.tp, p.ep, layers, first, last, p.pp > 1);
+  return search_chunk_configuration(tensors, p.dp, ChunkSearch{}, static_cast<double>(m.hidden));
+}
+
+ChunkPlacement gemini_placement(const ChunkConfig& cfg, const hw::Cluster& c, const Plan& p, const Recipe& r, double non_model_peak,
+                                double compute_per_mb_s, int ranks_per_node) {
   ChunkInput in;
-  in.config = search_chunk_configuration(tensors, p.dp, ChunkSearch{}, static_cast<double>(m.hidden));
+  in.config = cfg;
   in.dp = p.dp;
   in.capacity = c.device.hbm_bytes;
   in.non_model_peak = non_model_peak;
@@ -239,6 +243,11 @@ ChunkPlacement gemini_placement(const model::ModelSpec& m, const hw::Cluster& c,
   in.host = host_share(c.host, ranks_per_node);
   in.policy = chunk_policy(c.sw);
   return place_chunks(in);
+}
+
+ChunkPlacement gemini_placement(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, int stage, const Recipe& r,
+                                double non_model_peak, double compute_per_mb_s, int ranks_per_node) {
+  return gemini_placement(stage_chunk_config(m, p, stage), c, p, r, non_model_peak, compute_per_mb_s, ranks_per_node);
 }
 
 }  // namespace scaleplan::strategies

@@ -99,5 +99,12 @@ ChunkPlacement place_chunks(const ChunkInput& in, const OffloadOptions& o = {});
 // and gradients share a chunk; the optimizer chunks hold the fp32 master and the moments).
 ChunkPlacement gemini_placement(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, int stage, const Recipe& r,
                                 double non_model_peak, double compute_per_mb_s, int ranks_per_node);
+// The two halves of gemini_placement: the chunk configuration of stage `stage` (its tensors and the
+// chunk-size search: allocates, ~1 ms for GPT-3 175B; depends on tp, ep, pp, dp and the stage only,
+// so the search prepares it once per such key, analytic::Estimator::prepare_chunks), and the
+// placement for a given configuration (arithmetic only: the search's hot path).
+ChunkConfig stage_chunk_config(const model::ModelSpec& m, const Plan& p, int stage);
+ChunkPlacement gemini_placement(const ChunkConfig& cfg, const hw::Cluster& c, const Plan& p, const Recipe& r, double non_model_peak,
+                                double compute_per_mb_s, int ranks_per_node);
 
 }  // namespace scaleplan::strategies

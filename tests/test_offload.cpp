@@ -388,4 +388,45 @@ TEST(OffloadSearch, OffloadIsPickedOnlyWhenNothingElseFits) {
   }
 }
 
+// Offload is a search dimension with the chunk manager in it (issue 6): 13B on one V100-32GB with
+// 240 GiB of host memory (yard-v100). Nothing fits without offload (16 B/param = 208 GB on a 32 GB
+// GPU); ZeRO-3-Offload's static placement needs 27 B/param = 323 GiB of host memory; the chunk
+// manager holds 14 B/param over GPU and host, so the search picks it. Its leaves are costed from
+// the chunk configuration prepared once per (tp, ep, pp, dp): the same numbers as estimate's own.
+TEST(OffloadSearch, ChunksArePickedWhereNothingElseFits) {
+  const Case s("gpt3-13b", "yard-v100", 2048);
+  const analytic::Estimator est(s.m, s.c);
+  search::SearchSpec spec;
+  spec.gpus = 1;
+  spec.gbs = {32};
+  spec.top_k = 50;
+  spec.threads = 1;
+  const auto r = search::run_search(est, spec);
+  ASSERT_TRUE(r.ok()) << r.reason;
+  const Plan best = r.top[0].plan;
+  EXPECT_EQ(best.offload, Offload::gemini) << best.to_string();
+  // The same plan without offload does not fit on the GPU, nor with ZeRO-3-Offload on the host.
+  Plan none = best, stat = best;
+  none.offload = Offload::none;
+  none.zero = 0;
+  stat.offload = Offload::params;
+  EXPECT_FALSE(est.evaluate(strategies::resolve_plan(none, s.m, s.c, 1)).feasible);
+  const auto rs = est.evaluate(strategies::resolve_plan(stat, s.m, s.c, 1));
+  EXPECT_FALSE(rs.feasible);
+  EXPECT_TRUE(rs.offload.host_over) << rs.reason;
+  // The search's number is estimate's (whose chunk-size search runs per call).
+  const auto full = est.evaluate(best);
+  EXPECT_EQ(full.time.step_s, r.top[0].metrics.time.step_s);
+  EXPECT_EQ(full.memory.total(), r.top[0].metrics.memory.total());
+  // Only leaves whose offload=none sibling did not fit carry offload: every plan in the top list
+  // that fits without offload has none.
+  for (const auto& c : r.top) {
+    if (c.plan.offload == Offload::none) continue;
+    Plan n = c.plan;
+    n.offload = Offload::none;
+    if (n.dp == 1) n.zero = 0;
+    EXPECT_FALSE(est.evaluate(strategies::resolve_plan(n, s.m, s.c, 1)).feasible) << c.plan.to_string();
+  }
+}
+
 }  // namespace

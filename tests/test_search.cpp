@@ -101,11 +101,11 @@ TEST(SearchSpace, MatchesBruteForceOverResolvePlan) {
             for (int rc = 0; rc < 3; ++rc)
               for (int z = 0; z < 4; ++z)
                 for (Schedule sc : {Schedule::gpipe, Schedule::one_f_one_b, Schedule::interleaved, Schedule::zero_bubble})
-                for (Offload off : {Offload::none, Offload::optimizer, Offload::params, Offload::nvme}) {
+                for (Offload off : {Offload::none, Offload::optimizer, Offload::params, Offload::nvme, Offload::gemini}) {
                   if (mode == 2 && depth == 1) continue;  // pruning: 2.5d with depth 1 is 2d
                   // pruning: sp needs tp > 1; zero needs dp > 1 (with dp = 1 an offload mode brings its
                   // stage: optimizer 2, params/nvme 3); pp = 1 runs 1f1b; interleaved needs vpp >= 2;
-                  // gemini is left to estimate/capacity (space.cpp)
+                  // (params, nvme and gemini: 3)
                   const long long dp = gpus / (tp * pp);
                   const int solo_zero = off == Offload::none ? 0 : off == Offload::optimizer ? 2 : 3;
                   if ((spf && tp == 1) || (dp == 1 && z != solo_zero) || (pp == 1 && sc != Schedule::one_f_one_b)) continue;
@@ -190,13 +190,19 @@ TEST(SearchSpace, EveryIssue5PlanEvaluatesFinite) {
     const auto ps = search::enumerate_plans(search::make_space(s.m, s.c, k.gpus, {k.gbs}));
     ASSERT_FALSE(ps.empty());
     analytic::LayerTable t;
-    bool have = false;
+    analytic::ChunkTable ct;  // offload=gemini
+    bool have = false, have_ct = false;
     for (const Plan& p : ps) {
       if (!have || !t.matches(p)) {
         t = est.prepare(p);
         have = true;
       }
-      const analytic::StepMetrics x = est.metrics(p, t);
+      const bool gemini = p.offload == Offload::gemini;
+      if (gemini && (!have_ct || !ct.matches(p))) {
+        ct = est.prepare_chunks(p);
+        have_ct = true;
+      }
+      const analytic::StepMetrics x = est.metrics(p, t, gemini ? &ct : nullptr);
       ASSERT_TRUE(std::isfinite(x.time.step_s) && x.time.step_s > 0) << k.model << " " << p.to_string();
       ASSERT_TRUE(std::isfinite(x.memory.total()) && x.memory.total() > 0) << k.model << " " << p.to_string();
       ASSERT_TRUE(x.comm.tp >= 0 && x.comm.cp >= 0 && x.comm.ep >= 0 && x.comm.dp >= 0) << p.to_string();
@@ -250,14 +256,36 @@ TEST(SearchEstimator, HotPathAllocatesNothing) {
   for (size_t i = 0; i < plans.size(); ++i)
     for (const auto& t : tables)
       if (t.matches(plans[i])) of[i] = &t;
+  // offload=gemini plans (issue 6): their chunk configurations, prepared like the layer tables.
+  std::vector<analytic::ChunkTable> chunks;
+  for (const Plan& p : plans)
+    if (p.offload == Offload::gemini &&
+        std::none_of(chunks.begin(), chunks.end(), [&](const analytic::ChunkTable& t) { return t.matches(p); }))
+      chunks.push_back(s.est.prepare_chunks(p));
+  ASSERT_FALSE(chunks.empty());  // the space has gemini plans
+  std::vector<const analytic::ChunkTable*> chunk_of(plans.size(), nullptr);
+  for (size_t i = 0; i < plans.size(); ++i)
+    for (const auto& t : chunks)
+      if (plans[i].offload == Offload::gemini && t.matches(plans[i])) chunk_of[i] = &t;
   double sink = 0;
   const long before = g_allocations.load();
   for (size_t i = 0; i < plans.size(); ++i) {
     const Plan r = strategies::resolve_plan(plans[i], s.m, s.c, 1024);  // the search's safety net
-    sink += s.est.metrics(r, *of[i]).time.step_s;
+    sink += s.est.metrics(r, *of[i], chunk_of[i]).time.step_s;
   }
   EXPECT_EQ(g_allocations.load() - before, 0);
   EXPECT_GT(sink, 0);
+  // The prepared chunk configuration gives the same numbers as the estimator's own chunk search
+  // (one plan per configuration: the search costs ~1 ms).
+  for (const auto& t : chunks)
+    for (size_t i = 0; i < plans.size(); ++i) {
+      if (chunk_of[i] != &t) continue;
+      const auto a = s.est.metrics(plans[i], *of[i], chunk_of[i]), b = s.est.metrics(plans[i], *of[i]);
+      EXPECT_EQ(a.memory.total(), b.memory.total());
+      EXPECT_EQ(a.time.step_s, b.time.step_s);
+      EXPECT_EQ(a.feasible, b.feasible);
+      break;
+    }
 }
 
 // ---- the search -----------------------------------------------------------------------------

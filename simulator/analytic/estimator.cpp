@@ -148,8 +148,20 @@ bool offload_reason(StepReport& r) {
 
 StepReport Estimator::evaluate(const Plan& p) const { return evaluate(p, prepare(p)); }
 
-StepReport Estimator::evaluate(const Plan& p, const LayerTable& t) const {
-  const StepMetrics x = metrics(p, t);
+ChunkTable Estimator::prepare_chunks(const Plan& p) const {
+  ChunkTable ct;
+  ct.tp = p.tp;
+  ct.ep = p.ep;
+  ct.pp = p.pp;
+  ct.dp = p.dp;
+  const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
+  for (int k = 0; k < 3; ++k)
+    ct.stage[k] = k > 0 && stages[k] == stages[k - 1] ? ct.stage[k - 1] : stage_chunk_config(m_, p, stages[k]);
+  return ct;
+}
+
+StepReport Estimator::evaluate(const Plan& p, const LayerTable& t, const ChunkTable* chunks) const {
+  const StepMetrics x = metrics(p, t, chunks);
   StepReport r;
   r.plan = p;
   r.feasible = x.feasible;
@@ -188,7 +200,7 @@ StepReport Estimator::evaluate(const Plan& p, const LayerTable& t) const {
   return r;
 }
 
-StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
+StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTable* chunks) const {
   StepMetrics r;
   const hw::Device& dev = c_.device;
   const double e = bytes_per_element(p.precision);
@@ -378,6 +390,18 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
   double best_total = -1;
   const int ranks_per_node = static_cast<int>(std::min<long long>(p.gpus(), std::max(1, c_.gpus_per_node)));
   ChunkPlacement gemini;
+  // offload=gemini: what the placement of every stage shares (strategies::gemini_placement's input).
+  ChunkInput gin;
+  if (p.offload == Offload::gemini) {
+    gin.dp = p.dp;
+    gin.capacity = dev.hbm_bytes;
+    gin.microbatches = m;
+    gin.compute_per_mb_s = comp_max;
+    gin.param_bytes = rec.param_bytes;  // the gradient reuses the weight's chunk (PatrickStar sec. 4)
+    gin.optimizer_bytes = rec.optimizer_bytes;
+    gin.host = host_share(c_.host, ranks_per_node);
+    gin.policy = chunk_policy(c_.sw);
+  }
   const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
   for (int k = 0; k < 3; ++k) {
     const int i = stages[k];
@@ -421,9 +445,14 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
     // Buffers: fixed reserve + the layer's transient workspace (TP gather buffers: the gathered
     // activation in 1d; CP K/V buffers; MoE dispatch buffers) + p2p send/recv buffers + margin.
     mb.buffers = o_.reserved_bytes + lc.buffer_bytes + (p.pp > 1 ? 2 * p2p_bytes : 0) + o_.allocator_margin * act;
+    // The baseline's flattened fp32 gradient buffer (EstimatorOptions::dp_fused_grad_buffer_bytes; ZeRO paper sec. 3.2).
+    if (p.zero == 0 && rec.main_grad_bytes <= 0 && o_.dp_fused_grad_buffer_bytes > 0)
+      mb.buffers += o_.dp_fused_grad_buffer_bytes * params_on_stage(p, i, wdiv);
     ChunkPlacement gp;  // offload=gemini (issue 6): chunk placement against this stage's non-model peak
     if (p.offload == Offload::gemini) {
-      gp = gemini_placement(m_, c_, p, i, rec, mb.activations + mb.buffers, comp_max, ranks_per_node);
+      gin.config = chunks != nullptr ? chunks->stage[k] : stage_chunk_config(m_, p, i);
+      gin.non_model_peak = mb.activations + mb.buffers;
+      gp = place_chunks(gin);  // = gemini_placement(config, c_, p, rec, non_model_peak, comp_max, ranks_per_node)
       mb.params = gp.gpu_params;
       mb.grads = 0;
       mb.optimizer = gp.gpu_optimizer;
@@ -461,7 +490,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t) const {
       od.os_chunks_on_gpu = gemini.os_on_gpu;
       od.chunk_elems = gemini.chunk_elems;
       od.chunk_waste = gemini.chunk_waste;
-      const double P_ml = params_on_stage(p, r.most_loaded_stage);
+      const double P_ml = params_on_stage(p, r.most_loaded_stage, wdiv);
       od.static_zero3_gpu = model_states(rec, P_ml, 3, p.dp, largest_layer).total();
       od.static_offload_host = offload_states(rec, Offload::params, P_ml, 3, p.dp, largest_layer).host;
       if (!gemini.fits_gpu) r.feasible = false;

@@ -5,6 +5,7 @@
 #include "hardware/cluster.hpp"
 #include "model/model.hpp"
 #include "hardware/collectives.hpp"
+#include "strategies/chunks.hpp"
 #include "strategies/layer_cost.hpp"
 #include "strategies/tensor_nd.hpp"
 #include "strategies/memory.hpp"
@@ -40,6 +41,17 @@ struct EstimatorOptions {
   //   pipeline stage sends only the directions it has (the first stage no gradients, the last no
   //   activations) and, with TP but no SP, all-gathers each received 1/t slice over TP.
   bool executor_accounting = false;
+  // Data parallel without ZeRO (zero=0): the temporary buffer the gradients are fused into for the
+  // all-reduce and the gradient-norm computation, in bytes per parameter of the stage. ZeRO paper
+  // (Rajbhandari et al. 2020, sec. 3.2 "Residual memory consumption", "Temporary buffers"): these
+  // operations "fuse all the gradients into a single flattened buffer", which "can be an fp32
+  // tensor": "for a model with 1.5B parameters, a flattened fp32 buffer would require 6 GB" (4 B
+  // per parameter) -- the paper's baseline, PyTorch DDP with Megatron-LM's fp16 optimizer (2019).
+  // Charged only when the recipe has no fp32 gradient of its own (the megatron recipe's contiguous
+  // fp32 main_grad buffer is itself the all-reduce buffer). 0 (default): not charged, as for
+  // today's stacks whose DDP buckets are views of the gradients (PyTorch >= 1.7
+  // gradient_as_bucket_view); `capacity` sets 4 to reproduce the paper's baseline.
+  double dp_fused_grad_buffer_bytes = 0;
 };
 
 // What one transformer layer, the embedding and the LM head cost for one microbatch. It depends
@@ -73,6 +85,17 @@ struct LayerTable {
   }
 };
 
+// offload=gemini (issue 6): the chunk configuration of each stage kind the estimator evaluates
+// (first, middle, last; strategies::stage_chunk_config). It depends only on the plan's (tp, ep, pp,
+// dp) and the model, and its chunk-size search allocates and takes ~1 ms, so a search prepares it
+// once per such key (Estimator::prepare_chunks) and evaluates every gemini plan sharing it with
+// arithmetic only. If stage_chunk_config starts reading another plan field, add it here.
+struct ChunkTable {
+  int tp = 0, ep = 0, pp = 0, dp = 0;
+  strategies::ChunkConfig stage[3];  // indexed like the estimator's stages {0, pp > 2 ? 1 : 0, pp - 1}
+  bool matches(const strategies::Plan& p) const { return p.tp == tp && p.ep == ep && p.pp == pp && p.dp == dp; }
+};
+
 // A StepReport's numbers without the plan and the reason string: what the search loop keeps.
 struct StepMetrics {
   bool feasible = true;
@@ -97,10 +120,13 @@ class Estimator {
   // The per-layer costs of `p` (depend on the LayerTable key fields only).
   LayerTable prepare(const strategies::Plan& p) const;
   // `t` must match `p` (t.matches(p)). Formats the reason string only for an infeasible plan.
-  strategies::StepReport evaluate(const strategies::Plan& p, const LayerTable& t) const;
-  // The hot path of the search: arithmetic only, no allocation, no strings (except offload=gemini,
-  // whose chunk-size search builds the stage's tensor list; the search leaves gemini out).
-  StepMetrics metrics(const strategies::Plan& p, const LayerTable& t) const;
+  // `chunks` (offload=gemini only; must match `p`): the prepared chunk configurations; null: computed here.
+  strategies::StepReport evaluate(const strategies::Plan& p, const LayerTable& t, const ChunkTable* chunks = nullptr) const;
+  // The chunk configurations of offload=gemini for `p` (depend on the ChunkTable key fields only).
+  ChunkTable prepare_chunks(const strategies::Plan& p) const;
+  // The hot path of the search: arithmetic only, no allocation, no strings. An offload=gemini plan
+  // needs its ChunkTable for that (without one, metrics runs the chunk-size search, which allocates).
+  StepMetrics metrics(const strategies::Plan& p, const LayerTable& t, const ChunkTable* chunks = nullptr) const;
   const model::ModelSpec& model() const { return m_; }
   const hw::Cluster& cluster() const { return c_; }
   const EstimatorOptions& options() const { return o_; }

@@ -35,6 +35,12 @@ model::ModelSpec gpt_family(long long k, long long layers, long long seq) {
   return m;  // GELU, LayerNorm, learned positions, tied embeddings, biases, dropout: ModelSpec defaults (GPT-2/3)
 }
 
+analytic::EstimatorOptions default_capacity_options() {
+  analytic::EstimatorOptions o;
+  o.dp_fused_grad_buffer_bytes = 4;  // ZeRO paper sec. 3.2: "a flattened fp32 buffer" (6 GB for 1.5B)
+  return o;
+}
+
 Plan default_capacity_plan() {
   Plan p;
   p.mbs = 1;
@@ -61,7 +67,7 @@ class Prober {
     p.zero = st_.zero;
     p.offload = st_.offload;
     p = strategies::resolve_plan(p, m, c_, s_.gpus);
-    const analytic::Estimator est(m, c_);
+    const analytic::Estimator est(m, c_, s_.options);
     Trial t;
     t.k = k;
     t.layers = layers;

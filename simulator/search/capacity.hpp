@@ -13,6 +13,7 @@
 
 #include "hardware/cluster.hpp"
 #include "model/model.hpp"
+#include "simulator/analytic/estimator.hpp"
 #include "strategies/plan.hpp"
 #include "strategies/step_report.hpp"
 
@@ -30,6 +31,11 @@ const std::vector<CapacityStrategy>& capacity_strategies();
 // The family member (k, layers) at sequence length seq.
 model::ModelSpec gpt_family(long long k, long long layers, long long seq);
 
+// The estimator options of the capacity runs: the defaults, plus the ZeRO paper baseline's
+// flattened fp32 gradient buffer for plain data parallel (dp_fused_grad_buffer_bytes = 4; ZeRO
+// paper sec. 3.2), the baseline its "data parallel runs out of memory at 1.4B" was measured on.
+analytic::EstimatorOptions default_capacity_options();
+
 struct CapacitySpec {
   long long gpus = 0;
   // The rest of the plan (tp, pp, mbs, recompute, ...): zero and offload come from the strategy.
@@ -37,6 +43,8 @@ struct CapacitySpec {
   strategies::Plan base;
   long long seq = 1024;
   long long max_k = 2048;  // search bound on k (hidden 262,144)
+  // The estimator's accounting (default_capacity_options()).
+  analytic::EstimatorOptions options = default_capacity_options();
 };
 strategies::Plan default_capacity_plan();
 

@@ -135,10 +135,45 @@ class TableCache {
   std::unordered_map<TableKey, LayerTable, TableKeyHash> tables_;
 };
 
+// offload=gemini chunk configurations shared by the workers (issue 6): prepared once per
+// (tp, ep, pp, dp) -- the chunk-size search allocates -- so every gemini leaf is arithmetic only.
+class ChunkCache {
+ public:
+  explicit ChunkCache(const analytic::Estimator& est) : est_(est) {}
+  const analytic::ChunkTable& get(const Plan& p) {
+    const Key k{p.tp, p.ep, p.pp, p.dp};
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      auto it = tables_.find(k);
+      if (it != tables_.end()) return it->second;
+    }
+    analytic::ChunkTable t = est_.prepare_chunks(p);  // outside the lock; a rare duplicate is dropped below
+    std::lock_guard<std::mutex> lk(mu_);
+    return tables_.emplace(k, std::move(t)).first->second;
+  }
+
+ private:
+  struct Key {
+    int tp, ep, pp, dp;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      size_t h = std::hash<int>()(k.tp);
+      for (int v : {k.ep, k.pp, k.dp}) h ^= std::hash<int>()(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+      return h;
+    }
+  };
+  const analytic::Estimator& est_;
+  std::mutex mu_;
+  std::unordered_map<Key, analytic::ChunkTable, KeyHash> tables_;
+};
+
 // What one worker thread keeps.
 struct Worker {
   const analytic::Estimator* est = nullptr;
   TableCache* cache = nullptr;
+  ChunkCache* chunk_cache = nullptr;
   size_t top_k = 10;
   bool verify = false;
   bool keep_pareto = true;
@@ -148,6 +183,7 @@ struct Worker {
   double score_factor = 1;  // objective = score_factor / useful tokens/s
 
   const LayerTable* table = nullptr;
+  const analytic::ChunkTable* chunks = nullptr;  // offload=gemini leaves only
   bool none_fit = false;  // the last offload=none leaf fitted (issue 6)
   std::uint64_t evaluated = 0, feasible = 0, rejected = 0;
   std::vector<Candidate> top;
@@ -187,7 +223,12 @@ struct Worker {
       }
     }
     if (table == nullptr || !table->matches(p)) table = &cache->get(p);
-    const StepMetrics x = est->metrics(p, *table);
+    const analytic::ChunkTable* ct = nullptr;
+    if (p.offload == strategies::Offload::gemini) {
+      if (chunks == nullptr || !chunks->matches(p)) chunks = &chunk_cache->get(p);
+      ct = chunks;
+    }
+    const StepMetrics x = est->metrics(p, *table, ct);
     ++evaluated;
     if (p.offload == strategies::Offload::none) none_fit = x.feasible;
     const double mem = x.memory.total();
@@ -271,10 +312,12 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
   n_threads = std::max<size_t>(1, std::min(n_threads, items.size()));
 
   TableCache cache(est);
+  ChunkCache chunk_cache(est);
   std::vector<Worker> workers(n_threads);
   for (Worker& w : workers) {
     w.est = &est;
     w.cache = &cache;
+    w.chunk_cache = &chunk_cache;
     w.top_k = static_cast<size_t>(spec.top_k);
     w.keep_pareto = spec.pareto;
     w.verify = spec.verify_plans;

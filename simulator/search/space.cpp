@@ -266,7 +266,8 @@ void cp_algo_apply(const Space&, Plan& p, int v) { p.cp_algo = static_cast<CpAlg
 // (zero axis 0 only) the mode brings its stage (optimizer: zero=2, params/nvme: zero=3), and none
 // restores zero=0. The search costs an offload leaf only when its offload=none sibling (the leaf
 // just before it) does not fit (search.cpp): offload only adds time, so it wins only when nothing
-// else fits. gemini is left to estimate/capacity: its chunk-size search costs ~1 ms a plan. ---
+// else fits. gemini (chunk-based) comes last under zero=3: its chunk configuration is prepared once
+// per (tp, ep, pp, dp) (search.cpp ChunkCache), so its leaves cost arithmetic only. ---
 int offload_values(const Space& s, const Plan& p, int* out) {
   int n = push(out, 0, static_cast<int>(Offload::none));
   const bool solo = p.dp == 1;  // zero may still hold the stage the previous leaf's mode brought
@@ -274,12 +275,13 @@ int offload_values(const Space& s, const Plan& p, int* out) {
   if (solo || p.zero == 3) {
     n = push(out, n, static_cast<int>(Offload::params));
     if (s.cluster->host.nvme_bytes > 0 && s.cluster->host.nvme_Bps > 0) n = push(out, n, static_cast<int>(Offload::nvme));
+    n = push(out, n, static_cast<int>(Offload::gemini));
   }
   return n;
 }
 void offload_apply(const Space&, Plan& p, int v) {
   p.offload = static_cast<Offload>(v);
-  if (p.dp == 1) p.zero = p.offload == Offload::none ? 0 : p.offload == Offload::optimizer ? 2 : 3;
+  if (p.dp == 1) p.zero = p.offload == Offload::none ? 0 : p.offload == Offload::optimizer ? 2 : 3;  // params, nvme, gemini: 3
 }
 
 const Axis kAxes[] = {
