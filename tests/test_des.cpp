@@ -95,7 +95,11 @@ TEST(DesReduction, MatchesTheUnreducedSimulationWithinOnePercent) {
   const hw::Cluster c = hw::load_cluster(std::string(SCALEPLAN_SOURCE_DIR) + "/tests/des/small-pods.yaml");
   const model::ModelSpec m = model::load_model("gpt3-2.7b");
   for (const char* text : {"tp=8,pp=2,mbs=1,gbs=64", "tp=2,pp=2,mbs=1,gbs=64", "tp=4,cp=2,pp=2,mbs=1,gbs=32,zero=1",
-                           "tp=2,pp=4,vpp=2,schedule=interleaved,mbs=1,gbs=64", "tp=8,pp=8,mbs=1,gbs=32", "tp=4,pp=8,mbs=1,gbs=32,zero=3"}) {
+                           "tp=2,pp=4,vpp=2,schedule=interleaved,mbs=1,gbs=64", "tp=8,pp=8,mbs=1,gbs=32", "tp=4,pp=8,mbs=1,gbs=32,zero=3",
+                           // CP all-gathers as flows: across nodes (one member per node), inside a node, two members per
+                           // node on two nodes (CP hosts kept), and CP groups of a whole pod under pipelines crossing pods.
+                           "tp=8,cp=2,pp=2,mbs=1,gbs=32,cp_algo=allgather", "tp=2,cp=4,pp=2,mbs=1,gbs=32,cp_algo=allgather,zero=1",
+                           "tp=4,cp=4,pp=2,mbs=1,gbs=32,cp_algo=allgather", "tp=8,cp=4,pp=4,mbs=1,gbs=16,cp_algo=allgather,recompute=full"}) {
     const strategies::Plan p = plan_for(m, c, text, 128);
     des::SimOptions red, full;
     full.reduce = false;
@@ -234,6 +238,49 @@ TEST(DesTimeline, SpansCoverTheStepWithoutOverlapOnTheComputeStream) {
     }
   }
   EXPECT_EQ(x, static_cast<int>(r.timeline.spans.size()));
+}
+
+}  // namespace
+
+
+namespace {
+
+// ---- context parallel as flows -------------------------------------------------------------
+
+TEST(DesContention, DataParallelTrafficSlowsTheContextParallelReduceScattersTheAnalyticModelTimesAlone) {
+  // Llama 3 70B, tp 8 x cp 16 (all-gather CP, Llama 3 sec. 3.3.2) x pp 16 on meta-h100-roce: each CP
+  // group spans 16 nodes, so its K/V all-gathers and dK/dV reduce-scatters are NIC flows. Alone
+  // (dp = 1) the simulation reproduces the analytic step. With dp = 8 (same microbatches per
+  // pipeline) each stage's gradient buckets leave during its last backward on the same NICs as that
+  // backward's CP reduce-scatters, which then outlast the weight-gradient GEMMs; the delay runs
+  // down the pipeline's cool-down to stage 0. The analytic model times each collective alone: its
+  // TP/CP and bubble terms are the same for dp = 1 and dp = 8. The flat fabric isolates the effect
+  // (with 1:7 the static pod factor over-prices the reduction itself, DesOversubscription).
+  const hw::Cluster meta = flat(hw::load_cluster("meta-h100-roce"));
+  const model::ModelSpec m = model::load_model("llama3-70b");
+  des::SimOptions o;
+  o.timeline = false;
+  const strategies::Plan alone_p = plan_for(m, meta, "tp=8,cp=16,pp=16,mbs=1,gbs=16,cp_algo=allgather,zero=1", 2048);
+  const strategies::Plan shared_p = plan_for(m, meta, "tp=8,cp=16,pp=16,mbs=1,gbs=128,cp_algo=allgather,zero=1", 16384);
+  ASSERT_EQ(alone_p.dp, 1);
+  ASSERT_EQ(shared_p.dp, 8);
+  ASSERT_EQ(alone_p.microbatches(), shared_p.microbatches());
+  const des::SimResult alone = des::simulate(m, meta, alone_p, o);
+  const des::SimResult shared = des::simulate(m, meta, shared_p, o);
+  EXPECT_LE(rel(alone.report.time.step_s, alone.analytic_step_s), 0.01)
+      << "alone: simulated " << alone.report.time.step_s << " s, analytic " << alone.analytic_step_s;
+  // What is neither compute nor the data-parallel reduction: TP/CP exposure + pipeline waits.
+  auto rest = [](const strategies::StepReport& r) { return r.tp_comm_exposed_s + r.time.bubble_s; };
+  analytic::Estimator est(m, meta);
+  const double ana_growth = rest(est.evaluate(shared_p)) - rest(est.evaluate(alone_p));
+  const double sim_growth = rest(shared.report) - rest(alone.report);
+  EXPECT_NEAR(ana_growth, 0, 1e-9);
+  EXPECT_GT(shared.report.tp_comm_exposed_s, alone.report.tp_comm_exposed_s);  // the CP reduce-scatters wait longer
+  EXPECT_GE(sim_growth, 0.01 * shared.report.time.step_s)
+      << "TP/CP + bubble: dp 1 " << rest(alone.report) << " s, dp 8 " << rest(shared.report) << " s (step " << shared.report.time.step_s << " s)";
+  std::printf("TP/CP + bubble, simulated: dp 1 %.4f s, dp 8 %.4f s (+%.1f%% of the step); analytic +%.4f s; step sim/analytic dp 1 %.4f, dp 8 %.4f\n",
+              rest(alone.report), rest(shared.report), 100 * sim_growth / shared.report.time.step_s, ana_growth,
+              alone.report.time.step_s / alone.analytic_step_s, shared.report.time.step_s / shared.analytic_step_s);
 }
 
 }  // namespace

@@ -62,6 +62,15 @@ struct ChunkCost {
   double f_comp = 0, f_comm = 0;  // forward compute; TP/CP collectives on its critical path
   double r_comp = 0, r_comm = 0;  // recompute in backward
   double b_comp = 0, b_comm = 0;  // backward compute; TP collectives the wgrad GEMMs do not hide
+  // Context parallel as flows (cp_algo=allgather): transformer layers of the chunk, each one
+  // all-gather of the K/V in forward (and in a full recompute), one in backward on the critical
+  // path and one reduce-scatter of dK/dV that the backward compute can hide.
+  double cp_layers = 0;
+  bool cp_recompute = false;
+  // The reduce-scatter queues behind the TP backward collectives on the communication stream and
+  // hides under the weight-gradient GEMMs, as the estimator's exposed_under(tp + cp, wgrad) has it:
+  // it starts cp_rs_delay into the chunk's backward compute, and the rank waits for it at the end.
+  double cp_rs_delay = 0;
 };
 
 enum class CollKind { all_reduce, reduce_scatter, all_gather };
@@ -81,14 +90,29 @@ struct Work {
   bool tied_pp = false;     // tied embeddings over pp > 1: word-embedding gradient all-reduce
   double emb_grad_bytes = 0;
   double bucket_params = 4e7;
+  // Context parallel as flows (README "Discrete-event simulator"): cp_algo=allgather (Llama 3 sec.
+  // 3.3.2) runs its K/V all-gathers and dK/dV reduce-scatters over the CP group's links; other CP
+  // algorithms keep the estimator's durations.
+  bool cp_flows = false;
+  // CP groups reduced to one rank (SimOptions::reduce) when every member sits on its own node (tp a
+  // multiple of the node) or the whole group on one node, and no group leaves its pod: each
+  // member's ring hop then loads its own NIC (or NVLink port) up and its successor's down, so the
+  // kept rank's hop runs as one flow through its own port up and down (a loop to a shadow host).
+  bool cp_loop = false;
+  bool cp_loop_nic = false;  // the loop runs over the NIC (members on different nodes), else NVLink
+  double cp_full_bytes = 0;  // all-gather output / reduce-scatter input per layer: cp x the K/V block
   // Simulated ranks (sim ids) and their coordinates.
   std::vector<int> t_of, c_of, d_of, s_of;
   std::vector<long long> grank;
-  int n_t = 1, n_c = 1;  // simulated TP and CP indices (1 each when reduced)
+  int n_t = 1, n_c = 1;  // simulated TP and CP indices (hosts; 1 each when reduced, n_c = cp with CP flows)
+  int n_cp = 1;          // CP indices that run a program (1 when reduced)
   int n_d = 1;           // data-parallel replicas that run a program (replica 0 only when reduced)
-  int reduction = 1;
+  int reduction = 1;     // copies of each simulated host in the full platform (shared links get 1/reduction)
   long long total_ranks = 0;
   int sim_id(int t, int c, int d, int s) const { return ((s * L.dp + d) * n_c + c) * n_t + t; }
+  bool runs(int id) const { return d_of[id] < n_d && c_of[id] < n_cp; }
+  // The rank whose program a host without one follows (the same position in replica 0 / CP rank 0).
+  int leader(int id) const { return sim_id(t_of[id], c_of[id] % n_cp, d_of[id] % n_d, s_of[id]); }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -285,6 +309,7 @@ struct Group {
   // their flows run alongside this group's.
   std::vector<std::vector<int>> mirrors;
   int stride = 1;
+  bool loop = false;  // a reduced CP group: members[0] (and each mirror's [0]) loops to its shadow host
   std::vector<std::unique_ptr<Instance>> calls;
 };
 
@@ -305,6 +330,7 @@ struct Sim {
   Net net;
   bool keep_spans = true;
   std::vector<sg4::Host*> host;
+  std::vector<sg4::Host*> shadow;  // per sim id, with the reduced CP groups (Work::cp_loop)
   std::vector<Group> groups;
   std::vector<Stream> streams;
   std::vector<RankStats> stats;
@@ -327,10 +353,21 @@ struct Sim {
     }
     for (const auto* l : r) link_bytes[l] += bytes;
   }
+  void account_loop(int from, double bytes) {
+    auto& r = routes[-1 - static_cast<long long>(from)];
+    if (r.empty()) {
+      double lat = 0;
+      host[from]->route_to(shadow[from], r, &lat);
+    }
+    for (const auto* l : r) link_bytes[l] += bytes;
+  }
   long long flows = 0;
   std::vector<long long> sent, received;  // per sim id x 2 directions: stage-to-stage transfers
   int dp_group(int t, int c, int s) const { return (s * w.n_c + c) * w.n_t + t; }
   int emb_group(int t, int c, int d) const { return w.L.pp * w.n_c * w.n_t + (d * w.n_c + c) * w.n_t + t; }
+  // CP group of (t, replica d, stage s): members c = 0..cp-1.
+  int cp_group(int t, int d, int s) const { return w.L.pp * w.n_c * w.n_t + w.L.dp * w.n_c * w.n_t + (s * w.L.dp + d) * w.n_t + t; }
+  std::vector<int> cp_seq;  // per sim id: calls made on its CP group
   sg4::Mailbox* box(int id, int vs, int dir) const {
     const int line = (w.d_of[id] * w.n_c + w.c_of[id]) * w.n_t + w.t_of[id];  // d < n_d
     return mbox[(static_cast<size_t>(line) * w.L.pp * w.v + vs) * 2 + dir];
@@ -380,10 +417,31 @@ struct Lane {
   }
 };
 
-void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double bytes) {
+// `calls` back-to-back calls of `bytes` each on the group run as one: the flows carry the calls'
+// bytes together (bandwidth-equivalent), then every call's latency steps.
+void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double bytes, double calls = 1) {
   // The last member to arrive starts the flows; NCCL collectives start when every member has joined.
   if (++inst.arrived < g.joiners) {
     inst.done->acquire();
+    return;
+  }
+  if (g.loop) {
+    // Reduced CP group (Work::cp_loop): the ring's (n-1)/n B per member (all-gather and
+    // reduce-scatter, FORMULAS.md ring) as the kept rank's loop through its own port, per replica.
+    const double n = x.w.L.cp;
+    const double b = (n - 1) / n * bytes * calls;
+    std::vector<sg4::CommPtr> comms;
+    auto loop = [&](int from) {
+      comms.push_back(sg4::Comm::sendto_async(x.host[from], x.shadow[from], static_cast<uint64_t>(std::llround(b))));
+      x.account_loop(from, b);
+    };
+    loop(g.members.front());
+    for (const auto& mg : g.mirrors) loop(mg.front());
+    x.flows += static_cast<long long>(comms.size());
+    sg4::Comm::wait_all(comms);
+    const double lat = x.w.cp_loop_nic ? x.c->net.latency_s : x.c->intra.latency_s;
+    sg4::this_actor::sleep_for((n - 1) * lat * calls);
+    for (int i = 1; i < g.joiners; ++i) inst.done->release();
     return;
   }
   std::vector<Phase> phases = collective_phases(x.net, kind, bytes, g.members, g.stride);
@@ -396,13 +454,14 @@ void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double byte
     std::vector<sg4::CommPtr> comms;
     comms.reserve(ph.flows.size());
     for (const Flow& f : ph.flows) {
-      if (f.bytes <= 0) continue;
-      comms.push_back(sg4::Comm::sendto_async(x.host[f.from], x.host[f.to], static_cast<uint64_t>(std::llround(f.bytes))));
-      x.account(f.from, f.to, f.bytes);
+      const double b = f.bytes * calls;
+      if (b <= 0) continue;
+      comms.push_back(sg4::Comm::sendto_async(x.host[f.from], x.host[f.to], static_cast<uint64_t>(std::llround(b))));
+      x.account(f.from, f.to, b);
     }
     x.flows += static_cast<long long>(comms.size());
     sg4::Comm::wait_all(comms);
-    if (ph.latency_s > 0) sg4::this_actor::sleep_for(ph.latency_s);
+    if (ph.latency_s > 0) sg4::this_actor::sleep_for(ph.latency_s * calls);
   }
   for (int i = 1; i < g.joiners; ++i) inst.done->release();
 }
@@ -499,6 +558,59 @@ void rank_main(Sim* xp, int id) {
     lane.flush();
     post.post(group, k, bytes, std::move(label));
   };
+  // Context-parallel collectives (cp_algo=allgather) on the rank's compute stream: `calls` layers'
+  // calls as one bandwidth-equivalent collective of the CP group (README "Discrete-event simulator").
+  const int gcp = w.cp_flows ? x.cp_group(t, d, s) : -1;
+  auto cp_instance = [&]() -> Instance* {
+    Group& g = x.groups[gcp];
+    const int seq = x.cp_seq[id]++;
+    while (static_cast<int>(g.calls.size()) <= seq) g.calls.push_back(std::make_unique<Instance>());
+    return g.calls[seq].get();
+  };
+  // On the critical path: the rank waits for it.
+  auto cp_blocking = [&](CollKind k, double calls, const char* what, int mb, int chunk) {
+    if (calls <= 0) return;
+    lane.flush();
+    Instance* inst = cp_instance();
+    const double t0 = sg4::Engine::get_clock();
+    run_collective(x, x.groups[gcp], *inst, k, w.cp_full_bytes, calls);
+    const double dt = sg4::Engine::get_clock() - t0;
+    rs.tp += dt;
+    if (x.keep_spans && dt > 0) {
+      char name[64];
+      std::snprintf(name, sizeof name, v > 1 ? "%s%d.c%d" : "%s%d", what, mb, chunk);
+      x.span(id, SpanKind::comm, name, t0, dt);
+    }
+  };
+  // Overlapped with the compute that follows: a helper actor runs it; cp_wait blocks on it.
+  auto cp_start = [&](CollKind k, double calls, double delay) -> sg4::SemaphorePtr {
+    if (calls <= 0) return nullptr;
+    lane.flush();
+    Instance* inst = cp_instance();
+    auto sem = sg4::Semaphore::create(0);
+    Sim* xp2 = &x;
+    const int gi = gcp;
+    const double bytes = w.cp_full_bytes;
+    sg4::Actor::create("cp" + std::to_string(w.grank[id]), x.host[id], [xp2, gi, inst, k, bytes, calls, delay, sem] {
+      if (delay > 0) sg4::this_actor::sleep_for(delay);
+      run_collective(*xp2, xp2->groups[gi], *inst, k, bytes, calls);
+      sem->release();
+    });
+    return sem;
+  };
+  auto cp_wait = [&](const sg4::SemaphorePtr& sem, const char* what, int mb, int chunk) {
+    if (!sem) return;
+    lane.flush();
+    const double t0 = sg4::Engine::get_clock();
+    sem->acquire();
+    const double dt = sg4::Engine::get_clock() - t0;
+    rs.tp += dt;
+    if (x.keep_spans && dt > 0) {
+      char name[64];
+      std::snprintf(name, sizeof name, v > 1 ? "%s%d.c%d" : "%s%d", what, mb, chunk);
+      x.span(id, SpanKind::comm, name, t0, dt);
+    }
+  };
   // ZeRO-1/2 (Megatron distributed optimizer with overlap_param_gather): the updated parameter
   // shards are all-gathered chunk by chunk while the step starts; a chunk's first forward waits
   // for its parameters. One step in steady state: this is the previous optimizer step's gather.
@@ -524,14 +636,22 @@ void rank_main(Sim* xp, int id) {
         if (dt > 0) x.span(id, SpanKind::comm, "wait params", t0, dt);
       }
       if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag F" + std::to_string(mb));
+      if (w.cp_flows) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag F", mb, ch);
       lane.add(SpanKind::compute, cc.f_comp, "F", mb, ch, &rs.compute);
       lane.add(SpanKind::comm, cc.f_comm, "tp F", mb, ch, &rs.tp);
       if (vs < V - 1) send(vs + 1, 0);
     } else {
       if (vs < V - 1) receive(vs, 1, (vs + 1) % p, "wait B", mb, ch);
       if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag B" + std::to_string(mb));
+      if (w.cp_flows && cc.cp_recompute) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag R", mb, ch);
       lane.add(SpanKind::recompute, cc.r_comp, "R", mb, ch, &rs.recompute);
       lane.add(SpanKind::comm, cc.r_comm, "tp R", mb, ch, &rs.tp);
+      sg4::SemaphorePtr cp_rs;
+      if (w.cp_flows) {
+        // Backward all-gathers K/V again (critical), then reduce-scatters dK/dV under the compute.
+        cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag B", mb, ch);
+        cp_rs = cp_start(CollKind::reduce_scatter, cc.cp_layers, cc.cp_rs_delay);
+      }
       const bool bucketed = dp_on && w.zero < 3 && w.dp_overlap && static_cast<int>(i) == last_b[op.chunk];
       if (bucketed) {
         // Gradients of the chunk's layers are final as this backward passes them: bucket k is
@@ -543,6 +663,7 @@ void rank_main(Sim* xp, int id) {
       } else {
         lane.add(SpanKind::compute, cc.b_comp, "B", mb, ch, &rs.compute);
       }
+      cp_wait(cp_rs, "cp rs B", mb, ch);
       lane.add(SpanKind::comm, cc.b_comm, "tp B", mb, ch, &rs.tp);
       if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::reduce_scatter, w.grad_e * chunk_grad_params, "rs B" + std::to_string(mb));
       if (vs > 0) send(vs - 1, 1);
@@ -631,6 +752,7 @@ TierLinks build_platform(Sim& x) {
     for (int id : ids) {
       const std::string g = "gpu" + std::to_string(w.grank[id]);
       x.host[id] = nz->create_host(g, 1e12);
+      if (w.cp_loop) x.shadow[id] = nz->create_host(g + "-cp", 1e12);
       auto* lv = nz->create_split_duplex_link(g + "-nvlink", nvl_bw);
       lv->set_latency(0)->seal();
       auto* ln = nz->create_split_duplex_link(g + "-nic", nic_bw);
@@ -651,6 +773,10 @@ TierLinks build_platform(Sim& x) {
                       {sg4::LinkInRoute(nvl[i], D::UP), sg4::LinkInRoute(nvl[j], D::DOWN)}, false);
       }
       nz->add_route(hi, gw, nullptr, nullptr, {sg4::LinkInRoute(nic[i], D::UP)}, false);
+      if (w.cp_loop) {
+        auto* l = w.cp_loop_nic ? nic[i] : nvl[i];
+        nz->add_route(hi, x.shadow[ids[i]]->get_netpoint(), nullptr, nullptr, {sg4::LinkInRoute(l, D::UP), sg4::LinkInRoute(l, D::DOWN)}, false);
+      }
       nz->add_route(gw, hi, nullptr, nullptr, {sg4::LinkInRoute(nic[i], D::DOWN)}, false);
     }
     nz->seal();
@@ -701,6 +827,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
   const analytic::LayerTable tab = est.prepare(p);
   const strategies::StageLayers sl = strategies::stage_layers(m.layers, p.pp);
   const double e = strategies::bytes_per_element(p.precision);
+  w.cp_flows = p.cp > 1 && p.cp_algo == strategies::CpAlgo::allgather;
   w.cost.assign(p.pp, std::vector<ChunkCost>(w.v));
   for (int s = 0; s < p.pp; ++s) {
     const double layers = (s == 0 ? sl.first : s == p.pp - 1 ? sl.last : sl.middle) / w.v;
@@ -716,8 +843,26 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
       cc.r_comm = layers * lc.recompute_comm_s;
       cc.b_comp = layers * lc.bwd_s + (first ? ec.bwd_s : 0) + (last ? hc.bwd_s : 0);
       cc.b_comm = layers * lc.bwd_comm_exposed_s + (last ? hc.bwd_comm_exposed_s : 0);
+      if (w.cp_flows) {
+        // The CP exchange runs as flows: take its durations out of the critical-path terms, and
+        // hide only the TP backward collectives under the weight-gradient GEMMs.
+        cc.cp_layers = layers;
+        cc.cp_recompute = p.recompute == strategies::Recompute::full;
+        cc.f_comm -= layers * lc.cp_fwd_comm_s;
+        if (cc.cp_recompute) cc.r_comm -= layers * lc.cp_fwd_comm_s;
+        // Per layer the estimator exposes max(0, tp + rs - wgrad) + overlap_slowdown min(tp + rs, wgrad)
+        // (exposed_under): the first term is simulated (the wait for the reduce-scatter, whose
+        // flows may be slowed by other traffic), the second (SMs and HBM the overlapped kernels
+        // take from the GEMMs) stays a duration at the estimator's isolated value.
+        const double tp_bwd = lc.bwd_comm_s - lc.cp_bwd_comm_s;
+        const double hidden = std::min(lc.bwd_comm_s, lc.wgrad_s);
+        cc.b_comm = layers * (c.device.eff.overlap_slowdown * hidden + lc.bwd_comm_critical_s - lc.cp_bwd_critical_s) +
+                    (last ? hc.bwd_comm_exposed_s : 0);
+        cc.cp_rs_delay = cc.b_comp - layers * lc.wgrad_s + layers * tp_bwd;
+      }
     }
   }
+  w.cp_full_bytes = tab.lc.cp_kv_block_bytes * p.cp;
   // Stage-to-stage activations T h / t (Estimator::metrics p2p_bytes).
   w.p2p_bytes = e * tab.sh.b * tab.sh.s * m.hidden / p.tp;
   const strategies::Recipe rec = p.precision == strategies::Precision::fp32 ? strategies::recipe_zero_paper(strategies::Precision::fp32)
@@ -733,11 +878,22 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
   w.tied_pp = m.tied_embeddings && p.pp > 1;
   w.emb_grad_bytes = w.grad_e * static_cast<double>(m.vocab) * m.hidden / p.tp;
   w.bucket_params = o.bucket_params > 0 ? o.bucket_params : std::max(4e7, 1e6 * p.dp);
-  // Symmetry reduction: one rank per TP x CP group.
+  // Symmetry reduction: one rank per TP x CP group. With CP flows every CP rank keeps its host (its
+  // NIC carries the CP ring), but only CP rank 0 runs a program; its CP collectives carry the
+  // flows of all members.
+  if (w.cp_flows && o.reduce) {
+    const long long span = static_cast<long long>(p.tp) * p.cp;
+    const bool own_nodes = p.tp % c.gpus_per_node == 0;
+    const bool one_node = span <= c.gpus_per_node && c.gpus_per_node % span == 0;
+    const bool in_pod = c.net.pod_gpus <= 0 || p.gpus() <= c.net.pod_gpus || (span <= c.net.pod_gpus && c.net.pod_gpus % span == 0);
+    w.cp_loop = (own_nodes || one_node) && in_pod;
+    w.cp_loop_nic = own_nodes;
+  }
   w.n_t = o.reduce ? 1 : p.tp;
-  w.n_c = o.reduce ? 1 : p.cp;
+  w.n_c = o.reduce && (!w.cp_flows || w.cp_loop) ? 1 : p.cp;
+  w.n_cp = o.reduce ? 1 : p.cp;
   w.n_d = o.reduce ? 1 : p.dp;
-  w.reduction = o.reduce ? p.tp * p.cp : 1;
+  w.reduction = (p.tp / w.n_t) * (p.cp / w.n_c);
   const long long n = static_cast<long long>(w.n_t) * w.n_c * p.dp * p.pp;
   w.t_of.resize(n);
   w.c_of.resize(n);
@@ -768,13 +924,13 @@ std::vector<double> link_bytes(const Sim& x, const std::vector<sg4::Link*>& link
     auto it = x.link_bytes.find(links[i]);
     b[i] = it == x.link_bytes.end() ? 0 : it->second;
   }
-  if (w.n_d >= w.L.dp) return b;
+  if (w.n_d >= w.L.dp && w.n_cp >= w.n_c) return b;
   const hw::Cluster& c = *x.c;
   for (size_t id = 0; id < w.grank.size(); ++id) {
+    if (w.runs(static_cast<int>(id))) continue;
     const int d = w.d_of[id];
-    if (d < w.n_d) continue;
     const int t = w.t_of[id], cc = w.c_of[id], s = w.s_of[id];
-    const int r0 = w.sim_id(t, cc, 0, s);
+    const int r0 = w.leader(static_cast<int>(id));
     for (int dir = 0; dir < 2; ++dir) {
       const int s_to = dir == 0 ? (s + 1) % w.L.pp : (s + w.L.pp - 1) % w.L.pp;    // where sends of dir go
       const int s_from = dir == 0 ? (s + w.L.pp - 1) % w.L.pp : (s + 1) % w.L.pp;  // where receives of dir come from
@@ -826,7 +982,8 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   x->keep_spans = o.timeline;
   const Work& w = x->w;
   const size_t n = w.grank.size();
-  core.simulated = static_cast<long long>(n) / w.L.dp * w.n_d;
+  core.simulated = 0;
+  for (size_t id = 0; id < n; ++id) core.simulated += w.runs(static_cast<int>(id)) ? 1 : 0;
 
   std::vector<std::string> args = {"scaleplan-des", "--log=root.thres:critical", "--cfg=network/model:CM02",
                                    "--cfg=network/crosstraffic:0", "--cfg=contexts/stack-size:256"};
@@ -844,31 +1001,51 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   int argc = static_cast<int>(args.size());
   sg4::Engine engine(&argc, argv.data());
   x->host.resize(n);
+  x->shadow.resize(n);
   const TierLinks tl = build_platform(*x);
 
-  // Groups: DP per (t, c, stage); tied-embedding ends per (t, c, replica).
-  x->groups.resize(static_cast<size_t>(w.L.pp) * w.n_c * w.n_t + static_cast<size_t>(w.L.dp) * w.n_c * w.n_t);
+  // Groups: DP per (t, c, stage); tied-embedding ends per (t, c, replica); CP per (t, replica, stage).
+  x->groups.resize(static_cast<size_t>(w.L.pp) * w.n_c * w.n_t + static_cast<size_t>(w.L.dp) * w.n_c * w.n_t +
+                   (w.cp_flows ? static_cast<size_t>(w.L.pp) * w.L.dp * w.n_t : 0));
   for (int s = 0; s < w.L.pp; ++s)
     for (int d = 0; d < w.L.dp; ++d)
       for (int cc = 0; cc < w.n_c; ++cc)
         for (int t = 0; t < w.n_t; ++t) {
+          const int id = w.sim_id(t, cc, d, s);
           Group& g = x->groups[x->dp_group(t, cc, s)];
-          g.members.push_back(w.sim_id(t, cc, d, s));
-          if (d < w.n_d) ++g.joiners;
+          g.members.push_back(id);
+          if (w.runs(id)) ++g.joiners;
           g.stride = w.L.stride_dp();
           if (w.tied_pp && (s == 0 || s == w.L.pp - 1)) {
             Group& ge = x->groups[x->emb_group(t, cc, d)];
-            ge.members.push_back(w.sim_id(t, cc, d, s));
-            if (d < w.n_d) ++ge.joiners;
+            ge.members.push_back(id);
+            if (w.runs(id)) ++ge.joiners;
             ge.stride = w.L.stride_pp() * (w.L.pp - 1);
           }
+          if (w.cp_flows) {
+            Group& gc = x->groups[x->cp_group(t, d, s)];
+            gc.members.push_back(id);
+            if (w.runs(id)) ++gc.joiners;
+            gc.stride = w.L.tp;
+            gc.loop = w.cp_loop;
+          }
         }
-  // Tied-embedding groups of replicas without a program ride along with replica 0's.
+  // Groups no program joins (CP ranks > 0 and replicas > 0 when reduced) ride along with the group
+  // of the ranks they follow: their flows run in the same collective.
+  for (int cc = w.n_cp; cc < w.n_c; ++cc)
+    for (int s = 0; s < w.L.pp; ++s)
+      for (int t = 0; t < w.n_t; ++t) x->groups[x->dp_group(t, cc % w.n_cp, s)].mirrors.push_back(x->groups[x->dp_group(t, cc, s)].members);
   if (w.tied_pp)
-    for (int d = w.n_d; d < w.L.dp; ++d)
+    for (int d = 0; d < w.L.dp; ++d)
       for (int cc = 0; cc < w.n_c; ++cc)
         for (int t = 0; t < w.n_t; ++t)
-          x->groups[x->emb_group(t, cc, d % w.n_d)].mirrors.push_back(x->groups[x->emb_group(t, cc, d)].members);
+          if (d >= w.n_d || cc >= w.n_cp)
+            x->groups[x->emb_group(t, cc % w.n_cp, d % w.n_d)].mirrors.push_back(x->groups[x->emb_group(t, cc, d)].members);
+  if (w.cp_flows)
+    for (int d = w.n_d; d < w.L.dp; ++d)
+      for (int s = 0; s < w.L.pp; ++s)
+        for (int t = 0; t < w.n_t; ++t) x->groups[x->cp_group(t, d % w.n_d, s)].mirrors.push_back(x->groups[x->cp_group(t, d, s)].members);
+  x->cp_seq.assign(n, 0);
   x->streams.resize(n);
   x->sent.assign(2 * n, 0);
   x->received.assign(2 * n, 0);
@@ -876,26 +1053,26 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   const size_t lines = static_cast<size_t>(w.n_d) * w.n_c * w.n_t;
   x->mbox.resize(lines * w.L.pp * w.v * 2);
   for (size_t i = 0; i < x->mbox.size(); ++i) x->mbox[i] = sg4::Mailbox::by_name("mb" + std::to_string(i));
-  if (w.n_d < w.L.dp && c.net.pod_gpus > 0 && w.total_ranks > c.net.pod_gpus) {
+  if ((w.n_d < w.L.dp || w.n_cp < w.n_c) && c.net.pod_gpus > 0 && w.total_ranks > c.net.pod_gpus) {
     x->mirror.resize(2 * n);
     auto pod = [&](int id) { return w.grank[id] / c.net.pod_gpus; };
     for (size_t id = 0; id < n; ++id) {
-      if (w.d_of[id] >= w.n_d) continue;
-      const int t = w.t_of[id], cc = w.c_of[id], s = w.s_of[id];
+      const int a = static_cast<int>(id);
+      if (w.runs(a)) continue;
+      const int t = w.t_of[id], cc = w.c_of[id], d = w.d_of[id], s = w.s_of[id];
+      const int lead = w.leader(a);
       for (int dir = 0; dir < 2; ++dir) {
         // Stage-to-stage partner of this rank's stage (the virtual-stage chain wraps from the last
-        // stage to the first between chunks).
+        // stage to the first between chunks); sent when the rank it follows sends.
         const int s2 = dir == 0 ? (s + 1) % w.L.pp : (s + w.L.pp - 1) % w.L.pp;
         if (s2 == s) continue;
-        for (int d = w.n_d; d < w.L.dp; ++d) {
-          const int a = w.sim_id(t, cc, d, s), b = w.sim_id(t, cc, d, s2);
-          if (pod(a) != pod(b)) x->mirror[2 * id + dir].push_back({a, b});
-        }
+        const int b = w.sim_id(t, cc, d, s2);
+        if (pod(a) != pod(b)) x->mirror[2 * lead + dir].push_back({a, b});
       }
     }
   }
   for (size_t id = 0; id < n; ++id) {
-    if (w.d_of[id] >= w.n_d) continue;  // replicas without a program: their hosts only end flows
+    if (!w.runs(static_cast<int>(id))) continue;  // hosts without a program only end flows
     const int i = static_cast<int>(id);
     Sim* xp = x.get();
     sg4::Actor::create("rank" + std::to_string(w.grank[id]), x->host[id], [xp, i] { rank_main(xp, i); });
