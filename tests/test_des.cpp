@@ -99,7 +99,8 @@ TEST(DesReduction, MatchesTheUnreducedSimulationWithinOnePercent) {
                            // CP all-gathers as flows: across nodes (one member per node), inside a node, two members per
                            // node on two nodes (CP hosts kept), and CP groups of a whole pod under pipelines crossing pods.
                            "tp=8,cp=2,pp=2,mbs=1,gbs=32,cp_algo=allgather", "tp=2,cp=4,pp=2,mbs=1,gbs=32,cp_algo=allgather,zero=1",
-                           "tp=4,cp=4,pp=2,mbs=1,gbs=32,cp_algo=allgather", "tp=8,cp=4,pp=4,mbs=1,gbs=16,cp_algo=allgather,recompute=full"}) {
+                           "tp=4,cp=4,pp=2,mbs=1,gbs=32,cp_algo=allgather", "tp=8,cp=4,pp=4,mbs=1,gbs=16,cp_algo=allgather,recompute=full",
+                           "tp=2,pp=4,mbs=1,gbs=64,schedule=zero_bubble"}) {
     const strategies::Plan p = plan_for(m, c, text, 128);
     des::SimOptions red, full;
     full.reduce = false;
@@ -199,6 +200,32 @@ TEST(DesOversubscription, CrossPodTrafficOnMetaSlowsTheStepAndTheAnalyticTermMis
   const double ana_slow = over.analytic_step_s - flat_r.analytic_step_s;
   EXPECT_GT(std::fabs(ana_slow - sim_slow), 0.05 * over.report.time.step_s)
       << "analytic slowdown " << ana_slow << " s, simulated " << sim_slow << " s";
+}
+
+// ---- zero bubble -------------------------------------------------------------------------
+
+TEST(DesZeroBubble, DeferredWeightGradientsShrinkTheBubbleAsTheAnalyticZbH1) {
+  // ZB-H1 (Qi et al. 2023): B passes send the input gradient on, W passes fill the waits. The
+  // simulated bubble shrinks against 1F1B, and the step agrees with the estimator's
+  // max(m t_max, flush - 2 (p - 1) W) within 5 % once m >= 2p.
+  const hw::Cluster c = hw::load_cluster("selene-a100");
+  const model::ModelSpec m = model::load_model("gpt3-2.7b");
+  des::SimOptions o;
+  o.timeline = false;
+  for (const char* gbs : {"64", "128"}) {
+    const strategies::Plan p1 = plan_for(m, c, std::string("tp=2,pp=4,mbs=1,schedule=1f1b,gbs=") + gbs, 64);
+    const strategies::Plan pz = plan_for(m, c, std::string("tp=2,pp=4,mbs=1,schedule=zero_bubble,gbs=") + gbs, 64);
+    const des::SimResult a = des::simulate(m, c, p1, o);
+    const des::SimResult z = des::simulate(m, c, pz, o);
+    EXPECT_LT(z.report.time.bubble_s, 0.8 * a.report.time.bubble_s) << "gbs " << gbs << ": 1F1B bubble " << a.report.time.bubble_s
+                                                                    << " s, zero bubble " << z.report.time.bubble_s << " s";
+    EXPECT_LT(z.report.time.step_s, a.report.time.step_s);
+    EXPECT_LE(rel(z.report.time.step_s, z.analytic_step_s), 0.05) << "gbs " << gbs << ": simulated " << z.report.time.step_s << " s, analytic "
+                                                                  << z.analytic_step_s << " s";
+    EXPECT_NEAR(z.report.time.compute_s, a.report.time.compute_s, 1e-9 * a.report.time.compute_s);  // same work, reordered
+    std::printf("gbs %s: 1F1B %.4f s (bubble %.4f), zero bubble %.4f s (bubble %.4f), analytic zero bubble %.4f s\n", gbs, a.report.time.step_s,
+                a.report.time.bubble_s, z.report.time.step_s, z.report.time.bubble_s, z.analytic_step_s);
+  }
 }
 
 // ---- timeline ------------------------------------------------------------------------------

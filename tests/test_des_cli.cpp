@@ -94,7 +94,7 @@ TEST(SimulateCli, BadInputIsExitTwoWithOneLine) {
 // another plan (zero_bubble would otherwise run as 1F1B).
 TEST(SimulateCli, UnmodelledPlanPartsAreRefusedByKey) {
   const std::pair<const char*, const char*> cases[] = {
-      {"simulate --model gpt3-2.7b --cluster selene-a100 --gpus 64 --plan tp=2,pp=4,schedule=zero_bubble,gbs=64", "'schedule'"},
+      {"simulate --model gpt3-2.7b --cluster selene-a100 --gpus 64 --plan tp=8,cp=2,pp=4,schedule=zero_bubble,cp_algo=allgather,gbs=64", "'schedule'"},
       {"simulate --model mixtral-8x7b --cluster selene-a100 --gpus 64 --plan tp=2,pp=4,ep=2,gbs=64", "'ep'"},
       {"simulate --model gpt3-2.7b --cluster selene-a100 --gpus 8 --plan tp=1,zero=2,offload=optimizer,gbs=64", "'offload'"}};
   for (const auto& [args, key] : cases) {

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <unordered_map>
 #include <memory>
@@ -71,6 +72,8 @@ struct ChunkCost {
   // hides under the weight-gradient GEMMs, as the estimator's exposed_under(tp + cp, wgrad) has it:
   // it starts cp_rs_delay into the chunk's backward compute, and the rank waits for it at the end.
   double cp_rs_delay = 0;
+  // Zero bubble (ZB-H1): the weight-gradient part of b_comp, run as its own W pass.
+  double w_comp = 0;
 };
 
 enum class CollKind { all_reduce, reduce_scatter, all_gather };
@@ -525,7 +528,23 @@ void rank_main(Sim* xp, int id) {
   static int payload = 0;
   Lane lane{x, id, v, {}, 0};
   // Waiting for the previous/next stage: the blocked time plus the transfer's latency step is idle.
+  // Zero bubble (ZB-H1, Qi et al. 2023 sec. 3.1): the F/B order of 1F1B, B passes compute only
+  // the input gradient and send it on; the W pass (weight gradient) of each microbatch is
+  // deferred: at most s W's wait on stage s, so that a stage holds at most (p - s) + s = p
+  // microbatches' activations, 1F1B's peak (stage 0), which is ZB-H1's memory bound (p M_B); a
+  // deferred W runs whenever the stage would otherwise wait for its next input, the rest at the
+  // end. The last W of the step posts the gradient buckets (the gradients are final then).
+  const bool zb = w.schedule == strategies::Schedule::zero_bubble;
+  std::deque<std::pair<int, int>> pending_w;  // (microbatch, chunk)
+  int w_left = zb ? w.m * v : 0;
+  std::function<void(int, int)> run_w;
   auto receive = [&](int vs, int dir, int other, const char* what, int mb, int chunk) {
+    while (!pending_w.empty() && !x.box(id, vs, dir)->listen()) {
+      const auto [wm, wc] = pending_w.front();
+      pending_w.pop_front();
+      run_w(wm, wc);
+      lane.flush();
+    }
     lane.flush();  // the rank finishes what it is computing before it waits
     const double t0 = sg4::Engine::get_clock();
     x.box(id, vs, dir)->get<int>();
@@ -557,6 +576,18 @@ void rank_main(Sim* xp, int id) {
   auto post_now = [&](int group, CollKind k, double bytes, std::string label) {
     lane.flush();
     post.post(group, k, bytes, std::move(label));
+  };
+  run_w = [&](int mb, int ch) {
+    const ChunkCost& cc = w.cost[s][ch];
+    const bool last_w = --w_left == 0;
+    if (last_w && dp_on && w.zero < 3 && w.dp_overlap) {
+      for (int k = 0; k < buckets; ++k) {
+        lane.add(SpanKind::compute, cc.w_comp / buckets, "W", mb, ch, &rs.compute);
+        post_now(gdp, grad_kind, bucket_bytes, "grad c" + std::to_string(ch) + " b" + std::to_string(k));
+      }
+    } else {
+      lane.add(SpanKind::compute, cc.w_comp, "W", mb, ch, &rs.compute);
+    }
   };
   // Context-parallel collectives (cp_algo=allgather) on the rank's compute stream: `calls` layers'
   // calls as one bandwidth-equivalent collective of the CP group (README "Discrete-event simulator").
@@ -652,8 +683,10 @@ void rank_main(Sim* xp, int id) {
         cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag B", mb, ch);
         cp_rs = cp_start(CollKind::reduce_scatter, cc.cp_layers, cc.cp_rs_delay);
       }
-      const bool bucketed = dp_on && w.zero < 3 && w.dp_overlap && static_cast<int>(i) == last_b[op.chunk];
-      if (bucketed) {
+      const bool bucketed = !zb && dp_on && w.zero < 3 && w.dp_overlap && static_cast<int>(i) == last_b[op.chunk];
+      if (zb) {
+        lane.add(SpanKind::compute, cc.b_comp - cc.w_comp, "B", mb, ch, &rs.compute);
+      } else if (bucketed) {
         // Gradients of the chunk's layers are final as this backward passes them: bucket k is
         // reduced while the backward of the next layers runs (Megatron DDP overlap_grad_reduce).
         for (int k = 0; k < buckets; ++k) {
@@ -667,7 +700,20 @@ void rank_main(Sim* xp, int id) {
       lane.add(SpanKind::comm, cc.b_comm, "tp B", mb, ch, &rs.tp);
       if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::reduce_scatter, w.grad_e * chunk_grad_params, "rs B" + std::to_string(mb));
       if (vs > 0) send(vs - 1, 1);
+      if (zb) {
+        pending_w.push_back({mb, ch});
+        while (static_cast<int>(pending_w.size()) > s) {
+          const auto [wm, wc] = pending_w.front();
+          pending_w.pop_front();
+          run_w(wm, wc);
+        }
+      }
     }
+  }
+  while (!pending_w.empty()) {
+    const auto [wm, wc] = pending_w.front();
+    pending_w.pop_front();
+    run_w(wm, wc);
   }
   lane.flush();
   if (dp_on && w.zero < 3 && !w.dp_overlap) {
@@ -843,6 +889,8 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
       cc.r_comm = layers * lc.recompute_comm_s;
       cc.b_comp = layers * lc.bwd_s + (first ? ec.bwd_s : 0) + (last ? hc.bwd_s : 0);
       cc.b_comm = layers * lc.bwd_comm_exposed_s + (last ? hc.bwd_comm_exposed_s : 0);
+      // Weight-gradient GEMMs (the estimator's StageTimes::w_s: layers x wgrad + the head's).
+      cc.w_comp = layers * lc.wgrad_s + (first ? ec.wgrad_s : 0) + (last ? hc.wgrad_s : 0);
       if (w.cp_flows) {
         // The CP exchange runs as flows: take its durations out of the critical-path terms, and
         // hide only the TP backward collectives under the weight-gradient GEMMs.
@@ -1273,8 +1321,8 @@ Core run_isolated(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
 
 SimResult simulate(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, const SimOptions& o) {
   // Parts of the plan the rank programs do not model yet: refuse rather than time another plan.
-  if (p.schedule == strategies::Schedule::zero_bubble)
-    throw PlanError("schedule", "simulate does not model the zero_bubble schedule yet (estimate does)");
+  if (p.schedule == strategies::Schedule::zero_bubble && p.cp > 1 && p.cp_algo == strategies::CpAlgo::allgather)
+    throw PlanError("schedule", "simulate does not model the zero_bubble schedule with cp_algo=allgather yet (estimate does)");
   if (p.ep > 1)
     throw PlanError("ep", "simulate does not model expert parallelism yet (expert-data-parallel gradient groups; estimate does)");
   if (p.offload != strategies::Offload::none)
