@@ -228,6 +228,42 @@ TEST(DesZeroBubble, DeferredWeightGradientsShrinkTheBubbleAsTheAnalyticZbH1) {
   }
 }
 
+// ---- expert parallelism --------------------------------------------------------------------
+
+TEST(DesExpert, AllToAllsAndExpertGradientsAsFlowsAgreeWithTheAnalyticEstimate) {
+  // Mixtral 8x7B: the MoE dispatch/combine all-to-alls run as pairwise flows inside each EP group
+  // (ep consecutive data-parallel ranks), the expert gradients reduce over the dp/ep ranks holding
+  // the same experts, the dense ones over dp. Without contention that is the estimator's step.
+  const hw::Cluster c = hw::load_cluster("selene-a100");
+  const model::ModelSpec m = model::load_model("mixtral-8x7b");
+  des::SimOptions o;
+  o.timeline = false;
+  for (const char* text : {"tp=2,pp=4,ep=2,gbs=64,recompute=full", "tp=2,pp=2,ep=8,gbs=64,zero=1,recompute=full"}) {
+    const strategies::Plan p = plan_for(m, c, text, 64);
+    const des::SimResult r = des::simulate(m, c, p, o);
+    const strategies::StepReport a = analytic::Estimator(m, c).evaluate(p);
+    EXPECT_LE(rel(r.report.time.step_s, a.time.step_s), 0.05) << text << ": simulated " << r.report.time.step_s << " s, analytic " << a.time.step_s;
+    ASSERT_GT(a.ep_comm_exposed_s, 0);
+    EXPECT_LE(rel(r.report.ep_comm_exposed_s, a.ep_comm_exposed_s), 0.05)
+        << text << ": all-to-all simulated " << r.report.ep_comm_exposed_s << " s, analytic " << a.ep_comm_exposed_s;
+    std::printf("%s: step %.4f / %.4f s, all-to-all %.4f / %.4f s\n", text, r.report.time.step_s, a.time.step_s, r.report.ep_comm_exposed_s,
+                a.ep_comm_exposed_s);
+  }
+  // The reduction keeps it exact: EP groups of the replicas without a program ride along.
+  const hw::Cluster pods = hw::load_cluster(std::string(SCALEPLAN_SOURCE_DIR) + "/tests/des/small-pods.yaml");
+  const strategies::Plan p = plan_for(m, pods, "tp=2,pp=2,ep=4,gbs=64,zero=1,recompute=full", 128);
+  des::SimOptions full = o;
+  full.reduce = false;
+  const des::SimResult a = des::simulate(m, pods, p, o);
+  const des::SimResult b = des::simulate(m, pods, p, full);
+  EXPECT_EQ(a.simulated_ranks, p.pp);
+  EXPECT_EQ(b.simulated_ranks, 128);
+  EXPECT_LE(rel(a.report.time.step_s, b.report.time.step_s), 0.01) << "reduced " << a.report.time.step_s << " s, full " << b.report.time.step_s;
+  ASSERT_EQ(a.links.size(), b.links.size());
+  for (size_t i = 0; i < a.links.size(); ++i)
+    EXPECT_LE(rel(a.links[i].bytes + 1, b.links[i].bytes + 1), 0.01) << a.links[i].tier << " reduced " << a.links[i].bytes << " full " << b.links[i].bytes;
+}
+
 // ---- timeline ------------------------------------------------------------------------------
 
 TEST(DesTimeline, SpansCoverTheStepWithoutOverlapOnTheComputeStream) {

@@ -74,9 +74,12 @@ struct ChunkCost {
   double cp_rs_delay = 0;
   // Zero bubble (ZB-H1): the weight-gradient part of b_comp, run as its own W pass.
   double w_comp = 0;
+  // Expert parallelism: MoE all-to-all calls (dispatch + combine, Estimator a2a_calls) of the chunk
+  // per microbatch in forward, recompute and backward, each of Work::ep_a2a_bytes.
+  double ep_f_calls = 0, ep_r_calls = 0, ep_b_calls = 0;
 };
 
-enum class CollKind { all_reduce, reduce_scatter, all_gather };
+enum class CollKind { all_reduce, reduce_scatter, all_gather, all_to_all };
 
 struct Work {
   Layout L;
@@ -103,6 +106,11 @@ struct Work {
   // kept rank's hop runs as one flow through its own port up and down (a loop to a shadow host).
   bool cp_loop = false;
   bool cp_loop_nic = false;  // the loop runs over the NIC (members on different nodes), else NVLink
+  // Expert parallelism (strategies/expert.hpp placement): EP groups of ep consecutive data-parallel
+  // ranks; expert gradients reduce over the dp/ep ranks holding the same experts.
+  int ep = 1;
+  double ep_a2a_bytes = 0;
+  std::vector<double> exp_params_stage;  // expert parameters per GPU of each stage (part of params_stage)
   double cp_full_bytes = 0;  // all-gather output / reduce-scatter input per layer: cp x the K/V block
   // Simulated ranks (sim ids) and their coordinates.
   std::vector<int> t_of, c_of, d_of, s_of;
@@ -262,20 +270,37 @@ bool hierarchical_algo(const CollCall& k, std::vector<Phase>& out) {
   return true;
 }
 
+// Pairwise exchange (all-to-all): every member sends B/n to every other member at once, over
+// NVLink inside a node and the NICs across (hardware/collectives.cpp direct: (n-1) latency steps).
+bool direct_algo(const CollCall& k, std::vector<Phase>& out) {
+  if (k.kind != CollKind::all_to_all) return false;
+  Phase ph;
+  std::vector<int> all;
+  for (const auto& nd : k.nodes) all.insert(all.end(), nd.begin(), nd.end());
+  for (int a : all)
+    for (int b : all)
+      if (a != b) ph.flows.push_back({a, b, k.bytes / k.n});
+  ph.latency_s = (k.n - 1) * (k.nodes.size() > 1 ? k.c.net.latency_s : k.c.intra.latency_s);
+  out.push_back(std::move(ph));
+  return true;
+}
+
 // The registry: the same names as hardware/collectives.cpp's, so a call runs as flows the algorithm
 // the estimator's tuner picked for it.
 const struct {
   const char* name;
   FlowAlgo fn;
-} kFlowAlgos[] = {{"ring", ring_algo}, {"tree", tree_algo}, {"hierarchical", hierarchical_algo}};
+} kFlowAlgos[] = {{"ring", ring_algo}, {"tree", tree_algo}, {"hierarchical", hierarchical_algo}, {"direct", direct_algo}};
 
 std::vector<Phase> collective_phases(const Net& net, CollKind kind, double bytes, const std::vector<int>& members, int stride) {
   std::vector<Phase> out;
   const int n = static_cast<int>(members.size());
   if (n < 2 || bytes <= 0) return out;
   const hw::Cluster& c = *net.c;
-  const hw::Coll hk = kind == CollKind::all_reduce ? hw::Coll::all_reduce : kind == CollKind::reduce_scatter ? hw::Coll::reduce_scatter
-                                                                                                                : hw::Coll::all_gather;
+  const hw::Coll hk = kind == CollKind::all_reduce       ? hw::Coll::all_reduce
+                      : kind == CollKind::reduce_scatter ? hw::Coll::reduce_scatter
+                      : kind == CollKind::all_to_all     ? hw::Coll::all_to_all
+                                                         : hw::Coll::all_gather;
   // The algorithm NCCL's tuner would pick, as the estimator picks it (hardware/collectives.cpp).
   const char* algo = "ring";
   hw::collective_time(c, hk, bytes, hw::make_group(c, n, stride), &algo);
@@ -283,7 +308,8 @@ std::vector<Phase> collective_phases(const Net& net, CollKind kind, double bytes
   const CollCall call{c, kind, bytes, n, nodes};
   for (const auto& a : kFlowAlgos)
     if (std::strcmp(a.name, algo) == 0 && a.fn(call, out)) return out;
-  ring_algo(call, out);
+  if (kind == CollKind::all_to_all) direct_algo(call, out);
+  else ring_algo(call, out);
   return out;
 }
 
@@ -324,7 +350,7 @@ struct Stream {  // a rank's data-parallel NCCL stream: one collective at a time
 
 struct RankStats {
   double compute = 0, recompute = 0, comm = 0, idle = 0, optimizer = 0, end = 0;
-  double tp = 0, dp = 0;
+  double tp = 0, dp = 0, ep = 0;
 };
 
 struct Sim {
@@ -371,6 +397,14 @@ struct Sim {
   // CP group of (t, replica d, stage s): members c = 0..cp-1.
   int cp_group(int t, int d, int s) const { return w.L.pp * w.n_c * w.n_t + w.L.dp * w.n_c * w.n_t + (s * w.L.dp + d) * w.n_t + t; }
   std::vector<int> cp_seq;  // per sim id: calls made on its CP group
+  // EP group of (t, c, EP group index e = d / ep, s) and expert-data-parallel group of (t, c, position
+  // j = d % ep in the EP group, s).
+  int ep_base() const { return w.L.pp * w.n_c * w.n_t + w.L.dp * w.n_c * w.n_t + (w.cp_flows ? w.L.pp * w.L.dp * w.n_t : 0); }
+  int ep_group(int t, int c, int e, int s) const { return ep_base() + ((s * (w.L.dp / w.ep) + e) * w.n_c + c) * w.n_t + t; }
+  int edp_group(int t, int c, int j, int s) const {
+    return ep_base() + w.L.pp * (w.L.dp / w.ep) * w.n_c * w.n_t + ((s * w.ep + j) * w.n_c + c) * w.n_t + t;
+  }
+  std::vector<int> ep_seq;
   sg4::Mailbox* box(int id, int vs, int dir) const {
     const int line = (w.d_of[id] * w.n_c + w.c_of[id]) * w.n_t + w.t_of[id];  // d < n_d
     return mbox[(static_cast<size_t>(line) * w.L.pp * w.v + vs) * 2 + dir];
@@ -516,8 +550,14 @@ void rank_main(Sim* xp, int id) {
   std::vector<int> last_b(v, -1);
   for (size_t i = 0; i < ops.size(); ++i)
     if (!ops[i].forward) last_b[ops[i].chunk] = static_cast<int>(i);
-  const double chunk_grad_params = w.params_stage[s] / v;
+  // With expert parallelism the expert weights' gradients reduce over their own dp/ep group.
+  const bool ep_on = w.ep > 1;
+  const int gep = ep_on ? x.ep_group(t, c, d / w.ep, s) : -1;
+  const int gedp = ep_on ? x.edp_group(t, c, d % w.ep, s) : -1;
+  const double chunk_exp_params = ep_on ? w.exp_params_stage[s] / v : 0;
+  const double chunk_grad_params = w.params_stage[s] / v - chunk_exp_params;
   const int buckets = std::max(1, static_cast<int>(std::ceil(chunk_grad_params / w.bucket_params)));
+  const int exp_buckets = chunk_exp_params > 0 ? std::max(1, static_cast<int>(std::ceil(chunk_exp_params / w.bucket_params))) : 0;
   const CollKind grad_kind = w.zero >= 1 ? CollKind::reduce_scatter : CollKind::all_reduce;
   const double bucket_bytes = w.grad_e * chunk_grad_params / buckets;
   // Stage-to-stage latency: one send/recv step, NVLink or the fabric (hardware/collectives.cpp direct).
@@ -577,6 +617,11 @@ void rank_main(Sim* xp, int id) {
     lane.flush();
     post.post(group, k, bytes, std::move(label));
   };
+  // The expert weights' gradient buckets, on the expert-data-parallel group (after the dense ones).
+  auto post_experts = [&](int ch) {
+    for (int k = 0; k < exp_buckets; ++k)
+      post_now(gedp, grad_kind, w.grad_e * chunk_exp_params / exp_buckets, "expert grad c" + std::to_string(ch) + " b" + std::to_string(k));
+  };
   run_w = [&](int mb, int ch) {
     const ChunkCost& cc = w.cost[s][ch];
     const bool last_w = --w_left == 0;
@@ -585,6 +630,7 @@ void rank_main(Sim* xp, int id) {
         lane.add(SpanKind::compute, cc.w_comp / buckets, "W", mb, ch, &rs.compute);
         post_now(gdp, grad_kind, bucket_bytes, "grad c" + std::to_string(ch) + " b" + std::to_string(k));
       }
+      post_experts(ch);
     } else {
       lane.add(SpanKind::compute, cc.w_comp, "W", mb, ch, &rs.compute);
     }
@@ -607,6 +653,24 @@ void rank_main(Sim* xp, int id) {
     run_collective(x, x.groups[gcp], *inst, k, w.cp_full_bytes, calls);
     const double dt = sg4::Engine::get_clock() - t0;
     rs.tp += dt;
+    if (x.keep_spans && dt > 0) {
+      char name[64];
+      std::snprintf(name, sizeof name, v > 1 ? "%s%d.c%d" : "%s%d", what, mb, chunk);
+      x.span(id, SpanKind::comm, name, t0, dt);
+    }
+  };
+  // MoE dispatch/combine all-to-alls on the EP group (the experts wait for their tokens: exposed,
+  // as the estimator's layer_ep).
+  auto ep_blocking = [&](double calls, const char* what, int mb, int chunk) {
+    if (!ep_on || calls <= 0) return;
+    lane.flush();
+    Group& g = x.groups[gep];
+    const int seq = x.ep_seq[id]++;
+    while (static_cast<int>(g.calls.size()) <= seq) g.calls.push_back(std::make_unique<Instance>());
+    const double t0 = sg4::Engine::get_clock();
+    run_collective(x, g, *g.calls[seq], CollKind::all_to_all, w.ep_a2a_bytes, calls);
+    const double dt = sg4::Engine::get_clock() - t0;
+    rs.ep += dt;
     if (x.keep_spans && dt > 0) {
       char name[64];
       std::snprintf(name, sizeof name, v > 1 ? "%s%d.c%d" : "%s%d", what, mb, chunk);
@@ -649,6 +713,11 @@ void rank_main(Sim* xp, int id) {
   if (dp_on && (w.zero == 1 || w.zero == 2))
     for (int c2 = 0; c2 < v; ++c2) {
       auto sem = sg4::Semaphore::create(0);
+      if (ep_on && exp_buckets > 0) {
+        // Expert parameters first, on their own group; the dense gather's completion then covers both
+        // (one NCCL stream: in order).
+        post.post(gedp, CollKind::all_gather, w.param_e * chunk_exp_params, "ag expert params c" + std::to_string(c2));
+      }
       if (post.post(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag params c" + std::to_string(c2), sem)) params_ready[c2] = sem;
     }
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -670,6 +739,7 @@ void rank_main(Sim* xp, int id) {
       if (w.cp_flows) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag F", mb, ch);
       lane.add(SpanKind::compute, cc.f_comp, "F", mb, ch, &rs.compute);
       lane.add(SpanKind::comm, cc.f_comm, "tp F", mb, ch, &rs.tp);
+      ep_blocking(cc.ep_f_calls, "a2a F", mb, ch);
       if (vs < V - 1) send(vs + 1, 0);
     } else {
       if (vs < V - 1) receive(vs, 1, (vs + 1) % p, "wait B", mb, ch);
@@ -677,6 +747,7 @@ void rank_main(Sim* xp, int id) {
       if (w.cp_flows && cc.cp_recompute) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag R", mb, ch);
       lane.add(SpanKind::recompute, cc.r_comp, "R", mb, ch, &rs.recompute);
       lane.add(SpanKind::comm, cc.r_comm, "tp R", mb, ch, &rs.tp);
+      ep_blocking(cc.ep_r_calls, "a2a R", mb, ch);
       sg4::SemaphorePtr cp_rs;
       if (w.cp_flows) {
         // Backward all-gathers K/V again (critical), then reduce-scatters dK/dV under the compute.
@@ -693,11 +764,13 @@ void rank_main(Sim* xp, int id) {
           lane.add(SpanKind::compute, cc.b_comp / buckets, "B", mb, ch, &rs.compute);
           post_now(gdp, grad_kind, bucket_bytes, "grad c" + std::to_string(ch) + " b" + std::to_string(k));
         }
+        post_experts(ch);
       } else {
         lane.add(SpanKind::compute, cc.b_comp, "B", mb, ch, &rs.compute);
       }
       cp_wait(cp_rs, "cp rs B", mb, ch);
       lane.add(SpanKind::comm, cc.b_comm, "tp B", mb, ch, &rs.tp);
+      ep_blocking(cc.ep_b_calls, "a2a B", mb, ch);
       if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::reduce_scatter, w.grad_e * chunk_grad_params, "rs B" + std::to_string(mb));
       if (vs > 0) send(vs - 1, 1);
       if (zb) {
@@ -719,7 +792,10 @@ void rank_main(Sim* xp, int id) {
   if (dp_on && w.zero < 3 && !w.dp_overlap) {
     // Gradient reduction after the pipeline flush (Megatron 2021-22 without overlap).
     for (int c2 = 0; c2 < v; ++c2)
+    {
       for (int k = 0; k < buckets; ++k) post.post(gdp, grad_kind, bucket_bytes, "grad c" + std::to_string(c2) + " b" + std::to_string(k));
+      post_experts(c2);
+    }
   }
   if (w.tied_pp && (s == 0 || s == p - 1)) post.post(x.emb_group(t, c, d), CollKind::all_reduce, w.emb_grad_bytes, "emb grad");
   {
@@ -853,7 +929,7 @@ TierLinks build_platform(Sim& x) {
 // What the child process hands back.
 
 struct Core {
-  double step_s = 0, compute_s = 0, comm_s = 0, bubble_s = 0, optimizer_s = 0, tp_s = 0, dp_s = 0;
+  double step_s = 0, compute_s = 0, comm_s = 0, bubble_s = 0, optimizer_s = 0, tp_s = 0, dp_s = 0, ep_s = 0;
   std::vector<LinkTier> links;
   std::vector<Span> spans;
   long long flows = 0, simulated = 0;
@@ -891,6 +967,9 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
       cc.b_comm = layers * lc.bwd_comm_exposed_s + (last ? hc.bwd_comm_exposed_s : 0);
       // Weight-gradient GEMMs (the estimator's StageTimes::w_s: layers x wgrad + the head's).
       cc.w_comp = layers * lc.wgrad_s + (first ? ec.wgrad_s : 0) + (last ? hc.wgrad_s : 0);
+      cc.ep_f_calls = layers * lc.ep_a2a_fwd;
+      cc.ep_r_calls = p.recompute == strategies::Recompute::full ? layers * lc.ep_a2a_fwd : 0;
+      cc.ep_b_calls = layers * lc.ep_a2a_bwd;
       if (w.cp_flows) {
         // The CP exchange runs as flows: take its durations out of the critical-path terms, and
         // hide only the TP backward collectives under the weight-gradient GEMMs.
@@ -917,11 +996,16 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
                                                                             : strategies::recipe_zero_paper(p.precision);
   w.grad_e = rec.grad_bytes > 0 ? rec.grad_bytes : rec.main_grad_bytes;
   w.param_e = rec.param_bytes;
+  w.ep = p.ep;
+  w.ep_a2a_bytes = tab.lc.ep_a2a_bytes;
   for (int s = 0; s < p.pp; ++s) {
     const double P = est.params_on_stage(p, s);
+    const double P_exp = p.ep > 1 ? est.expert_params_on_stage(p, s) : 0;
     w.params_stage.push_back(P);
-    // Adam on this GPU's shard (Estimator::metrics t_opt).
-    w.opt_s.push_back(c.device.stream_time(est.options().optimizer_bytes_per_param * (p.zero >= 1 ? P / p.dp : P)));
+    w.exp_params_stage.push_back(P_exp);
+    // Adam on this GPU's shard (Estimator::metrics t_opt; expert weights sharded over dp/ep).
+    const double opt_params = p.zero >= 1 ? (P - P_exp) / p.dp + P_exp / (p.dp / p.ep) : P;
+    w.opt_s.push_back(c.device.stream_time(est.options().optimizer_bytes_per_param * opt_params));
   }
   w.tied_pp = m.tied_embeddings && p.pp > 1;
   w.emb_grad_bytes = w.grad_e * static_cast<double>(m.vocab) * m.hidden / p.tp;
@@ -1094,6 +1178,44 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
       for (int s = 0; s < w.L.pp; ++s)
         for (int t = 0; t < w.n_t; ++t) x->groups[x->cp_group(t, d % w.n_d, s)].mirrors.push_back(x->groups[x->cp_group(t, d, s)].members);
   x->cp_seq.assign(n, 0);
+  x->ep_seq.assign(n, 0);
+  if (w.ep > 1) {
+    const size_t base = static_cast<size_t>(x->ep_base());
+    x->groups.resize(base + static_cast<size_t>(w.L.pp) * (w.L.dp / w.ep) * w.n_c * w.n_t + static_cast<size_t>(w.L.pp) * w.ep * w.n_c * w.n_t);
+    for (int s = 0; s < w.L.pp; ++s)
+      for (int d = 0; d < w.L.dp; ++d)
+        for (int cc = 0; cc < w.n_c; ++cc)
+          for (int t = 0; t < w.n_t; ++t) {
+            const int id = w.sim_id(t, cc, d, s);
+            Group& ge = x->groups[x->ep_group(t, cc, d / w.ep, s)];
+            ge.members.push_back(id);
+            ge.stride = w.L.stride_dp();
+            Group& gd = x->groups[x->edp_group(t, cc, d % w.ep, s)];
+            gd.members.push_back(id);
+            gd.stride = w.L.stride_dp() * w.ep;
+            if (w.runs(id)) {
+              ++ge.joiners;
+              ++gd.joiners;
+            }
+          }
+    // Groups no program joins ride along with the group of the rank their first member follows.
+    for (int s = 0; s < w.L.pp; ++s)
+      for (int cc = 0; cc < w.n_c; ++cc)
+        for (int t = 0; t < w.n_t; ++t) {
+          for (int e = 0; e < w.L.dp / w.ep; ++e) {
+            Group& g = x->groups[x->ep_group(t, cc, e, s)];
+            if (g.joiners > 0) continue;
+            const int lead = w.leader(g.members.front());
+            x->groups[x->ep_group(t, w.c_of[lead], w.d_of[lead] / w.ep, s)].mirrors.push_back(g.members);
+          }
+          for (int j = 0; j < w.ep; ++j) {
+            Group& g = x->groups[x->edp_group(t, cc, j, s)];
+            if (g.joiners > 0) continue;
+            const int lead = w.leader(g.members.front());
+            x->groups[x->edp_group(t, w.c_of[lead], w.d_of[lead] % w.ep, s)].mirrors.push_back(g.members);
+          }
+        }
+  }
   x->streams.resize(n);
   x->sent.assign(2 * n, 0);
   x->received.assign(2 * n, 0);
@@ -1138,7 +1260,8 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   core.optimizer_s = rs.optimizer;
   core.tp_s = rs.tp;
   core.dp_s = rs.dp;
-  core.comm_s = rs.tp + rs.dp;
+  core.ep_s = rs.ep;
+  core.comm_s = rs.tp + rs.dp + rs.ep;
   core.bubble_s = rs.idle;
   const double step = rs.end;
   const double k = w.reduction;
@@ -1209,7 +1332,7 @@ struct Reader {
 
 std::string encode(const Core& c) {
   Writer w;
-  for (double v : {c.step_s, c.compute_s, c.comm_s, c.bubble_s, c.optimizer_s, c.tp_s, c.dp_s, c.wall_s, c.rss}) w.d(v);
+  for (double v : {c.step_s, c.compute_s, c.comm_s, c.bubble_s, c.optimizer_s, c.tp_s, c.dp_s, c.ep_s, c.wall_s, c.rss}) w.d(v);
   w.i(c.flows);
   w.i(c.simulated);
   w.i(static_cast<long long>(c.links.size()));
@@ -1233,7 +1356,7 @@ std::string encode(const Core& c) {
 Core decode(const std::string& buf) {
   Reader r{buf};
   Core c;
-  for (double* v : {&c.step_s, &c.compute_s, &c.comm_s, &c.bubble_s, &c.optimizer_s, &c.tp_s, &c.dp_s, &c.wall_s, &c.rss}) *v = r.d();
+  for (double* v : {&c.step_s, &c.compute_s, &c.comm_s, &c.bubble_s, &c.optimizer_s, &c.tp_s, &c.dp_s, &c.ep_s, &c.wall_s, &c.rss}) *v = r.d();
   c.flows = r.i();
   c.simulated = r.i();
   c.links.resize(static_cast<size_t>(r.i()));
@@ -1323,8 +1446,8 @@ SimResult simulate(const model::ModelSpec& m, const hw::Cluster& c, const Plan& 
   // Parts of the plan the rank programs do not model yet: refuse rather than time another plan.
   if (p.schedule == strategies::Schedule::zero_bubble && p.cp > 1 && p.cp_algo == strategies::CpAlgo::allgather)
     throw PlanError("schedule", "simulate does not model the zero_bubble schedule with cp_algo=allgather yet (estimate does)");
-  if (p.ep > 1)
-    throw PlanError("ep", "simulate does not model expert parallelism yet (expert-data-parallel gradient groups; estimate does)");
+  if (p.ep > 1 && p.zero >= 3)
+    throw PlanError("ep", "simulate does not model expert parallelism with zero=3 yet (estimate does)");
   if (p.offload != strategies::Offload::none)
     throw PlanError("offload", "simulate does not model offload yet (host/PCIe traffic; estimate does)");
   if (p.schedule == strategies::Schedule::interleaved && p.vpp > 1 && p.microbatches() % p.pp != 0)
@@ -1347,6 +1470,7 @@ SimResult simulate(const model::ModelSpec& m, const hw::Cluster& c, const Plan& 
   t.bubble_s = std::max(0.0, core.step_s - c.sw.step_overhead_s - core.compute_s - core.comm_s);
   t.offload_exposed_s = 0;
   r.report.tp_comm_exposed_s = core.tp_s;
+  r.report.ep_comm_exposed_s = core.ep_s;
   r.report.dp_comm_exposed_s = core.dp_s;
   r.report.pp_comm_exposed_s = 0;  // stage-to-stage transfers show up as waits (bubble), not apart
   r.report.cp_comm_exposed_s = 0;  // CP exchanges are inside the TP/CP critical-path spans
