@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 
 #include "common/errors.hpp"
 #include "hardware/collectives.hpp"
@@ -100,7 +101,9 @@ TEST(DesReduction, MatchesTheUnreducedSimulationWithinOnePercent) {
                            // node on two nodes (CP hosts kept), and CP groups of a whole pod under pipelines crossing pods.
                            "tp=8,cp=2,pp=2,mbs=1,gbs=32,cp_algo=allgather", "tp=2,cp=4,pp=2,mbs=1,gbs=32,cp_algo=allgather,zero=1",
                            "tp=4,cp=4,pp=2,mbs=1,gbs=32,cp_algo=allgather", "tp=8,cp=4,pp=4,mbs=1,gbs=16,cp_algo=allgather,recompute=full",
-                           "tp=2,pp=4,mbs=1,gbs=64,schedule=zero_bubble"}) {
+                           "tp=2,pp=4,mbs=1,gbs=64,schedule=zero_bubble",
+                           // TP groups of two nodes as flows (TP hosts kept, TP rank 0 runs), with all-gather CP.
+                           "tp=16,pp=2,mbs=1,gbs=32,sp=on", "tp=16,cp=2,pp=2,mbs=1,gbs=32,cp_algo=allgather,recompute=full"}) {
     const strategies::Plan p = plan_for(m, c, text, 128);
     des::SimOptions red, full;
     full.reduce = false;
@@ -202,6 +205,26 @@ TEST(DesOversubscription, CrossPodTrafficOnMetaSlowsTheStepAndTheAnalyticTermMis
   const double ana_slow = over.analytic_step_s - flat_r.analytic_step_s;
   EXPECT_GT(std::fabs(ana_slow - sim_slow), 0.05 * over.report.time.step_s)
       << "analytic slowdown " << ana_slow << " s, simulated " << sim_slow << " s";
+}
+
+// ---- tensor parallelism across nodes as flows --------------------------------------------------
+
+TEST(DesTensorFlows, CrossNodeTensorParallelismAsFlowsMatchesTheClosedFormAlone) {
+  // tp 16 / 32 on 8-GPU nodes: the per-layer all-reduces (or SP all-gathers / reduce-scatters) run
+  // as flows over NVLink and the NICs (the tuner's algorithm). Alone they take the closed form's
+  // time; with data parallelism on a flat fabric they share the NICs with the gradient rings.
+  const hw::Cluster c = flat(hw::load_cluster(std::string(SCALEPLAN_SOURCE_DIR) + "/tests/des/small-pods.yaml"));
+  const model::ModelSpec m = model::load_model("gpt3-2.7b");
+  des::SimOptions o;
+  o.timeline = false;
+  for (const auto& [text, gpus, tol] : {std::tuple{"tp=16,pp=1,mbs=1,gbs=8", 16LL, 0.002}, std::tuple{"tp=16,pp=2,mbs=1,gbs=8,sp=on", 32LL, 0.01},
+                                        std::tuple{"tp=16,pp=2,mbs=1,gbs=32", 128LL, 0.02}, std::tuple{"tp=32,pp=1,mbs=1,gbs=32", 128LL, 0.02}}) {
+    const strategies::Plan p = plan_for(m, c, text, gpus);
+    const des::SimResult r = des::simulate(m, c, p, o);
+    EXPECT_LE(rel(r.report.time.step_s, r.analytic_step_s), tol) << text << ": simulated " << r.report.time.step_s << " s, analytic " << r.analytic_step_s;
+    EXPECT_GT(r.report.tp_comm_exposed_s, 0) << text;
+    std::printf("%s on %lld GPUs: simulated %.5f s, analytic %.5f s\n", text, gpus, r.report.time.step_s, r.analytic_step_s);
+  }
 }
 
 // ---- zero bubble -------------------------------------------------------------------------

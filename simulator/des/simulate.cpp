@@ -68,6 +68,9 @@ struct ChunkCost {
   // path and one reduce-scatter of dK/dV that the backward compute can hide.
   double cp_layers = 0;
   bool cp_recompute = false;
+  double tp_layers = 0;       // layers whose TP collectives run as flows (Work::tp_flows)
+  bool tp_recompute = false;
+  double bwd_overlap_delay = 0;  // backward compute before the weight-gradient window
   // The reduce-scatter queues behind the TP backward collectives on the communication stream and
   // hides under the weight-gradient GEMMs, as the estimator's exposed_under(tp + cp, wgrad) has it:
   // it starts cp_rs_delay into the chunk's backward compute, and the rank waits for it at the end.
@@ -100,6 +103,13 @@ struct Work {
   // 3.3.2) runs its K/V all-gathers and dK/dV reduce-scatters over the CP group's links; other CP
   // algorithms keep the estimator's durations.
   bool cp_flows = false;
+  // Tensor parallelism as flows when the TP group leaves the node (1d TP, tp a multiple of the
+  // node): per layer 2 all-reduces of the activation (T h) in forward and in backward, or with SP
+  // 2 all-gathers + 2 reduce-scatters forward and 4 + 2 backward (strategies/tensor_nd.cpp layer_1d);
+  // every TP rank keeps its host, TP rank 0 runs the program.
+  bool tp_flows = false;
+  bool tp_sp = false;
+  double tp_act_bytes = 0;
   // CP groups reduced to one rank (SimOptions::reduce) when every member sits on its own node (tp a
   // multiple of the node) or the whole group on one node, and no group leaves its pod: each
   // member's ring hop then loads its own NIC (or NVLink port) up and its successor's down, so the
@@ -117,13 +127,14 @@ struct Work {
   std::vector<long long> grank;
   int n_t = 1, n_c = 1;  // simulated TP and CP indices (hosts; 1 each when reduced, n_c = cp with CP flows)
   int n_cp = 1;          // CP indices that run a program (1 when reduced)
+  int n_tp = 1;          // TP indices that run a program (1 when reduced)
   int n_d = 1;           // data-parallel replicas that run a program (replica 0 only when reduced)
   int reduction = 1;     // copies of each simulated host in the full platform (shared links get 1/reduction)
   long long total_ranks = 0;
   int sim_id(int t, int c, int d, int s) const { return ((s * L.dp + d) * n_c + c) * n_t + t; }
-  bool runs(int id) const { return d_of[id] < n_d && c_of[id] < n_cp; }
+  bool runs(int id) const { return d_of[id] < n_d && c_of[id] < n_cp && t_of[id] < n_tp; }
   // The rank whose program a host without one follows (the same position in replica 0 / CP rank 0).
-  int leader(int id) const { return sim_id(t_of[id], c_of[id] % n_cp, d_of[id] % n_d, s_of[id]); }
+  int leader(int id) const { return sim_id(t_of[id] % n_tp, c_of[id] % n_cp, d_of[id] % n_d, s_of[id]); }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -405,6 +416,12 @@ struct Sim {
     return ep_base() + w.L.pp * (w.L.dp / w.ep) * w.n_c * w.n_t + ((s * w.ep + j) * w.n_c + c) * w.n_t + t;
   }
   std::vector<int> ep_seq;
+  // TP group of (c, replica d, stage s) when TP runs as flows: members t = 0..tp-1.
+  int tp_base() const {
+    return ep_base() + (w.ep > 1 ? w.L.pp * (w.L.dp / w.ep) * w.n_c * w.n_t + w.L.pp * w.ep * w.n_c * w.n_t : 0);
+  }
+  int tp_group(int c, int d, int s) const { return tp_base() + (s * w.L.dp + d) * w.n_c + c; }
+  std::vector<int> tp_seq;
   sg4::Mailbox* box(int id, int vs, int dir) const {
     const int line = (w.d_of[id] * w.n_c + w.c_of[id]) * w.n_t + w.t_of[id];  // d < n_d
     return mbox[(static_cast<size_t>(line) * w.L.pp * w.v + vs) * 2 + dir];
@@ -677,18 +694,60 @@ void rank_main(Sim* xp, int id) {
       x.span(id, SpanKind::comm, name, t0, dt);
     }
   };
-  // Overlapped with the compute that follows: a helper actor runs it; cp_wait blocks on it.
-  auto cp_start = [&](CollKind k, double calls, double delay) -> sg4::SemaphorePtr {
-    if (calls <= 0) return nullptr;
+  // Tensor-parallel collectives as flows (Work::tp_flows) on the TP group.
+  const int gtp = w.tp_flows ? x.tp_group(c, d, s) : -1;
+  auto tp_instance = [&]() -> Instance* {
+    Group& g = x.groups[gtp];
+    const int seq = x.tp_seq[id]++;
+    while (static_cast<int>(g.calls.size()) <= seq) g.calls.push_back(std::make_unique<Instance>());
+    return g.calls[seq].get();
+  };
+  // Forward (and full-recompute) TP collectives of `layers` layers, on the critical path.
+  auto tp_fwd = [&](double layers, const char* what, int mb, int chunk) {
+    if (!w.tp_flows || layers <= 0) return;
     lane.flush();
-    Instance* inst = cp_instance();
+    const double t0 = sg4::Engine::get_clock();
+    if (w.tp_sp) {
+      run_collective(x, x.groups[gtp], *tp_instance(), CollKind::all_gather, w.tp_act_bytes, 2 * layers);
+      run_collective(x, x.groups[gtp], *tp_instance(), CollKind::reduce_scatter, w.tp_act_bytes, 2 * layers);
+    } else {
+      run_collective(x, x.groups[gtp], *tp_instance(), CollKind::all_reduce, w.tp_act_bytes, 2 * layers);
+    }
+    const double dt = sg4::Engine::get_clock() - t0;
+    rs.tp += dt;
+    if (x.keep_spans && dt > 0) {
+      char name[64];
+      std::snprintf(name, sizeof name, v > 1 ? "%s%d.c%d" : "%s%d", what, mb, chunk);
+      x.span(id, SpanKind::comm, name, t0, dt);
+    }
+  };
+  // The backward's overlapped collectives, in stream order after `delay` of backward compute: the
+  // TP ones (flows) and then the CP reduce-scatter; a helper actor runs them, cp_wait blocks.
+  struct Job {
+    int group;
+    Instance* inst;
+    CollKind kind;
+    double bytes, calls;
+  };
+  auto bwd_start = [&](const ChunkCost& cc) -> sg4::SemaphorePtr {
+    std::vector<Job> jobs;
+    if (w.tp_flows && cc.tp_layers > 0) {
+      if (w.tp_sp) {
+        jobs.push_back({gtp, tp_instance(), CollKind::all_gather, w.tp_act_bytes, 4 * cc.tp_layers});
+        jobs.push_back({gtp, tp_instance(), CollKind::reduce_scatter, w.tp_act_bytes, 2 * cc.tp_layers});
+      } else {
+        jobs.push_back({gtp, tp_instance(), CollKind::all_reduce, w.tp_act_bytes, 2 * cc.tp_layers});
+      }
+    }
+    if (w.cp_flows && cc.cp_layers > 0) jobs.push_back({gcp, cp_instance(), CollKind::reduce_scatter, w.cp_full_bytes, cc.cp_layers});
+    if (jobs.empty()) return nullptr;
+    lane.flush();
     auto sem = sg4::Semaphore::create(0);
     Sim* xp2 = &x;
-    const int gi = gcp;
-    const double bytes = w.cp_full_bytes;
-    sg4::Actor::create("cp" + std::to_string(w.grank[id]), x.host[id], [xp2, gi, inst, k, bytes, calls, delay, sem] {
+    const double delay = w.tp_flows ? cc.bwd_overlap_delay : cc.cp_rs_delay;
+    sg4::Actor::create("bwd" + std::to_string(w.grank[id]), x.host[id], [xp2, jobs, delay, sem] {
       if (delay > 0) sg4::this_actor::sleep_for(delay);
-      run_collective(*xp2, xp2->groups[gi], *inst, k, bytes, calls);
+      for (const Job& j : jobs) run_collective(*xp2, xp2->groups[j.group], *j.inst, j.kind, j.bytes, j.calls);
       sem->release();
     });
     return sem;
@@ -739,6 +798,7 @@ void rank_main(Sim* xp, int id) {
       if (w.cp_flows) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag F", mb, ch);
       lane.add(SpanKind::compute, cc.f_comp, "F", mb, ch, &rs.compute);
       lane.add(SpanKind::comm, cc.f_comm, "tp F", mb, ch, &rs.tp);
+      tp_fwd(cc.tp_layers, "tp flows F", mb, ch);
       ep_blocking(cc.ep_f_calls, "a2a F", mb, ch);
       if (vs < V - 1) send(vs + 1, 0);
     } else {
@@ -747,13 +807,14 @@ void rank_main(Sim* xp, int id) {
       if (w.cp_flows && cc.cp_recompute) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag R", mb, ch);
       lane.add(SpanKind::recompute, cc.r_comp, "R", mb, ch, &rs.recompute);
       lane.add(SpanKind::comm, cc.r_comm, "tp R", mb, ch, &rs.tp);
+      if (cc.tp_recompute) tp_fwd(cc.tp_layers, "tp flows R", mb, ch);
       ep_blocking(cc.ep_r_calls, "a2a R", mb, ch);
       sg4::SemaphorePtr cp_rs;
       if (w.cp_flows) {
         // Backward all-gathers K/V again (critical), then reduce-scatters dK/dV under the compute.
         cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag B", mb, ch);
-        cp_rs = cp_start(CollKind::reduce_scatter, cc.cp_layers, cc.cp_rs_delay);
       }
+      cp_rs = bwd_start(cc);
       const bool bucketed = !zb && dp_on && w.zero < 3 && w.dp_overlap && static_cast<int>(i) == last_b[op.chunk];
       if (zb) {
         lane.add(SpanKind::compute, cc.b_comp - cc.w_comp, "B", mb, ch, &rs.compute);
@@ -768,7 +829,7 @@ void rank_main(Sim* xp, int id) {
       } else {
         lane.add(SpanKind::compute, cc.b_comp, "B", mb, ch, &rs.compute);
       }
-      cp_wait(cp_rs, "cp rs B", mb, ch);
+      cp_wait(cp_rs, "overlap B", mb, ch);
       lane.add(SpanKind::comm, cc.b_comm, "tp B", mb, ch, &rs.tp);
       ep_blocking(cc.ep_b_calls, "a2a B", mb, ch);
       if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::reduce_scatter, w.grad_e * chunk_grad_params, "rs B" + std::to_string(mb));
@@ -950,6 +1011,8 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
   const strategies::StageLayers sl = strategies::stage_layers(m.layers, p.pp);
   const double e = strategies::bytes_per_element(p.precision);
   w.cp_flows = p.cp > 1 && p.cp_algo == strategies::CpAlgo::allgather;
+  w.tp_flows = p.tp > c.gpus_per_node && p.tp % c.gpus_per_node == 0 && p.tp_mode == strategies::TpMode::d1 && (p.cp == 1 || w.cp_flows);
+  w.tp_sp = p.sp;
   w.cost.assign(p.pp, std::vector<ChunkCost>(w.v));
   for (int s = 0; s < p.pp; ++s) {
     const double layers = (s == 0 ? sl.first : s == p.pp - 1 ? sl.last : sl.middle) / w.v;
@@ -987,9 +1050,25 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
                     (last ? hc.bwd_comm_exposed_s : 0);
         cc.cp_rs_delay = cc.b_comp - layers * lc.wgrad_s + layers * tp_bwd;
       }
+      if (w.tp_flows) {
+        // The layers' TP collectives run as flows: out of the durations; the backward ones (and the
+        // CP reduce-scatter after them) start at the weight-gradient window and the rank waits at
+        // the end of the backward: exposed max(0, tp + cp - wgrad) simulated, the overlap
+        // slowdown kept as a duration (as exposed_under).
+        cc.tp_layers = layers;
+        cc.tp_recompute = p.recompute == strategies::Recompute::full;
+        const double tp_fwd = lc.fwd_comm_s - lc.cp_fwd_comm_s;
+        cc.f_comm -= layers * tp_fwd;
+        if (cc.tp_recompute) cc.r_comm -= layers * tp_fwd;
+        const double hidden = std::min(lc.bwd_comm_s, lc.wgrad_s);
+        cc.b_comm = layers * (c.device.eff.overlap_slowdown * hidden + lc.bwd_comm_critical_s - lc.cp_bwd_critical_s) +
+                    (last ? hc.bwd_comm_exposed_s : 0);
+        cc.bwd_overlap_delay = cc.b_comp - layers * lc.wgrad_s;
+      }
     }
   }
   w.cp_full_bytes = tab.lc.cp_kv_block_bytes * p.cp;
+  w.tp_act_bytes = e * tab.sh.b * tab.sh.s * m.hidden;  // layer_1d's act = e T h
   // Stage-to-stage activations T h / t (Estimator::metrics p2p_bytes).
   w.p2p_bytes = e * tab.sh.b * tab.sh.s * m.hidden / p.tp;
   const strategies::Recipe rec = p.precision == strategies::Precision::fp32 ? strategies::recipe_zero_paper(strategies::Precision::fp32)
@@ -1021,7 +1100,8 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
     w.cp_loop = (own_nodes || one_node) && in_pod;
     w.cp_loop_nic = own_nodes;
   }
-  w.n_t = o.reduce ? 1 : p.tp;
+  w.n_t = o.reduce && !w.tp_flows ? 1 : p.tp;
+  w.n_tp = o.reduce ? 1 : p.tp;
   w.n_c = o.reduce && (!w.cp_flows || w.cp_loop) ? 1 : p.cp;
   w.n_cp = o.reduce ? 1 : p.cp;
   w.n_d = o.reduce ? 1 : p.dp;
@@ -1162,26 +1242,64 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
             gc.loop = w.cp_loop;
           }
         }
-  // Groups no program joins (CP ranks > 0 and replicas > 0 when reduced) ride along with the group
-  // of the ranks they follow: their flows run in the same collective.
-  for (int cc = w.n_cp; cc < w.n_c; ++cc)
+  // TP groups (TP as flows) per (c, replica, stage).
+  if (w.tp_flows) {
+    x->groups.resize(static_cast<size_t>(x->tp_base()) + static_cast<size_t>(w.L.pp) * w.L.dp * w.n_c);
     for (int s = 0; s < w.L.pp; ++s)
-      for (int t = 0; t < w.n_t; ++t) x->groups[x->dp_group(t, cc % w.n_cp, s)].mirrors.push_back(x->groups[x->dp_group(t, cc, s)].members);
+      for (int d = 0; d < w.L.dp; ++d)
+        for (int cc = 0; cc < w.n_c; ++cc)
+          for (int t = 0; t < w.n_t; ++t) {
+            const int id = w.sim_id(t, cc, d, s);
+            Group& g = x->groups[x->tp_group(cc, d, s)];
+            g.members.push_back(id);
+            g.stride = 1;
+            if (w.runs(id)) ++g.joiners;
+          }
+  }
+  // Groups no program joins (TP and CP ranks > 0 and replicas > 0 when reduced) ride along with the
+  // group of the rank their first member follows: their flows run in the same collective.
+  for (int s = 0; s < w.L.pp; ++s)
+    for (int cc = 0; cc < w.n_c; ++cc)
+      for (int t = 0; t < w.n_t; ++t) {
+        const Group& g = x->groups[x->dp_group(t, cc, s)];
+        if (g.joiners > 0) continue;
+        const int lead = w.leader(g.members.front());
+        x->groups[x->dp_group(w.t_of[lead], w.c_of[lead], s)].mirrors.push_back(g.members);
+      }
   if (w.tied_pp)
     for (int d = 0; d < w.L.dp; ++d)
       for (int cc = 0; cc < w.n_c; ++cc)
-        for (int t = 0; t < w.n_t; ++t)
-          if (d >= w.n_d || cc >= w.n_cp)
-            x->groups[x->emb_group(t, cc % w.n_cp, d % w.n_d)].mirrors.push_back(x->groups[x->emb_group(t, cc, d)].members);
+        for (int t = 0; t < w.n_t; ++t) {
+          const Group& g = x->groups[x->emb_group(t, cc, d)];
+          if (g.joiners > 0 || g.members.empty()) continue;
+          const int lead = w.leader(g.members.front());
+          x->groups[x->emb_group(w.t_of[lead], w.c_of[lead], w.d_of[lead])].mirrors.push_back(g.members);
+        }
   if (w.cp_flows)
-    for (int d = w.n_d; d < w.L.dp; ++d)
+    for (int d = 0; d < w.L.dp; ++d)
       for (int s = 0; s < w.L.pp; ++s)
-        for (int t = 0; t < w.n_t; ++t) x->groups[x->cp_group(t, d % w.n_d, s)].mirrors.push_back(x->groups[x->cp_group(t, d, s)].members);
+        for (int t = 0; t < w.n_t; ++t) {
+          const Group& g = x->groups[x->cp_group(t, d, s)];
+          if (g.joiners > 0) continue;
+          const int lead = w.leader(g.members.front());
+          x->groups[x->cp_group(w.t_of[lead], w.d_of[lead], s)].mirrors.push_back(g.members);
+        }
+  if (w.tp_flows)
+    for (int s = 0; s < w.L.pp; ++s)
+      for (int d = 0; d < w.L.dp; ++d)
+        for (int cc = 0; cc < w.n_c; ++cc) {
+          const Group& g = x->groups[x->tp_group(cc, d, s)];
+          if (g.joiners > 0) continue;
+          const int lead = w.leader(g.members.front());
+          x->groups[x->tp_group(w.c_of[lead], w.d_of[lead], s)].mirrors.push_back(g.members);
+        }
+  x->tp_seq.assign(n, 0);
   x->cp_seq.assign(n, 0);
   x->ep_seq.assign(n, 0);
   if (w.ep > 1) {
     const size_t base = static_cast<size_t>(x->ep_base());
-    x->groups.resize(base + static_cast<size_t>(w.L.pp) * (w.L.dp / w.ep) * w.n_c * w.n_t + static_cast<size_t>(w.L.pp) * w.ep * w.n_c * w.n_t);
+    x->groups.resize(std::max(x->groups.size(), base + static_cast<size_t>(w.L.pp) * (w.L.dp / w.ep) * w.n_c * w.n_t +
+                                                    static_cast<size_t>(w.L.pp) * w.ep * w.n_c * w.n_t));
     for (int s = 0; s < w.L.pp; ++s)
       for (int d = 0; d < w.L.dp; ++d)
         for (int cc = 0; cc < w.n_c; ++cc)
@@ -1446,6 +1564,8 @@ SimResult simulate(const model::ModelSpec& m, const hw::Cluster& c, const Plan& 
   // Parts of the plan the rank programs do not model yet: refuse rather than time another plan.
   if (p.schedule == strategies::Schedule::zero_bubble && p.cp > 1 && p.cp_algo == strategies::CpAlgo::allgather)
     throw PlanError("schedule", "simulate does not model the zero_bubble schedule with cp_algo=allgather yet (estimate does)");
+  if (p.schedule == strategies::Schedule::zero_bubble && p.tp > c.gpus_per_node && p.tp % c.gpus_per_node == 0 && p.tp_mode == strategies::TpMode::d1)
+    throw PlanError("schedule", "simulate does not model the zero_bubble schedule with tensor parallelism across nodes yet (estimate does)");
   if (p.ep > 1 && p.zero >= 3)
     throw PlanError("ep", "simulate does not model expert parallelism with zero=3 yet (estimate does)");
   if (p.offload != strategies::Offload::none)
