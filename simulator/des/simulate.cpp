@@ -108,6 +108,10 @@ struct Work {
   // 2 all-gathers + 2 reduce-scatters forward and 4 + 2 backward (strategies/tensor_nd.cpp layer_1d);
   // every TP rank keeps its host, TP rank 0 runs the program.
   bool tp_flows = false;
+  // Reduced (SimOptions::reduce) to TP rank 0 when the ring or hierarchical algorithm runs it and no
+  // TP group leaves its pod: every member's port then carries the same flows, so the kept rank's
+  // share runs as loops through its own NIC and NVLink port (as Work::cp_loop).
+  bool tp_loop = false;
   bool tp_sp = false;
   double tp_act_bytes = 0;
   // CP groups reduced to one rank (SimOptions::reduce) when every member sits on its own node (tp a
@@ -349,7 +353,7 @@ struct Group {
   // their flows run alongside this group's.
   std::vector<std::vector<int>> mirrors;
   int stride = 1;
-  bool loop = false;  // a reduced CP group: members[0] (and each mirror's [0]) loops to its shadow host
+  int loop = 0;  // 1: a reduced CP group, 2: a reduced TP group: members[0] (and each mirror's [0]) loop to their shadow hosts
   std::vector<std::unique_ptr<Instance>> calls;
 };
 
@@ -370,7 +374,9 @@ struct Sim {
   Net net;
   bool keep_spans = true;
   std::vector<sg4::Host*> host;
-  std::vector<sg4::Host*> shadow;  // per sim id, with the reduced CP groups (Work::cp_loop)
+  // Per sim id two shadow hosts for the reduced CP / TP groups: [2 id] reached through the GPU's NIC
+  // up and down, [2 id + 1] through its NVLink port up and down.
+  std::vector<sg4::Host*> shadow;
   std::vector<Group> groups;
   std::vector<Stream> streams;
   std::vector<RankStats> stats;
@@ -393,13 +399,19 @@ struct Sim {
     }
     for (const auto* l : r) link_bytes[l] += bytes;
   }
-  void account_loop(int from, double bytes) {
-    auto& r = routes[-1 - static_cast<long long>(from)];
+  void account_loop(int from, int nvl, double bytes) {
+    auto& r = routes[-1 - 2 * static_cast<long long>(from) - nvl];
     if (r.empty()) {
       double lat = 0;
-      host[from]->route_to(shadow[from], r, &lat);
+      host[from]->route_to(shadow[2 * from + nvl], r, &lat);
     }
     for (const auto* l : r) link_bytes[l] += bytes;
+  }
+  // A loop flow of the kept rank `from` through its NIC (nvl = 0) or NVLink port (nvl = 1).
+  void loop(int from, int nvl, double bytes, std::vector<sg4::CommPtr>& comms) {
+    if (bytes <= 0) return;
+    comms.push_back(sg4::Comm::sendto_async(host[from], shadow[2 * from + nvl], static_cast<uint64_t>(std::llround(bytes))));
+    account_loop(from, nvl, bytes);
   }
   long long flows = 0;
   std::vector<long long> sent, received;  // per sim id x 2 directions: stage-to-stage transfers
@@ -479,22 +491,60 @@ void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double byte
     inst.done->acquire();
     return;
   }
-  if (g.loop) {
+  if (g.loop == 1) {
     // Reduced CP group (Work::cp_loop): the ring's (n-1)/n B per member (all-gather and
     // reduce-scatter, FORMULAS.md ring) as the kept rank's loop through its own port, per replica.
     const double n = x.w.L.cp;
     const double b = (n - 1) / n * bytes * calls;
+    const int nvl = x.w.cp_loop_nic ? 0 : 1;
     std::vector<sg4::CommPtr> comms;
-    auto loop = [&](int from) {
-      comms.push_back(sg4::Comm::sendto_async(x.host[from], x.shadow[from], static_cast<uint64_t>(std::llround(b))));
-      x.account_loop(from, b);
-    };
-    loop(g.members.front());
-    for (const auto& mg : g.mirrors) loop(mg.front());
+    x.loop(g.members.front(), nvl, b, comms);
+    for (const auto& mg : g.mirrors) x.loop(mg.front(), nvl, b, comms);
     x.flows += static_cast<long long>(comms.size());
     sg4::Comm::wait_all(comms);
     const double lat = x.w.cp_loop_nic ? x.c->net.latency_s : x.c->intra.latency_s;
     sg4::this_actor::sleep_for((n - 1) * lat * calls);
+    for (int i = 1; i < g.joiners; ++i) inst.done->release();
+    return;
+  }
+  if (g.loop == 2) {
+    // Reduced TP group across nodes (Work::tp_loop): what one member's NIC and NVLink port carry.
+    // Ring with one channel per GPU of the node (ring_flows): each member sends X = steps/n B,
+    // X/C of it across the node boundary (it is the crossing sender of one channel of C) and the
+    // rest over NVLink. Hierarchical: the intra-node ring (p-1)/p B over NVLink, the rail ring
+    // f (N-1)/N B/p over the NIC, the intra-node all-gather again for an all-reduce.
+    const hw::Cluster& c = *x.c;
+    const double n = x.w.L.tp, p = x.w.L.gpn, N = n / p;
+    const bool ar = kind == CollKind::all_reduce;
+    const hw::Coll hk = ar ? hw::Coll::all_reduce : kind == CollKind::reduce_scatter ? hw::Coll::reduce_scatter : hw::Coll::all_gather;
+    const char* algo = "ring";
+    hw::collective_time(c, hk, bytes, hw::make_group(c, x.w.L.tp, 1), &algo);
+    struct LoopPhase {
+      double nic, nvl, lat;
+    };
+    std::vector<LoopPhase> ph;
+    if (std::strcmp(algo, "hierarchical") == 0) {
+      const double f = ar ? 2 : 1;
+      ph.push_back({0, (p - 1) / p * bytes, (p - 1) * c.intra.latency_s});
+      ph.push_back({f * (N - 1) / N * bytes / p, 0, f * (N - 1) * c.net.latency_s});
+      if (ar) ph.push_back(ph.front());
+    } else {
+      const double steps = ar ? 2 * (n - 1) : n - 1;
+      const double X = steps / n * bytes;
+      ph.push_back({X / p, X * (p - 1) / p, steps * c.net.latency_s});
+    }
+    for (const LoopPhase& q : ph) {
+      std::vector<sg4::CommPtr> comms;
+      auto both = [&](int from) {
+        x.loop(from, 0, q.nic * calls, comms);
+        x.loop(from, 1, q.nvl * calls, comms);
+      };
+      both(g.members.front());
+      for (const auto& mg : g.mirrors) both(mg.front());
+      x.flows += static_cast<long long>(comms.size());
+      sg4::Comm::wait_all(comms);
+      if (q.lat > 0) sg4::this_actor::sleep_for(q.lat * calls);
+    }
     for (int i = 1; i < g.joiners; ++i) inst.done->release();
     return;
   }
@@ -935,7 +985,10 @@ TierLinks build_platform(Sim& x) {
     for (int id : ids) {
       const std::string g = "gpu" + std::to_string(w.grank[id]);
       x.host[id] = nz->create_host(g, 1e12);
-      if (w.cp_loop) x.shadow[id] = nz->create_host(g + "-cp", 1e12);
+      if (w.cp_loop || w.tp_loop) {
+        x.shadow[2 * id] = nz->create_host(g + "-loop-nic", 1e12);
+        x.shadow[2 * id + 1] = nz->create_host(g + "-loop-nvlink", 1e12);
+      }
       auto* lv = nz->create_split_duplex_link(g + "-nvlink", nvl_bw);
       lv->set_latency(0)->seal();
       auto* ln = nz->create_split_duplex_link(g + "-nic", nic_bw);
@@ -956,9 +1009,11 @@ TierLinks build_platform(Sim& x) {
                       {sg4::LinkInRoute(nvl[i], D::UP), sg4::LinkInRoute(nvl[j], D::DOWN)}, false);
       }
       nz->add_route(hi, gw, nullptr, nullptr, {sg4::LinkInRoute(nic[i], D::UP)}, false);
-      if (w.cp_loop) {
-        auto* l = w.cp_loop_nic ? nic[i] : nvl[i];
-        nz->add_route(hi, x.shadow[ids[i]]->get_netpoint(), nullptr, nullptr, {sg4::LinkInRoute(l, D::UP), sg4::LinkInRoute(l, D::DOWN)}, false);
+      if (w.cp_loop || w.tp_loop) {
+        nz->add_route(hi, x.shadow[2 * ids[i]]->get_netpoint(), nullptr, nullptr,
+                      {sg4::LinkInRoute(nic[i], D::UP), sg4::LinkInRoute(nic[i], D::DOWN)}, false);
+        nz->add_route(hi, x.shadow[2 * ids[i] + 1]->get_netpoint(), nullptr, nullptr,
+                      {sg4::LinkInRoute(nvl[i], D::UP), sg4::LinkInRoute(nvl[i], D::DOWN)}, false);
       }
       nz->add_route(gw, hi, nullptr, nullptr, {sg4::LinkInRoute(nic[i], D::DOWN)}, false);
     }
@@ -1100,7 +1155,19 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
     w.cp_loop = (own_nodes || one_node) && in_pod;
     w.cp_loop_nic = own_nodes;
   }
-  w.n_t = o.reduce && !w.tp_flows ? 1 : p.tp;
+  if (w.tp_flows && o.reduce) {
+    // The loop form covers the ring and hierarchical algorithms; NCCL's trees (all-reduce over more
+    // than two nodes) load root, inner and leaf NICs differently: then every TP rank keeps its host.
+    const char* algo = "ring";
+    hw::collective_time(c, p.sp ? hw::Coll::all_gather : hw::Coll::all_reduce, w.tp_act_bytes, hw::make_group(c, p.tp, 1), &algo);
+    const bool in_pod = c.net.pod_gpus <= 0 || p.gpus() <= c.net.pod_gpus || (p.tp <= c.net.pod_gpus && c.net.pod_gpus % p.tp == 0);
+    w.tp_loop = in_pod && std::strcmp(algo, "tree") != 0;
+    if (p.sp) {
+      hw::collective_time(c, hw::Coll::reduce_scatter, w.tp_act_bytes, hw::make_group(c, p.tp, 1), &algo);
+      w.tp_loop = w.tp_loop && std::strcmp(algo, "tree") != 0;
+    }
+  }
+  w.n_t = o.reduce && (!w.tp_flows || w.tp_loop) ? 1 : p.tp;
   w.n_tp = o.reduce ? 1 : p.tp;
   w.n_c = o.reduce && (!w.cp_flows || w.cp_loop) ? 1 : p.cp;
   w.n_cp = o.reduce ? 1 : p.cp;
@@ -1213,7 +1280,7 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   int argc = static_cast<int>(args.size());
   sg4::Engine engine(&argc, argv.data());
   x->host.resize(n);
-  x->shadow.resize(n);
+  x->shadow.resize(2 * n);
   const TierLinks tl = build_platform(*x);
 
   // Groups: DP per (t, c, stage); tied-embedding ends per (t, c, replica); CP per (t, replica, stage).
@@ -1239,7 +1306,7 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
             gc.members.push_back(id);
             if (w.runs(id)) ++gc.joiners;
             gc.stride = w.L.tp;
-            gc.loop = w.cp_loop;
+            gc.loop = w.cp_loop ? 1 : 0;
           }
         }
   // TP groups (TP as flows) per (c, replica, stage).
@@ -1253,6 +1320,7 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
             Group& g = x->groups[x->tp_group(cc, d, s)];
             g.members.push_back(id);
             g.stride = 1;
+            g.loop = w.tp_loop ? 2 : 0;
             if (w.runs(id)) ++g.joiners;
           }
   }
