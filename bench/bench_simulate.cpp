@@ -11,8 +11,8 @@ using namespace scaleplan;
 
 namespace {
 
-void run(benchmark::State& state, const char* cluster, long long gpus, const char* plan, bool reduce) {
-  const model::ModelSpec m = model::load_model("gpt3-175b");
+void run(benchmark::State& state, const char* cluster, long long gpus, const char* plan, bool reduce, const char* model = "gpt3-175b") {
+  const model::ModelSpec m = model::load_model(model);
   const hw::Cluster c = hw::load_cluster(cluster);
   const strategies::Plan p = strategies::resolve_plan(strategies::parse_plan(plan), m, c, gpus);
   des::SimOptions o;
@@ -39,6 +39,10 @@ void BM_Gpt3_175B_20480_Interleaved(benchmark::State& s) {
   run(s, "selene-a100", 20480, "tp=8,pp=16,vpp=2,schedule=interleaved,mbs=1,gbs=2560", true);
 }
 void BM_Gpt3_175B_20480_MetaPods(benchmark::State& s) { run(s, "meta-h100-roce", 20480, "tp=8,pp=16,mbs=1,gbs=1920", true); }
+// Context parallelism as flows: Llama 3 70B, all-gather CP over 16 nodes per group, 1:7 pods.
+void BM_Llama3_70B_16384_AllGatherCp(benchmark::State& s) {
+  run(s, "meta-h100-roce", 16384, "tp=8,cp=16,pp=16,mbs=1,gbs=128,cp_algo=allgather,zero=1", true, "llama3-70b");
+}
 
 }  // namespace
 
@@ -47,4 +51,5 @@ BENCHMARK(BM_Gpt3_175B_1024_Unreduced)->Unit(benchmark::kSecond)->Iterations(1);
 BENCHMARK(BM_Gpt3_175B_20480)->Unit(benchmark::kSecond)->Iterations(1);
 BENCHMARK(BM_Gpt3_175B_20480_Interleaved)->Unit(benchmark::kSecond)->Iterations(1);
 BENCHMARK(BM_Gpt3_175B_20480_MetaPods)->Unit(benchmark::kSecond)->Iterations(1);
+BENCHMARK(BM_Llama3_70B_16384_AllGatherCp)->Unit(benchmark::kSecond)->Iterations(1);
 BENCHMARK_MAIN();

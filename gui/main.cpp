@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
   scaleplan::gui::MainWindow w;
 #ifdef SCALEPLAN_HAVE_DES
   // The Gantt from the SimGrid simulator (issue 7) when it is built; plans its rank programs do not
-  // model (zero_bubble, ep > 1, offload: simulate refuses them by key) fall back to the analytic
+  // model (offload; zero_bubble with cross-node TP or all-gather CP; ep > 1 with zero=3: simulate
+  // refuses them by key) fall back to the analytic
   // schedule, as the chart's label says.
   w.set_timeline_provider({"SimGrid simulation; analytic if unsupported",
                            [](const scaleplan::model::ModelSpec& m, const scaleplan::hw::Cluster& c,

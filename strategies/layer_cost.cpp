@@ -137,6 +137,10 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
     pc.bwd_comm_s += cc.bwd_comm_s;
     pc.bwd_comm_critical_s += cc.bwd_critical_s;
     pc.cp_bytes = cc.cp_bytes;
+    pc.cp_fwd_comm_s = cc.fwd_comm_s;
+    pc.cp_bwd_comm_s = cc.bwd_comm_s;
+    pc.cp_bwd_critical_s = cc.bwd_critical_s;
+    pc.cp_kv_block_bytes = kv_block;
     cp_recompute_bytes = cc.recompute_cp_bytes;
     pc.buffer_bytes += cc.buffer_bytes;
   }

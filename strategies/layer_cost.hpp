@@ -53,6 +53,10 @@ struct PhaseCost {
   double recompute_flops = 0;
   double tp_bytes = 0;       // contract payload per microbatch (fwd + bwd + recompute)
   double cp_bytes = 0;
+  // The context-parallel parts of the times above (strategies/context: fwd_comm_s, bwd_comm_s,
+  // bwd_critical_s of the CP algorithm) and this rank's K/V block, so that the discrete-event
+  // simulator can run the CP exchange as flows instead of these durations.
+  double cp_fwd_comm_s = 0, cp_bwd_comm_s = 0, cp_bwd_critical_s = 0, cp_kv_block_bytes = 0;
   double ep_a2a_bytes = 0;   // MoE: payload of one dispatch/combine all-to-all (timed by the estimator on the EP group)
   int ep_a2a_fwd = 0, ep_a2a_bwd = 0;  // all-to-all calls per microbatch (forward; backward), recompute adds forward's
   double buffer_bytes = 0;   // transient workspace (TP gather buffers, CP K/V buffers, MoE dispatch buffers)

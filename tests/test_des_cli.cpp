@@ -91,11 +91,11 @@ TEST(SimulateCli, BadInputIsExitTwoWithOneLine) {
 }  // namespace
 
 // Plans the rank programs do not model yet are refused with the key named, never timed as
-// another plan (zero_bubble would otherwise run as 1F1B).
+// another plan: zero_bubble with all-gather CP, expert parallelism with ZeRO-3, offload.
 TEST(SimulateCli, UnmodelledPlanPartsAreRefusedByKey) {
   const std::pair<const char*, const char*> cases[] = {
-      {"simulate --model gpt3-2.7b --cluster selene-a100 --gpus 64 --plan tp=2,pp=4,schedule=zero_bubble,gbs=64", "'schedule'"},
-      {"simulate --model mixtral-8x7b --cluster selene-a100 --gpus 64 --plan tp=2,pp=4,ep=2,gbs=64", "'ep'"},
+      {"simulate --model gpt3-2.7b --cluster selene-a100 --gpus 64 --plan tp=8,cp=2,pp=4,schedule=zero_bubble,cp_algo=allgather,gbs=64", "'schedule'"},
+      {"simulate --model mixtral-8x7b --cluster selene-a100 --gpus 64 --plan tp=2,pp=4,ep=2,zero=3,gbs=64", "'ep'"},
       {"simulate --model gpt3-2.7b --cluster selene-a100 --gpus 8 --plan tp=1,zero=2,offload=optimizer,gbs=64", "'offload'"}};
   for (const auto& [args, key] : cases) {
     const CliResult r = run_cli(split_args(args));

@@ -3,7 +3,8 @@
 // SimGrid): GPipe (Huang et al. 2019: all forwards, then all backwards), 1F1B (Narayanan et al.
 // SC21 sec. 2.2, PipeDream-Flush: p-i-1 warm-up forwards, then one forward one backward, then the
 // cool-down backwards) and interleaved 1F1B (SC21 sec. 2.2.2; the order of Megatron-LM
-// schedules.py forward_backward_pipelining_with_interleaving).
+// schedules.py forward_backward_pipelining_with_interleaving). zero_bubble (ZB-H1) uses the 1F1B
+// order for F and B; its deferred W passes are placed by the rank program (simulate.cpp).
 #include <vector>
 
 #include "strategies/plan.hpp"

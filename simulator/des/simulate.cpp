@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <unordered_map>
 #include <memory>
@@ -62,9 +63,26 @@ struct ChunkCost {
   double f_comp = 0, f_comm = 0;  // forward compute; TP/CP collectives on its critical path
   double r_comp = 0, r_comm = 0;  // recompute in backward
   double b_comp = 0, b_comm = 0;  // backward compute; TP collectives the wgrad GEMMs do not hide
+  // Context parallel as flows (cp_algo=allgather): transformer layers of the chunk, each one
+  // all-gather of the K/V in forward (and in a full recompute), one in backward on the critical
+  // path and one reduce-scatter of dK/dV that the backward compute can hide.
+  double cp_layers = 0;
+  bool cp_recompute = false;
+  double tp_layers = 0;       // layers whose TP collectives run as flows (Work::tp_flows)
+  bool tp_recompute = false;
+  double bwd_overlap_delay = 0;  // backward compute before the weight-gradient window
+  // The reduce-scatter queues behind the TP backward collectives on the communication stream and
+  // hides under the weight-gradient GEMMs, as the estimator's exposed_under(tp + cp, wgrad) has it:
+  // it starts cp_rs_delay into the chunk's backward compute, and the rank waits for it at the end.
+  double cp_rs_delay = 0;
+  // Zero bubble (ZB-H1): the weight-gradient part of b_comp, run as its own W pass.
+  double w_comp = 0;
+  // Expert parallelism: MoE all-to-all calls (dispatch + combine, Estimator a2a_calls) of the chunk
+  // per microbatch in forward, recompute and backward, each of Work::ep_a2a_bytes.
+  double ep_f_calls = 0, ep_r_calls = 0, ep_b_calls = 0;
 };
 
-enum class CollKind { all_reduce, reduce_scatter, all_gather };
+enum class CollKind { all_reduce, reduce_scatter, all_gather, all_to_all };
 
 struct Work {
   Layout L;
@@ -81,14 +99,46 @@ struct Work {
   bool tied_pp = false;     // tied embeddings over pp > 1: word-embedding gradient all-reduce
   double emb_grad_bytes = 0;
   double bucket_params = 4e7;
+  // Context parallel as flows (README "Discrete-event simulator"): cp_algo=allgather (Llama 3 sec.
+  // 3.3.2) runs its K/V all-gathers and dK/dV reduce-scatters over the CP group's links; other CP
+  // algorithms keep the estimator's durations.
+  bool cp_flows = false;
+  // Tensor parallelism as flows when the TP group leaves the node (1d TP, tp a multiple of the
+  // node): per layer 2 all-reduces of the activation (T h) in forward and in backward, or with SP
+  // 2 all-gathers + 2 reduce-scatters forward and 4 + 2 backward (strategies/tensor_nd.cpp layer_1d);
+  // every TP rank keeps its host, TP rank 0 runs the program.
+  bool tp_flows = false;
+  // Reduced (SimOptions::reduce) to TP rank 0 when the ring or hierarchical algorithm runs it and no
+  // TP group leaves its pod: every member's port then carries the same flows, so the kept rank's
+  // share runs as loops through its own NIC and NVLink port (as Work::cp_loop).
+  bool tp_loop = false;
+  bool tp_sp = false;
+  double tp_act_bytes = 0;
+  // CP groups reduced to one rank (SimOptions::reduce) when every member sits on its own node (tp a
+  // multiple of the node) or the whole group on one node, and no group leaves its pod: each
+  // member's ring hop then loads its own NIC (or NVLink port) up and its successor's down, so the
+  // kept rank's hop runs as one flow through its own port up and down (a loop to a shadow host).
+  bool cp_loop = false;
+  bool cp_loop_nic = false;  // the loop runs over the NIC (members on different nodes), else NVLink
+  // Expert parallelism (strategies/expert.hpp placement): EP groups of ep consecutive data-parallel
+  // ranks; expert gradients reduce over the dp/ep ranks holding the same experts.
+  int ep = 1;
+  double ep_a2a_bytes = 0;
+  std::vector<double> exp_params_stage;  // expert parameters per GPU of each stage (part of params_stage)
+  double cp_full_bytes = 0;  // all-gather output / reduce-scatter input per layer: cp x the K/V block
   // Simulated ranks (sim ids) and their coordinates.
   std::vector<int> t_of, c_of, d_of, s_of;
   std::vector<long long> grank;
-  int n_t = 1, n_c = 1;  // simulated TP and CP indices (1 each when reduced)
+  int n_t = 1, n_c = 1;  // simulated TP and CP indices (hosts; 1 each when reduced, n_c = cp with CP flows)
+  int n_cp = 1;          // CP indices that run a program (1 when reduced)
+  int n_tp = 1;          // TP indices that run a program (1 when reduced)
   int n_d = 1;           // data-parallel replicas that run a program (replica 0 only when reduced)
-  int reduction = 1;
+  int reduction = 1;     // copies of each simulated host in the full platform (shared links get 1/reduction)
   long long total_ranks = 0;
   int sim_id(int t, int c, int d, int s) const { return ((s * L.dp + d) * n_c + c) * n_t + t; }
+  bool runs(int id) const { return d_of[id] < n_d && c_of[id] < n_cp && t_of[id] < n_tp; }
+  // The rank whose program a host without one follows (the same position in replica 0 / CP rank 0).
+  int leader(int id) const { return sim_id(t_of[id] % n_tp, c_of[id] % n_cp, d_of[id] % n_d, s_of[id]); }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -235,20 +285,37 @@ bool hierarchical_algo(const CollCall& k, std::vector<Phase>& out) {
   return true;
 }
 
+// Pairwise exchange (all-to-all): every member sends B/n to every other member at once, over
+// NVLink inside a node and the NICs across (hardware/collectives.cpp direct: (n-1) latency steps).
+bool direct_algo(const CollCall& k, std::vector<Phase>& out) {
+  if (k.kind != CollKind::all_to_all) return false;
+  Phase ph;
+  std::vector<int> all;
+  for (const auto& nd : k.nodes) all.insert(all.end(), nd.begin(), nd.end());
+  for (int a : all)
+    for (int b : all)
+      if (a != b) ph.flows.push_back({a, b, k.bytes / k.n});
+  ph.latency_s = (k.n - 1) * (k.nodes.size() > 1 ? k.c.net.latency_s : k.c.intra.latency_s);
+  out.push_back(std::move(ph));
+  return true;
+}
+
 // The registry: the same names as hardware/collectives.cpp's, so a call runs as flows the algorithm
 // the estimator's tuner picked for it.
 const struct {
   const char* name;
   FlowAlgo fn;
-} kFlowAlgos[] = {{"ring", ring_algo}, {"tree", tree_algo}, {"hierarchical", hierarchical_algo}};
+} kFlowAlgos[] = {{"ring", ring_algo}, {"tree", tree_algo}, {"hierarchical", hierarchical_algo}, {"direct", direct_algo}};
 
 std::vector<Phase> collective_phases(const Net& net, CollKind kind, double bytes, const std::vector<int>& members, int stride) {
   std::vector<Phase> out;
   const int n = static_cast<int>(members.size());
   if (n < 2 || bytes <= 0) return out;
   const hw::Cluster& c = *net.c;
-  const hw::Coll hk = kind == CollKind::all_reduce ? hw::Coll::all_reduce : kind == CollKind::reduce_scatter ? hw::Coll::reduce_scatter
-                                                                                                                : hw::Coll::all_gather;
+  const hw::Coll hk = kind == CollKind::all_reduce       ? hw::Coll::all_reduce
+                      : kind == CollKind::reduce_scatter ? hw::Coll::reduce_scatter
+                      : kind == CollKind::all_to_all     ? hw::Coll::all_to_all
+                                                         : hw::Coll::all_gather;
   // The algorithm NCCL's tuner would pick, as the estimator picks it (hardware/collectives.cpp).
   const char* algo = "ring";
   hw::collective_time(c, hk, bytes, hw::make_group(c, n, stride), &algo);
@@ -256,7 +323,8 @@ std::vector<Phase> collective_phases(const Net& net, CollKind kind, double bytes
   const CollCall call{c, kind, bytes, n, nodes};
   for (const auto& a : kFlowAlgos)
     if (std::strcmp(a.name, algo) == 0 && a.fn(call, out)) return out;
-  ring_algo(call, out);
+  if (kind == CollKind::all_to_all) direct_algo(call, out);
+  else ring_algo(call, out);
   return out;
 }
 
@@ -285,6 +353,7 @@ struct Group {
   // their flows run alongside this group's.
   std::vector<std::vector<int>> mirrors;
   int stride = 1;
+  int loop = 0;  // 1: a reduced CP group, 2: a reduced TP group: members[0] (and each mirror's [0]) loop to their shadow hosts
   std::vector<std::unique_ptr<Instance>> calls;
 };
 
@@ -296,7 +365,7 @@ struct Stream {  // a rank's data-parallel NCCL stream: one collective at a time
 
 struct RankStats {
   double compute = 0, recompute = 0, comm = 0, idle = 0, optimizer = 0, end = 0;
-  double tp = 0, dp = 0;
+  double tp = 0, dp = 0, ep = 0;
 };
 
 struct Sim {
@@ -305,6 +374,9 @@ struct Sim {
   Net net;
   bool keep_spans = true;
   std::vector<sg4::Host*> host;
+  // Per sim id two shadow hosts for the reduced CP / TP groups: [2 id] reached through the GPU's NIC
+  // up and down, [2 id + 1] through its NVLink port up and down.
+  std::vector<sg4::Host*> shadow;
   std::vector<Group> groups;
   std::vector<Stream> streams;
   std::vector<RankStats> stats;
@@ -327,10 +399,41 @@ struct Sim {
     }
     for (const auto* l : r) link_bytes[l] += bytes;
   }
+  void account_loop(int from, int nvl, double bytes) {
+    auto& r = routes[-1 - 2 * static_cast<long long>(from) - nvl];
+    if (r.empty()) {
+      double lat = 0;
+      host[from]->route_to(shadow[2 * from + nvl], r, &lat);
+    }
+    for (const auto* l : r) link_bytes[l] += bytes;
+  }
+  // A loop flow of the kept rank `from` through its NIC (nvl = 0) or NVLink port (nvl = 1).
+  void loop(int from, int nvl, double bytes, std::vector<sg4::CommPtr>& comms) {
+    if (bytes <= 0) return;
+    comms.push_back(sg4::Comm::sendto_async(host[from], shadow[2 * from + nvl], static_cast<uint64_t>(std::llround(bytes))));
+    account_loop(from, nvl, bytes);
+  }
   long long flows = 0;
   std::vector<long long> sent, received;  // per sim id x 2 directions: stage-to-stage transfers
   int dp_group(int t, int c, int s) const { return (s * w.n_c + c) * w.n_t + t; }
   int emb_group(int t, int c, int d) const { return w.L.pp * w.n_c * w.n_t + (d * w.n_c + c) * w.n_t + t; }
+  // CP group of (t, replica d, stage s): members c = 0..cp-1.
+  int cp_group(int t, int d, int s) const { return w.L.pp * w.n_c * w.n_t + w.L.dp * w.n_c * w.n_t + (s * w.L.dp + d) * w.n_t + t; }
+  std::vector<int> cp_seq;  // per sim id: calls made on its CP group
+  // EP group of (t, c, EP group index e = d / ep, s) and expert-data-parallel group of (t, c, position
+  // j = d % ep in the EP group, s).
+  int ep_base() const { return w.L.pp * w.n_c * w.n_t + w.L.dp * w.n_c * w.n_t + (w.cp_flows ? w.L.pp * w.L.dp * w.n_t : 0); }
+  int ep_group(int t, int c, int e, int s) const { return ep_base() + ((s * (w.L.dp / w.ep) + e) * w.n_c + c) * w.n_t + t; }
+  int edp_group(int t, int c, int j, int s) const {
+    return ep_base() + w.L.pp * (w.L.dp / w.ep) * w.n_c * w.n_t + ((s * w.ep + j) * w.n_c + c) * w.n_t + t;
+  }
+  std::vector<int> ep_seq;
+  // TP group of (c, replica d, stage s) when TP runs as flows: members t = 0..tp-1.
+  int tp_base() const {
+    return ep_base() + (w.ep > 1 ? w.L.pp * (w.L.dp / w.ep) * w.n_c * w.n_t + w.L.pp * w.ep * w.n_c * w.n_t : 0);
+  }
+  int tp_group(int c, int d, int s) const { return tp_base() + (s * w.L.dp + d) * w.n_c + c; }
+  std::vector<int> tp_seq;
   sg4::Mailbox* box(int id, int vs, int dir) const {
     const int line = (w.d_of[id] * w.n_c + w.c_of[id]) * w.n_t + w.t_of[id];  // d < n_d
     return mbox[(static_cast<size_t>(line) * w.L.pp * w.v + vs) * 2 + dir];
@@ -380,10 +483,69 @@ struct Lane {
   }
 };
 
-void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double bytes) {
+// `calls` back-to-back calls of `bytes` each on the group run as one: the flows carry the calls'
+// bytes together (bandwidth-equivalent), then every call's latency steps.
+void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double bytes, double calls = 1) {
   // The last member to arrive starts the flows; NCCL collectives start when every member has joined.
   if (++inst.arrived < g.joiners) {
     inst.done->acquire();
+    return;
+  }
+  if (g.loop == 1) {
+    // Reduced CP group (Work::cp_loop): the ring's (n-1)/n B per member (all-gather and
+    // reduce-scatter, FORMULAS.md ring) as the kept rank's loop through its own port, per replica.
+    const double n = x.w.L.cp;
+    const double b = (n - 1) / n * bytes * calls;
+    const int nvl = x.w.cp_loop_nic ? 0 : 1;
+    std::vector<sg4::CommPtr> comms;
+    x.loop(g.members.front(), nvl, b, comms);
+    for (const auto& mg : g.mirrors) x.loop(mg.front(), nvl, b, comms);
+    x.flows += static_cast<long long>(comms.size());
+    sg4::Comm::wait_all(comms);
+    const double lat = x.w.cp_loop_nic ? x.c->net.latency_s : x.c->intra.latency_s;
+    sg4::this_actor::sleep_for((n - 1) * lat * calls);
+    for (int i = 1; i < g.joiners; ++i) inst.done->release();
+    return;
+  }
+  if (g.loop == 2) {
+    // Reduced TP group across nodes (Work::tp_loop): what one member's NIC and NVLink port carry.
+    // Ring with one channel per GPU of the node (ring_flows): each member sends X = steps/n B,
+    // X/C of it across the node boundary (it is the crossing sender of one channel of C) and the
+    // rest over NVLink. Hierarchical: the intra-node ring (p-1)/p B over NVLink, the rail ring
+    // f (N-1)/N B/p over the NIC, the intra-node all-gather again for an all-reduce.
+    const hw::Cluster& c = *x.c;
+    const double n = x.w.L.tp, p = x.w.L.gpn, N = n / p;
+    const bool ar = kind == CollKind::all_reduce;
+    const hw::Coll hk = ar ? hw::Coll::all_reduce : kind == CollKind::reduce_scatter ? hw::Coll::reduce_scatter : hw::Coll::all_gather;
+    const char* algo = "ring";
+    hw::collective_time(c, hk, bytes, hw::make_group(c, x.w.L.tp, 1), &algo);
+    struct LoopPhase {
+      double nic, nvl, lat;
+    };
+    std::vector<LoopPhase> ph;
+    if (std::strcmp(algo, "hierarchical") == 0) {
+      const double f = ar ? 2 : 1;
+      ph.push_back({0, (p - 1) / p * bytes, (p - 1) * c.intra.latency_s});
+      ph.push_back({f * (N - 1) / N * bytes / p, 0, f * (N - 1) * c.net.latency_s});
+      if (ar) ph.push_back(ph.front());
+    } else {
+      const double steps = ar ? 2 * (n - 1) : n - 1;
+      const double X = steps / n * bytes;
+      ph.push_back({X / p, X * (p - 1) / p, steps * c.net.latency_s});
+    }
+    for (const LoopPhase& q : ph) {
+      std::vector<sg4::CommPtr> comms;
+      auto both = [&](int from) {
+        x.loop(from, 0, q.nic * calls, comms);
+        x.loop(from, 1, q.nvl * calls, comms);
+      };
+      both(g.members.front());
+      for (const auto& mg : g.mirrors) both(mg.front());
+      x.flows += static_cast<long long>(comms.size());
+      sg4::Comm::wait_all(comms);
+      if (q.lat > 0) sg4::this_actor::sleep_for(q.lat * calls);
+    }
+    for (int i = 1; i < g.joiners; ++i) inst.done->release();
     return;
   }
   std::vector<Phase> phases = collective_phases(x.net, kind, bytes, g.members, g.stride);
@@ -396,13 +558,14 @@ void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double byte
     std::vector<sg4::CommPtr> comms;
     comms.reserve(ph.flows.size());
     for (const Flow& f : ph.flows) {
-      if (f.bytes <= 0) continue;
-      comms.push_back(sg4::Comm::sendto_async(x.host[f.from], x.host[f.to], static_cast<uint64_t>(std::llround(f.bytes))));
-      x.account(f.from, f.to, f.bytes);
+      const double b = f.bytes * calls;
+      if (b <= 0) continue;
+      comms.push_back(sg4::Comm::sendto_async(x.host[f.from], x.host[f.to], static_cast<uint64_t>(std::llround(b))));
+      x.account(f.from, f.to, b);
     }
     x.flows += static_cast<long long>(comms.size());
     sg4::Comm::wait_all(comms);
-    if (ph.latency_s > 0) sg4::this_actor::sleep_for(ph.latency_s);
+    if (ph.latency_s > 0) sg4::this_actor::sleep_for(ph.latency_s * calls);
   }
   for (int i = 1; i < g.joiners; ++i) inst.done->release();
 }
@@ -454,8 +617,14 @@ void rank_main(Sim* xp, int id) {
   std::vector<int> last_b(v, -1);
   for (size_t i = 0; i < ops.size(); ++i)
     if (!ops[i].forward) last_b[ops[i].chunk] = static_cast<int>(i);
-  const double chunk_grad_params = w.params_stage[s] / v;
+  // With expert parallelism the expert weights' gradients reduce over their own dp/ep group.
+  const bool ep_on = w.ep > 1;
+  const int gep = ep_on ? x.ep_group(t, c, d / w.ep, s) : -1;
+  const int gedp = ep_on ? x.edp_group(t, c, d % w.ep, s) : -1;
+  const double chunk_exp_params = ep_on ? w.exp_params_stage[s] / v : 0;
+  const double chunk_grad_params = w.params_stage[s] / v - chunk_exp_params;
   const int buckets = std::max(1, static_cast<int>(std::ceil(chunk_grad_params / w.bucket_params)));
+  const int exp_buckets = chunk_exp_params > 0 ? std::max(1, static_cast<int>(std::ceil(chunk_exp_params / w.bucket_params))) : 0;
   const CollKind grad_kind = w.zero >= 1 ? CollKind::reduce_scatter : CollKind::all_reduce;
   const double bucket_bytes = w.grad_e * chunk_grad_params / buckets;
   // Stage-to-stage latency: one send/recv step, NVLink or the fabric (hardware/collectives.cpp direct).
@@ -466,7 +635,23 @@ void rank_main(Sim* xp, int id) {
   static int payload = 0;
   Lane lane{x, id, v, {}, 0};
   // Waiting for the previous/next stage: the blocked time plus the transfer's latency step is idle.
+  // Zero bubble (ZB-H1, Qi et al. 2023 sec. 3.1): the F/B order of 1F1B, B passes compute only
+  // the input gradient and send it on; the W pass (weight gradient) of each microbatch is
+  // deferred: at most s W's wait on stage s, so that a stage holds at most (p - s) + s = p
+  // microbatches' activations, 1F1B's peak (stage 0), which is ZB-H1's memory bound (p M_B); a
+  // deferred W runs whenever the stage would otherwise wait for its next input, the rest at the
+  // end. The last W of the step posts the gradient buckets (the gradients are final then).
+  const bool zb = w.schedule == strategies::Schedule::zero_bubble;
+  std::deque<std::pair<int, int>> pending_w;  // (microbatch, chunk)
+  int w_left = zb ? w.m * v : 0;
+  std::function<void(int, int)> run_w;
   auto receive = [&](int vs, int dir, int other, const char* what, int mb, int chunk) {
+    while (!pending_w.empty() && !x.box(id, vs, dir)->listen()) {
+      const auto [wm, wc] = pending_w.front();
+      pending_w.pop_front();
+      run_w(wm, wc);
+      lane.flush();
+    }
     lane.flush();  // the rank finishes what it is computing before it waits
     const double t0 = sg4::Engine::get_clock();
     x.box(id, vs, dir)->get<int>();
@@ -499,6 +684,137 @@ void rank_main(Sim* xp, int id) {
     lane.flush();
     post.post(group, k, bytes, std::move(label));
   };
+  // The expert weights' gradient buckets, on the expert-data-parallel group (after the dense ones).
+  auto post_experts = [&](int ch) {
+    for (int k = 0; k < exp_buckets; ++k)
+      post_now(gedp, grad_kind, w.grad_e * chunk_exp_params / exp_buckets, "expert grad c" + std::to_string(ch) + " b" + std::to_string(k));
+  };
+  run_w = [&](int mb, int ch) {
+    const ChunkCost& cc = w.cost[s][ch];
+    const bool last_w = --w_left == 0;
+    if (last_w && dp_on && w.zero < 3 && w.dp_overlap) {
+      for (int k = 0; k < buckets; ++k) {
+        lane.add(SpanKind::compute, cc.w_comp / buckets, "W", mb, ch, &rs.compute);
+        post_now(gdp, grad_kind, bucket_bytes, "grad c" + std::to_string(ch) + " b" + std::to_string(k));
+      }
+      post_experts(ch);
+    } else {
+      lane.add(SpanKind::compute, cc.w_comp, "W", mb, ch, &rs.compute);
+    }
+  };
+  // Context-parallel collectives (cp_algo=allgather) on the rank's compute stream: `calls` layers'
+  // calls as one bandwidth-equivalent collective of the CP group (README "Discrete-event simulator").
+  const int gcp = w.cp_flows ? x.cp_group(t, d, s) : -1;
+  auto cp_instance = [&]() -> Instance* {
+    Group& g = x.groups[gcp];
+    const int seq = x.cp_seq[id]++;
+    while (static_cast<int>(g.calls.size()) <= seq) g.calls.push_back(std::make_unique<Instance>());
+    return g.calls[seq].get();
+  };
+  // On the critical path: the rank waits for it.
+  auto cp_blocking = [&](CollKind k, double calls, const char* what, int mb, int chunk) {
+    if (calls <= 0) return;
+    lane.flush();
+    Instance* inst = cp_instance();
+    const double t0 = sg4::Engine::get_clock();
+    run_collective(x, x.groups[gcp], *inst, k, w.cp_full_bytes, calls);
+    const double dt = sg4::Engine::get_clock() - t0;
+    rs.tp += dt;
+    if (x.keep_spans && dt > 0) {
+      char name[64];
+      std::snprintf(name, sizeof name, v > 1 ? "%s%d.c%d" : "%s%d", what, mb, chunk);
+      x.span(id, SpanKind::comm, name, t0, dt);
+    }
+  };
+  // MoE dispatch/combine all-to-alls on the EP group (the experts wait for their tokens: exposed,
+  // as the estimator's layer_ep).
+  auto ep_blocking = [&](double calls, const char* what, int mb, int chunk) {
+    if (!ep_on || calls <= 0) return;
+    lane.flush();
+    Group& g = x.groups[gep];
+    const int seq = x.ep_seq[id]++;
+    while (static_cast<int>(g.calls.size()) <= seq) g.calls.push_back(std::make_unique<Instance>());
+    const double t0 = sg4::Engine::get_clock();
+    run_collective(x, g, *g.calls[seq], CollKind::all_to_all, w.ep_a2a_bytes, calls);
+    const double dt = sg4::Engine::get_clock() - t0;
+    rs.ep += dt;
+    if (x.keep_spans && dt > 0) {
+      char name[64];
+      std::snprintf(name, sizeof name, v > 1 ? "%s%d.c%d" : "%s%d", what, mb, chunk);
+      x.span(id, SpanKind::comm, name, t0, dt);
+    }
+  };
+  // Tensor-parallel collectives as flows (Work::tp_flows) on the TP group.
+  const int gtp = w.tp_flows ? x.tp_group(c, d, s) : -1;
+  auto tp_instance = [&]() -> Instance* {
+    Group& g = x.groups[gtp];
+    const int seq = x.tp_seq[id]++;
+    while (static_cast<int>(g.calls.size()) <= seq) g.calls.push_back(std::make_unique<Instance>());
+    return g.calls[seq].get();
+  };
+  // Forward (and full-recompute) TP collectives of `layers` layers, on the critical path.
+  auto tp_fwd = [&](double layers, const char* what, int mb, int chunk) {
+    if (!w.tp_flows || layers <= 0) return;
+    lane.flush();
+    const double t0 = sg4::Engine::get_clock();
+    if (w.tp_sp) {
+      run_collective(x, x.groups[gtp], *tp_instance(), CollKind::all_gather, w.tp_act_bytes, 2 * layers);
+      run_collective(x, x.groups[gtp], *tp_instance(), CollKind::reduce_scatter, w.tp_act_bytes, 2 * layers);
+    } else {
+      run_collective(x, x.groups[gtp], *tp_instance(), CollKind::all_reduce, w.tp_act_bytes, 2 * layers);
+    }
+    const double dt = sg4::Engine::get_clock() - t0;
+    rs.tp += dt;
+    if (x.keep_spans && dt > 0) {
+      char name[64];
+      std::snprintf(name, sizeof name, v > 1 ? "%s%d.c%d" : "%s%d", what, mb, chunk);
+      x.span(id, SpanKind::comm, name, t0, dt);
+    }
+  };
+  // The backward's overlapped collectives, in stream order after `delay` of backward compute: the
+  // TP ones (flows) and then the CP reduce-scatter; a helper actor runs them, cp_wait blocks.
+  struct Job {
+    int group;
+    Instance* inst;
+    CollKind kind;
+    double bytes, calls;
+  };
+  auto bwd_start = [&](const ChunkCost& cc) -> sg4::SemaphorePtr {
+    std::vector<Job> jobs;
+    if (w.tp_flows && cc.tp_layers > 0) {
+      if (w.tp_sp) {
+        jobs.push_back({gtp, tp_instance(), CollKind::all_gather, w.tp_act_bytes, 4 * cc.tp_layers});
+        jobs.push_back({gtp, tp_instance(), CollKind::reduce_scatter, w.tp_act_bytes, 2 * cc.tp_layers});
+      } else {
+        jobs.push_back({gtp, tp_instance(), CollKind::all_reduce, w.tp_act_bytes, 2 * cc.tp_layers});
+      }
+    }
+    if (w.cp_flows && cc.cp_layers > 0) jobs.push_back({gcp, cp_instance(), CollKind::reduce_scatter, w.cp_full_bytes, cc.cp_layers});
+    if (jobs.empty()) return nullptr;
+    lane.flush();
+    auto sem = sg4::Semaphore::create(0);
+    Sim* xp2 = &x;
+    const double delay = w.tp_flows ? cc.bwd_overlap_delay : cc.cp_rs_delay;
+    sg4::Actor::create("bwd" + std::to_string(w.grank[id]), x.host[id], [xp2, jobs, delay, sem] {
+      if (delay > 0) sg4::this_actor::sleep_for(delay);
+      for (const Job& j : jobs) run_collective(*xp2, xp2->groups[j.group], *j.inst, j.kind, j.bytes, j.calls);
+      sem->release();
+    });
+    return sem;
+  };
+  auto cp_wait = [&](const sg4::SemaphorePtr& sem, const char* what, int mb, int chunk) {
+    if (!sem) return;
+    lane.flush();
+    const double t0 = sg4::Engine::get_clock();
+    sem->acquire();
+    const double dt = sg4::Engine::get_clock() - t0;
+    rs.tp += dt;
+    if (x.keep_spans && dt > 0) {
+      char name[64];
+      std::snprintf(name, sizeof name, v > 1 ? "%s%d.c%d" : "%s%d", what, mb, chunk);
+      x.span(id, SpanKind::comm, name, t0, dt);
+    }
+  };
   // ZeRO-1/2 (Megatron distributed optimizer with overlap_param_gather): the updated parameter
   // shards are all-gathered chunk by chunk while the step starts; a chunk's first forward waits
   // for its parameters. One step in steady state: this is the previous optimizer step's gather.
@@ -506,6 +822,11 @@ void rank_main(Sim* xp, int id) {
   if (dp_on && (w.zero == 1 || w.zero == 2))
     for (int c2 = 0; c2 < v; ++c2) {
       auto sem = sg4::Semaphore::create(0);
+      if (ep_on && exp_buckets > 0) {
+        // Expert parameters first, on their own group; the dense gather's completion then covers both
+        // (one NCCL stream: in order).
+        post.post(gedp, CollKind::all_gather, w.param_e * chunk_exp_params, "ag expert params c" + std::to_string(c2));
+      }
       if (post.post(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag params c" + std::to_string(c2), sem)) params_ready[c2] = sem;
     }
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -524,35 +845,68 @@ void rank_main(Sim* xp, int id) {
         if (dt > 0) x.span(id, SpanKind::comm, "wait params", t0, dt);
       }
       if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag F" + std::to_string(mb));
+      if (w.cp_flows) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag F", mb, ch);
       lane.add(SpanKind::compute, cc.f_comp, "F", mb, ch, &rs.compute);
       lane.add(SpanKind::comm, cc.f_comm, "tp F", mb, ch, &rs.tp);
+      tp_fwd(cc.tp_layers, "tp flows F", mb, ch);
+      ep_blocking(cc.ep_f_calls, "a2a F", mb, ch);
       if (vs < V - 1) send(vs + 1, 0);
     } else {
       if (vs < V - 1) receive(vs, 1, (vs + 1) % p, "wait B", mb, ch);
       if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag B" + std::to_string(mb));
+      if (w.cp_flows && cc.cp_recompute) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag R", mb, ch);
       lane.add(SpanKind::recompute, cc.r_comp, "R", mb, ch, &rs.recompute);
       lane.add(SpanKind::comm, cc.r_comm, "tp R", mb, ch, &rs.tp);
-      const bool bucketed = dp_on && w.zero < 3 && w.dp_overlap && static_cast<int>(i) == last_b[op.chunk];
-      if (bucketed) {
+      if (cc.tp_recompute) tp_fwd(cc.tp_layers, "tp flows R", mb, ch);
+      ep_blocking(cc.ep_r_calls, "a2a R", mb, ch);
+      sg4::SemaphorePtr cp_rs;
+      if (w.cp_flows) {
+        // Backward all-gathers K/V again (critical), then reduce-scatters dK/dV under the compute.
+        cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag B", mb, ch);
+      }
+      cp_rs = bwd_start(cc);
+      const bool bucketed = !zb && dp_on && w.zero < 3 && w.dp_overlap && static_cast<int>(i) == last_b[op.chunk];
+      if (zb) {
+        lane.add(SpanKind::compute, cc.b_comp - cc.w_comp, "B", mb, ch, &rs.compute);
+      } else if (bucketed) {
         // Gradients of the chunk's layers are final as this backward passes them: bucket k is
         // reduced while the backward of the next layers runs (Megatron DDP overlap_grad_reduce).
         for (int k = 0; k < buckets; ++k) {
           lane.add(SpanKind::compute, cc.b_comp / buckets, "B", mb, ch, &rs.compute);
           post_now(gdp, grad_kind, bucket_bytes, "grad c" + std::to_string(ch) + " b" + std::to_string(k));
         }
+        post_experts(ch);
       } else {
         lane.add(SpanKind::compute, cc.b_comp, "B", mb, ch, &rs.compute);
       }
+      cp_wait(cp_rs, "overlap B", mb, ch);
       lane.add(SpanKind::comm, cc.b_comm, "tp B", mb, ch, &rs.tp);
+      ep_blocking(cc.ep_b_calls, "a2a B", mb, ch);
       if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::reduce_scatter, w.grad_e * chunk_grad_params, "rs B" + std::to_string(mb));
       if (vs > 0) send(vs - 1, 1);
+      if (zb) {
+        pending_w.push_back({mb, ch});
+        while (static_cast<int>(pending_w.size()) > s) {
+          const auto [wm, wc] = pending_w.front();
+          pending_w.pop_front();
+          run_w(wm, wc);
+        }
+      }
     }
+  }
+  while (!pending_w.empty()) {
+    const auto [wm, wc] = pending_w.front();
+    pending_w.pop_front();
+    run_w(wm, wc);
   }
   lane.flush();
   if (dp_on && w.zero < 3 && !w.dp_overlap) {
     // Gradient reduction after the pipeline flush (Megatron 2021-22 without overlap).
     for (int c2 = 0; c2 < v; ++c2)
+    {
       for (int k = 0; k < buckets; ++k) post.post(gdp, grad_kind, bucket_bytes, "grad c" + std::to_string(c2) + " b" + std::to_string(k));
+      post_experts(c2);
+    }
   }
   if (w.tied_pp && (s == 0 || s == p - 1)) post.post(x.emb_group(t, c, d), CollKind::all_reduce, w.emb_grad_bytes, "emb grad");
   {
@@ -631,6 +985,10 @@ TierLinks build_platform(Sim& x) {
     for (int id : ids) {
       const std::string g = "gpu" + std::to_string(w.grank[id]);
       x.host[id] = nz->create_host(g, 1e12);
+      if (w.cp_loop || w.tp_loop) {
+        x.shadow[2 * id] = nz->create_host(g + "-loop-nic", 1e12);
+        x.shadow[2 * id + 1] = nz->create_host(g + "-loop-nvlink", 1e12);
+      }
       auto* lv = nz->create_split_duplex_link(g + "-nvlink", nvl_bw);
       lv->set_latency(0)->seal();
       auto* ln = nz->create_split_duplex_link(g + "-nic", nic_bw);
@@ -651,6 +1009,12 @@ TierLinks build_platform(Sim& x) {
                       {sg4::LinkInRoute(nvl[i], D::UP), sg4::LinkInRoute(nvl[j], D::DOWN)}, false);
       }
       nz->add_route(hi, gw, nullptr, nullptr, {sg4::LinkInRoute(nic[i], D::UP)}, false);
+      if (w.cp_loop || w.tp_loop) {
+        nz->add_route(hi, x.shadow[2 * ids[i]]->get_netpoint(), nullptr, nullptr,
+                      {sg4::LinkInRoute(nic[i], D::UP), sg4::LinkInRoute(nic[i], D::DOWN)}, false);
+        nz->add_route(hi, x.shadow[2 * ids[i] + 1]->get_netpoint(), nullptr, nullptr,
+                      {sg4::LinkInRoute(nvl[i], D::UP), sg4::LinkInRoute(nvl[i], D::DOWN)}, false);
+      }
       nz->add_route(gw, hi, nullptr, nullptr, {sg4::LinkInRoute(nic[i], D::DOWN)}, false);
     }
     nz->seal();
@@ -681,7 +1045,7 @@ TierLinks build_platform(Sim& x) {
 // What the child process hands back.
 
 struct Core {
-  double step_s = 0, compute_s = 0, comm_s = 0, bubble_s = 0, optimizer_s = 0, tp_s = 0, dp_s = 0;
+  double step_s = 0, compute_s = 0, comm_s = 0, bubble_s = 0, optimizer_s = 0, tp_s = 0, dp_s = 0, ep_s = 0;
   std::vector<LinkTier> links;
   std::vector<Span> spans;
   long long flows = 0, simulated = 0;
@@ -701,6 +1065,9 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
   const analytic::LayerTable tab = est.prepare(p);
   const strategies::StageLayers sl = strategies::stage_layers(m.layers, p.pp);
   const double e = strategies::bytes_per_element(p.precision);
+  w.cp_flows = p.cp > 1 && p.cp_algo == strategies::CpAlgo::allgather;
+  w.tp_flows = p.tp > c.gpus_per_node && p.tp % c.gpus_per_node == 0 && p.tp_mode == strategies::TpMode::d1 && (p.cp == 1 || w.cp_flows);
+  w.tp_sp = p.sp;
   w.cost.assign(p.pp, std::vector<ChunkCost>(w.v));
   for (int s = 0; s < p.pp; ++s) {
     const double layers = (s == 0 ? sl.first : s == p.pp - 1 ? sl.last : sl.middle) / w.v;
@@ -716,28 +1083,96 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
       cc.r_comm = layers * lc.recompute_comm_s;
       cc.b_comp = layers * lc.bwd_s + (first ? ec.bwd_s : 0) + (last ? hc.bwd_s : 0);
       cc.b_comm = layers * lc.bwd_comm_exposed_s + (last ? hc.bwd_comm_exposed_s : 0);
+      // Weight-gradient GEMMs (the estimator's StageTimes::w_s: layers x wgrad + the head's).
+      cc.w_comp = layers * lc.wgrad_s + (first ? ec.wgrad_s : 0) + (last ? hc.wgrad_s : 0);
+      cc.ep_f_calls = layers * lc.ep_a2a_fwd;
+      cc.ep_r_calls = p.recompute == strategies::Recompute::full ? layers * lc.ep_a2a_fwd : 0;
+      cc.ep_b_calls = layers * lc.ep_a2a_bwd;
+      if (w.cp_flows) {
+        // The CP exchange runs as flows: take its durations out of the critical-path terms, and
+        // hide only the TP backward collectives under the weight-gradient GEMMs.
+        cc.cp_layers = layers;
+        cc.cp_recompute = p.recompute == strategies::Recompute::full;
+        cc.f_comm -= layers * lc.cp_fwd_comm_s;
+        if (cc.cp_recompute) cc.r_comm -= layers * lc.cp_fwd_comm_s;
+        // Per layer the estimator exposes max(0, tp + rs - wgrad) + overlap_slowdown min(tp + rs, wgrad)
+        // (exposed_under): the first term is simulated (the wait for the reduce-scatter, whose
+        // flows may be slowed by other traffic), the second (SMs and HBM the overlapped kernels
+        // take from the GEMMs) stays a duration at the estimator's isolated value.
+        const double tp_bwd = lc.bwd_comm_s - lc.cp_bwd_comm_s;
+        const double hidden = std::min(lc.bwd_comm_s, lc.wgrad_s);
+        cc.b_comm = layers * (c.device.eff.overlap_slowdown * hidden + lc.bwd_comm_critical_s - lc.cp_bwd_critical_s) +
+                    (last ? hc.bwd_comm_exposed_s : 0);
+        cc.cp_rs_delay = cc.b_comp - layers * lc.wgrad_s + layers * tp_bwd;
+      }
+      if (w.tp_flows) {
+        // The layers' TP collectives run as flows: out of the durations; the backward ones (and the
+        // CP reduce-scatter after them) start at the weight-gradient window and the rank waits at
+        // the end of the backward: exposed max(0, tp + cp - wgrad) simulated, the overlap
+        // slowdown kept as a duration (as exposed_under).
+        cc.tp_layers = layers;
+        cc.tp_recompute = p.recompute == strategies::Recompute::full;
+        const double tp_fwd = lc.fwd_comm_s - lc.cp_fwd_comm_s;
+        cc.f_comm -= layers * tp_fwd;
+        if (cc.tp_recompute) cc.r_comm -= layers * tp_fwd;
+        const double hidden = std::min(lc.bwd_comm_s, lc.wgrad_s);
+        cc.b_comm = layers * (c.device.eff.overlap_slowdown * hidden + lc.bwd_comm_critical_s - lc.cp_bwd_critical_s) +
+                    (last ? hc.bwd_comm_exposed_s : 0);
+        cc.bwd_overlap_delay = cc.b_comp - layers * lc.wgrad_s;
+      }
     }
   }
+  w.cp_full_bytes = tab.lc.cp_kv_block_bytes * p.cp;
+  w.tp_act_bytes = e * tab.sh.b * tab.sh.s * m.hidden;  // layer_1d's act = e T h
   // Stage-to-stage activations T h / t (Estimator::metrics p2p_bytes).
   w.p2p_bytes = e * tab.sh.b * tab.sh.s * m.hidden / p.tp;
   const strategies::Recipe rec = p.precision == strategies::Precision::fp32 ? strategies::recipe_zero_paper(strategies::Precision::fp32)
                                                                             : strategies::recipe_zero_paper(p.precision);
   w.grad_e = rec.grad_bytes > 0 ? rec.grad_bytes : rec.main_grad_bytes;
   w.param_e = rec.param_bytes;
+  w.ep = p.ep;
+  w.ep_a2a_bytes = tab.lc.ep_a2a_bytes;
   for (int s = 0; s < p.pp; ++s) {
     const double P = est.params_on_stage(p, s);
+    const double P_exp = p.ep > 1 ? est.expert_params_on_stage(p, s) : 0;
     w.params_stage.push_back(P);
-    // Adam on this GPU's shard (Estimator::metrics t_opt).
-    w.opt_s.push_back(c.device.stream_time(est.options().optimizer_bytes_per_param * (p.zero >= 1 ? P / p.dp : P)));
+    w.exp_params_stage.push_back(P_exp);
+    // Adam on this GPU's shard (Estimator::metrics t_opt; expert weights sharded over dp/ep).
+    const double opt_params = p.zero >= 1 ? (P - P_exp) / p.dp + P_exp / (p.dp / p.ep) : P;
+    w.opt_s.push_back(c.device.stream_time(est.options().optimizer_bytes_per_param * opt_params));
   }
   w.tied_pp = m.tied_embeddings && p.pp > 1;
   w.emb_grad_bytes = w.grad_e * static_cast<double>(m.vocab) * m.hidden / p.tp;
   w.bucket_params = o.bucket_params > 0 ? o.bucket_params : std::max(4e7, 1e6 * p.dp);
-  // Symmetry reduction: one rank per TP x CP group.
-  w.n_t = o.reduce ? 1 : p.tp;
-  w.n_c = o.reduce ? 1 : p.cp;
+  // Symmetry reduction: one rank per TP x CP group. With CP flows every CP rank keeps its host (its
+  // NIC carries the CP ring), but only CP rank 0 runs a program; its CP collectives carry the
+  // flows of all members.
+  if (w.cp_flows && o.reduce) {
+    const long long span = static_cast<long long>(p.tp) * p.cp;
+    const bool own_nodes = p.tp % c.gpus_per_node == 0;
+    const bool one_node = span <= c.gpus_per_node && c.gpus_per_node % span == 0;
+    const bool in_pod = c.net.pod_gpus <= 0 || p.gpus() <= c.net.pod_gpus || (span <= c.net.pod_gpus && c.net.pod_gpus % span == 0);
+    w.cp_loop = (own_nodes || one_node) && in_pod;
+    w.cp_loop_nic = own_nodes;
+  }
+  if (w.tp_flows && o.reduce) {
+    // The loop form covers the ring and hierarchical algorithms; NCCL's trees (all-reduce over more
+    // than two nodes) load root, inner and leaf NICs differently: then every TP rank keeps its host.
+    const char* algo = "ring";
+    hw::collective_time(c, p.sp ? hw::Coll::all_gather : hw::Coll::all_reduce, w.tp_act_bytes, hw::make_group(c, p.tp, 1), &algo);
+    const bool in_pod = c.net.pod_gpus <= 0 || p.gpus() <= c.net.pod_gpus || (p.tp <= c.net.pod_gpus && c.net.pod_gpus % p.tp == 0);
+    w.tp_loop = in_pod && std::strcmp(algo, "tree") != 0;
+    if (p.sp) {
+      hw::collective_time(c, hw::Coll::reduce_scatter, w.tp_act_bytes, hw::make_group(c, p.tp, 1), &algo);
+      w.tp_loop = w.tp_loop && std::strcmp(algo, "tree") != 0;
+    }
+  }
+  w.n_t = o.reduce && (!w.tp_flows || w.tp_loop) ? 1 : p.tp;
+  w.n_tp = o.reduce ? 1 : p.tp;
+  w.n_c = o.reduce && (!w.cp_flows || w.cp_loop) ? 1 : p.cp;
+  w.n_cp = o.reduce ? 1 : p.cp;
   w.n_d = o.reduce ? 1 : p.dp;
-  w.reduction = o.reduce ? p.tp * p.cp : 1;
+  w.reduction = (p.tp / w.n_t) * (p.cp / w.n_c);
   const long long n = static_cast<long long>(w.n_t) * w.n_c * p.dp * p.pp;
   w.t_of.resize(n);
   w.c_of.resize(n);
@@ -768,13 +1203,13 @@ std::vector<double> link_bytes(const Sim& x, const std::vector<sg4::Link*>& link
     auto it = x.link_bytes.find(links[i]);
     b[i] = it == x.link_bytes.end() ? 0 : it->second;
   }
-  if (w.n_d >= w.L.dp) return b;
+  if (w.n_d >= w.L.dp && w.n_cp >= w.n_c) return b;
   const hw::Cluster& c = *x.c;
   for (size_t id = 0; id < w.grank.size(); ++id) {
+    if (w.runs(static_cast<int>(id))) continue;
     const int d = w.d_of[id];
-    if (d < w.n_d) continue;
     const int t = w.t_of[id], cc = w.c_of[id], s = w.s_of[id];
-    const int r0 = w.sim_id(t, cc, 0, s);
+    const int r0 = w.leader(static_cast<int>(id));
     for (int dir = 0; dir < 2; ++dir) {
       const int s_to = dir == 0 ? (s + 1) % w.L.pp : (s + w.L.pp - 1) % w.L.pp;    // where sends of dir go
       const int s_from = dir == 0 ? (s + w.L.pp - 1) % w.L.pp : (s + 1) % w.L.pp;  // where receives of dir come from
@@ -826,7 +1261,8 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   x->keep_spans = o.timeline;
   const Work& w = x->w;
   const size_t n = w.grank.size();
-  core.simulated = static_cast<long long>(n) / w.L.dp * w.n_d;
+  core.simulated = 0;
+  for (size_t id = 0; id < n; ++id) core.simulated += w.runs(static_cast<int>(id)) ? 1 : 0;
 
   std::vector<std::string> args = {"scaleplan-des", "--log=root.thres:critical", "--cfg=network/model:CM02",
                                    "--cfg=network/crosstraffic:0", "--cfg=contexts/stack-size:256"};
@@ -844,31 +1280,128 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   int argc = static_cast<int>(args.size());
   sg4::Engine engine(&argc, argv.data());
   x->host.resize(n);
+  x->shadow.resize(2 * n);
   const TierLinks tl = build_platform(*x);
 
-  // Groups: DP per (t, c, stage); tied-embedding ends per (t, c, replica).
-  x->groups.resize(static_cast<size_t>(w.L.pp) * w.n_c * w.n_t + static_cast<size_t>(w.L.dp) * w.n_c * w.n_t);
+  // Groups: DP per (t, c, stage); tied-embedding ends per (t, c, replica); CP per (t, replica, stage).
+  x->groups.resize(static_cast<size_t>(w.L.pp) * w.n_c * w.n_t + static_cast<size_t>(w.L.dp) * w.n_c * w.n_t +
+                   (w.cp_flows ? static_cast<size_t>(w.L.pp) * w.L.dp * w.n_t : 0));
   for (int s = 0; s < w.L.pp; ++s)
     for (int d = 0; d < w.L.dp; ++d)
       for (int cc = 0; cc < w.n_c; ++cc)
         for (int t = 0; t < w.n_t; ++t) {
+          const int id = w.sim_id(t, cc, d, s);
           Group& g = x->groups[x->dp_group(t, cc, s)];
-          g.members.push_back(w.sim_id(t, cc, d, s));
-          if (d < w.n_d) ++g.joiners;
+          g.members.push_back(id);
+          if (w.runs(id)) ++g.joiners;
           g.stride = w.L.stride_dp();
           if (w.tied_pp && (s == 0 || s == w.L.pp - 1)) {
             Group& ge = x->groups[x->emb_group(t, cc, d)];
-            ge.members.push_back(w.sim_id(t, cc, d, s));
-            if (d < w.n_d) ++ge.joiners;
+            ge.members.push_back(id);
+            if (w.runs(id)) ++ge.joiners;
             ge.stride = w.L.stride_pp() * (w.L.pp - 1);
           }
+          if (w.cp_flows) {
+            Group& gc = x->groups[x->cp_group(t, d, s)];
+            gc.members.push_back(id);
+            if (w.runs(id)) ++gc.joiners;
+            gc.stride = w.L.tp;
+            gc.loop = w.cp_loop ? 1 : 0;
+          }
         }
-  // Tied-embedding groups of replicas without a program ride along with replica 0's.
+  // TP groups (TP as flows) per (c, replica, stage).
+  if (w.tp_flows) {
+    x->groups.resize(static_cast<size_t>(x->tp_base()) + static_cast<size_t>(w.L.pp) * w.L.dp * w.n_c);
+    for (int s = 0; s < w.L.pp; ++s)
+      for (int d = 0; d < w.L.dp; ++d)
+        for (int cc = 0; cc < w.n_c; ++cc)
+          for (int t = 0; t < w.n_t; ++t) {
+            const int id = w.sim_id(t, cc, d, s);
+            Group& g = x->groups[x->tp_group(cc, d, s)];
+            g.members.push_back(id);
+            g.stride = 1;
+            g.loop = w.tp_loop ? 2 : 0;
+            if (w.runs(id)) ++g.joiners;
+          }
+  }
+  // Groups no program joins (TP and CP ranks > 0 and replicas > 0 when reduced) ride along with the
+  // group of the rank their first member follows: their flows run in the same collective.
+  for (int s = 0; s < w.L.pp; ++s)
+    for (int cc = 0; cc < w.n_c; ++cc)
+      for (int t = 0; t < w.n_t; ++t) {
+        const Group& g = x->groups[x->dp_group(t, cc, s)];
+        if (g.joiners > 0) continue;
+        const int lead = w.leader(g.members.front());
+        x->groups[x->dp_group(w.t_of[lead], w.c_of[lead], s)].mirrors.push_back(g.members);
+      }
   if (w.tied_pp)
-    for (int d = w.n_d; d < w.L.dp; ++d)
+    for (int d = 0; d < w.L.dp; ++d)
       for (int cc = 0; cc < w.n_c; ++cc)
-        for (int t = 0; t < w.n_t; ++t)
-          x->groups[x->emb_group(t, cc, d % w.n_d)].mirrors.push_back(x->groups[x->emb_group(t, cc, d)].members);
+        for (int t = 0; t < w.n_t; ++t) {
+          const Group& g = x->groups[x->emb_group(t, cc, d)];
+          if (g.joiners > 0 || g.members.empty()) continue;
+          const int lead = w.leader(g.members.front());
+          x->groups[x->emb_group(w.t_of[lead], w.c_of[lead], w.d_of[lead])].mirrors.push_back(g.members);
+        }
+  if (w.cp_flows)
+    for (int d = 0; d < w.L.dp; ++d)
+      for (int s = 0; s < w.L.pp; ++s)
+        for (int t = 0; t < w.n_t; ++t) {
+          const Group& g = x->groups[x->cp_group(t, d, s)];
+          if (g.joiners > 0) continue;
+          const int lead = w.leader(g.members.front());
+          x->groups[x->cp_group(w.t_of[lead], w.d_of[lead], s)].mirrors.push_back(g.members);
+        }
+  if (w.tp_flows)
+    for (int s = 0; s < w.L.pp; ++s)
+      for (int d = 0; d < w.L.dp; ++d)
+        for (int cc = 0; cc < w.n_c; ++cc) {
+          const Group& g = x->groups[x->tp_group(cc, d, s)];
+          if (g.joiners > 0) continue;
+          const int lead = w.leader(g.members.front());
+          x->groups[x->tp_group(w.c_of[lead], w.d_of[lead], s)].mirrors.push_back(g.members);
+        }
+  x->tp_seq.assign(n, 0);
+  x->cp_seq.assign(n, 0);
+  x->ep_seq.assign(n, 0);
+  if (w.ep > 1) {
+    const size_t base = static_cast<size_t>(x->ep_base());
+    x->groups.resize(std::max(x->groups.size(), base + static_cast<size_t>(w.L.pp) * (w.L.dp / w.ep) * w.n_c * w.n_t +
+                                                    static_cast<size_t>(w.L.pp) * w.ep * w.n_c * w.n_t));
+    for (int s = 0; s < w.L.pp; ++s)
+      for (int d = 0; d < w.L.dp; ++d)
+        for (int cc = 0; cc < w.n_c; ++cc)
+          for (int t = 0; t < w.n_t; ++t) {
+            const int id = w.sim_id(t, cc, d, s);
+            Group& ge = x->groups[x->ep_group(t, cc, d / w.ep, s)];
+            ge.members.push_back(id);
+            ge.stride = w.L.stride_dp();
+            Group& gd = x->groups[x->edp_group(t, cc, d % w.ep, s)];
+            gd.members.push_back(id);
+            gd.stride = w.L.stride_dp() * w.ep;
+            if (w.runs(id)) {
+              ++ge.joiners;
+              ++gd.joiners;
+            }
+          }
+    // Groups no program joins ride along with the group of the rank their first member follows.
+    for (int s = 0; s < w.L.pp; ++s)
+      for (int cc = 0; cc < w.n_c; ++cc)
+        for (int t = 0; t < w.n_t; ++t) {
+          for (int e = 0; e < w.L.dp / w.ep; ++e) {
+            Group& g = x->groups[x->ep_group(t, cc, e, s)];
+            if (g.joiners > 0) continue;
+            const int lead = w.leader(g.members.front());
+            x->groups[x->ep_group(t, w.c_of[lead], w.d_of[lead] / w.ep, s)].mirrors.push_back(g.members);
+          }
+          for (int j = 0; j < w.ep; ++j) {
+            Group& g = x->groups[x->edp_group(t, cc, j, s)];
+            if (g.joiners > 0) continue;
+            const int lead = w.leader(g.members.front());
+            x->groups[x->edp_group(t, w.c_of[lead], w.d_of[lead] % w.ep, s)].mirrors.push_back(g.members);
+          }
+        }
+  }
   x->streams.resize(n);
   x->sent.assign(2 * n, 0);
   x->received.assign(2 * n, 0);
@@ -876,26 +1409,26 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   const size_t lines = static_cast<size_t>(w.n_d) * w.n_c * w.n_t;
   x->mbox.resize(lines * w.L.pp * w.v * 2);
   for (size_t i = 0; i < x->mbox.size(); ++i) x->mbox[i] = sg4::Mailbox::by_name("mb" + std::to_string(i));
-  if (w.n_d < w.L.dp && c.net.pod_gpus > 0 && w.total_ranks > c.net.pod_gpus) {
+  if ((w.n_d < w.L.dp || w.n_cp < w.n_c) && c.net.pod_gpus > 0 && w.total_ranks > c.net.pod_gpus) {
     x->mirror.resize(2 * n);
     auto pod = [&](int id) { return w.grank[id] / c.net.pod_gpus; };
     for (size_t id = 0; id < n; ++id) {
-      if (w.d_of[id] >= w.n_d) continue;
-      const int t = w.t_of[id], cc = w.c_of[id], s = w.s_of[id];
+      const int a = static_cast<int>(id);
+      if (w.runs(a)) continue;
+      const int t = w.t_of[id], cc = w.c_of[id], d = w.d_of[id], s = w.s_of[id];
+      const int lead = w.leader(a);
       for (int dir = 0; dir < 2; ++dir) {
         // Stage-to-stage partner of this rank's stage (the virtual-stage chain wraps from the last
-        // stage to the first between chunks).
+        // stage to the first between chunks); sent when the rank it follows sends.
         const int s2 = dir == 0 ? (s + 1) % w.L.pp : (s + w.L.pp - 1) % w.L.pp;
         if (s2 == s) continue;
-        for (int d = w.n_d; d < w.L.dp; ++d) {
-          const int a = w.sim_id(t, cc, d, s), b = w.sim_id(t, cc, d, s2);
-          if (pod(a) != pod(b)) x->mirror[2 * id + dir].push_back({a, b});
-        }
+        const int b = w.sim_id(t, cc, d, s2);
+        if (pod(a) != pod(b)) x->mirror[2 * lead + dir].push_back({a, b});
       }
     }
   }
   for (size_t id = 0; id < n; ++id) {
-    if (w.d_of[id] >= w.n_d) continue;  // replicas without a program: their hosts only end flows
+    if (!w.runs(static_cast<int>(id))) continue;  // hosts without a program only end flows
     const int i = static_cast<int>(id);
     Sim* xp = x.get();
     sg4::Actor::create("rank" + std::to_string(w.grank[id]), x->host[id], [xp, i] { rank_main(xp, i); });
@@ -913,7 +1446,8 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   core.optimizer_s = rs.optimizer;
   core.tp_s = rs.tp;
   core.dp_s = rs.dp;
-  core.comm_s = rs.tp + rs.dp;
+  core.ep_s = rs.ep;
+  core.comm_s = rs.tp + rs.dp + rs.ep;
   core.bubble_s = rs.idle;
   const double step = rs.end;
   const double k = w.reduction;
@@ -984,7 +1518,7 @@ struct Reader {
 
 std::string encode(const Core& c) {
   Writer w;
-  for (double v : {c.step_s, c.compute_s, c.comm_s, c.bubble_s, c.optimizer_s, c.tp_s, c.dp_s, c.wall_s, c.rss}) w.d(v);
+  for (double v : {c.step_s, c.compute_s, c.comm_s, c.bubble_s, c.optimizer_s, c.tp_s, c.dp_s, c.ep_s, c.wall_s, c.rss}) w.d(v);
   w.i(c.flows);
   w.i(c.simulated);
   w.i(static_cast<long long>(c.links.size()));
@@ -1008,7 +1542,7 @@ std::string encode(const Core& c) {
 Core decode(const std::string& buf) {
   Reader r{buf};
   Core c;
-  for (double* v : {&c.step_s, &c.compute_s, &c.comm_s, &c.bubble_s, &c.optimizer_s, &c.tp_s, &c.dp_s, &c.wall_s, &c.rss}) *v = r.d();
+  for (double* v : {&c.step_s, &c.compute_s, &c.comm_s, &c.bubble_s, &c.optimizer_s, &c.tp_s, &c.dp_s, &c.ep_s, &c.wall_s, &c.rss}) *v = r.d();
   c.flows = r.i();
   c.simulated = r.i();
   c.links.resize(static_cast<size_t>(r.i()));
@@ -1096,10 +1630,12 @@ Core run_isolated(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
 
 SimResult simulate(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, const SimOptions& o) {
   // Parts of the plan the rank programs do not model yet: refuse rather than time another plan.
-  if (p.schedule == strategies::Schedule::zero_bubble)
-    throw PlanError("schedule", "simulate does not model the zero_bubble schedule yet (estimate does)");
-  if (p.ep > 1)
-    throw PlanError("ep", "simulate does not model expert parallelism yet (expert-data-parallel gradient groups; estimate does)");
+  if (p.schedule == strategies::Schedule::zero_bubble && p.cp > 1 && p.cp_algo == strategies::CpAlgo::allgather)
+    throw PlanError("schedule", "simulate does not model the zero_bubble schedule with cp_algo=allgather yet (estimate does)");
+  if (p.schedule == strategies::Schedule::zero_bubble && p.tp > c.gpus_per_node && p.tp % c.gpus_per_node == 0 && p.tp_mode == strategies::TpMode::d1)
+    throw PlanError("schedule", "simulate does not model the zero_bubble schedule with tensor parallelism across nodes yet (estimate does)");
+  if (p.ep > 1 && p.zero >= 3)
+    throw PlanError("ep", "simulate does not model expert parallelism with zero=3 yet (estimate does)");
   if (p.offload != strategies::Offload::none)
     throw PlanError("offload", "simulate does not model offload yet (host/PCIe traffic; estimate does)");
   if (p.schedule == strategies::Schedule::interleaved && p.vpp > 1 && p.microbatches() % p.pp != 0)
@@ -1122,6 +1658,7 @@ SimResult simulate(const model::ModelSpec& m, const hw::Cluster& c, const Plan& 
   t.bubble_s = std::max(0.0, core.step_s - c.sw.step_overhead_s - core.compute_s - core.comm_s);
   t.offload_exposed_s = 0;
   r.report.tp_comm_exposed_s = core.tp_s;
+  r.report.ep_comm_exposed_s = core.ep_s;
   r.report.dp_comm_exposed_s = core.dp_s;
   r.report.pp_comm_exposed_s = 0;  // stage-to-stage transfers show up as waits (bubble), not apart
   r.report.cp_comm_exposed_s = 0;  // CP exchanges are inside the TP/CP critical-path spans

@@ -22,7 +22,10 @@ struct SimOptions {
   // Symmetry reduction (README "Discrete-event simulator"): one rank per TP x CP group, with the
   // links those groups share given 1/(tp*cp) of their capacity, and programs only for data-parallel
   // replica 0 (the other replicas' collectives and cross-pod transfers run as flows beside it).
-  // Exact under max-min sharing when the dropped ranks' traffic is a translate of the kept ones'.
+  // All-gather CP groups run as flows: reduced to a loop through the kept rank's own port when the
+  // group is one rank per node or inside one node, else every CP rank keeps its host (programs for
+  // CP rank 0 only). Exact under max-min sharing when the dropped ranks' traffic is a translate of
+  // the kept ones'.
   bool reduce = true;
   // Keep the per-rank spans (the timeline); off makes large runs lighter.
   bool timeline = true;
