@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <functional>
 #include <chrono>
@@ -32,19 +33,26 @@ struct CalArgs {
 
 using Clock = std::chrono::steady_clock;
 
-// Seconds per call of fn, repeated until `budget_s` has passed (at least 3 calls).
+// Seconds per call of fn: the median of 5 windows of budget_s / 5 each (at least 3 calls per
+// window). The median, as `run` reports the median step: on a shared machine a window in which
+// the process was descheduled is an outlier, not the rate.
 template <class F>
 double time_per_call(F&& fn, double budget_s) {
   fn();  // warm-up
-  int n = 0;
-  const auto t0 = Clock::now();
-  double el = 0;
-  do {
-    fn();
-    ++n;
-    el = std::chrono::duration<double>(Clock::now() - t0).count();
-  } while (el < budget_s || n < 3);
-  return el / n;
+  std::vector<double> w;
+  for (int k = 0; k < 5; ++k) {
+    int n = 0;
+    const auto t0 = Clock::now();
+    double el = 0;
+    do {
+      fn();
+      ++n;
+      el = std::chrono::duration<double>(Clock::now() - t0).count();
+    } while (el < budget_s / 5 || n < 3);
+    w.push_back(el / n);
+  }
+  std::sort(w.begin(), w.end());
+  return w[2];
 }
 
 int calibrate(const CalArgs& a, executor::Comm& world) {
@@ -63,21 +71,39 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
   };
   const Shape shapes[] = {{32, 32, 32},    {64, 64, 64},     {128, 128, 128}, {256, 256, 256}, {512, 512, 512},
                           {64, 192, 64},   {64, 256, 64},    {128, 768, 256}, {128, 1024, 256}, {256, 256, 1024},
-                          {1024, 1024, 1024}};
+                          {1024, 1024, 1024}, {64, 64, 16},  {64, 16, 64},    {128, 128, 32},  {128, 32, 128}};
   std::vector<std::pair<double, double>> fr;  // (FLOPs, FLOP/s)
-  for (const auto& s : shapes) {
-    Buffer A = make_floats(*be, (size_t)s.m * s.k, MemCategory::buffers);
-    Buffer B = make_floats(*be, (size_t)s.k * s.n, MemCategory::buffers);
-    Buffer C = make_floats(*be, (size_t)s.m * s.n, MemCategory::buffers);
-    be->fill(A.f(), 0.5f, A.floats());
-    be->fill(B.f(), 0.25f, B.floats());
-    world.barrier();
-    const double t = time_per_call([&] {
-      be->gemm(Trans::N, Trans::N, s.m, s.n, s.k, 1.f, A.f(), s.k, B.f(), s.n, 0.f, C.f(), s.n);
+  {
+    // Three interleaved passes over the shapes after a warm-up (the first shapes measured alone
+    // ran up to 2x slower on the shared VM: clock ramp and other jobs), the median pass per shape.
+    const int S = static_cast<int>(std::size(shapes));
+    std::vector<Buffer> As, Bs, Cs;
+    for (const auto& s : shapes) {
+      As.push_back(make_floats(*be, (size_t)s.m * s.k, MemCategory::buffers));
+      Bs.push_back(make_floats(*be, (size_t)s.k * s.n, MemCategory::buffers));
+      Cs.push_back(make_floats(*be, (size_t)s.m * s.n, MemCategory::buffers));
+      be->fill(As.back().f(), 0.5f, As.back().floats());
+      be->fill(Bs.back().f(), 0.25f, Bs.back().floats());
+    }
+    auto run = [&](int i) {
+      const Shape& s = shapes[i];
+      be->gemm(Trans::N, Trans::N, s.m, s.n, s.k, 1.f, As[i].f(), s.k, Bs[i].f(), s.n, 0.f, Cs[i].f(), s.n);
       be->synchronize();
-    }, a.budget_s);
-    const double f = 2.0 * s.m * s.n * s.k;
-    fr.push_back({f, mean(f / t)});
+    };
+    const auto w0 = Clock::now();
+    while (std::chrono::duration<double>(Clock::now() - w0).count() < 4 * a.budget_s) run(3);  // warm-up
+    std::vector<std::vector<double>> rates(S);
+    for (int pass = 0; pass < 3; ++pass)
+      for (int i = 0; i < S; ++i) {
+        world.barrier();
+        const double t = time_per_call([&] { run(i); }, a.budget_s / 3);
+        const double f = 2.0 * shapes[i].m * shapes[i].n * shapes[i].k;
+        rates[i].push_back(mean(f / t));
+      }
+    for (int i = 0; i < S; ++i) {
+      std::sort(rates[i].begin(), rates[i].end());
+      fr.push_back({2.0 * shapes[i].m * shapes[i].n * shapes[i].k, rates[i][1]});
+    }
   }
   // The device model's GEMM time is (F + F_half) / peak (hardware/device.hpp with gemm_max = 1):
   // a line in F. Fit t = a F + b minimising the relative error (weights 1/t^2): peak = 1/a, F_half = b/a.
@@ -88,9 +114,12 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
   }
   const double det = sw * swff - swf * swf;
   double slope = (sw * swft - swf * swt) / det, icpt = (swff * swt - swf * swft) / det;
-  double peak = 0;
-  for (auto& [f, r] : fr) peak = std::max(peak, r);
-  if (slope > 0 && icpt >= 0) peak = 1 / slope;  // else keep the best rate and no size effect
+  // No size effect measured (a negative intercept: the small shapes ran as fast as the large):
+  // t = F / peak, relative least squares: peak = sum r^2 / sum r.
+  double sr = 0, srr = 0;
+  for (auto& [f, r] : fr) sr += r, srr += r * r;
+  double peak = srr / sr;
+  if (slope > 0 && icpt >= 0) peak = 1 / slope;
   const double half = (slope > 0 && icpt >= 0) ? icpt / slope : 0;
 
   // Streaming rate: the device model charges memory-bound kernels bytes / hbm_bw. On a CPU the
@@ -98,40 +127,66 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
   // rate that predicts them is the one they reach: the geometric mean of read + write bytes per
   // second of copy, GeLU, LayerNorm and causal softmax on 1M floats (in-cache, as the executor's
   // activations), all measured with the backend the executor uses.
-  const std::size_t N = 1u << 20;
+  // Per kernel class (hardware/device.hpp KernelClass), on 64Ki floats (256 KiB: the size of the
+  // executor's activations for gpt-tiny/gpt-small, cache-resident as theirs are): bytes read +
+  // written per second of memmove (copy), axpy (simple), GeLU, LayerNorm (rows of 256), causal
+  // softmax (64 x 64 blocks) and AdamW (p, g, m, v read; p, m, v written). The executor's op model
+  // (EstimatorOptions::executor_op_time) charges each of its kernels at its class's rate.
+  const std::size_t N = 1u << 16;
   double bw = 0, overhead = 0;
+  std::array<double, hw::kNumKernelClasses> class_Bps{};
   {
     Buffer X = make_floats(*be, N, MemCategory::buffers), Y = make_floats(*be, N, MemCategory::buffers);
-    Buffer g = make_floats(*be, 1024, MemCategory::buffers), st = make_floats(*be, 2 * N / 1024, MemCategory::buffers);
+    Buffer M = make_floats(*be, N, MemCategory::buffers), V = make_floats(*be, N, MemCategory::buffers);
+    Buffer g = make_floats(*be, 256, MemCategory::buffers), st = make_floats(*be, 2 * N / 256, MemCategory::buffers);
     be->fill(X.f(), 0.5f, N);
-    be->fill(g.f(), 1.f, 1024);
-    const double bytes = 2.0 * N * sizeof(float);
-    std::vector<std::function<void()>> kernels = {
-        [&] { be->copy(X.f(), Y.f(), N); },
-        [&] { be->gelu_fwd(X.f(), Y.f(), N); },
-        [&] { be->layernorm_fwd(X.f(), g.f(), g.f(), Y.f(), st.f(), st.f() + N / 1024, N / 1024, 1024, 1e-5f); },
-        [&] { be->softmax_causal_fwd(X.f(), Y.f(), static_cast<int>(N / (256 * 256)), 256, 0.125f); }};
+    be->fill(Y.f(), 0.25f, N);
+    be->fill(g.f(), 1.f, 256);
+    struct K {
+      hw::KernelClass c;
+      double bytes_per_elem;
+      std::function<void()> run;
+    };
+    std::vector<K> kernels = {
+        {hw::KernelClass::copy, 8, [&] { be->copy(X.f(), Y.f(), N); }},
+        {hw::KernelClass::simple, 12, [&] { be->axpy(1e-3f, X.f(), Y.f(), N); }},
+        {hw::KernelClass::gelu, 8, [&] { be->gelu_fwd(X.f(), Y.f(), N); }},
+        {hw::KernelClass::layernorm, 8, [&] { be->layernorm_fwd(X.f(), g.f(), g.f(), Y.f(), st.f(), st.f() + N / 256, N / 256, 256, 1e-5f); }},
+        {hw::KernelClass::softmax, 8, [&] { be->softmax_causal_fwd(X.f(), Y.f(), static_cast<int>(N / (64 * 64)), 64, 0.125f); }},
+        {hw::KernelClass::optimizer, 28,
+         [&] { be->adamw_update(Y.f(), X.f(), M.f(), V.f(), N, 1e-6f, 0.9f, 0.95f, 1e-8f, 0.f, 1); }}};
     double logsum = 0;
     for (auto& k : kernels) {
       world.barrier();
-      const double t = time_per_call([&] { k(); be->synchronize(); }, a.budget_s);
-      logsum += std::log(mean(bytes / t));
+      const double t = time_per_call([&] { k.run(); be->synchronize(); }, a.budget_s);
+      const double r = mean(k.bytes_per_elem * N / t);
+      class_Bps[static_cast<int>(k.c)] = r;
+      logsum += std::log(r);
     }
+    // The streaming rate of the GPU op model (other uses of this file): the geometric mean.
     bw = std::exp(logsum / kernels.size());
+    // The fixed cost of one executor kernel call: every op of executor/gpt.cpp allocates its output
+    // (tracked aligned_alloc + memset) and frees it later, so a 16-element output allocated, written
+    // by an axpy and freed (the bytes are negligible).
     overhead = mean(time_per_call([&] {
-      be->axpy(1.f, X.f(), Y.f(), 16);
+      Buffer o = make_floats(*be, 16, MemCategory::buffers);
+      be->axpy(1.f, X.f(), o.f(), 16);
       be->synchronize();
     }, a.budget_s / 5));
   }
 
   // All-reduce alpha-beta: t = 2(n-1) alpha + 2(n-1)/n bytes / bw (ring, hardware/collectives.cpp),
   // least squares over message sizes. One rank: a shared-memory copy stands for the link.
+  double sync_lat = 0;  // a small all-reduce right after compute, minus the compute (n > 1)
   double link_bw = bw / 2, link_lat = overhead;  // one rank: the streaming rate one way, the tiny-op time
+  std::string lat_note = "as bw_GBps";
   std::string link_note = "single process: streaming rate one way and tiny-kernel time (run under mpirun -np 2+ to measure MPI)";
   if (n > 1) {
-    double sxx = 0, sxy = 0, syy = 0, sx = 0, sy = 0, st1 = 0, st2 = 0;  // normal equations in (alpha, 1/bw)
+    // Normal equations in (alpha, 1/bw), each size weighted 1/t^2 (relative error): the executor's
+    // collectives are mostly small (TP activations, per-layer buckets), where alpha dominates.
+    double sxx = 0, sxy = 0, syy = 0, sx = 0, sy = 0, st1 = 0, st2 = 0;
     (void)sx; (void)sy;
-    for (std::size_t bytes = 1024; bytes <= (8u << 20); bytes *= 4) {
+    for (std::size_t bytes = 64; bytes <= (8u << 20); bytes *= 4) {
       Buffer B = make_floats(*be, bytes / 4, MemCategory::buffers);
       world.barrier();
       // Every rank must make the same number of calls: agree on it from the slowest first call.
@@ -146,19 +201,44 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
       t0 = Clock::now();
       for (int r = 0; r < reps; ++r) call();
       const double t = mean(std::chrono::duration<double>(Clock::now() - t0).count() / reps);
-      const double x1 = 2.0 * (n - 1), x2 = 2.0 * (n - 1) / n * static_cast<double>(bytes);
-      sxx += x1 * x1;
-      sxy += x1 * x2;
-      syy += x2 * x2;
-      st1 += x1 * t;
-      st2 += x2 * t;
+      const double x1 = 2.0 * (n - 1), x2 = 2.0 * (n - 1) / n * static_cast<double>(bytes), w = 1 / (t * t);
+      sxx += w * x1 * x1;
+      sxy += w * x1 * x2;
+      syy += w * x2 * x2;
+      st1 += w * x1 * t;
+      st2 += w * x2 * t;
     }
     const double det = sxx * syy - sxy * sxy;
     double alpha = (st1 * syy - st2 * sxy) / det, inv_bw = (sxx * st2 - sxy * st1) / det;
     if (alpha < 0) alpha = 0;
+    // What one of the executor's collectives costs where it runs: right after a compute phase, the
+    // ranks arrive apart (on a shared machine a rank is descheduled for ~ms) and the earlier one
+    // waits. Measured as (GEMM + 16-float all-reduce) - (GEMM alone), means, all ranks at once;
+    // the ring's latency term (2(n-1) alpha) takes the larger of this and the fitted alpha.
+    {
+      Buffer A = make_floats(*be, 256 * 256, MemCategory::buffers), C = make_floats(*be, 256 * 256, MemCategory::buffers);
+      Buffer s16 = make_floats(*be, 16, MemCategory::buffers);
+      be->fill(A.f(), 0.5f, A.floats());
+      auto g = [&] { be->gemm(Trans::N, Trans::N, 256, 256, 256, 1.f, A.f(), 256, A.f(), 256, 0.f, C.f(), 256); };
+      // The mean over 60 calls (not the median: a step pays every stall of its many collectives),
+      // every rank making every call.
+      auto med = [&](auto&& fn) {
+        const auto t0 = Clock::now();
+        for (int r = 0; r < 60; ++r) fn();
+        return std::chrono::duration<double>(Clock::now() - t0).count() / 60;
+      };
+      world.barrier();
+      const double t_c = mean(med([&] { g(); }));
+      world.barrier();
+      const double t_cs = mean(med([&] { g(); world.all_reduce(s16.f(), 16); }));
+      sync_lat = std::max(0.0, t_cs - t_c);
+      alpha = std::max(alpha, sync_lat / (2.0 * (n - 1)));
+    }
     link_lat = alpha;
     link_bw = inv_bw > 0 ? 1.0 / inv_bw : link_bw;
-    link_note = fmt::format("MPI all-reduce over {} ranks, ring alpha-beta least squares over 1 KiB..8 MiB", n);
+    link_note = fmt::format("MPI all-reduce over {} ranks, ring alpha-beta relative least squares over 64 B..8 MiB", n);
+    lat_note = fmt::format("the larger of the fitted alpha and a 16-float all-reduce after a GEMM minus the GEMM ({:.4g} us) / 2(n-1)",
+                           sync_lat * 1e6);
   }
   world.counters().reset();
   if (!root) return 0;
@@ -173,23 +253,29 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
   y += fmt::format("# Written by `scaleplan calibrate` on {} at {} with {} rank(s), backend {}.\n", host, when, n, be->name());
   y += "# Every number is a measurement on this machine (or named as derived from one).\n";
   y += fmt::format("name: calibrated-{}\n", host);
+  for (std::size_t i = 0; i < fr.size(); ++i)
+    y += fmt::format("# GEMM {} x {} x {}: measured {:.4g} GFLOP/s, fitted model {:.4g} GFLOP/s\n", shapes[i].m, shapes[i].n,
+                     shapes[i].k, fr[i].second / 1e9, peak * fr[i].first / (fr[i].first + half) / 1e9);
   y += "device:\n";
   y += fmt::format("  name: {}-{}\n", host, a.backend);
   y += "  peak_tflops:\n";
   y += fmt::format("    fp32: {:.6g}         # measured: GEMM rate per rank, fitted over {} shapes (see gemm_half_flop)\n", peak / 1e12, fr.size());
   y += fmt::format("  hbm_GiB: {:.4g}          # measured: physical memory / ranks\n", mem_gib / n);
-  y += fmt::format("  hbm_bw_GBps: {:.5g}      # measured: elementwise rate per rank (copy, GeLU, LayerNorm, softmax; read + write)\n", bw / 1e9);
+  y += fmt::format("  hbm_bw_GBps: {:.5g}      # measured: elementwise rate per rank (geometric mean of kernel_GBps)\n", bw / 1e9);
   y += "  efficiency:\n";
   y += "    gemm_max: 1.0            # peak_tflops is the fitted rate\n";
   y += fmt::format("    gemm_half_flop: {:.4g}   # measured: time = (F + gemm_half_flop) / peak, least squares (relative) over the shapes\n", half);
   y += "    mem_bw: 1.0              # hbm_bw_GBps is the measured rate\n";
-  y += fmt::format("    kernel_overhead_us: {:.4g} # measured: a 16-element axpy\n", overhead * 1e6);
+  y += "    kernel_GBps:             # measured: each executor kernel class on 64Ki floats (read + write bytes / s)\n";
+  for (int i = 0; i < hw::kNumKernelClasses; ++i)
+    y += fmt::format("      {}: {:.5g}\n", hw::kernel_class_name(static_cast<hw::KernelClass>(i)), class_Bps[i] / 1e9);
+  y += fmt::format("    kernel_overhead_us: {:.4g} # measured: allocate a 16-float output, axpy into it, free (one executor kernel call)\n", overhead * 1e6);
   y += "node:\n";
   y += fmt::format("  gpus: {}                   # ranks measured together\n", n);
   y += "  intra:\n";
   y += "    kind: nvswitch           # one host: every pair of ranks talks through shared memory\n";
   y += fmt::format("    bw_GBps: {:.5g}         # measured: {}\n", link_bw / 1e9, link_note);
-  y += fmt::format("    latency_us: {:.4g}       # measured: as bw_GBps\n", link_lat * 1e6);
+  y += fmt::format("    latency_us: {:.4g}       # measured: {}\n", link_lat * 1e6, lat_note);
   y += "    bus_efficiency: 1.0      # bw_GBps is the achieved rate\n";
   y += fmt::format("  host_memory_GiB: {:.4g}\n", mem_gib);
   y += "network:                     # one host: the network is the same shared memory\n";

@@ -185,7 +185,10 @@ int run(const RunArgs& a, executor::Comm& world) {
   std::sort(kept.begin(), kept.end());
   const double step_med = kept.empty() ? 0 : kept[kept.size() / 2];
 
-  const strategies::StepReport r = predict(m, p, cl);
+  PredictOptions po;
+  po.optimizer = a.optimizer;
+  po.op_time = a.backend == "cpu";  // the CPU backend's own kernel list (EstimatorOptions::executor_op_time)
+  const strategies::StepReport r = predict(m, p, cl, po);
   const nlohmann::json pr = report_json(r);
   nlohmann::json j;
   j["backend"] = a.backend;

@@ -25,6 +25,17 @@ double Device::stream_time(double bytes) const {
   return bytes / (hbm_bw_Bps * eff.mem_bw) + eff.kernel_overhead_s;
 }
 
+const char* kernel_class_name(KernelClass k) {
+  static const char* names[] = {"copy", "simple", "gelu", "layernorm", "softmax", "optimizer"};
+  return names[static_cast<int>(k)];
+}
+
+double Device::kernel_time(KernelClass k, double bytes) const {
+  const double r = eff.kernel_Bps[static_cast<int>(k)];
+  const double rate = r > 0 ? r : hbm_bw_Bps * eff.mem_bw;
+  return std::max(0.0, bytes) / rate + eff.kernel_overhead_s;
+}
+
 double Device::flash_time(double flops, Dtype d) const {
   if (flops <= 0) return 0;
   return flops / (peak(d) * eff.flash_attention) + eff.kernel_overhead_s;
@@ -48,13 +59,18 @@ Device parse_device(const std::string& text, const std::string& file) {
   d.hbm_bw_Bps = y.num("hbm_bw_GBps") * 1e9;
   d.tdp_W = y.num_or("tdp_W", 0, Bound::non_negative);
   if (auto e = y.opt_map("efficiency")) {
-    e->check_keys({"gemm_max", "gemm_half_flop", "mem_bw", "flash_attention", "kernel_overhead_us", "overlap_slowdown"});
+    e->check_keys({"gemm_max", "gemm_half_flop", "mem_bw", "flash_attention", "kernel_overhead_us", "overlap_slowdown", "kernel_GBps"});
     d.eff.gemm_max = e->num_or("gemm_max", d.eff.gemm_max, Bound::fraction);
     d.eff.gemm_half_flop = e->num_or("gemm_half_flop", d.eff.gemm_half_flop, Bound::non_negative);
     d.eff.mem_bw = e->num_or("mem_bw", d.eff.mem_bw, Bound::fraction);
     d.eff.flash_attention = e->num_or("flash_attention", d.eff.flash_attention, Bound::fraction);
     d.eff.overlap_slowdown = e->num_or("overlap_slowdown", d.eff.overlap_slowdown, Bound::non_negative);
     d.eff.kernel_overhead_s = e->num_or("kernel_overhead_us", d.eff.kernel_overhead_s * 1e6, Bound::non_negative) * 1e-6;
+    if (auto k = e->opt_map("kernel_GBps")) {  // per-class host kernel rates (scaleplan calibrate)
+      k->check_keys({"copy", "simple", "gelu", "layernorm", "softmax", "optimizer"});  // kernel_class_name order
+      for (int i = 0; i < kNumKernelClasses; ++i)
+        d.eff.kernel_Bps[i] = k->num_or(kernel_class_name(static_cast<KernelClass>(i)), 0, Bound::non_negative) * 1e9;
+    }
   }
   return d;
 }

@@ -16,6 +16,20 @@ const char* dtype_name(Dtype d);
 //  flash attn  = F / (peak * flash_attention) + overhead
 // The saturating F/(F+F_half) form is the shape of cuBLAS throughput vs problem size (small GEMMs
 // cannot fill all SMs; cf. NVIDIA "Matrix Multiplication Background" guide, wave quantization).
+// Classes of the reference executor's host kernels (executor/cpu_backend.cpp), each with its own
+// measured rate: on a CPU these loops run at very different speeds (memset vs tanh vs exp), where a
+// GPU streams them all at HBM bandwidth. Written by `scaleplan calibrate`; GPU presets leave them 0.
+enum class KernelClass {
+  copy = 0,   // memmove / memset (buffer zero-fill)
+  simple,     // axpy, bias add and bias gradient, head split/merge, embedding rows, row max
+  gelu,       // GeLU / SwiGLU forward and backward (tanh / exp per element)
+  layernorm,  // LayerNorm forward and backward
+  softmax,    // causal softmax forward and backward, cross-entropy exp passes
+  optimizer,  // AdamW / LAMB / LARS update loops
+};
+inline constexpr int kNumKernelClasses = 6;
+const char* kernel_class_name(KernelClass k);
+
 struct Efficiency {
   double gemm_max = 0.8;
   double gemm_half_flop = 1e9;
@@ -23,6 +37,8 @@ struct Efficiency {
   double flash_attention = 0.5;
   double kernel_overhead_s = 4e-6;
   double overlap_slowdown = 0.2;  // share of overlapped communication time still lost to compute
+  // Bytes (read + written) per second of each KernelClass; 0: not measured (the streaming rate).
+  std::array<double, kNumKernelClasses> kernel_Bps{};
 };
 
 struct Device {
@@ -39,6 +55,9 @@ struct Device {
   double gemm_time(double flops, double bytes, Dtype d) const;
   // Seconds for a memory-bound kernel moving `bytes`.
   double stream_time(double bytes) const;
+  // Seconds for one host kernel of class k moving `bytes` (kernel_Bps[k], or the streaming rate
+  // when not measured) + overhead; a kernel with no bytes still costs the overhead.
+  double kernel_time(KernelClass k, double bytes) const;
   // Seconds for a fused (flash) attention of F FLOPs.
   double flash_time(double flops, Dtype d) const;
 };

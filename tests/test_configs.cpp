@@ -199,3 +199,16 @@ TEST(Resolution, ParseErrorsCarryTheLocation) {
 }
 
 }  // namespace
+
+// Per-class host kernel rates (issue 8: `scaleplan calibrate` writes them for the executor's op
+// model): read in GB/s, unset classes stay 0 (the streaming rate), an unknown class is a typed error.
+TEST(Configs, DeviceKernelClassRates) {
+  const std::string base =
+      "name: host\npeak_tflops: {fp32: 0.03}\nhbm_GiB: 8\nhbm_bw_GBps: 5\nefficiency:\n  mem_bw: 1.0\n  kernel_overhead_us: 0.5\n";
+  const hw::Device d = hw::parse_device(base + "  kernel_GBps: {copy: 50, gelu: 0.5}\n", "host.yaml");
+  EXPECT_DOUBLE_EQ(d.eff.kernel_Bps[static_cast<int>(hw::KernelClass::copy)], 50e9);
+  EXPECT_DOUBLE_EQ(d.eff.kernel_Bps[static_cast<int>(hw::KernelClass::softmax)], 0.0);
+  EXPECT_DOUBLE_EQ(d.kernel_time(hw::KernelClass::gelu, 1e9), 2.0 + 0.5e-6);
+  EXPECT_DOUBLE_EQ(d.kernel_time(hw::KernelClass::softmax, 5e9), 1.0 + 0.5e-6);  // unset: hbm_bw x mem_bw
+  EXPECT_THROW(hw::parse_device(base + "  kernel_GBps: {tanh: 1}\n", "host.yaml"), ConfigError);
+}

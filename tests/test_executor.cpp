@@ -12,6 +12,7 @@
 #include "executor/comm.hpp"
 #include "executor/gpt.hpp"
 #include "executor/predict.hpp"
+#include "simulator/analytic/executor_ops.hpp"
 #include "model/model.hpp"
 
 using namespace scaleplan;
@@ -179,4 +180,56 @@ TEST(Executor, MemoryMatchesEstimatorOnOneRank) {
     EXPECT_EQ(ms.at(MemCategory::optimizer), r.memory.optimizer) << ps;
     EXPECT_NEAR(ms.at(MemCategory::activations), r.memory.activations, 0.05 * r.memory.activations) << ps;
   }
+}
+
+// Optimizer state per parameter as the executor keeps it: AdamW and LAMB m and v (8 B), LARS one
+// momentum (4 B), on one rank (the parallel check compares them over DP/TP shards too).
+TEST(Executor, OptimizerStateMatchesEstimatorPerOptimizer) {
+  auto m = model::load_model("gpt-tiny");
+  for (const char* o : {"adamw", "lamb", "lars"}) {
+    auto be = make_backend("cpu");
+    auto w = make_self_comm();
+    const auto p = plan("mbs=1,gbs=1", m);
+    TrainOptions to;
+    to.optimizer = o;
+    Trainer tr(m, p, *be, *w, to);
+    tr.step(corpus());
+    PredictOptions po;
+    po.optimizer = o;
+    const auto r = predict(m, p, hw::load_cluster("dgx-a100-40gb"), po);
+    EXPECT_EQ(tr.memory().at(MemCategory::optimizer), r.memory.optimizer) << o;
+    EXPECT_EQ(r.memory.optimizer, (std::string(o) == "lars" ? 1.0 : 2.0) * r.memory.params) << o;  // params: 4 B each
+  }
+  PredictOptions bad;
+  bad.optimizer = "sgd";
+  EXPECT_THROW(executor_estimator_options(bad), PlanError);
+}
+
+// The executor op model (EstimatorOptions::executor_op_time) charges every kernel call the device's
+// overhead once: raising kernel_overhead_s by d raises one layer's forward + backward by exactly
+// layer_kernels x d, and a strided-batched GEMM is counted per head (the CPU backend loops).
+TEST(Executor, OpTimeCountsEveryKernelOnce) {
+  auto m = model::load_model("gpt-tiny");
+  hw::Device d = hw::load_cluster("dgx-a100-40gb").device;
+  strategies::LayerShape sh;
+  sh.b = 4;
+  sh.s = m.seq;
+  sh.s_kv = m.seq;
+  sh.precision = strategies::Precision::fp32;
+  const auto a = analytic::executor_op_times(m, d, sh);
+  d.eff.kernel_overhead_s += 1e-3;
+  const auto b = analytic::executor_op_times(m, d, sh);
+  EXPECT_NEAR(b.layer_fwd_s + b.layer_bwd_s - a.layer_fwd_s - a.layer_bwd_s, a.layer_kernels * 1e-3, 1e-9);
+  // Six per-head GEMM loops (forward Q K^T and P V; backward dP, dV, dQ, dK), b x heads calls
+  // each: doubling the heads (16 -> 32 per loop at b = 4) adds 6 x 16 GEMM calls and nothing else.
+  model::ModelSpec m2 = m;
+  m2.heads *= 2;
+  m2.kv_heads *= 2;
+  const auto c = analytic::executor_op_times(m2, d, sh);
+  EXPECT_EQ(c.layer_kernels - a.layer_kernels, 6 * 16);
+  // Per-class rates: a slower GeLU class slows the layer, the GPU presets leave the classes unset.
+  EXPECT_EQ(d.eff.kernel_Bps[static_cast<int>(hw::KernelClass::gelu)], 0.0);
+  d.eff.kernel_Bps[static_cast<int>(hw::KernelClass::gelu)] = 1e9;
+  const auto e = analytic::executor_op_times(m, d, sh);
+  EXPECT_GT(e.layer_fwd_s, b.layer_fwd_s);
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "hardware/collectives.hpp"
+#include "simulator/analytic/executor_ops.hpp"
 #include "strategies/chunks.hpp"
 #include "strategies/layer_cost.hpp"
 #include "strategies/offload.hpp"
@@ -107,6 +108,21 @@ LayerTable Estimator::prepare(const Plan& p) const {
   t.lc = layer_cost(m_, c_, sh, t.g_tp, t.g_cp);
   t.ec = embedding_cost(m_, c_, sh, t.g_tp.all);
   t.hc = head_cost(m_, c_, sh, t.g_tp.all);
+  if (o_.executor_op_time) {  // see EstimatorOptions::executor_op_time
+    const ExecutorOpTimes x = executor_op_times(m_, c_.device, sh);
+    t.lc.fwd_s = x.layer_fwd_s;
+    t.lc.bwd_s = x.layer_bwd_s;
+    t.lc.wgrad_s = x.layer_wgrad_s;
+    t.lc.recompute_s = x.layer_recompute_s;
+    t.ec.fwd_s = x.emb_fwd_s;
+    t.ec.bwd_s = x.emb_bwd_s;
+    t.hc.fwd_s = x.head_fwd_s;
+    t.hc.bwd_s = x.head_bwd_s;
+    t.hc.wgrad_s = x.head_wgrad_s;
+    // The executor's TP collectives block where they are issued: none hides under a GEMM.
+    t.lc.bwd_comm_exposed_s = t.lc.bwd_comm_s + t.lc.bwd_comm_critical_s;
+    t.hc.bwd_comm_exposed_s = t.hc.bwd_comm_s + t.hc.bwd_comm_critical_s;
+  }
 
   // Grid TP modes distribute every activation over the P ranks (as 1d with SP does).
   const bool dist = sh.sp || (p.tp_mode != TpMode::d1 && p.tp > 1);
@@ -277,23 +293,32 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
                : o_.recipe == EstimatorOptions::RecipeKind::deepspeed ? recipe_deepspeed()
                                                                       : recipe_zero_paper(p.precision);
   if (p.precision == Precision::fp8) rec = with_fp8_weights(rec);
+  if (o_.optimizer_state_bytes_per_param > 0) rec.optimizer_bytes = o_.optimizer_state_bytes_per_param;
   const double P_slow = params_on_stage(p, slowest, wdiv);
   // MoE with ep > 1: the expert weights reduce over their own dp/ep group, the rest over dp.
   const double P_exp = ep_on ? expert_params_on_stage(p, slowest, wdiv) : 0;
   const double grad_e = rec.grad_bytes > 0 ? rec.grad_bytes : rec.main_grad_bytes;
+  // Executor op time: the slowest stage's parameter units (executor/gpt.cpp stage_units: a unit per
+  // layer; word and position embedding on the first stage; final norm, and the tied copy at pp > 1,
+  // on the last), each its own DP bucket, optimizer call and gradient fill.
+  const double units_slow = (slowest == 0 ? sl.first : slowest == p.pp - 1 ? sl.last : sl.middle) +
+                            (slowest == 0 ? 2 : 0) + (slowest == p.pp - 1 ? (p.pp > 1 ? 2 : 1) : 0);
+  const double nu = o_.executor_op_time ? units_slow : 1;
   // The data-parallel traffic of `P` parameters over group `g` of n ranks (time, payload bytes).
   auto dp_traffic = [&](double P, const hw::Group& g, double* time, double* bytes) {
     if (g.size <= 1 || P <= 0) return;
     const double gb = grad_e * P, pb = rec.param_bytes * P;
+    // nu buckets of equal share (nu = 1 unless executor_op_time): each collective pays its latency.
     if (p.zero == 0) {
-      *time += hw::collective_time(c_, hw::Coll::all_reduce, gb, g);
+      *time += nu * hw::collective_time(c_, hw::Coll::all_reduce, gb / nu, g);
       *bytes += gb;
     } else if (p.zero <= 2) {
-      *time += hw::collective_time(c_, hw::Coll::reduce_scatter, gb, g) + hw::collective_time(c_, hw::Coll::all_gather, pb, g);
+      *time += nu * (hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nu, g) +
+                     hw::collective_time(c_, hw::Coll::all_gather, pb / nu, g));
       *bytes += gb + pb;
     } else {
-      const double per_mb = 2 * hw::collective_time(c_, hw::Coll::all_gather, pb, g) +
-                            hw::collective_time(c_, hw::Coll::reduce_scatter, gb, g);
+      const double per_mb = nu * (2 * hw::collective_time(c_, hw::Coll::all_gather, pb / nu, g) +
+                                  hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nu, g));
       *time += static_cast<double>(m) * per_mb;
       *bytes += static_cast<double>(m) * (2 * pb + gb);
     }
@@ -317,9 +342,18 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   }
   // Optimizer step on this GPU's shard.
   const double opt_params = p.zero >= 1 ? (P_slow - P_exp) / p.dp + P_exp / (p.dp / p.ep) : P_slow;
-  const double t_opt = dev.stream_time(o_.optimizer_bytes_per_param * opt_params);
+  double t_opt = dev.stream_time(o_.optimizer_bytes_per_param * opt_params);
+  double t_loop = 0;  // the executor's own per-step work outside the model (executor_op_time)
+  if (o_.executor_op_time) {
+    // One optimizer call per unit (nu kernels over the shard), and run_step's zero fill of every
+    // unit's gradient buffer (4 B per local gradient) and the loss's host all-reduce over all ranks.
+    t_opt = nu * dev.kernel_time(hw::KernelClass::optimizer, o_.optimizer_bytes_per_param * opt_params / nu);
+    const double grads_local = p.zero >= 2 ? P_slow / p.dp : P_slow;
+    t_loop = nu * dev.kernel_time(hw::KernelClass::copy, grad_e * grads_local / nu);
+    if (p.gpus() > 1) t_loop += hw::collective_time(c_, hw::Coll::all_reduce, 8, hw::make_group(c_, static_cast<int>(p.gpus()), 1));
+  }
 
-  const double step = t_pipe + dp_exposed + emb_ar + t_opt + c_.sw.step_overhead_s;
+  const double step = t_pipe + dp_exposed + emb_ar + t_opt + t_loop + c_.sw.step_overhead_s;
 
   // Time breakdown (contract): compute = the slowest stage's compute for m microbatches + optimizer;
   // bubble = what the schedule adds beyond m x the slowest stage; comm = exposed collectives.

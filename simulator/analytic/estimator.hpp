@@ -52,6 +52,16 @@ struct EstimatorOptions {
   // today's stacks whose DDP buckets are views of the gradients (PyTorch >= 1.7
   // gradient_as_bucket_view); `capacity` sets 4 to reproduce the paper's baseline.
   double dp_fused_grad_buffer_bytes = 0;
+  // Optimizer state bytes per parameter (0: the recipe's, 8 for fp32 Adam's two moments). The
+  // executor sets it from its optimizer: AdamW and LAMB keep m and v (8), LARS one momentum (4).
+  double optimizer_state_bytes_per_param = 0;
+  // Executor op time (issue 8, executor/predict.cpp, for the CPU backend): time each layer,
+  // the embedding, the head, the optimizer and the step loop from the reference executor's own
+  // kernel list (executor/gpt.cpp, counted in simulator/analytic/executor_ops.cpp) instead of the
+  // GPU op model: every kernel call pays the device's kernel_overhead_s, every output buffer is
+  // zero-filled when allocated (its bytes are streamed), and a strided-batched GEMM is `batch`
+  // separate GEMMs (the CPU backend loops). Off for every other use.
+  bool executor_op_time = false;
 };
 
 // What one transformer layer, the embedding and the LM head cost for one microbatch. It depends
