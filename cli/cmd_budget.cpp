@@ -54,9 +54,7 @@ void add_budget(CLI::App& app, int& rc) {
       base.top_k = 1;
       base.threads = a->tune.threads;
       base.progress_label = "budget";
-      search::Progress progress([](const std::string& line, bool final) {
-        std::cerr << fmt::format("\r{:<72}", line) << (final ? "\n" : "") << std::flush;
-      });
+      search::Progress progress(stderr_progress_line());
       base.progress = &progress;
       const search::Budget r = search::run_budget(est, base, b, a->gpus, tokens, a->price);
       progress.finish();

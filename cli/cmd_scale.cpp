@@ -55,9 +55,7 @@ void add_scale(CLI::App& app, int& rc) {
       base.top_k = 1;
       base.threads = a->tune.threads;
       base.progress_label = "scale";
-      search::Progress progress([](const std::string& line, bool final) {
-        std::cerr << fmt::format("\r{:<72}", line) << (final ? "\n" : "") << std::flush;
-      });
+      search::Progress progress(stderr_progress_line());
       base.progress = &progress;
       const search::ScaleResult r = search::run_scale(est, base, b, counts, tokens);
       progress.finish();

@@ -62,9 +62,7 @@ void add_search(CLI::App& app, int& rc) {
       spec.batch = search::batch_model(m, search::parse_optimizer(a->tune.optimizer), b_noise);
       if (spec.gpus <= 0) throw UsageError("--gpus must be a positive GPU count");
       spec.gbs = g.automatic ? search::auto_gbs_candidates(m, c, spec.gpus, spec.batch) : std::vector<long long>{g.gbs};
-      search::Progress progress([](const std::string& line, bool final) {
-        std::cerr << fmt::format("\r{:<72}", line) << (final ? "\n" : "") << std::flush;
-      });
+      search::Progress progress(stderr_progress_line());
       spec.progress = &progress;
       const search::SearchResult r = search::run_search(est, spec);
       progress.finish();

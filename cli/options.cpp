@@ -1,5 +1,9 @@
 #include "cli/options.hpp"
 
+#include <fmt/format.h>
+
+#include <iostream>
+
 #include "simulator/search/batch.hpp"
 
 namespace scaleplan::cli {
@@ -27,6 +31,12 @@ void add_search_tuning_options(CLI::App* sub, SearchTuningArgs& a) {
 
 double b_noise_tokens(const SearchTuningArgs& a) {
   return a.b_noise.empty() ? 0 : search::parse_quantity(a.b_noise, "--b-noise");
+}
+
+search::Progress::Fn stderr_progress_line() {
+  return [](const std::string& line, bool final) {
+    std::cerr << fmt::format("\r{:<72}", line) << (final ? "\n" : "") << std::flush;
+  };
 }
 
 }  // namespace scaleplan::cli

@@ -7,6 +7,7 @@
 
 #include "hardware/cluster.hpp"
 #include "model/model.hpp"
+#include "simulator/search/search.hpp"
 
 namespace scaleplan::cli {
 
@@ -34,5 +35,9 @@ struct SearchTuningArgs {
 void add_search_tuning_options(CLI::App* sub, SearchTuningArgs& a);
 // --b-noise in tokens (0 when not given: the model's default).
 double b_noise_tokens(const SearchTuningArgs& a);
+
+// The progress line of a long search on stderr: rewritten in place (carriage return, 72 columns),
+// ended with a newline when the work is done.
+search::Progress::Fn stderr_progress_line();
 
 }  // namespace scaleplan::cli
