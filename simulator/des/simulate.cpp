@@ -1326,40 +1326,33 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   }
   // Groups no program joins (TP and CP ranks > 0 and replicas > 0 when reduced) ride along with the
   // group of the rank their first member follows: their flows run in the same collective.
+  auto ride_along = [&](int gi, auto lead_group) {
+    const Group& g = x->groups[gi];
+    if (g.joiners > 0 || g.members.empty()) return;
+    x->groups[lead_group(w.leader(g.members.front()))].mirrors.push_back(g.members);
+  };
   for (int s = 0; s < w.L.pp; ++s)
     for (int cc = 0; cc < w.n_c; ++cc)
       for (int t = 0; t < w.n_t; ++t) {
-        const Group& g = x->groups[x->dp_group(t, cc, s)];
-        if (g.joiners > 0) continue;
-        const int lead = w.leader(g.members.front());
-        x->groups[x->dp_group(w.t_of[lead], w.c_of[lead], s)].mirrors.push_back(g.members);
+        ride_along(x->dp_group(t, cc, s), [&](int lead) { return x->dp_group(w.t_of[lead], w.c_of[lead], s); });
       }
   if (w.tied_pp)
     for (int d = 0; d < w.L.dp; ++d)
       for (int cc = 0; cc < w.n_c; ++cc)
         for (int t = 0; t < w.n_t; ++t) {
-          const Group& g = x->groups[x->emb_group(t, cc, d)];
-          if (g.joiners > 0 || g.members.empty()) continue;
-          const int lead = w.leader(g.members.front());
-          x->groups[x->emb_group(w.t_of[lead], w.c_of[lead], w.d_of[lead])].mirrors.push_back(g.members);
+          ride_along(x->emb_group(t, cc, d), [&](int lead) { return x->emb_group(w.t_of[lead], w.c_of[lead], w.d_of[lead]); });
         }
   if (w.cp_flows)
     for (int d = 0; d < w.L.dp; ++d)
       for (int s = 0; s < w.L.pp; ++s)
         for (int t = 0; t < w.n_t; ++t) {
-          const Group& g = x->groups[x->cp_group(t, d, s)];
-          if (g.joiners > 0) continue;
-          const int lead = w.leader(g.members.front());
-          x->groups[x->cp_group(w.t_of[lead], w.d_of[lead], s)].mirrors.push_back(g.members);
+          ride_along(x->cp_group(t, d, s), [&](int lead) { return x->cp_group(w.t_of[lead], w.d_of[lead], s); });
         }
   if (w.tp_flows)
     for (int s = 0; s < w.L.pp; ++s)
       for (int d = 0; d < w.L.dp; ++d)
         for (int cc = 0; cc < w.n_c; ++cc) {
-          const Group& g = x->groups[x->tp_group(cc, d, s)];
-          if (g.joiners > 0) continue;
-          const int lead = w.leader(g.members.front());
-          x->groups[x->tp_group(w.c_of[lead], w.d_of[lead], s)].mirrors.push_back(g.members);
+          ride_along(x->tp_group(cc, d, s), [&](int lead) { return x->tp_group(w.c_of[lead], w.d_of[lead], s); });
         }
   x->tp_seq.assign(n, 0);
   x->cp_seq.assign(n, 0);
@@ -1389,16 +1382,10 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
       for (int cc = 0; cc < w.n_c; ++cc)
         for (int t = 0; t < w.n_t; ++t) {
           for (int e = 0; e < w.L.dp / w.ep; ++e) {
-            Group& g = x->groups[x->ep_group(t, cc, e, s)];
-            if (g.joiners > 0) continue;
-            const int lead = w.leader(g.members.front());
-            x->groups[x->ep_group(t, w.c_of[lead], w.d_of[lead] / w.ep, s)].mirrors.push_back(g.members);
+            ride_along(x->ep_group(t, cc, e, s), [&](int lead) { return x->ep_group(t, w.c_of[lead], w.d_of[lead] / w.ep, s); });
           }
           for (int j = 0; j < w.ep; ++j) {
-            Group& g = x->groups[x->edp_group(t, cc, j, s)];
-            if (g.joiners > 0) continue;
-            const int lead = w.leader(g.members.front());
-            x->groups[x->edp_group(t, w.c_of[lead], w.d_of[lead] % w.ep, s)].mirrors.push_back(g.members);
+            ride_along(x->edp_group(t, cc, j, s), [&](int lead) { return x->edp_group(t, w.c_of[lead], w.d_of[lead] % w.ep, s); });
           }
         }
   }
