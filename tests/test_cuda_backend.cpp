@@ -74,15 +74,7 @@ TEST(CudaBackendRegistry, GemmPrecisionIsValidated) {
 TEST(CudaGpt, ParameterCountMatchesTheModelSpec) {
   for (const char* name : {"gpt-tiny", "gpt-small", "gpt3-1.3b", "gpt3-175b"}) {
     const auto m = scaleplan::model::load_model(name);
-    cu::GptShape s;
-    s.layers = static_cast<int>(m.layers);
-    s.hidden = static_cast<int>(m.hidden);
-    s.heads = static_cast<int>(m.heads);
-    s.ffn = static_cast<int>(m.ffn);
-    s.vocab = static_cast<int>(m.vocab);
-    s.seq = static_cast<int>(m.seq);
-    s.swiglu = m.activation == scaleplan::model::Activation::swiglu;
-    EXPECT_EQ(static_cast<double>(cu::gpt_num_params(s)), m.total_params()) << name;
+    EXPECT_EQ(static_cast<double>(cu::gpt_num_params(cu::shape_of(m))), m.total_params()) << name;
   }
 }
 

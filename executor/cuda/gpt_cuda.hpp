@@ -24,6 +24,10 @@
 #include "executor/cuda/kernels.cuh"
 #include "executor/cuda/offload.hpp"
 
+namespace scaleplan::model {
+struct ModelSpec;
+}
+
 namespace scaleplan::executor::cuda {
 
 struct GptShape {
@@ -114,5 +118,8 @@ class GptCuda {
 // Parameters of a GptShape (same count as model::ModelSpec::total_params for a GPT with biases,
 // learned positions and tied embeddings).
 std::size_t gpt_num_params(const GptShape& sh);
+// The shape of a model spec (gpt_shape.cpp); throws std::runtime_error for what this GPT does not
+// implement (grouped-query attention, positions other than learned).
+GptShape shape_of(const model::ModelSpec& m);
 
 }  // namespace scaleplan::executor::cuda

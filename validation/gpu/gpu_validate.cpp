@@ -195,19 +195,6 @@ sp::model::ModelSpec executor_model(const std::string& preset) {
   m.dropout = false;
   return m;
 }
-cu::GptShape shape_of(const sp::model::ModelSpec& m) {
-  if (m.kv_heads != m.heads) throw std::runtime_error(m.name + ": grouped-query attention is not in the GPU executor");
-  if (m.position != sp::model::Position::learned) throw std::runtime_error(m.name + ": only learned positions");
-  cu::GptShape s;
-  s.layers = static_cast<int>(m.layers);
-  s.hidden = static_cast<int>(m.hidden);
-  s.heads = static_cast<int>(m.heads);
-  s.ffn = static_cast<int>(m.ffn);
-  s.vocab = static_cast<int>(m.vocab);
-  s.seq = static_cast<int>(m.seq);
-  s.swiglu = m.activation == sp::model::Activation::swiglu;
-  return s;
-}
 
 struct Device {
   std::string cuda_name, preset, why;
@@ -906,7 +893,7 @@ void section_layer(const Options& o) {
     }
     try {
       const sp::model::ModelSpec m = executor_model(name);
-      cu::GptShape sh = shape_of(m);
+      cu::GptShape sh = cu::shape_of(m);
       sh.layers = 1;
       sh.vocab = 64;  // no embedding/head in this measurement
       cu::GptOptions go;
@@ -977,7 +964,7 @@ void run_step(const Options& o, bool offload) {
   r.set("device", d.cuda_name);
   const sp::hw::Cluster cl = one_gpu_cluster(d.model);
   const sp::model::ModelSpec m = executor_model(model_name);
-  const cu::GptShape sh = shape_of(m);
+  const cu::GptShape sh = cu::shape_of(m);
   const std::string plan = "dp=1,tp=1,pp=1,mbs=" + std::to_string(mbs) + ",gbs=" + std::to_string(gbs) +
                            ",precision=bf16,recompute=none,zero=0";
   const Predicted pr = predict(m, cl, plan);
