@@ -19,9 +19,6 @@
 #include "executor/comm.hpp"
 #include "executor/gpt.hpp"
 #include "executor/predict.hpp"
-#ifdef SCALEPLAN_HAVE_CUDA_BACKEND
-#include "executor/cuda/nccl_comm.hpp"
-#endif
 
 namespace scaleplan::cli {
 
@@ -76,13 +73,10 @@ int run(const RunArgs& a, executor::Comm& world) {
   const Corpus data = Corpus::from_file(text);
   if (m.vocab < 256) throw ConfigError({a.model, 0, 0}, "vocab", "byte-level training data needs vocab >= 256");
   auto be = make_backend(a.backend);
-  // Device memory (cuda) needs a device communicator (NCCL, executor/cuda/FOR_ISSUE8.md); the host
-  // communicator stays in charge of barriers, host scalars and aborting the job.
-  std::unique_ptr<Comm> dev;
-#ifdef SCALEPLAN_HAVE_CUDA_BACKEND
-  dev = make_device_comm(be->host_accessible(), world);
+  // Device memory (cuda) needs a device communicator (NCCL); the host communicator stays in
+  // charge of barriers, host scalars and aborting the job.
+  std::unique_ptr<Comm> dev = be->make_device_comm(world);
   if (dev) dev->set_timeout(a.timeout_s);
-#endif
   if (!dev && !be->host_accessible()) throw BackendError("backend " + be->name() + " needs a device communicator");
   Comm& tcomm = dev ? *dev : world;
   TrainOptions to;

@@ -12,7 +12,9 @@ std::map<std::string, BackendFactory>& registry() {
   std::call_once(once, [] {
     r["cpu"] = [] { return make_cpu_backend(); };
 #ifdef SCALEPLAN_HAVE_CUDA_BACKEND
-    r["cuda"] = [] { return make_cuda_backend(); };
+    // Through the dlopen'd CUDA module (executor/cuda_module.cpp): IEEE fp32 or TF32 GEMMs.
+    r["cuda"] = [] { return load_cuda_backend("fp32"); };
+    r["cuda-tf32"] = [] { return load_cuda_backend("tf32"); };
 #endif
   });
   return r;

@@ -21,11 +21,12 @@
 //  - Errors: throw BackendError (std::runtime_error) with a message; never exit()/abort().
 //  - Only ADD to this interface; existing signatures are frozen (issue 8 / issue 9 contract).
 //
-// Registration: make_backend("cpu") always works; make_backend("cuda") works when the project is
-// built with SCALEPLAN_WITH_CUDA and executor/cuda provides
-//     std::unique_ptr<Backend> scaleplan::executor::make_cuda_backend();
-// (defined in the scaleplan_executor_cuda library, which may depend on this header and on
-// scaleplan_common only, not on other scaleplan_executor sources, to avoid a link cycle).
+// Registration: make_backend("cpu") always works; make_backend("cuda") / ("cuda-tf32") work when
+// the project is built with SCALEPLAN_WITH_CUDA: executor/cuda is then a module
+// (libscaleplan_cuda.so, executor/cuda/module.cpp) that executor/cuda_module.cpp dlopens the first
+// time a CUDA backend is asked for, so programs that never use a GPU do not map cuBLAS or NCCL.
+// The module shares no code with the program: everything in this header and in comm.hpp that
+// both sides use is inline, and kBackendAbi below guards against a module from another build.
 // ============================================================================================
 #include <array>
 #include <cstddef>
@@ -37,7 +38,13 @@
 #include <utility>
 #include <vector>
 
+#include "executor/comm.hpp"
+
 namespace scaleplan::executor {
+
+// Bumped whenever Backend, Comm or the module entry points (executor/cuda/module.cpp) change in a
+// way that a module built from other sources would not match.
+inline constexpr int kBackendAbi = 2;
 
 struct BackendError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -93,6 +100,13 @@ class Backend {
   // True when device pointers can be read and written by the host (CPU backend): the executor then
   // hands them straight to a host communicator (MPI) instead of staging through host buffers.
   virtual bool host_accessible() const = 0;
+  // The communicator the trainer hands this backend's tensors to: nullptr when host_accessible()
+  // (the host communicator, e.g. MPI, reads them directly); a device communicator otherwise (NCCL
+  // for the CUDA backend), bootstrapped through `host_world`, which must outlive it.
+  virtual std::unique_ptr<Comm> make_device_comm(Comm& host_world) {
+    (void)host_world;
+    return nullptr;
+  }
 
   // ---- memory ------------------------------------------------------------------------------
   virtual void* allocate(std::size_t bytes, MemCategory c) = 0;  // zero-filled
@@ -243,7 +257,11 @@ void register_backend(const std::string& name, BackendFactory f);
 
 std::unique_ptr<Backend> make_cpu_backend();
 #ifdef SCALEPLAN_HAVE_CUDA_BACKEND
-std::unique_ptr<Backend> make_cuda_backend();  // defined in executor/cuda (issue 9)
+// Through the CUDA module (executor/cuda_module.cpp): "fp32" or "tf32" GEMMs. Throws BackendError
+// naming the paths tried when the module cannot be loaded, or the module's own error (no GPU, ...).
+std::unique_ptr<Backend> load_cuda_backend(const std::string& gemm_precision);
+// Where the module was found (empty before the first successful load_cuda_backend()).
+std::string cuda_module_path();
 #endif
 
 }  // namespace scaleplan::executor

@@ -32,6 +32,8 @@ bool has_cuda_built() {
 TEST(CudaBackendRegistry, CudaIsRegisteredExactlyWhenBuilt) {
 #ifdef SCALEPLAN_HAVE_CUDA_BACKEND
   EXPECT_TRUE(has_cuda_built());
+  const auto names = ex::backend_names();
+  EXPECT_NE(std::find(names.begin(), names.end(), "cuda-tf32"), names.end());
 #else
   EXPECT_FALSE(has_cuda_built());
   try {
@@ -57,6 +59,8 @@ TEST(CudaBackendRegistry, WithoutAGpuTheErrorSaysSo) {
   } catch (const ex::BackendError& e) {
     EXPECT_NE(std::string(e.what()).find("no CUDA device"), std::string::npos) << e.what();
   }
+  // The error came from the module, so it was found and loaded (executor/cuda_module.cpp).
+  EXPECT_NE(ex::cuda_module_path().find("libscaleplan_cuda.so"), std::string::npos) << ex::cuda_module_path();
 }
 
 TEST(CudaBackendRegistry, GemmPrecisionIsValidated) {

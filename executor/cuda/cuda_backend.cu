@@ -6,6 +6,7 @@
 #include "executor/cuda/device_memory.hpp"
 #include "executor/cuda/gemm.hpp"
 #include "executor/cuda/kernels.cuh"
+#include "executor/cuda/nccl_comm.hpp"
 
 namespace scaleplan::executor {
 namespace {
@@ -30,6 +31,10 @@ class CudaBackend final : public Backend {
   }
   std::string name() const override { return std::string("cuda-") + gemm_mode_name(mode_); }
   bool host_accessible() const override { return false; }
+  // NCCL (or a 1-rank device communicator): host communicators cannot read device pointers.
+  std::unique_ptr<Comm> make_device_comm(Comm& host_world) override {
+    return scaleplan::executor::make_device_comm(false, host_world);
+  }
 
   void* allocate(std::size_t bytes, MemCategory c) override { return mem_.allocate(bytes, c, st_, true); }
   void deallocate(void* p) override {
@@ -169,7 +174,6 @@ std::unique_ptr<Backend> make_cuda_backend(const std::string& gemm_precision) {
                        gemm_precision);
   return std::make_unique<CudaBackend>(m);
 }
-std::unique_ptr<Backend> make_cuda_backend() { return make_cuda_backend("fp32"); }
 int cuda_device_count() { return cuda::device_count(); }
 
 }  // namespace scaleplan::executor

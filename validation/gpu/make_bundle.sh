@@ -13,20 +13,21 @@ BUILD="${2:-$REPO/build-gpu-bundle}"
 cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSCALEPLAN_BUILD_BENCH=OFF -DSCALEPLAN_WITH_MPI=OFF \
   -DSCALEPLAN_WITH_GUI=OFF -DSCALEPLAN_WITH_SIMGRID=OFF -DSCALEPLAN_WITH_CUDA=ON -DSCALEPLAN_GPU_BUNDLE=ON \
   -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" >/dev/null
-cmake --build "$BUILD" -j"${JOBS:-2}" --target scaleplan_gpu_validate test_cuda_backend scaleplan
+cmake --build "$BUILD" -j"${JOBS:-2}" --target scaleplan_gpu_validate test_cuda_backend scaleplan scaleplan_cuda_module
 BIN="$BUILD/executor/cuda/validation_gpu/scaleplan_gpu_validate"
 TEST="$BUILD/tests/test_cuda_backend"
 rm -rf "$BUNDLE"
 mkdir -p "$BUNDLE/lib"
 CLI="$BUILD/cli/scaleplan"
-cp "$BIN" "$TEST" "$CLI" "$BUNDLE/"
+MODULE="$BUILD/executor/cuda/libscaleplan_cuda.so"  # `scaleplan run --backend cuda` loads it from its own folder
+cp "$BIN" "$TEST" "$CLI" "$MODULE" "$BUNDLE/"
 cp "$REPO/executor/data/corpus.txt" "$BUNDLE/corpus.txt" 2>/dev/null || true
-strip --strip-debug "$BUNDLE/scaleplan_gpu_validate" "$BUNDLE/test_cuda_backend" "$BUNDLE/scaleplan" || true
+strip --strip-debug "$BUNDLE/scaleplan_gpu_validate" "$BUNDLE/test_cuda_backend" "$BUNDLE/scaleplan" "$BUNDLE/libscaleplan_cuda.so" || true
 cp "$REPO/validation/gpu/run.sh" "$BUNDLE/run.sh"
 # Copy what ldd resolves outside glibc/libgcc/libstdc++ and outside CUDA (the GPU machine has its
 # own CUDA 13; the validation program links libstdc++ statically, the GPU unit tests use the
 # machine's libstdc++).
-for b in "$BIN" "$TEST" "$CLI"; do
+for b in "$BIN" "$TEST" "$CLI" "$MODULE"; do
   ldd "$b" | awk '/=> \// {print $1, $3}' | while read -r name path; do
     case "$name" in
       libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|libgcc_s.so*|libstdc++.so*|ld-linux*|libcuda.so*|libcublas*|libcudart*|libnccl*) ;;
