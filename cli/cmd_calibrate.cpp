@@ -59,6 +59,10 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
   using namespace executor;
   const bool root = world.rank() == 0;
   auto be = make_backend(a.backend);
+  // The collectives run on the backend's buffers: through the backend's device communicator
+  // (NCCL for cuda) when its memory is not host accessible, through `world` (MPI) otherwise.
+  std::unique_ptr<Comm> dev = be->make_device_comm(world);
+  Comm& comm = dev ? *dev : world;
   const int n = world.size();
   auto mean = [&](double v) {
     world.all_reduce_host(&v, 1, ReduceOp::sum);
@@ -190,7 +194,7 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
       Buffer B = make_floats(*be, bytes / 4, MemCategory::buffers);
       world.barrier();
       // Every rank must make the same number of calls: agree on it from the slowest first call.
-      auto call = [&] { world.all_reduce(B.f(), bytes / 4); };
+      auto call = [&] { comm.all_reduce(B.f(), bytes / 4); };
       call();
       auto t0 = Clock::now();
       call();
@@ -230,13 +234,13 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
       world.barrier();
       const double t_c = mean(med([&] { g(); }));
       world.barrier();
-      const double t_cs = mean(med([&] { g(); world.all_reduce(s16.f(), 16); }));
+      const double t_cs = mean(med([&] { g(); comm.all_reduce(s16.f(), 16); }));
       sync_lat = std::max(0.0, t_cs - t_c);
       alpha = std::max(alpha, sync_lat / (2.0 * (n - 1)));
     }
     link_lat = alpha;
     link_bw = inv_bw > 0 ? 1.0 / inv_bw : link_bw;
-    link_note = fmt::format("MPI all-reduce over {} ranks, ring alpha-beta relative least squares over 64 B..8 MiB", n);
+    link_note = fmt::format("{} all-reduce over {} ranks, ring alpha-beta relative least squares over 64 B..8 MiB", comm.name(), n);
     lat_note = fmt::format("the larger of the fitted alpha and a 16-float all-reduce after a GEMM minus the GEMM ({:.4g} us) / 2(n-1)",
                            sync_lat * 1e6);
   }
