@@ -37,7 +37,7 @@ double layer_activation_bytes_no_recompute(const model::ModelSpec& m, ActShape a
 }
 
 double layer_activation_bytes(const model::ModelSpec& m, const ActShape& a) {
-  const double t = a.tp, e = a.e;
+  const double t = a.tp, e = a.e, eg = a.e_gemm_in;
   const double sbh = a.s * a.b * m.hidden;
   const double rep = a.sp ? 1.0 / t : 1.0;  // tensors outside the TP region: split only with SP
   if (a.recompute == Recompute::full) return e * sbh * rep;  // the layer input (2sbh in 16-bit)
@@ -51,13 +51,13 @@ double layer_activation_bytes(const model::ModelSpec& m, const ActShape& a) {
   const double experts_active = moe ? m.moe.top_k * m.moe.capacity_factor : 1;
   double bytes = 0;
   // Outside the TP region (Korthikanti's "10 sbh"): two norm inputs, QKV input, FC1 input, two dropout masks.
-  bytes += (2 * e /*norm inputs*/ + e /*QKV input*/ + e * experts_active /*FC1 input*/ + 2 * drop /*masks*/) * sbh * rep;
+  bytes += (2 * e /*norm inputs*/ + eg /*QKV input*/ + eg * experts_active /*FC1 input*/ + 2 * drop /*masks*/) * sbh * rep;
   if (moe) bytes += 4.0 * a.s * a.b * m.moe.experts * rep;  // router probabilities (fp32)
   // Inside the TP region: Q, K, V, the projection input, the MLP activation input and the FC2 input.
   bytes += e * sbh * (1 + 2 * kv_frac) / t;  // Q, K, V
-  bytes += e * sbh / t;                      // projection input (attention context)
+  bytes += eg * sbh / t;                     // projection input (attention context)
   const double act_in = m.activation == model::Activation::swiglu ? 2 : 1;
-  bytes += experts_active * e * sbh * ffn_frac * (act_in + 1) / t;  // activation input(s) + FC2 input
+  bytes += experts_active * sbh * ffn_frac * (e * act_in + eg) / t;  // activation input(s) + FC2 input
   // Attention core: the s x s_kv scores (softmax output, dropout mask, dropout output) per head;
   // selective recompute drops them, flash attention never stores them (it keeps a fp32 logsumexp).
   const double heads_local = static_cast<double>(m.heads) / t;

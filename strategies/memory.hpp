@@ -48,10 +48,16 @@ struct ActShape {
   Recompute recompute = Recompute::none;
   bool flash = false;
   double e = 2;        // bytes per activation element
+  // Bytes per element of the tensors kept only as a linear layer's input for its weight-gradient
+  // GEMM (QKV, projection, FC1 and FC2 inputs): e, except under fp8 where Transformer Engine keeps
+  // the fp8 cast of the input (1 B) and not the 16-bit one (TE `_Linear.forward` saves
+  // `inputmat_t` when the wgrad GEMM runs in fp8, the default recipe).
+  double e_gemm_in = 2;
 };
 // Bytes one layer keeps for backward for one microbatch (Korthikanti 2022 sec. 4, Table 2:
 // sbh(34 + 5as/h) without parallelism; sbh(10 + 24/t + 5as/(ht)) with TP; /t with TP+SP;
-// 34sbh/t with selective recompute + SP; 2sbh with full recompute).
+// 34sbh/t with selective recompute + SP; 2sbh with full recompute). Under fp8 (e_gemm_in = 1) the
+// 3 sbh of linear inputs outside/inside the TP region and the FC2 input (ffn/h sbh) take 1 B each.
 double layer_activation_bytes(const model::ModelSpec& m, const ActShape& a);
 // Bytes of one layer's full activations (what a fully recomputed layer re-creates during its backward).
 double layer_activation_bytes_no_recompute(const model::ModelSpec& m, ActShape a);

@@ -80,7 +80,8 @@ hw::Dtype compute_dtype(Precision p) {
   return hw::Dtype::bf16;
 }
 // fp8 (Micikevicius et al. 2022, "FP8 Formats for Deep Learning"; Transformer Engine recipe): only
-// the GEMM inputs are cast to fp8; activations kept for backward and exchanged stay 16-bit.
+// the GEMM inputs are cast to fp8; activations exchanged stay 16-bit, and of those kept for backward
+// only the linears' inputs are kept in their fp8 cast (strategies/memory.hpp ActShape::e_gemm_in).
 double bytes_per_element(Precision p) { return p == Precision::fp32 ? 4.0 : 2.0; }
 
 std::string Plan::to_string() const {

@@ -111,4 +111,33 @@ TEST(Validation, FlopConventions) {
   EXPECT_GT(validation::sc21_eq3_flops(m, B), validation::kor22_eq7_flops(m, B));
 }
 
+// The hold-out set (validation/holdout_runs.yaml, validation/HOLDOUT.md): published runs no
+// parameter was fitted to. The Megatron-LM / NeMo / Megatron-Bridge rows (15) are held to the
+// shared set's per-run bound and a MAPE of 6 % (measured 5.04 %, max 10.96 %); the DeepSpeed
+// PipelineEngine rows (MT-NLG, BLOOM: 14-25 % too fast, a framework efficiency the model does not
+// have) are only required to be predicted. The fp8 GPT-3 row fits without recompute only because
+// fp8 keeps the linears' inputs in 1 B (without that: +37 %).
+TEST(Validation, HoldoutMegatronFamilyWithinBounds) {
+  const validation::ValidationSummary h =
+      validation::validate(validation::load_runs(SCALEPLAN_SOURCE_DIR "/validation/holdout_runs.yaml"));
+  double sum = 0;
+  int n = 0, deepspeed = 0;
+  std::ostringstream o;
+  for (const auto& r : h.runs) {
+    ASSERT_TRUE(r.supported) << r.id << ": " << r.note;
+    o << "  " << r.id << " " << r.error_pct << "%\n";
+    if (r.id.rfind("mtnlg", 0) == 0 || r.id.rfind("bloom", 0) == 0) {
+      ++deepspeed;
+      continue;
+    }
+    sum += std::fabs(r.error_pct);
+    ++n;
+    EXPECT_LE(std::fabs(r.error_pct), kMaxErrorTargetPct) << r.id;
+    if (r.id == "nemo2407-gpt3-175b-512gpu-fp8") EXPECT_EQ(r.report.plan.recompute, strategies::Recompute::none) << r.id;
+  }
+  EXPECT_EQ(n, 15);
+  EXPECT_EQ(deepspeed, 4);
+  EXPECT_LE(sum / n, 6.0) << o.str();
+}
+
 }  // namespace

@@ -126,9 +126,10 @@ LayerTable Estimator::prepare(const Plan& p) const {
 
   // Grid TP modes distribute every activation over the P ranks (as 1d with SP does).
   const bool dist = sh.sp || (p.tp_mode != TpMode::d1 && p.tp > 1);
-  t.layer_act = layer_activation_bytes(m_, {sh.b, sh.s, sh.s_kv, p.tp, dist, p.recompute, sh.flash, e});
-  t.layer_act_full =
-      p.recompute == Recompute::full ? layer_activation_bytes_no_recompute(m_, {sh.b, sh.s, sh.s_kv, p.tp, dist, p.recompute, sh.flash, e}) : 0;
+  // fp8 keeps the linears' inputs as their fp8 casts (1 B; strategies/memory.hpp ActShape).
+  const ActShape act{sh.b, sh.s, sh.s_kv, p.tp, dist, p.recompute, sh.flash, e, p.precision == Precision::fp8 ? 1.0 : e};
+  t.layer_act = layer_activation_bytes(m_, act);
+  t.layer_act_full = p.recompute == Recompute::full ? layer_activation_bytes_no_recompute(m_, act) : 0;
   return t;
 }
 
