@@ -53,6 +53,18 @@ Blas::~Blas() {
   if (ws_) cudaFree(ws_);
 }
 
+// Derivation (checked against executor/backend.hpp and cpu_backend.cpp): a row-major R x C matrix
+// with row stride ld is, read column-major with leading dimension ld, its C x R transpose. So
+//   C (row-major m x n, ldc)          = column-major C^T (n x m, ldc);
+//   B, tb = N: stored k x n (ldb >= n) = column-major B^T (n x k)  -> op CUBLAS_OP_N gives op(B)^T;
+//   B, tb = T: stored n x k (ldb >= k) = column-major B   (k x n)  -> op CUBLAS_OP_T gives B^T = op(B)^T;
+//   A, ta = N: stored m x k (lda >= k) = column-major A^T (k x m)  -> op N gives op(A)^T;
+//   A, ta = T: stored k x m (lda >= m) = column-major A   (m x k)  -> op T gives A^T = op(A)^T.
+// cuBLAS computes C' (M' x N') = op1(X) (M' x K) op2(Y) (K x N') with M' = n, N' = m, K = k, X = B,
+// Y = A: C^T = op(B)^T op(A)^T = (op(A) op(B))^T, i.e. row-major C = op(A) op(B). cuBLAS's
+// leading-dimension rules (ld of X >= M' when op1 = N, >= K when T; of Y >= K when N, >= N' when T)
+// are exactly the row-stride rules above. alpha/beta are float: the scale type of CUBLAS_COMPUTE_32F
+// and CUBLAS_COMPUTE_32F_FAST_TF32 is CUDA_R_32F for every A/B/C type used here.
 void gemm(const Blas& b, bool ta, bool tb, int m, int n, int k, float alpha, const void* A, int lda, const void* B,
           int ldb, float beta, void* C, int ldc, GemmMode mode, bool c_fp32) {
   if (m <= 0 || n <= 0) return;
