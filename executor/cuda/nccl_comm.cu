@@ -28,7 +28,12 @@ class DeviceSelfComm final : public Comm {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   bool device_memory() const override { return true; }
-  std::unique_ptr<Comm> split(int, int, CommDim dim) override { return std::make_unique<DeviceSelfComm>(*this, dim); }
+  // color < 0: no group, nullptr (comm.hpp; as SelfComm and MPI_UNDEFINED). gpt.cpp's tied-embedding
+  // split passes -1 on a 1-stage pipeline and tests `tie` for null.
+  std::unique_ptr<Comm> split(int color, int, CommDim dim) override {
+    if (color < 0) return nullptr;
+    return std::make_unique<DeviceSelfComm>(*this, dim);
+  }
   void all_reduce(float*, std::size_t, ReduceOp) override {}
   void reduce_scatter(const float* in, float* out, std::size_t n) override { copy(in, out, n); }
   void all_gather(const float* in, float* out, std::size_t n) override { copy(in, out, n); }
