@@ -136,6 +136,50 @@ TEST(CudaBackendGpu, GemmMatchesCpuInEveryTransposeForm) {
     }
 }
 
+// k = 0 is C = beta * C (BLAS; the CPU backend does it): cuBLAS would reject lda = k = 0.
+TEST(CudaBackendGpu, GemmWithKZeroScalesC) {
+  SKIP_WITHOUT_GPU();
+  auto cpu = ex::make_backend("cpu");
+  auto gpu = ex::make_backend("cuda");
+  const int m = 5, n = 7, ldc = 9;  // ldc > n: the strided path
+  const std::vector<float> c0 = randv(static_cast<std::size_t>(m) * ldc, 7);
+  for (float beta : {0.f, 0.5f}) {
+    std::vector<std::vector<float>> out;
+    for (ex::Backend* be : {cpu.get(), gpu.get()}) {
+      ex::Buffer a = ex::make_floats(*be, 1, ex::MemCategory::buffers), b = ex::make_floats(*be, n, ex::MemCategory::buffers);
+      ex::Buffer c = ex::make_floats(*be, c0.size(), ex::MemCategory::buffers);
+      be->copy_to_device(c.data(), c0.data(), c0.size() * 4);
+      be->gemm(ex::Trans::N, ex::Trans::N, m, n, 0, 1.f, a.f(), 0, b.f(), n, beta, c.f(), ldc);
+      out.emplace_back(c0.size());
+      be->copy_to_host(out.back().data(), c.data(), c0.size() * 4);
+    }
+    EXPECT_EQ(out[0], out[1]) << "beta " << beta;
+  }
+}
+
+// The device communicator of a 1-rank job follows comm.hpp's split contract: color < 0 gives nullptr
+// (gpt.cpp's tied-embedding split on a 1-stage pipeline), otherwise a size-1 communicator.
+TEST(CudaBackendGpu, DeviceCommSplitFollowsTheContract) {
+  SKIP_WITHOUT_GPU();
+  auto be = ex::make_backend("cuda");
+  auto self = ex::make_self_comm();
+  auto dev = ex::make_device_comm(be->host_accessible(), *self);
+  ASSERT_NE(dev, nullptr);
+  EXPECT_TRUE(dev->device_memory());
+  EXPECT_EQ(dev->split(-1, 0, ex::CommDim::dp), nullptr);
+  auto tp = dev->split(0, 0, ex::CommDim::tp);
+  ASSERT_NE(tp, nullptr);
+  EXPECT_EQ(tp->size(), 1);
+  // A size-1 all-gather is a copy ordered on the backend's stream: the kernel that fills `in` runs first.
+  ex::Buffer in = ex::make_floats(*be, 1000, ex::MemCategory::buffers), out = ex::make_floats(*be, 1000, ex::MemCategory::buffers);
+  be->fill(in.f(), 3.f, 1000);
+  tp->all_gather(in.f(), out.f(), 1000);
+  std::vector<float> h(1000);
+  be->copy_to_host(h.data(), out.data(), 4000);
+  EXPECT_EQ(*std::min_element(h.begin(), h.end()), 3.f);
+  EXPECT_EQ(*std::max_element(h.begin(), h.end()), 3.f);
+}
+
 TEST(CudaBackendGpu, MemoryIsTrackedByCategory) {
   SKIP_WITHOUT_GPU();
   auto be = ex::make_backend("cuda");

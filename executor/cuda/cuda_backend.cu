@@ -40,7 +40,10 @@ class CudaBackend final : public Backend {
   void deallocate(void* p) override {
     if (!p) return;
     // A cached block may be handed out again at once: order its reuse after queued kernels.
-    SP_CUDA_CHECK(cudaStreamSynchronize(st_));
+    // Not checked: deallocate() runs in Buffer destructors (noexcept, possibly while unwinding from
+    // a CUDA error), where a throw would std::terminate the program instead of reporting the first
+    // error; a failed sync means a sticky error, which the next checked call reports.
+    if (cudaStreamSynchronize(st_) != cudaSuccess) (void)cudaGetLastError();
     mem_.deallocate(p);
   }
   MemStats memory_stats() const override {

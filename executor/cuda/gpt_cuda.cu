@@ -27,7 +27,9 @@ template <class T>
 GptCuda<T>::GptCuda(const GptShape& sh, const GptOptions& o, DeviceMemory& mem, cudaStream_t st)
     : sh_(sh), opt_(o), mem_(mem), st_(st) {
   constexpr bool is16 = std::is_same_v<T, bf16>;
-  if (is16 != (o.mode == GemmMode::bf16))
+  // fp16 is refused for both storage types: with T = float it would pass the test below and cuBLAS
+  // would read the fp32 tensors as CUDA_R_16F (garbage, no error).
+  if (is16 != (o.mode == GemmMode::bf16) || o.mode == GemmMode::fp16)
     throw BackendError(std::string("GptCuda: GEMM mode ") + gemm_mode_name(o.mode) + " does not match the storage type");
   if (sh.hidden % sh.heads) throw BackendError("GptCuda: hidden must divide by heads");
   blas_ = std::make_unique<Blas>(st_);

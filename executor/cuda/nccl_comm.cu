@@ -28,7 +28,12 @@ class DeviceSelfComm final : public Comm {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   bool device_memory() const override { return true; }
-  std::unique_ptr<Comm> split(int, int, CommDim dim) override { return std::make_unique<DeviceSelfComm>(*this, dim); }
+  // color < 0: no group, nullptr (comm.hpp; as SelfComm and MPI_UNDEFINED). gpt.cpp's tied-embedding
+  // split passes -1 on a 1-stage pipeline and tests `tie` for null.
+  std::unique_ptr<Comm> split(int color, int, CommDim dim) override {
+    if (color < 0) return nullptr;
+    return std::make_unique<DeviceSelfComm>(*this, dim);
+  }
   void all_reduce(float*, std::size_t, ReduceOp) override {}
   void reduce_scatter(const float* in, float* out, std::size_t n) override { copy(in, out, n); }
   void all_gather(const float* in, float* out, std::size_t n) override { copy(in, out, n); }
@@ -47,8 +52,18 @@ class DeviceSelfComm final : public Comm {
   }
 
  private:
+  // On the backend's compute stream, in its order. (cudaMemcpy would run on the legacy default stream,
+  // which does NOT synchronise with the backend's cudaStreamNonBlocking stream: the copy could read
+  // `in` before the kernels producing it ran, and later kernels could read `out` before it landed.)
   static void copy(const float* in, float* out, std::size_t n) {
-    if (in != out && n) SP_CUDA_CHECK(cudaMemcpy(out, in, n * sizeof(float), cudaMemcpyDeviceToDevice));
+    if (in == out || !n) return;
+    if (cudaStream_t cs = cuda::compute_stream()) {
+      SP_CUDA_CHECK(cudaMemcpyAsync(out, in, n * sizeof(float), cudaMemcpyDeviceToDevice, cs));
+    } else {
+      SP_CUDA_CHECK(cudaDeviceSynchronize());
+      SP_CUDA_CHECK(cudaMemcpy(out, in, n * sizeof(float), cudaMemcpyDeviceToDevice));
+      SP_CUDA_CHECK(cudaDeviceSynchronize());
+    }
   }
   Comm& host_;
 };
@@ -161,11 +176,20 @@ class NcclComm final : public Comm {
     if (dst < 0 || dst >= size_) throw CommError("nccl: send to rank " + std::to_string(dst) + " of " + std::to_string(size_));
     count(CollKind::send, 4.0 * n);
     float* staged = nullptr;
-    order_after_compute();
+    // The staging copy runs on the backend's compute stream: the caller may overwrite or free `data`
+    // (a cached block handed out again) with its next kernel, and only the compute stream's own order
+    // puts the copy before that kernel. (On the NCCL stream the copy would wait for `data` to be
+    // produced but nothing would make the caller's next write wait for the copy.) The NCCL stream
+    // then waits for the copy (order_after_compute) before the deferred ncclSend reads `staged`.
     // Stream-ordered allocation and free (cudaMallocAsync/cudaFreeAsync): cudaFree would wait for
-    // the whole device, i.e. for other communicators' transfers that wait for a peer.
-    SP_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&staged), std::max<std::size_t>(1, n) * sizeof(float), st_));
-    if (n) SP_CUDA_CHECK(cudaMemcpyAsync(staged, data, n * sizeof(float), cudaMemcpyDeviceToDevice, st_));
+    // the whole device, i.e. for other communicators' transfers that wait for a peer. Freeing on st_
+    // (after the send) memory allocated on the compute stream is allowed: st_ is ordered after it.
+    cudaStream_t cs = cuda::compute_stream();
+    if (!cs) order_after_compute();  // no backend stream registered: a device-wide sync
+    cudaStream_t cp = cs ? cs : st_;
+    SP_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&staged), std::max<std::size_t>(1, n) * sizeof(float), cp));
+    if (n) SP_CUDA_CHECK(cudaMemcpyAsync(staged, data, n * sizeof(float), cudaMemcpyDeviceToDevice, cp));
+    if (cs) order_after_compute();
     pending_.push_back({staged, n, dst});
   }
   void recv(float* data, std::size_t n, int src, int /*tag*/) override {
@@ -318,7 +342,11 @@ std::unique_ptr<Comm> make_nccl_comm(Comm& host) {
     (void)cudaGetLastError();
     throw CommError("nccl communicator: no CUDA device visible on rank " + std::to_string(host.rank()));
   }
-  cuda::select_local_device(host.rank());  // same GPU as the CUDA backend of this rank
+  // Same GPU as the CUDA backend of this rank. When the backend exists already (it registered its
+  // stream), keep the device it selected: a different fallback here (rank % GPUs vs the backend's 0
+  // when no launcher variable is set) would put the communicator on another GPU than the data and
+  // make the backend's later launches fail ("invalid resource handle").
+  if (!cuda::compute_stream()) cuda::select_local_device(host.rank());
   ncclUniqueId id{};
   if (host.rank() == 0) {
     const ncclResult_t r = ncclGetUniqueId(&id);

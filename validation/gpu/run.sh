@@ -8,7 +8,7 @@
 # OUT_DIR defaults to $OUT, else ./gpu-results. Sections run as separate processes, each under its
 # own time limit (a crash or a stuck kernel in one does not lose the others); each writes
 # OUT_DIR/<section>.{json,md} as it goes. At the end OUT_DIR/results.md and OUT_DIR/results.json
-# gather them. Total wall time: ~2 minutes on one H100/H200; hard cap 460 s (< 8 minutes).
+# gather them. Total wall time: ~2 minutes on one H100/H200; hard cap ~445 s (< 7.5 minutes).
 set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUTDIR="${1:-${OUT:-$PWD/gpu-results}}"
@@ -52,28 +52,31 @@ for d in "${CUDA_HOME:-/usr/local/cuda}/lib64" /usr/local/cuda/lib64 /usr/local/
   [ -d "$d" ] && LIBS="$LIBS:$d"
 done
 # pip-installed CUDA libraries (nvidia-cublas-cu13 and similar) as a last resort
-for d in $(python3 -c 'import sys,glob; [print(p) for s in sys.path for p in glob.glob(s+"/nvidia/cu*/lib")+glob.glob(s+"/nvidia/cublas/lib")]' 2>/dev/null); do
+# (nvidia/*/lib: also nvidia-nccl-cu13's nvidia/nccl/lib, which the unit tests and the CLI load)
+for d in $(python3 -c 'import sys,glob; [print(p) for s in sys.path for p in glob.glob(s+"/nvidia/*/lib")]' 2>/dev/null); do
   LIBS="$LIBS:$d"
 done
 export LD_LIBRARY_PATH="$LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if ldd "$BIN" 2>/dev/null | grep -q "not found"; then
   say "WARNING: unresolved libraries:"; ldd "$BIN" | grep "not found" | tee -a "$LOG"
 fi
-command -v nvidia-smi >/dev/null && nvidia-smi >"$OUTDIR/nvidia-smi.txt" 2>&1
+# (bounded: nvidia-smi can hang on a GPU in a bad state, and the run must end in time)
+command -v nvidia-smi >/dev/null && timeout -k 2 10 nvidia-smi >"$OUTDIR/nvidia-smi.txt" 2>&1
 say "program: $BIN"
 say "results: $OUTDIR"
 
 # ---- sections: name, soft budget (the program stops starting new work), hard limit (killed) -------
-# Hard limits (with the unit tests' 40 s and the executor's 2 x 30 s below) sum to 460 s (+2 s grace per kill) < 8 min,
-# so the whole run ends in time even if every section stalls; a normal run takes ~2 minutes.
+# Hard limits (with nvidia-smi's 10 s, the unit tests' 40 s and the executor's 2 x 25 s below) sum to
+# 425 s (+2 s grace per kill, 10 kills: 445 s) < 7.5 min, so the whole run ends well inside 8 minutes
+# even if every section stalls; a normal run takes ~2 minutes.
 SECTIONS=(
   "info 10 15"
   "predict 10 15"
   "numerics 35 50"
-  "gemm 50 75"
+  "gemm 40 60"
   "layer 40 55"
-  "step 45 70"
-  "offload 50 80"
+  "step 40 60"
+  "offload 45 70"
 )
 STATUS=()
 for s in "${SECTIONS[@]}"; do
@@ -95,11 +98,15 @@ done
 TESTBIN=""
 [ -x "$BINDIR/test_cuda_backend" ] && TESTBIN="$BINDIR/test_cuda_backend"
 [ -z "$TESTBIN" ] && [ -x "$BINDIR/../../../tests/test_cuda_backend" ] && TESTBIN="$BINDIR/../../../tests/test_cuda_backend"
+# The unit tests and the CLI link NCCL and the machine's libstdc++ dynamically (the validation
+# program does not): say so when the loader cannot resolve them instead of a bare "exit 127".
+missing_libs() { ldd "$1" 2>/dev/null | grep "not found" | awk '{print $1}' | tr '\n' ' '; }
 if [ -n "$TESTBIN" ]; then
   say "section unit (GPU unit tests, limit 40s)"
+  ML="$(missing_libs "$TESTBIN")"; [ -n "$ML" ] && say "WARNING: test_cuda_backend: unresolved libraries: $ML"
   timeout -k 2 40 "$TESTBIN" --gtest_output="json:$OUTDIR/unit_gtest.json" >"$OUTDIR/unit.txt" 2>&1
   rc=$?
-  { echo "## GPU unit tests (tests/test_cuda_backend)"; echo; echo '```'; grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|error" "$OUTDIR/unit.txt" | head -40; echo '```'; echo; echo "exit $rc"; } >"$OUTDIR/unit.md"
+  { echo "## GPU unit tests (tests/test_cuda_backend)"; echo; [ -n "$ML" ] && echo "unresolved libraries: $ML" && echo; echo '```'; grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[==========\]|Failure|error" "$OUTDIR/unit.txt" | head -40; echo '```'; echo; echo "exit $rc"; } >"$OUTDIR/unit.md"
   STATUS+=("unit: exit $rc")
   SECTIONS+=("unit 0 0")
   say "section unit: exit $rc"
@@ -112,10 +119,11 @@ CLIBIN=""
 if [ -n "$CLIBIN" ] && command -v python3 >/dev/null; then
   DATA=()
   [ -f "$BINDIR/corpus.txt" ] && DATA=(--data "$BINDIR/corpus.txt")
-  say "section executor (scaleplan run, gpt-small, cpu vs cuda, limit 2 x 30s)"
+  say "section executor (scaleplan run, gpt-small, cpu vs cuda, limit 2 x 25s)"
   : >"$OUTDIR/run_status.txt"
+  ML="$(missing_libs "$CLIBIN")"; [ -n "$ML" ] && { say "WARNING: scaleplan CLI: unresolved libraries: $ML"; echo "unresolved libraries: $ML" >>"$OUTDIR/run_status.txt"; }
   for be in cpu cuda; do
-    timeout -k 2 30 "$CLIBIN" run --model gpt-small --plan "dp=1,mbs=4,gbs=8" --steps 5 --backend "$be" --json "${DATA[@]}" \
+    timeout -k 2 25 "$CLIBIN" run --model gpt-small --plan "dp=1,mbs=4,gbs=8" --steps 5 --backend "$be" --json "${DATA[@]}" \
       >"$OUTDIR/run_$be.json" 2>"$OUTDIR/run_$be.err"
     echo "$be: exit $?" >>"$OUTDIR/run_status.txt"
   done
