@@ -50,13 +50,10 @@ double step_latency(const Cluster& c, const Group& g) { return g.nodes > 1 ? c.n
 double ring(const Cluster& c, Coll k, double bytes, const Group& g) {
   const double n = g.size;
   if (n <= 1) return 0;
+  if (k != Coll::all_reduce && k != Coll::reduce_scatter && k != Coll::all_gather) return -1;  // before any arithmetic
   const double bw = ring_bw(c, g), a = step_latency(c, g);
-  switch (k) {
-    case Coll::all_reduce: return 2 * (n - 1) * a + 2 * (n - 1) / n * bytes / bw;
-    case Coll::reduce_scatter:
-    case Coll::all_gather: return (n - 1) * a + (n - 1) / n * bytes / bw;
-    default: return -1;
-  }
+  if (k == Coll::all_reduce) return 2 * (n - 1) * a + 2 * (n - 1) / n * bytes / bw;
+  return (n - 1) * a + (n - 1) / n * bytes / bw;  // reduce-scatter, all-gather
 }
 
 // Double binary tree (NCCL, all-reduce only): 2 log2(nodes) network steps plus an intra-node chain;
@@ -71,18 +68,15 @@ double tree(const Cluster& c, Coll k, double bytes, const Group& g) {
 // data (each GPU on its own NIC, rail-aligned), all-gather inside the node.
 double hierarchical(const Cluster& c, Coll k, double bytes, const Group& g) {
   if (g.nodes <= 1 || g.per_node <= 1) return -1;
+  if (k != Coll::all_reduce && k != Coll::reduce_scatter && k != Coll::all_gather) return -1;  // before any arithmetic
   const double p = g.per_node, m = g.nodes;
   const double bi = intra_bw(c), bo = inter_bw(c, g);
   const double intra_rs = (p - 1) * c.intra.latency_s + (p - 1) / p * bytes / bi;
-  switch (k) {
-    case Coll::all_reduce: {
-      const double inter = 2 * (m - 1) * c.net.latency_s + 2 * (m - 1) / m * (bytes / p) / bo;
-      return 2 * intra_rs + inter;
-    }
-    case Coll::reduce_scatter:
-    case Coll::all_gather: return intra_rs + (m - 1) * c.net.latency_s + (m - 1) / m * (bytes / p) / bo;
-    default: return -1;
+  if (k == Coll::all_reduce) {
+    const double inter = 2 * (m - 1) * c.net.latency_s + 2 * (m - 1) / m * (bytes / p) / bo;
+    return 2 * intra_rs + inter;
   }
+  return intra_rs + (m - 1) * c.net.latency_s + (m - 1) / m * (bytes / p) / bo;  // reduce-scatter, all-gather
 }
 
 // Pairwise exchange for all-to-all; a single transfer for send/recv. Of each GPU's (n-1)/n B

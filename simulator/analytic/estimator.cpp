@@ -28,6 +28,17 @@ Estimator::Estimator(model::ModelSpec m, hw::Cluster c, EstimatorOptions o)
   layer_replicated_params_ = m_.norm_params() + row_bias + m_.router_params();
   (void)col_bias;
   layer_fwd_flops_per_seq_ = layer_forward_flops(m_, static_cast<double>(m_.seq));
+  // Model-state recipes: fp32 plans always use 4+4+8; 16-bit ones the options' recipe; fp8 adds
+  // the fp8 weight copies; the executor may set its optimizer's state bytes.
+  for (const Precision pr : {Precision::fp32, Precision::fp16, Precision::bf16, Precision::fp8}) {
+    Recipe rec = pr == Precision::fp32 ? recipe_zero_paper(Precision::fp32)
+                 : o_.recipe == EstimatorOptions::RecipeKind::megatron ? recipe_megatron()
+                 : o_.recipe == EstimatorOptions::RecipeKind::deepspeed ? recipe_deepspeed()
+                                                                        : recipe_zero_paper(pr);
+    if (pr == Precision::fp8) rec = with_fp8_weights(rec);
+    if (o_.optimizer_state_bytes_per_param > 0) rec.optimizer_bytes = o_.optimizer_state_bytes_per_param;
+    recipes_[static_cast<int>(pr)] = rec;
+  }
 }
 
 double Estimator::model_flops_per_step(double gbs) const {
@@ -37,11 +48,10 @@ double Estimator::model_flops_per_step(double gbs) const {
 }
 
 double Estimator::params_on_stage(const Plan& p, int stage) const {
-  return params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div);
+  return params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div, stage_layers(m_.layers, p.pp));
 }
 
-double Estimator::params_on_stage(const Plan& p, int stage, double wdiv) const {
-  const StageLayers sl = stage_layers(m_.layers, p.pp);
+double Estimator::params_on_stage(const Plan& p, int stage, double wdiv, const StageLayers& sl) const {
   const bool first = stage == 0, last = stage == p.pp - 1;
   const double n = first ? sl.first : last ? sl.last : sl.middle;
   // Split weights: 1/P per rank in 1d, 2d and 3d; 2.5d replicates the q x q weight grid over its
@@ -61,12 +71,11 @@ double Estimator::params_on_stage(const Plan& p, int stage, double wdiv) const {
 }
 
 double Estimator::expert_params_on_stage(const Plan& p, int stage) const {
-  return expert_params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div);
+  return expert_params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div, stage_layers(m_.layers, p.pp));
 }
 
-double Estimator::expert_params_on_stage(const Plan& p, int stage, double wdiv) const {
+double Estimator::expert_params_on_stage(const Plan& p, int stage, double wdiv, const StageLayers& sl) const {
   if (layer_expert_params_ <= 0) return 0;
-  const StageLayers sl = stage_layers(m_.layers, p.pp);
   const double n = stage == 0 ? sl.first : stage == p.pp - 1 ? sl.last : sl.middle;
   return n * layer_expert_params_ / (wdiv * p.ep);
 }
@@ -164,15 +173,31 @@ bool offload_reason(StepReport& r) {
 
 StepReport Estimator::evaluate(const Plan& p) const { return evaluate(p, prepare(p)); }
 
-ChunkTable Estimator::prepare_chunks(const Plan& p) const {
+ChunkTable Estimator::prepare_chunks(const Plan& p) const { return prepare_chunks(p, search_chunks(p)); }
+
+ChunkSearchTable Estimator::search_chunks(const Plan& p) const {
+  ChunkSearchTable cs;
+  cs.tp = p.tp;
+  cs.ep = p.ep;
+  cs.pp = p.pp;
+  const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
+  for (int k = 0; k < 3; ++k)
+    cs.searched_elems[k] = k > 0 && stages[k] == stages[k - 1]
+                               ? cs.searched_elems[k - 1]
+                               : search_chunk_elems(stage_chunk_tensors(m_, p, stages[k]), ChunkSearch{}, static_cast<double>(m_.hidden));
+  return cs;
+}
+
+ChunkTable Estimator::prepare_chunks(const Plan& p, const ChunkSearchTable& s) const {
   ChunkTable ct;
   ct.tp = p.tp;
   ct.ep = p.ep;
   ct.pp = p.pp;
   ct.dp = p.dp;
   const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
-  for (int k = 0; k < 3; ++k)
-    ct.stage[k] = k > 0 && stages[k] == stages[k - 1] ? ct.stage[k - 1] : stage_chunk_config(m_, p, stages[k]);
+  for (int k = 0; k < 3; ++k)  // = stage_chunk_config(m_, p, stages[k])
+    ct.stage[k] = k > 0 && stages[k] == stages[k - 1] ? ct.stage[k - 1]
+                                                       : chunk_configuration(stage_chunk_tensors(m_, p, stages[k]), s.searched_elems[k], p.dp);
   return ct;
 }
 
@@ -288,15 +313,10 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
 
   // Data parallel: gradient all-reduce (ZeRO-0), reduce-scatter + all-gather (ZeRO-1/2), or the
   // per-microbatch parameter all-gathers and gradient reduce-scatter of ZeRO-3.
-  Recipe rec = p.precision == Precision::fp32 ? recipe_zero_paper(Precision::fp32)
-               : o_.recipe == EstimatorOptions::RecipeKind::megatron ? recipe_megatron()
-               : o_.recipe == EstimatorOptions::RecipeKind::deepspeed ? recipe_deepspeed()
-                                                                      : recipe_zero_paper(p.precision);
-  if (p.precision == Precision::fp8) rec = with_fp8_weights(rec);
-  if (o_.optimizer_state_bytes_per_param > 0) rec.optimizer_bytes = o_.optimizer_state_bytes_per_param;
-  const double P_slow = params_on_stage(p, slowest, wdiv);
+  const Recipe& rec = recipe(p.precision);
+  const double P_slow = params_on_stage(p, slowest, wdiv, sl);
   // MoE with ep > 1: the expert weights reduce over their own dp/ep group, the rest over dp.
-  const double P_exp = ep_on ? expert_params_on_stage(p, slowest, wdiv) : 0;
+  const double P_exp = ep_on ? expert_params_on_stage(p, slowest, wdiv, sl) : 0;
   const double grad_e = rec.grad_bytes > 0 ? rec.grad_bytes : rec.main_grad_bytes;
   // Executor op time: the slowest stage's parameter units (executor/gpt.cpp stage_units: a unit per
   // layer; word and position embedding on the first stage; final norm, and the tied copy at pp > 1,
@@ -423,8 +443,11 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   MemoryBreakdown best;
   double best_total = -1;
   const int ranks_per_node = static_cast<int>(std::min<long long>(p.gpus(), std::max(1, c_.gpus_per_node)));
-  ChunkPlacement gemini;
-  // offload=gemini: what the placement of every stage shares (strategies::gemini_placement's input).
+  // Offload: this GPU's share of its node's host (CPU, memory, PCIe, NVMe).
+  const HostShare hs = p.offload != Offload::none ? host_share(c_.host, ranks_per_node) : HostShare{};
+  // offload=gemini: the placement of the most-loaded stage, the one being placed (gp), and what
+  // the placement of every stage shares (strategies::gemini_placement's input).
+  ChunkPlacement gemini, gp;
   ChunkInput gin;
   if (p.offload == Offload::gemini) {
     gin.dp = p.dp;
@@ -433,7 +456,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     gin.compute_per_mb_s = comp_max;
     gin.param_bytes = rec.param_bytes;  // the gradient reuses the weight's chunk (PatrickStar sec. 4)
     gin.optimizer_bytes = rec.optimizer_bytes;
-    gin.host = host_share(c_.host, ranks_per_node);
+    gin.host = hs;
     gin.policy = chunk_policy(c_.sw);
   }
   const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
@@ -444,8 +467,9 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     const double n = first ? sl.first : last ? sl.last : sl.middle;
     // Expert states (issue 5) shard over the dp/ep expert-data-parallel ranks; offload (issue 6)
     // moves dense and expert states alike to host / NVMe (offload=none: model_states unchanged).
-    const double Pe = ep_on ? expert_params_on_stage(p, i, wdiv) : 0;
-    const OffloadStates off = offload_states(rec, p.offload, params_on_stage(p, i, wdiv) - Pe, p.zero, p.dp, largest_layer);
+    const double P_i = params_on_stage(p, i, wdiv, sl);
+    const double Pe = ep_on ? expert_params_on_stage(p, i, wdiv, sl) : 0;
+    const OffloadStates off = offload_states(rec, p.offload, P_i - Pe, p.zero, p.dp, largest_layer);
     ModelStates ms = off.gpu;
     double off_host = off.host, off_nvme = off.nvme;
     if (Pe > 0) {
@@ -481,9 +505,8 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     mb.buffers = o_.reserved_bytes + lc.buffer_bytes + (p.pp > 1 ? 2 * p2p_bytes : 0) + o_.allocator_margin * act;
     // The baseline's flattened fp32 gradient buffer (EstimatorOptions::dp_fused_grad_buffer_bytes; ZeRO paper sec. 3.2).
     if (p.zero == 0 && rec.main_grad_bytes <= 0 && o_.dp_fused_grad_buffer_bytes > 0)
-      mb.buffers += o_.dp_fused_grad_buffer_bytes * params_on_stage(p, i, wdiv);
-    ChunkPlacement gp;  // offload=gemini (issue 6): chunk placement against this stage's non-model peak
-    if (p.offload == Offload::gemini) {
+      mb.buffers += o_.dp_fused_grad_buffer_bytes * P_i;
+    if (p.offload == Offload::gemini) {  // issue 6: chunk placement against this stage's non-model peak
       gin.config = chunks != nullptr ? chunks->stage[k] : stage_chunk_config(m_, p, i);
       gin.non_model_peak = mb.activations + mb.buffers;
       gp = place_chunks(gin);  // = gemini_placement(config, c_, p, rec, non_model_peak, comp_max, ranks_per_node)
@@ -495,7 +518,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     if (mb.total() > best_total) {
       best_total = mb.total();
       best = mb;
-      gemini = gp;
+      if (p.offload == Offload::gemini) gemini = gp;
       r.most_loaded_stage = i;
     }
   }
@@ -507,7 +530,6 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   // for joins it, the GPU optimizer step leaves with the states, host and NVMe must hold them. ---
   if (p.offload != Offload::none) {
     OffloadDetail& od = r.offload;
-    const HostShare hs = host_share(c_.host, ranks_per_node);
     od.ranks_per_node = ranks_per_node;
     od.host_capacity = hs.memory;
     od.nvme_capacity = hs.nvme;
@@ -524,7 +546,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
       od.os_chunks_on_gpu = gemini.os_on_gpu;
       od.chunk_elems = gemini.chunk_elems;
       od.chunk_waste = gemini.chunk_waste;
-      const double P_ml = params_on_stage(p, r.most_loaded_stage, wdiv);
+      const double P_ml = params_on_stage(p, r.most_loaded_stage, wdiv, sl);
       od.static_zero3_gpu = model_states(rec, P_ml, 3, p.dp, largest_layer).total();
       od.static_offload_host = offload_states(rec, Offload::params, P_ml, 3, p.dp, largest_layer).host;
       if (!gemini.fits_gpu) r.feasible = false;

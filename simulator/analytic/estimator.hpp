@@ -9,6 +9,7 @@
 #include "strategies/layer_cost.hpp"
 #include "strategies/tensor_nd.hpp"
 #include "strategies/memory.hpp"
+#include "strategies/pipeline.hpp"
 #include "strategies/step_report.hpp"
 
 namespace scaleplan::analytic {
@@ -106,6 +107,15 @@ struct ChunkTable {
   bool matches(const strategies::Plan& p) const { return p.tp == tp && p.ep == ep && p.pp == pp && p.dp == dp; }
 };
 
+// The dp-independent half of a ChunkTable: the chunk-size search of each stage kind (strategies::
+// search_chunk_elems, up to 1024 packings of the stage's tensors), which depends on the plan's
+// (tp, ep, pp) only. A search keeps one per such key and derives each dp's ChunkTable from it.
+struct ChunkSearchTable {
+  int tp = 0, ep = 0, pp = 0;
+  double searched_elems[3] = {0, 0, 0};  // indexed like ChunkTable::stage
+  bool matches(const strategies::Plan& p) const { return p.tp == tp && p.ep == ep && p.pp == pp; }
+};
+
 // A StepReport's numbers without the plan and the reason string: what the search loop keeps.
 struct StepMetrics {
   bool feasible = true;
@@ -134,6 +144,10 @@ class Estimator {
   strategies::StepReport evaluate(const strategies::Plan& p, const LayerTable& t, const ChunkTable* chunks = nullptr) const;
   // The chunk configurations of offload=gemini for `p` (depend on the ChunkTable key fields only).
   ChunkTable prepare_chunks(const strategies::Plan& p) const;
+  // The same in two steps: the chunk-size search (ChunkSearchTable key fields only), and the
+  // configurations for p's dp from it (`s` must match `p`).
+  ChunkSearchTable search_chunks(const strategies::Plan& p) const;
+  ChunkTable prepare_chunks(const strategies::Plan& p, const ChunkSearchTable& s) const;
   // The hot path of the search: arithmetic only, no allocation, no strings. An offload=gemini plan
   // needs its ChunkTable for that (without one, metrics runs the chunk-size search, which allocates).
   StepMetrics metrics(const strategies::Plan& p, const LayerTable& t, const ChunkTable* chunks = nullptr) const;
@@ -149,9 +163,12 @@ class Estimator {
   double expert_params_on_stage(const strategies::Plan& p, int stage) const;
 
  private:
-  // The same with the layout's weight divisor already known (the hot path: no layout lookup).
-  double params_on_stage(const strategies::Plan& p, int stage, double weight_div) const;
-  double expert_params_on_stage(const strategies::Plan& p, int stage, double weight_div) const;
+  // The same with the layout's weight divisor and the stage split already known (the hot path: no
+  // layout lookup, no integer division).
+  double params_on_stage(const strategies::Plan& p, int stage, double weight_div, const strategies::StageLayers& sl) const;
+  double expert_params_on_stage(const strategies::Plan& p, int stage, double weight_div, const strategies::StageLayers& sl) const;
+  // The model-state recipe of a plan of precision `p` under the options (built once, in the constructor).
+  const strategies::Recipe& recipe(strategies::Precision p) const { return recipes_[static_cast<int>(p)]; }
 
   model::ModelSpec m_;
   hw::Cluster c_;
@@ -161,6 +178,7 @@ class Estimator {
   double layer_replicated_params_ = 0;  // replicated over TP (norms, row-parallel biases)
   double layer_expert_params_ = 0;      // MoE expert weights (divided by TP and EP)
   double layer_fwd_flops_per_seq_ = 0;
+  strategies::Recipe recipes_[4];  // indexed by strategies::Precision (fp32, fp16, bf16, fp8)
 };
 
 }  // namespace scaleplan::analytic
