@@ -60,7 +60,9 @@ double ring(const Cluster& c, Coll k, double bytes, const Group& g) {
 // every byte goes up and down once: 2B/bw.
 double tree(const Cluster& c, Coll k, double bytes, const Group& g) {
   if (k != Coll::all_reduce || g.nodes <= 2) return -1;
-  const double lat = 2 * (std::ceil(std::log2(g.nodes)) * c.net.latency_s + (g.per_node - 1) * c.intra.latency_s);
+  int levels = 0;  // ceil(log2(nodes)), in integers (exact, no libm call on the hot path)
+  while ((1LL << levels) < g.nodes) ++levels;
+  const double lat = 2 * (levels * c.net.latency_s + (g.per_node - 1) * c.intra.latency_s);
   return lat + 2 * bytes / ring_bw(c, g);
 }
 

@@ -89,6 +89,14 @@ struct LayerTable {
   strategies::PhaseCost lc, ec, hc;  // layer, embedding, LM head
   double layer_act = 0;       // bytes one layer keeps per microbatch (under the recompute policy)
   double layer_act_full = 0;  // bytes a fully recomputed layer re-creates during its backward
+  // Per-plan quantities that depend on the key fields only (computed once here, read by metrics()).
+  double p2p_bytes = 0;                      // stage-to-stage activation of one send
+  double layer_params = 0;                   // parameters of one layer on one GPU (also ZeRO-3's live layer)
+  double word_params = 0;                    // parameters of the word embedding (or LM head) on one GPU
+  double embedding_act = 0;                  // bytes the first stage adds per microbatch in flight
+  double head_act = 0;                       // bytes the last stage's LM head keeps (one microbatch)
+  double recompute_flops_per_seq_layer = 0;  // FLOPs recomputed per sequence and layer
+  double peak_flops = 0;                     // the device's peak for the plan's compute dtype
 
   bool matches(const strategies::Plan& p) const {
     return p.mbs == mbs && p.tp == tp && p.cp == cp && p.sp == sp && p.recompute == recompute && p.precision == precision &&
@@ -163,9 +171,11 @@ class Estimator {
   double expert_params_on_stage(const strategies::Plan& p, int stage) const;
 
  private:
-  // The same with the layout's weight divisor and the stage split already known (the hot path: no
-  // layout lookup, no integer division).
-  double params_on_stage(const strategies::Plan& p, int stage, double weight_div, const strategies::StageLayers& sl) const;
+  // The same with what the hot path already knows (no layout lookup, no integer division):
+  // params_on_stage from the parameters of one layer and of the word embedding on one GPU
+  // (LayerTable::layer_params, word_params), expert_params_on_stage from the layout's weight divisor.
+  double stage_params(const strategies::Plan& p, int stage, double layer_params, double word_params,
+                      const strategies::StageLayers& sl) const;
   double expert_params_on_stage(const strategies::Plan& p, int stage, double weight_div, const strategies::StageLayers& sl) const;
   // The model-state recipe of a plan of precision `p` under the options (built once, in the constructor).
   const strategies::Recipe& recipe(strategies::Precision p) const { return recipes_[static_cast<int>(p)]; }
@@ -178,6 +188,7 @@ class Estimator {
   double layer_replicated_params_ = 0;  // replicated over TP (norms, row-parallel biases)
   double layer_expert_params_ = 0;      // MoE expert weights (divided by TP and EP)
   double layer_fwd_flops_per_seq_ = 0;
+  double final_norm_params_ = 0;
   strategies::Recipe recipes_[4];  // indexed by strategies::Precision (fp32, fp16, bf16, fp8)
 };
 
