@@ -107,13 +107,15 @@ const CollAlgoEntry* coll_algorithms(int* count) {
 double collective_time(const Cluster& c, Coll kind, double bytes, const Group& g, const char** algo) {
   if (bytes <= 0 || (g.size <= 1 && kind != Coll::send_recv)) return 0;
   double best = -1;
+  const char* best_name = nullptr;
   for (const auto& a : kAlgos) {
     const double t = a.fn(c, kind, bytes, g);
-    if (t >= 0 && (best < 0 || t < best)) {
-      best = t;
-      if (algo) *algo = a.name;
-    }
+    // Selects without a branch on the times (which of them wins varies from call to call).
+    const bool wins = t >= 0 && (best < 0 || t < best);
+    best = wins ? t : best;
+    best_name = wins ? a.name : best_name;
   }
+  if (algo && best_name) *algo = best_name;
   return best < 0 ? 0 : best;
 }
 
