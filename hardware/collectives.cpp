@@ -76,28 +76,13 @@ double direct(const Cluster& c, Coll k, double bytes, const Group& g) {
   return (n - 1) * step_latency(c, g) + std::max(t_in, t_out);
 }
 
-const CollAlgoEntry kAlgos[] = {{"ring", ring}, {"tree", tree}, {"hierarchical", hierarchical}, {"direct", direct}};
-
 }  // namespace
 
-const CollAlgoEntry* coll_algorithms(int* count) {
-  *count = static_cast<int>(sizeof(kAlgos) / sizeof(kAlgos[0]));
-  return kAlgos;
-}
+const CollAlgoEntry kCollAlgos[kNumCollAlgos] = {{"ring", ring}, {"tree", tree}, {"hierarchical", hierarchical}, {"direct", direct}};
 
-double collective_time(const Cluster& c, Coll kind, double bytes, const Group& g, const char** algo) {
-  if (bytes <= 0 || (g.size <= 1 && kind != Coll::send_recv)) return 0;
-  double best = -1;
-  const char* best_name = nullptr;
-  for (const auto& a : kAlgos) {
-    const double t = a.fn(c, kind, bytes, g);
-    // Selects without a branch on the times (which of them wins varies from call to call).
-    const bool wins = t >= 0 && (best < 0 || t < best);
-    best = wins ? t : best;
-    best_name = wins ? a.name : best_name;
-  }
-  if (algo && best_name) *algo = best_name;
-  return best < 0 ? 0 : best;
+const CollAlgoEntry* coll_algorithms(int* count) {
+  *count = kNumCollAlgos;
+  return kCollAlgos;
 }
 
 }  // namespace scaleplan::hw

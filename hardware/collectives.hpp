@@ -54,9 +54,25 @@ struct CollAlgoEntry {
   CollAlgo fn;
 };
 // The registry (ring, tree, hierarchical, direct).
+inline constexpr int kNumCollAlgos = 4;
+extern const CollAlgoEntry kCollAlgos[kNumCollAlgos];
 const CollAlgoEntry* coll_algorithms(int* count);
 
 // Seconds for the collective with the best applicable algorithm; `algo` (optional) receives its name.
-double collective_time(const Cluster& c, Coll kind, double bytes, const Group& g, const char** algo = nullptr);
+// (Inline: the estimator calls it several times for every plan the search evaluates.)
+inline double collective_time(const Cluster& c, Coll kind, double bytes, const Group& g, const char** algo = nullptr) {
+  if (bytes <= 0 || (g.size <= 1 && kind != Coll::send_recv)) return 0;
+  double best = -1;
+  const char* best_name = nullptr;
+  for (const CollAlgoEntry& a : kCollAlgos) {
+    const double t = a.fn(c, kind, bytes, g);
+    // Selects without a branch on the times (which algorithm wins varies from call to call).
+    const bool wins = t >= 0 && (best < 0 || t < best);
+    best = wins ? t : best;
+    best_name = wins ? a.name : best_name;
+  }
+  if (algo && best_name) *algo = best_name;
+  return best < 0 ? 0 : best;
+}
 
 }  // namespace scaleplan::hw
