@@ -61,9 +61,19 @@ double search_chunk_elems(const std::vector<double>& tensor_elems, const ChunkSe
   const double steps = std::floor(s.search_range_elems / interval);
   const double stride = interval * std::max(1.0, std::ceil(steps / 1024.0));
   const double start = std::max(largest, s.min_chunk_elems);
+  // Pruning that leaves the pick unchanged: every kept tensor fits a chunk (c >= largest), so next
+  // fit opens at least ceil(S / c) chunks for the S kept elements and wastes at least
+  // ceil(S / c) c - S; a candidate whose bound is above the best waste so far (with a 1e-9
+  // relative margin, far above the rounding of either sum) would lose and is not packed. A packing
+  // stops once its waste reaches the best so far (packed_waste's stop_at).
+  double kept_sum = 0;
+  for (double t : kept)
+    if (t > 0) kept_sum += t;
   double best = start, best_waste = std::numeric_limits<double>::infinity();
   for (double c = start; c <= start + s.search_range_elems; c += stride) {
-    const double w = packed_waste(kept, c, nullptr, best_waste);  // stops once it cannot win
+    const double min_chunks = std::ceil(kept_sum / c * (1 - 1e-9));
+    if (min_chunks * c - kept_sum > best_waste + 1e-9 * (kept_sum + c)) continue;
+    const double w = packed_waste(kept, c, nullptr, best_waste);
     if (w < best_waste) {
       best_waste = w;
       best = c;

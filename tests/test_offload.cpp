@@ -3,8 +3,11 @@
 // the estimator's use of them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "common/errors.hpp"
 #include "simulator/analytic/estimator.hpp"
@@ -205,6 +208,35 @@ TEST(Chunks, EarlyStoppedPackingDecidesAsTheFullOne) {
       EXPECT_EQ(w >= stop, full >= stop) << "chunk " << chunk << " stop " << stop;
       if (w < stop) EXPECT_EQ(w, full);
     }
+  }
+}
+
+TEST(Chunks, PrunedSearchPicksWhatTryingEveryCandidatePicks) {
+  // search_chunk_elems skips candidates by a lower bound and stops packings early; the pick must be
+  // the one of packing every candidate in full (first minimum, ties to the smaller chunk).
+  strategies::ChunkSearch s;
+  s.min_chunk_elems = 1;
+  s.search_range_elems = 400;
+  s.interval_elems = 1;
+  unsigned x = 12345;
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<double> t;
+    const int n = 5 + trial % 40;
+    for (int i = 0; i < n; ++i) {
+      x = x * 1103515245u + 12345u;
+      t.push_back(static_cast<double>(20 + (x >> 16) % 60));  // 20..79: none is extra-large
+    }
+    double largest = 0;
+    for (double v : t) largest = std::max(largest, v);
+    double best = largest, best_waste = std::numeric_limits<double>::infinity();
+    for (double c = largest; c <= largest + s.search_range_elems; c += 1) {
+      const double w = strategies::packed_waste(t, c);
+      if (w < best_waste) {
+        best_waste = w;
+        best = c;
+      }
+    }
+    EXPECT_EQ(strategies::search_chunk_elems(t, s), best) << "trial " << trial;
   }
 }
 
