@@ -10,25 +10,6 @@ const char* coll_name(Coll c) {
   return n[static_cast<int>(c)];
 }
 
-Group make_group(const Cluster& c, int size, int stride) {
-  Group g;
-  g.size = std::max(size, 1);
-  stride = std::max(stride, 1);
-  const int gpn = c.gpus_per_node;
-  g.per_node = stride >= gpn ? 1 : std::min(g.size, std::max(1, gpn / stride));
-  g.nodes = (g.size + g.per_node - 1) / g.per_node;
-  // Oversubscription above a pod (e.g. Llama 3's 1:7 across 3072-GPU pods): every group with members
-  // in a pod sends its cross-pod ring hop through the pod's uplinks, whose capacity is
-  // pod_gpus * nic / oversubscription. With k of the group's nodes inside one pod, each channel
-  // keeps min(1, k / oversubscription) of the NIC rate (derivation in README "Network model").
-  if (c.net.pod_gpus > 0 && c.net.oversubscription > 1 && static_cast<double>(g.size) * stride > c.net.pod_gpus) {
-    const double members_in_pod = std::clamp(static_cast<double>(c.net.pod_gpus) / stride, 1.0, static_cast<double>(g.size));
-    const double nodes_in_pod = std::max(1.0, members_in_pod / g.per_node);
-    g.pod_factor = std::min(1.0, nodes_in_pod / c.net.oversubscription);
-  }
-  return g;
-}
-
 double intra_bw(const Cluster& c) { return c.intra.bw_Bps * c.intra.bus_efficiency; }
 
 double inter_bw(const Cluster& c, const Group& g) {
@@ -50,20 +31,19 @@ double step_latency(const Cluster& c, const Group& g) { return g.nodes > 1 ? c.n
 double ring(const Cluster& c, Coll k, double bytes, const Group& g) {
   const double n = g.size;
   if (n <= 1) return 0;
+  if (k != Coll::all_reduce && k != Coll::reduce_scatter && k != Coll::all_gather) return -1;  // before any arithmetic
   const double bw = ring_bw(c, g), a = step_latency(c, g);
-  switch (k) {
-    case Coll::all_reduce: return 2 * (n - 1) * a + 2 * (n - 1) / n * bytes / bw;
-    case Coll::reduce_scatter:
-    case Coll::all_gather: return (n - 1) * a + (n - 1) / n * bytes / bw;
-    default: return -1;
-  }
+  if (k == Coll::all_reduce) return 2 * (n - 1) * a + 2 * (n - 1) / n * bytes / bw;
+  return (n - 1) * a + (n - 1) / n * bytes / bw;  // reduce-scatter, all-gather
 }
 
 // Double binary tree (NCCL, all-reduce only): 2 log2(nodes) network steps plus an intra-node chain;
 // every byte goes up and down once: 2B/bw.
 double tree(const Cluster& c, Coll k, double bytes, const Group& g) {
   if (k != Coll::all_reduce || g.nodes <= 2) return -1;
-  const double lat = 2 * (std::ceil(std::log2(g.nodes)) * c.net.latency_s + (g.per_node - 1) * c.intra.latency_s);
+  int levels = 0;  // ceil(log2(nodes)), in integers (exact, no libm call on the hot path)
+  while ((1LL << levels) < g.nodes) ++levels;
+  const double lat = 2 * (levels * c.net.latency_s + (g.per_node - 1) * c.intra.latency_s);
   return lat + 2 * bytes / ring_bw(c, g);
 }
 
@@ -71,18 +51,15 @@ double tree(const Cluster& c, Coll k, double bytes, const Group& g) {
 // data (each GPU on its own NIC, rail-aligned), all-gather inside the node.
 double hierarchical(const Cluster& c, Coll k, double bytes, const Group& g) {
   if (g.nodes <= 1 || g.per_node <= 1) return -1;
+  if (k != Coll::all_reduce && k != Coll::reduce_scatter && k != Coll::all_gather) return -1;  // before any arithmetic
   const double p = g.per_node, m = g.nodes;
   const double bi = intra_bw(c), bo = inter_bw(c, g);
   const double intra_rs = (p - 1) * c.intra.latency_s + (p - 1) / p * bytes / bi;
-  switch (k) {
-    case Coll::all_reduce: {
-      const double inter = 2 * (m - 1) * c.net.latency_s + 2 * (m - 1) / m * (bytes / p) / bo;
-      return 2 * intra_rs + inter;
-    }
-    case Coll::reduce_scatter:
-    case Coll::all_gather: return intra_rs + (m - 1) * c.net.latency_s + (m - 1) / m * (bytes / p) / bo;
-    default: return -1;
+  if (k == Coll::all_reduce) {
+    const double inter = 2 * (m - 1) * c.net.latency_s + 2 * (m - 1) / m * (bytes / p) / bo;
+    return 2 * intra_rs + inter;
   }
+  return intra_rs + (m - 1) * c.net.latency_s + (m - 1) / m * (bytes / p) / bo;  // reduce-scatter, all-gather
 }
 
 // Pairwise exchange for all-to-all; a single transfer for send/recv. Of each GPU's (n-1)/n B
@@ -99,26 +76,13 @@ double direct(const Cluster& c, Coll k, double bytes, const Group& g) {
   return (n - 1) * step_latency(c, g) + std::max(t_in, t_out);
 }
 
-const CollAlgoEntry kAlgos[] = {{"ring", ring}, {"tree", tree}, {"hierarchical", hierarchical}, {"direct", direct}};
-
 }  // namespace
 
-const CollAlgoEntry* coll_algorithms(int* count) {
-  *count = static_cast<int>(sizeof(kAlgos) / sizeof(kAlgos[0]));
-  return kAlgos;
-}
+const CollAlgoEntry kCollAlgos[kNumCollAlgos] = {{"ring", ring}, {"tree", tree}, {"hierarchical", hierarchical}, {"direct", direct}};
 
-double collective_time(const Cluster& c, Coll kind, double bytes, const Group& g, const char** algo) {
-  if (bytes <= 0 || (g.size <= 1 && kind != Coll::send_recv)) return 0;
-  double best = -1;
-  for (const auto& a : kAlgos) {
-    const double t = a.fn(c, kind, bytes, g);
-    if (t >= 0 && (best < 0 || t < best)) {
-      best = t;
-      if (algo) *algo = a.name;
-    }
-  }
-  return best < 0 ? 0 : best;
+const CollAlgoEntry* coll_algorithms(int* count) {
+  *count = kNumCollAlgos;
+  return kCollAlgos;
 }
 
 }  // namespace scaleplan::hw

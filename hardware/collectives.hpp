@@ -4,6 +4,7 @@
 // for that kind, as NCCL's tuner picks. `bytes` is the contract payload: the buffer of an
 // all-reduce, the input of a reduce-scatter, the output of an all-gather, the input of an
 // all-to-all, the bytes of a send.
+#include <algorithm>
 #include <string>
 
 #include "hardware/cluster.hpp"
@@ -22,7 +23,25 @@ struct Group {
   int nodes = 1;           // nodes the group spans
   double pod_factor = 1;   // <= 1: share of the NIC rate left when the group crosses an oversubscribed layer
 };
-Group make_group(const Cluster& c, int size, int stride);
+// (Inline: the estimator builds several groups for every plan the search evaluates.)
+inline Group make_group(const Cluster& c, int size, int stride) {
+  Group g;
+  g.size = std::max(size, 1);
+  stride = std::max(stride, 1);
+  const int gpn = c.gpus_per_node;
+  g.per_node = stride >= gpn ? 1 : std::min(g.size, std::max(1, gpn / stride));
+  g.nodes = (g.size + g.per_node - 1) / g.per_node;
+  // Oversubscription above a pod (e.g. Llama 3's 1:7 across 3072-GPU pods): every group with members
+  // in a pod sends its cross-pod ring hop through the pod's uplinks, whose capacity is
+  // pod_gpus * nic / oversubscription. With k of the group's nodes inside one pod, each channel
+  // keeps min(1, k / oversubscription) of the NIC rate (derivation in README "Network model").
+  if (c.net.pod_gpus > 0 && c.net.oversubscription > 1 && static_cast<double>(g.size) * stride > c.net.pod_gpus) {
+    const double members_in_pod = std::clamp(static_cast<double>(c.net.pod_gpus) / stride, 1.0, static_cast<double>(g.size));
+    const double nodes_in_pod = std::max(1.0, members_in_pod / g.per_node);
+    g.pod_factor = std::min(1.0, nodes_in_pod / c.net.oversubscription);
+  }
+  return g;
+}
 
 // Effective (achieved) bandwidths, bytes/s per GPU.
 double intra_bw(const Cluster& c);
@@ -35,9 +54,25 @@ struct CollAlgoEntry {
   CollAlgo fn;
 };
 // The registry (ring, tree, hierarchical, direct).
+inline constexpr int kNumCollAlgos = 4;
+extern const CollAlgoEntry kCollAlgos[kNumCollAlgos];
 const CollAlgoEntry* coll_algorithms(int* count);
 
 // Seconds for the collective with the best applicable algorithm; `algo` (optional) receives its name.
-double collective_time(const Cluster& c, Coll kind, double bytes, const Group& g, const char** algo = nullptr);
+// (Inline: the estimator calls it several times for every plan the search evaluates.)
+inline double collective_time(const Cluster& c, Coll kind, double bytes, const Group& g, const char** algo = nullptr) {
+  if (bytes <= 0 || (g.size <= 1 && kind != Coll::send_recv)) return 0;
+  double best = -1;
+  const char* best_name = nullptr;
+  for (const CollAlgoEntry& a : kCollAlgos) {
+    const double t = a.fn(c, kind, bytes, g);
+    // Selects without a branch on the times (which algorithm wins varies from call to call).
+    const bool wins = t >= 0 && (best < 0 || t < best);
+    best = wins ? t : best;
+    best_name = wins ? a.name : best_name;
+  }
+  if (algo && best_name) *algo = best_name;
+  return best < 0 ? 0 : best;
+}
 
 }  // namespace scaleplan::hw

@@ -20,11 +20,6 @@ double Device::gemm_time(double flops, double bytes, Dtype d) const {
   return std::max(t_compute, t_mem) + eff.kernel_overhead_s;
 }
 
-double Device::stream_time(double bytes) const {
-  if (bytes <= 0) return 0;
-  return bytes / (hbm_bw_Bps * eff.mem_bw) + eff.kernel_overhead_s;
-}
-
 const char* kernel_class_name(KernelClass k) {
   static const char* names[] = {"copy", "simple", "gelu", "layernorm", "softmax", "optimizer"};
   return names[static_cast<int>(k)];

@@ -54,7 +54,10 @@ struct Device {
   // Seconds for one GEMM of F FLOPs touching `bytes` of HBM, on precision d.
   double gemm_time(double flops, double bytes, Dtype d) const;
   // Seconds for a memory-bound kernel moving `bytes`.
-  double stream_time(double bytes) const;
+  double stream_time(double bytes) const {
+    if (bytes <= 0) return 0;
+    return bytes / (hbm_bw_Bps * eff.mem_bw) + eff.kernel_overhead_s;
+  }
   // Seconds for one host kernel of class k moving `bytes` (kernel_Bps[k], or the streaming rate
   // when not measured) + overhead; a kernel with no bytes still costs the overhead.
   double kernel_time(KernelClass k, double bytes) const;

@@ -10,7 +10,7 @@
 
 namespace scaleplan::strategies {
 
-double packed_waste(const std::vector<double>& tensor_elems, double chunk_elems, long long* chunks) {
+double packed_waste(const std::vector<double>& tensor_elems, double chunk_elems, long long* chunks, double stop_at) {
   long long n = 0;
   double left = 0, waste = 0;
   for (double t : tensor_elems) {
@@ -21,12 +21,14 @@ double packed_waste(const std::vector<double>& tensor_elems, double chunk_elems,
       waste += left;
       left = 0;
       ++n;
+      if (waste >= stop_at) break;
       continue;
     }
     if (t > left) {  // next fit: close the open chunk, start a new one
       waste += left;
       ++n;
       left = chunk_elems;
+      if (waste >= stop_at) break;
     }
     left -= t;
   }
@@ -35,14 +37,13 @@ double packed_waste(const std::vector<double>& tensor_elems, double chunk_elems,
   return waste;
 }
 
-ChunkConfig search_chunk_configuration(const std::vector<double>& tensor_elems, int dp, const ChunkSearch& s, double hidden) {
+double search_chunk_elems(const std::vector<double>& tensor_elems, const ChunkSearch& s, double hidden) {
   // filter_exlarge_params: tensors above mean + 3 standard deviations (a large vocabulary's embedding)
   // stay out of the search and get chunks of their own size.
-  double used = 0, sq = 0, largest_all = 0;
+  double used = 0, sq = 0;
   for (double t : tensor_elems) {
     used += t;
     sq += t * t;
-    largest_all = std::max(largest_all, t);
   }
   const double cnt = tensor_elems.empty() ? 1 : static_cast<double>(tensor_elems.size());
   const double mean = used / cnt, sd = std::sqrt(std::max(0.0, sq / cnt - mean * mean));
@@ -60,13 +61,32 @@ ChunkConfig search_chunk_configuration(const std::vector<double>& tensor_elems, 
   const double steps = std::floor(s.search_range_elems / interval);
   const double stride = interval * std::max(1.0, std::ceil(steps / 1024.0));
   const double start = std::max(largest, s.min_chunk_elems);
+  // Pruning that leaves the pick unchanged: every kept tensor fits a chunk (c >= largest), so next
+  // fit opens at least ceil(S / c) chunks for the S kept elements and wastes at least
+  // ceil(S / c) c - S; a candidate whose bound is above the best waste so far (with a 1e-9
+  // relative margin, far above the rounding of either sum) would lose and is not packed. A packing
+  // stops once its waste reaches the best so far (packed_waste's stop_at).
+  double kept_sum = 0;
+  for (double t : kept)
+    if (t > 0) kept_sum += t;
   double best = start, best_waste = std::numeric_limits<double>::infinity();
   for (double c = start; c <= start + s.search_range_elems; c += stride) {
-    const double w = packed_waste(kept, c);
+    const double min_chunks = std::ceil(kept_sum / c * (1 - 1e-9));
+    if (min_chunks * c - kept_sum > best_waste + 1e-9 * (kept_sum + c)) continue;
+    const double w = packed_waste(kept, c, nullptr, best_waste);
     if (w < best_waste) {
       best_waste = w;
       best = c;
     }
+  }
+  return best;
+}
+
+ChunkConfig chunk_configuration(const std::vector<double>& tensor_elems, double best, int dp) {
+  double used = 0, largest_all = 0;
+  for (double t : tensor_elems) {
+    used += t;
+    largest_all = std::max(largest_all, t);
   }
   ChunkConfig cfg;
   const double d = dp > 0 ? dp : 1;
@@ -75,6 +95,10 @@ ChunkConfig search_chunk_configuration(const std::vector<double>& tensor_elems, 
   cfg.used_elems = used;
   cfg.largest_elems = largest_all;
   return cfg;
+}
+
+ChunkConfig search_chunk_configuration(const std::vector<double>& tensor_elems, int dp, const ChunkSearch& s, double hidden) {
+  return chunk_configuration(tensor_elems, search_chunk_elems(tensor_elems, s, hidden), dp);
 }
 
 std::vector<double> stage_tensors(const model::ModelSpec& m, int tp, int ep, double layers, bool first, bool last, bool pp_gt1) {
@@ -221,12 +245,15 @@ ChunkPlacement place_chunks(const ChunkInput& in, const OffloadOptions& o) {
   return r;
 }
 
-ChunkConfig stage_chunk_config(const model::ModelSpec& m, const Plan& p, int stage) {
+std::vector<double> stage_chunk_tensors(const model::ModelSpec& m, const Plan& p, int stage) {
   const StageLayers sl = stage_layers(m.layers, p.pp);
   const bool first = stage == 0, last = stage == p.pp - 1;
   const double layers = first ? sl.first : last ? sl.last : sl.middle;
-  const std::vector<double> tensors = stage_tensors(m, p.tp, p.ep, layers, first, last, p.pp > 1);
-  return search_chunk_configuration(tensors, p.dp, ChunkSearch{}, static_cast<double>(m.hidden));
+  return stage_tensors(m, p.tp, p.ep, layers, first, last, p.pp > 1);
+}
+
+ChunkConfig stage_chunk_config(const model::ModelSpec& m, const Plan& p, int stage) {
+  return search_chunk_configuration(stage_chunk_tensors(m, p, stage), p.dp, ChunkSearch{}, static_cast<double>(m.hidden));
 }
 
 ChunkPlacement gemini_placement(const ChunkConfig& cfg, const hw::Cluster& c, const Plan& p, const Recipe& r, double non_model_peak,

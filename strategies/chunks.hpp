@@ -13,6 +13,7 @@
 //   - 16-bit chunks (used every microbatch) get the room first, evicting the chunk used furthest in
 //     the future; optimizer chunks take the margin left (PatrickStar's "margin space", updated by
 //     a GPU Adam), the others stay on the host for the CPU Adam.
+#include <limits>
 #include <vector>
 
 #include "hardware/cluster.hpp"
@@ -37,13 +38,21 @@ struct ChunkConfig {
 };
 // Next-fit packing in parameter order (a tensor that does not fit starts a new chunk; one larger
 // than the chunk gets a chunk of its own size): the unused elements (Colossal-AI _get_unused_byte).
-double packed_waste(const std::vector<double>& tensor_elems, double chunk_elems, long long* chunks = nullptr);
+// With `stop_at`, the packing stops once the waste reaches it and returns a value >= stop_at (the
+// waste only grows, so that happens exactly when the full packing's waste is >= stop_at; the chunk
+// count is then partial): the search drops a candidate chunk size as soon as it cannot win.
+double packed_waste(const std::vector<double>& tensor_elems, double chunk_elems, long long* chunks = nullptr,
+                    double stop_at = std::numeric_limits<double>::infinity());
 // Leaves out extra-large tensors (above mean + 3 standard deviations, Colossal-AI
 // filter_exlarge_params), tries chunk sizes from max(largest remaining tensor, min_chunk) upward in
 // steps of the interval over the search range, keeps the one wasting least (ties: the smaller),
 // rounds it up to a multiple of dp.
 ChunkConfig search_chunk_configuration(const std::vector<double>& tensor_elems, int dp, const ChunkSearch& s = {},
                                        double hidden = 0);
+// The two halves of search_chunk_configuration: the search (does not depend on dp; the costly part,
+// up to 1024 packings), and the configuration for its result (rounded up to a multiple of dp, packed).
+double search_chunk_elems(const std::vector<double>& tensor_elems, const ChunkSearch& s = {}, double hidden = 0);
+ChunkConfig chunk_configuration(const std::vector<double>& tensor_elems, double searched_elems, int dp);
 // The tensors one GPU of a pipeline stage holds, in parameter order (layers / tp, ep as the plan splits them).
 std::vector<double> stage_tensors(const model::ModelSpec& m, int tp, int ep, double layers, bool first, bool last, bool pp_gt1);
 
@@ -104,6 +113,8 @@ ChunkPlacement gemini_placement(const model::ModelSpec& m, const hw::Cluster& c,
 // so the search prepares it once per such key, analytic::Estimator::prepare_chunks), and the
 // placement for a given configuration (arithmetic only: the search's hot path).
 ChunkConfig stage_chunk_config(const model::ModelSpec& m, const Plan& p, int stage);
+// stage_chunk_config's input: the tensors of stage `stage` (depend on tp, ep, pp and the stage only).
+std::vector<double> stage_chunk_tensors(const model::ModelSpec& m, const Plan& p, int stage);
 ChunkPlacement gemini_placement(const ChunkConfig& cfg, const hw::Cluster& c, const Plan& p, const Recipe& r, double non_model_peak,
                                 double compute_per_mb_s, int ranks_per_node);
 

@@ -13,24 +13,6 @@ Recipe with_fp8_weights(Recipe r) {
   return r;
 }
 
-ModelStates model_states(const Recipe& r, double P, int zero, int dp, double largest_layer_params) {
-  const double n = dp > 0 ? dp : 1;
-  ModelStates s;
-  s.params = zero >= 3 ? r.param_bytes * P / n : r.param_bytes * P;
-  s.params += zero >= 3 ? r.fp8_copy_bytes * P / n : r.fp8_copy_bytes * P;
-  // Working gradients: sharded from ZeRO-2; DeepSpeed's ZeRO-3 keeps them for the live layer only.
-  if (zero >= 3 && r.grad_transient_at_zero3) s.grads = 0;
-  else s.grads = zero >= 2 && !r.main_grad_sharded_with_optimizer ? r.grad_bytes * P / n : r.grad_bytes * P;
-  // fp32 main gradients: DeepSpeed keeps the partition it owns (sharded with the optimizer from
-  // ZeRO-1); Megatron's distributed optimizer keeps them whole (sharded only at ZeRO-2+).
-  const bool main_sharded = r.main_grad_sharded_with_optimizer ? zero >= 1 : zero >= 2;
-  s.grads += main_sharded ? r.main_grad_bytes * P / n : r.main_grad_bytes * P;
-  s.optimizer = zero >= 1 ? r.optimizer_bytes * P / n : r.optimizer_bytes * P;
-  // ZeRO-3 gathers one layer at a time: its 16-bit params and grads are live (DeepSpeed's 4 P_L).
-  if (zero >= 3) s.params += (r.param_bytes + r.grad_bytes) * largest_layer_params;
-  return s;
-}
-
 double layer_activation_bytes_no_recompute(const model::ModelSpec& m, ActShape a) {
   a.recompute = Recompute::none;
   return layer_activation_bytes(m, a);

@@ -12,6 +12,8 @@
 //   offload=gemini     chunk-based placement (strategies/chunks.hpp).
 // Host resources (CPU FLOP/s, DRAM bandwidth, NVMe bandwidth) are per node in the cluster YAML
 // and are shared by the GPUs of the job on that node.
+#include <algorithm>
+
 #include "hardware/cluster.hpp"
 #include "strategies/memory.hpp"
 #include "strategies/plan.hpp"
@@ -54,8 +56,45 @@ struct OffloadStates {
   ModelStates gpu;
   double host = 0, nvme = 0;
 };
-OffloadStates offload_states(const Recipe& r, Offload mode, double P, int zero, int dp, double largest_layer,
-                             const OffloadOptions& o = {});
+// (Inline: the estimator calls it for every stage of every plan the search evaluates.)
+inline OffloadStates offload_states(const Recipe& r, Offload mode, double P, int zero, int dp, double largest_layer,
+                                    const OffloadOptions& o = {}) {
+  const double n = dp > 0 ? dp : 1;
+  OffloadStates s;
+  const double host_grad = o.host_grad_bytes, f = o.host_buffer_factor;
+  switch (mode) {
+    case Offload::none:
+    case Offload::gemini:
+      s.gpu = model_states(r, P, zero, dp, largest_layer);
+      return s;
+    case Offload::optimizer:
+      // ZeRO-Offload (Ren et al. 2021 sec. 4.1, Fig. 2): 16-bit weights stay on the GPU (2M); the
+      // gradients leave bucket by bucket (the GPU keeps one reduction bucket); fp32 master weights,
+      // momentum and variance (12M) and the gradient partition live on the host, partitioned over
+      // the data-parallel ranks as ZeRO-2 partitions them (sec. 4.3). DeepSpeed's estimator
+      // (estimate_zero2_model_states_mem_needs, cpu_offload): GPU 2P.
+      s.gpu.params = r.param_bytes * P;
+      s.gpu.grads = r.grad_bytes * std::min(P, o.reduce_bucket_elems);
+      s.gpu.optimizer = 0;
+      s.host = f * (r.optimizer_bytes + host_grad) * P / n;  // DeepSpeed: 16 x 1.5 = 24 B/param
+      return s;
+    case Offload::params:
+      // ZeRO-3-Offload: the GPU holds only the gathered layer in flight (DeepSpeed
+      // estimate_zero3_model_states_mem_needs, params+optimizer offloaded: GPU 4 P_L); the host holds
+      // this rank's 16-bit weights, optimizer states and gradients (DeepSpeed: 18 x 1.5 = 27 B/param).
+      s.gpu.params = (r.param_bytes + r.grad_bytes) * largest_layer;
+      s.host = f * (r.param_bytes + r.optimizer_bytes + host_grad) * P / n;
+      return s;
+    case Offload::nvme:
+      // ZeRO-Infinity (Rajbhandari et al. 2021 sec. 5.1): weights and optimizer states on NVMe,
+      // 16-bit gradients in host memory; weights pass through pinned staging buffers on the host.
+      s.gpu.params = (r.param_bytes + r.grad_bytes) * largest_layer;
+      s.nvme = (r.param_bytes + r.optimizer_bytes) * P / n;
+      s.host = r.grad_bytes * P / n + r.param_bytes * o.nvme_buffer_count * o.nvme_buffer_elems;
+      return s;
+  }
+  return s;
+}
 
 // What one GPU gets of its node's host resources when `ranks` GPUs of the job share the node.
 struct HostShare {

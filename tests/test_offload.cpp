@@ -3,8 +3,11 @@
 // the estimator's use of them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "common/errors.hpp"
 #include "simulator/analytic/estimator.hpp"
@@ -193,6 +196,81 @@ TEST(Chunks, ExtraLargeEmbeddingIsLeftOutOfTheSearch) {
   double sum = 0;
   for (double x : t) sum += x;
   expect_rel(sum, m.total_params());  // the tensor list is the model
+}
+
+TEST(Chunks, EarlyStoppedPackingDecidesAsTheFullOne) {
+  // packed_waste with stop_at (the search's pruning): >= stop_at exactly when the full waste is.
+  const std::vector<double> t = {5, 7, 6, 3, 9, 2, 8, 4};
+  for (double chunk = 9; chunk <= 30; ++chunk) {
+    const double full = strategies::packed_waste(t, chunk);
+    for (double stop = 0; stop <= full + 2; stop += 0.5) {
+      const double w = strategies::packed_waste(t, chunk, nullptr, stop);
+      EXPECT_EQ(w >= stop, full >= stop) << "chunk " << chunk << " stop " << stop;
+      if (w < stop) EXPECT_EQ(w, full);
+    }
+  }
+}
+
+TEST(Chunks, PrunedSearchPicksWhatTryingEveryCandidatePicks) {
+  // search_chunk_elems skips candidates by a lower bound and stops packings early; the pick must be
+  // the one of packing every candidate in full (first minimum, ties to the smaller chunk).
+  strategies::ChunkSearch s;
+  s.min_chunk_elems = 1;
+  s.search_range_elems = 400;
+  s.interval_elems = 1;
+  unsigned x = 12345;
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<double> t;
+    const int n = 5 + trial % 40;
+    for (int i = 0; i < n; ++i) {
+      x = x * 1103515245u + 12345u;
+      t.push_back(static_cast<double>(20 + (x >> 16) % 60));  // 20..79: none is extra-large
+    }
+    double largest = 0;
+    for (double v : t) largest = std::max(largest, v);
+    double best = largest, best_waste = std::numeric_limits<double>::infinity();
+    for (double c = largest; c <= largest + s.search_range_elems; c += 1) {
+      const double w = strategies::packed_waste(t, c);
+      if (w < best_waste) {
+        best_waste = w;
+        best = c;
+      }
+    }
+    EXPECT_EQ(strategies::search_chunk_elems(t, s), best) << "trial " << trial;
+  }
+}
+
+TEST(Chunks, SearchSplitsIntoTheDpFreeSearchAndTheDpRounding) {
+  // search_chunk_configuration = chunk_configuration(search_chunk_elems): the search does not read
+  // dp, so the search (simulator/search ChunkCache) runs it once per (tp, ep, pp) for every dp.
+  model::ModelSpec m = model::load_model("gpt3-13b");
+  const auto t = strategies::stage_tensors(m, 2, 1, 10, true, false, true);
+  const double best = strategies::search_chunk_elems(t, {}, static_cast<double>(m.hidden));
+  for (int dp : {1, 3, 8, 64}) {
+    const auto a = strategies::search_chunk_configuration(t, dp, {}, static_cast<double>(m.hidden));
+    const auto b = strategies::chunk_configuration(t, best, dp);
+    EXPECT_EQ(a.chunk_elems, b.chunk_elems);
+    EXPECT_EQ(a.chunks, b.chunks);
+    EXPECT_EQ(a.wasted_elems, b.wasted_elems);
+    EXPECT_EQ(a.used_elems, b.used_elems);
+    EXPECT_EQ(a.largest_elems, b.largest_elems);
+  }
+  // The estimator's two steps: one ChunkSearchTable serves plans that differ in dp only.
+  const hw::Cluster c = hw::load_cluster("selene-a100");
+  const analytic::Estimator est(m, c);
+  const Plan p8 = strategies::resolve_plan(strategies::parse_plan("tp=2,pp=4,zero=3,offload=gemini,mbs=1,gbs=512"), m, c, 64);
+  const Plan p16 = strategies::resolve_plan(strategies::parse_plan("tp=2,pp=4,zero=3,offload=gemini,mbs=1,gbs=512"), m, c, 128);
+  ASSERT_NE(p8.dp, p16.dp);
+  const analytic::ChunkSearchTable cs = est.search_chunks(p8);
+  ASSERT_TRUE(cs.matches(p16));
+  const analytic::ChunkTable direct = est.prepare_chunks(p16), shared = est.prepare_chunks(p16, cs);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(direct.stage[k].chunk_elems, shared.stage[k].chunk_elems);
+    EXPECT_EQ(direct.stage[k].chunks, shared.stage[k].chunks);
+    EXPECT_EQ(direct.stage[k].wasted_elems, shared.stage[k].wasted_elems);
+    const auto ref = strategies::stage_chunk_config(m, p16, k == 0 ? 0 : k == 1 ? 1 : p16.pp - 1);
+    EXPECT_EQ(shared.stage[k].chunk_elems, ref.chunk_elems);
+  }
 }
 
 TEST(Chunks, SweepClosedFormIsFurthestFutureEviction) {

@@ -28,6 +28,18 @@ Estimator::Estimator(model::ModelSpec m, hw::Cluster c, EstimatorOptions o)
   layer_replicated_params_ = m_.norm_params() + row_bias + m_.router_params();
   (void)col_bias;
   layer_fwd_flops_per_seq_ = layer_forward_flops(m_, static_cast<double>(m_.seq));
+  final_norm_params_ = m_.final_norm_params();
+  // Model-state recipes: fp32 plans always use 4+4+8; 16-bit ones the options' recipe; fp8 adds
+  // the fp8 weight copies; the executor may set its optimizer's state bytes.
+  for (const Precision pr : {Precision::fp32, Precision::fp16, Precision::bf16, Precision::fp8}) {
+    Recipe rec = pr == Precision::fp32 ? recipe_zero_paper(Precision::fp32)
+                 : o_.recipe == EstimatorOptions::RecipeKind::megatron ? recipe_megatron()
+                 : o_.recipe == EstimatorOptions::RecipeKind::deepspeed ? recipe_deepspeed()
+                                                                        : recipe_zero_paper(pr);
+    if (pr == Precision::fp8) rec = with_fp8_weights(rec);
+    if (o_.optimizer_state_bytes_per_param > 0) rec.optimizer_bytes = o_.optimizer_state_bytes_per_param;
+    recipes_[static_cast<int>(pr)] = rec;
+  }
 }
 
 double Estimator::model_flops_per_step(double gbs) const {
@@ -37,23 +49,24 @@ double Estimator::model_flops_per_step(double gbs) const {
 }
 
 double Estimator::params_on_stage(const Plan& p, int stage) const {
-  return params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div);
-}
-
-double Estimator::params_on_stage(const Plan& p, int stage, double wdiv) const {
-  const StageLayers sl = stage_layers(m_.layers, p.pp);
-  const bool first = stage == 0, last = stage == p.pp - 1;
-  const double n = first ? sl.first : last ? sl.last : sl.middle;
   // Split weights: 1/P per rank in 1d, 2d and 3d; 2.5d replicates the q x q weight grid over its
   // d layers (Tesseract: W/q^2 per rank; wdiv = TpLayout::weight_div). Experts: also split over ep.
-  double P = n * (layer_split_params_ / wdiv + layer_replicated_params_ + layer_expert_params_ / (wdiv * p.ep));
+  const double wdiv = tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div;
+  const double layer = layer_split_params_ / wdiv + layer_replicated_params_ + layer_expert_params_ / (wdiv * p.ep);
   const double word = static_cast<double>(m_.vocab) * m_.hidden / p.tp;
+  return stage_params(p, stage, layer, word, stage_layers(m_.layers, p.pp));
+}
+
+double Estimator::stage_params(const Plan& p, int stage, double layer, double word, const StageLayers& sl) const {
+  const bool first = stage == 0, last = stage == p.pp - 1;
+  const double n = first ? sl.first : last ? sl.last : sl.middle;
+  double P = n * layer;
   if (first) {
     P += word;
     if (m_.position == model::Position::learned) P += static_cast<double>(m_.seq) * m_.hidden;
   }
   if (last) {
-    P += m_.final_norm_params();
+    P += final_norm_params_;
     // Untied: the LM head. Tied with pp > 1: Megatron keeps a copy of the word embedding on the last stage.
     if (!m_.tied_embeddings || (p.pp > 1)) P += word;
   }
@@ -61,12 +74,11 @@ double Estimator::params_on_stage(const Plan& p, int stage, double wdiv) const {
 }
 
 double Estimator::expert_params_on_stage(const Plan& p, int stage) const {
-  return expert_params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div);
+  return expert_params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div, stage_layers(m_.layers, p.pp));
 }
 
-double Estimator::expert_params_on_stage(const Plan& p, int stage, double wdiv) const {
+double Estimator::expert_params_on_stage(const Plan& p, int stage, double wdiv, const StageLayers& sl) const {
   if (layer_expert_params_ <= 0) return 0;
-  const StageLayers sl = stage_layers(m_.layers, p.pp);
   const double n = stage == 0 ? sl.first : stage == p.pp - 1 ? sl.last : sl.middle;
   return n * layer_expert_params_ / (wdiv * p.ep);
 }
@@ -130,6 +142,24 @@ LayerTable Estimator::prepare(const Plan& p) const {
   const ActShape act{sh.b, sh.s, sh.s_kv, p.tp, dist, p.recompute, sh.flash, e, p.precision == Precision::fp8 ? 1.0 : e};
   t.layer_act = layer_activation_bytes(m_, act);
   t.layer_act_full = p.recompute == Recompute::full ? layer_activation_bytes_no_recompute(m_, act) : 0;
+
+  // Stage-to-stage activations: T*h (divided by t with the scatter/gather optimisation of SC21
+  // sec. 4.1, or with SP), one send forward and one backward per chunk boundary.
+  t.p2p_bytes = e * sh.b * sh.s * m_.hidden / p.tp;
+  const double wdiv = t.layout.weight_div;
+  // Parameters of one layer and of the word embedding on one GPU (params_on_stage).
+  t.layer_params = layer_split_params_ / wdiv + layer_replicated_params_ + layer_expert_params_ / (wdiv * p.ep);
+  t.word_params = static_cast<double>(m_.vocab) * m_.hidden / p.tp;
+  const double sb = sh.b * sh.s;
+  t.embedding_act = 8.0 * sb + (m_.dropout ? sb * m_.hidden / (dist ? p.tp : 1) : 0);  // token ids, embedding dropout mask
+  t.head_act = 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden;  // fp32 logits, final-norm input (one microbatch)
+  // Recomputed FLOPs per sequence and layer: the whole forward under full recompute; the attention
+  // scores (4 s^2 h) under selective recompute without flash attention.
+  t.recompute_flops_per_seq_layer = p.recompute == Recompute::full ? layer_fwd_flops_per_seq_
+                                    : p.recompute == Recompute::selective && !sh.flash
+                                        ? 4.0 * m_.seq * static_cast<double>(m_.seq) * m_.hidden
+                                        : 0;
+  t.peak_flops = c_.device.peak(compute_dtype(p.precision));
   return t;
 }
 
@@ -165,15 +195,31 @@ bool offload_reason(StepReport& r) {
 
 StepReport Estimator::evaluate(const Plan& p) const { return evaluate(p, prepare(p)); }
 
-ChunkTable Estimator::prepare_chunks(const Plan& p) const {
+ChunkTable Estimator::prepare_chunks(const Plan& p) const { return prepare_chunks(p, search_chunks(p)); }
+
+ChunkSearchTable Estimator::search_chunks(const Plan& p) const {
+  ChunkSearchTable cs;
+  cs.tp = p.tp;
+  cs.ep = p.ep;
+  cs.pp = p.pp;
+  const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
+  for (int k = 0; k < 3; ++k)
+    cs.searched_elems[k] = k > 0 && stages[k] == stages[k - 1]
+                               ? cs.searched_elems[k - 1]
+                               : search_chunk_elems(stage_chunk_tensors(m_, p, stages[k]), ChunkSearch{}, static_cast<double>(m_.hidden));
+  return cs;
+}
+
+ChunkTable Estimator::prepare_chunks(const Plan& p, const ChunkSearchTable& s) const {
   ChunkTable ct;
   ct.tp = p.tp;
   ct.ep = p.ep;
   ct.pp = p.pp;
   ct.dp = p.dp;
   const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
-  for (int k = 0; k < 3; ++k)
-    ct.stage[k] = k > 0 && stages[k] == stages[k - 1] ? ct.stage[k - 1] : stage_chunk_config(m_, p, stages[k]);
+  for (int k = 0; k < 3; ++k)  // = stage_chunk_config(m_, p, stages[k])
+    ct.stage[k] = k > 0 && stages[k] == stages[k - 1] ? ct.stage[k - 1]
+                                                       : chunk_configuration(stage_chunk_tensors(m_, p, stages[k]), s.searched_elems[k], p.dp);
   return ct;
 }
 
@@ -252,9 +298,8 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   const double emb_compute = ec.fwd_s + ec.bwd_s, emb_comm = ec.fwd_comm_s;
   const double head_compute = hc.fwd_s + hc.bwd_s, head_comm = hc.fwd_comm_s + hc.bwd_comm_exposed_s;
 
-  // Stage-to-stage activations: T*h (divided by t with the scatter/gather optimisation of SC21
-  // sec. 4.1, or with SP), one send forward and one backward per chunk boundary.
-  const double p2p_bytes = e * sh.b * sh.s * m_.hidden / p.tp;
+  // Stage-to-stage activations (LayerTable::p2p_bytes), one send forward and one backward per chunk boundary.
+  const double p2p_bytes = t.p2p_bytes;
   const double t_p2p = p.pp > 1 ? hw::collective_time(c_, hw::Coll::send_recv, p2p_bytes, g_p2p) : 0;
   const double p2p_per_mb = p.pp > 1 ? 2.0 * v * t_p2p : 0;
 
@@ -289,15 +334,10 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
 
   // Data parallel: gradient all-reduce (ZeRO-0), reduce-scatter + all-gather (ZeRO-1/2), or the
   // per-microbatch parameter all-gathers and gradient reduce-scatter of ZeRO-3.
-  Recipe rec = p.precision == Precision::fp32 ? recipe_zero_paper(Precision::fp32)
-               : o_.recipe == EstimatorOptions::RecipeKind::megatron ? recipe_megatron()
-               : o_.recipe == EstimatorOptions::RecipeKind::deepspeed ? recipe_deepspeed()
-                                                                      : recipe_zero_paper(p.precision);
-  if (p.precision == Precision::fp8) rec = with_fp8_weights(rec);
-  if (o_.optimizer_state_bytes_per_param > 0) rec.optimizer_bytes = o_.optimizer_state_bytes_per_param;
-  const double P_slow = params_on_stage(p, slowest, wdiv);
+  const Recipe& rec = recipe(p.precision);
+  const double P_slow = stage_params(p, slowest, t.layer_params, t.word_params, sl);
   // MoE with ep > 1: the expert weights reduce over their own dp/ep group, the rest over dp.
-  const double P_exp = ep_on ? expert_params_on_stage(p, slowest, wdiv) : 0;
+  const double P_exp = ep_on ? expert_params_on_stage(p, slowest, wdiv, sl) : 0;
   const double grad_e = rec.grad_bytes > 0 ? rec.grad_bytes : rec.main_grad_bytes;
   // Executor op time: the slowest stage's parameter units (executor/gpt.cpp stage_units: a unit per
   // layer; word and position embedding on the first stage; final norm, and the tied copy at pp > 1,
@@ -404,12 +444,8 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   // FLOPs and throughput.
   const double gpus = static_cast<double>(p.gpus());
   r.model_flops_per_step = model_flops_per_step(static_cast<double>(p.gbs));
-  const double recompute_per_seq_layer = p.recompute == Recompute::full ? layer_fwd_flops_per_seq_
-                                         : p.recompute == Recompute::selective && !sh.flash
-                                             ? 4.0 * m_.seq * static_cast<double>(m_.seq) * m_.hidden
-                                             : 0;
-  r.hw_flops_per_step = r.model_flops_per_step + static_cast<double>(p.gbs) * m_.layers * recompute_per_seq_layer;
-  const double peak = dev.peak(compute_dtype(p.precision));
+  r.hw_flops_per_step = r.model_flops_per_step + static_cast<double>(p.gbs) * m_.layers * t.recompute_flops_per_seq_layer;
+  const double peak = t.peak_flops;
   r.throughput.tokens_per_s = static_cast<double>(p.gbs) * m_.seq / step;
   r.throughput.model_flops_per_gpu = r.model_flops_per_step / step / gpus;
   r.throughput.hw_flops_per_gpu = r.hw_flops_per_step / step / gpus;
@@ -419,13 +455,15 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   // Memory: the most-loaded of the first, a middle and the last stage.
   const double layer_act = t.layer_act;
   const double layer_act_full = t.layer_act_full;
-  double largest_layer = layer_split_params_ / wdiv + layer_replicated_params_ + layer_expert_params_ / (wdiv * p.ep);
-  const bool dist = sh.sp || (p.tp_mode != TpMode::d1 && p.tp > 1);
+  const double largest_layer = t.layer_params;
   MemoryBreakdown best;
   double best_total = -1;
   const int ranks_per_node = static_cast<int>(std::min<long long>(p.gpus(), std::max(1, c_.gpus_per_node)));
-  ChunkPlacement gemini;
-  // offload=gemini: what the placement of every stage shares (strategies::gemini_placement's input).
+  // Offload: this GPU's share of its node's host (CPU, memory, PCIe, NVMe).
+  const HostShare hs = p.offload != Offload::none ? host_share(c_.host, ranks_per_node) : HostShare{};
+  // offload=gemini: the placement of the most-loaded stage, the one being placed (gp), and what
+  // the placement of every stage shares (strategies::gemini_placement's input).
+  ChunkPlacement gemini, gp;
   ChunkInput gin;
   if (p.offload == Offload::gemini) {
     gin.dp = p.dp;
@@ -434,7 +472,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     gin.compute_per_mb_s = comp_max;
     gin.param_bytes = rec.param_bytes;  // the gradient reuses the weight's chunk (PatrickStar sec. 4)
     gin.optimizer_bytes = rec.optimizer_bytes;
-    gin.host = host_share(c_.host, ranks_per_node);
+    gin.host = hs;
     gin.policy = chunk_policy(c_.sw);
   }
   const int stages[3] = {0, p.pp > 2 ? 1 : 0, p.pp - 1};
@@ -445,11 +483,14 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     const double n = first ? sl.first : last ? sl.last : sl.middle;
     // Expert states (issue 5) shard over the dp/ep expert-data-parallel ranks; offload (issue 6)
     // moves dense and expert states alike to host / NVMe (offload=none: model_states unchanged).
-    const double Pe = ep_on ? expert_params_on_stage(p, i, wdiv) : 0;
-    const OffloadStates off = offload_states(rec, p.offload, params_on_stage(p, i, wdiv) - Pe, p.zero, p.dp, largest_layer);
+    const double P_i = stage_params(p, i, t.layer_params, t.word_params, sl);
+    const double Pe = ep_on ? expert_params_on_stage(p, i, wdiv, sl) : 0;
+    // (offload=gemini places the states in chunks below and replaces all of these.)
+    const bool by_chunks = p.offload == Offload::gemini;
+    const OffloadStates off = by_chunks ? OffloadStates{} : offload_states(rec, p.offload, P_i - Pe, p.zero, p.dp, largest_layer);
     ModelStates ms = off.gpu;
     double off_host = off.host, off_nvme = off.nvme;
-    if (Pe > 0) {
+    if (Pe > 0 && !by_chunks) {
       const OffloadStates oe = offload_states(rec, p.offload, Pe, p.zero, p.dp / p.ep, 0);
       ms.params += oe.gpu.params;
       ms.grads += oe.gpu.grads;
@@ -466,10 +507,9 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     const double inflight = sched.in_flight(i, p.pp, v, m);
     double act = inflight * n * layer_act + (o_.executor_accounting ? 0 : layer_act_full);
     const double sb = sh.b * sh.s;
-    if (first) act += inflight * (8.0 * sb + (m_.dropout ? sb * m_.hidden / (dist ? p.tp : 1) : 0));  // token ids, embedding dropout mask
-    const double head_act = last ? 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden : 0;  // fp32 logits, final-norm input (one microbatch)
+    if (first) act += inflight * t.embedding_act;  // token ids, embedding dropout mask (LayerTable)
     if (!o_.executor_accounting) {
-      if (last) act += head_act;
+      if (last) act += t.head_act;  // fp32 logits, final-norm input (one microbatch; LayerTable)
     } else {  // see EstimatorOptions::executor_accounting
       const double h_sp = e * sb * m_.hidden / (sh.sp ? p.tp : 1);
       // The re-created layer reads its stored input (layer_act under full recompute) in place.
@@ -482,9 +522,8 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     mb.buffers = o_.reserved_bytes + lc.buffer_bytes + (p.pp > 1 ? 2 * p2p_bytes : 0) + o_.allocator_margin * act;
     // The baseline's flattened fp32 gradient buffer (EstimatorOptions::dp_fused_grad_buffer_bytes; ZeRO paper sec. 3.2).
     if (p.zero == 0 && rec.main_grad_bytes <= 0 && o_.dp_fused_grad_buffer_bytes > 0)
-      mb.buffers += o_.dp_fused_grad_buffer_bytes * params_on_stage(p, i, wdiv);
-    ChunkPlacement gp;  // offload=gemini (issue 6): chunk placement against this stage's non-model peak
-    if (p.offload == Offload::gemini) {
+      mb.buffers += o_.dp_fused_grad_buffer_bytes * P_i;
+    if (p.offload == Offload::gemini) {  // issue 6: chunk placement against this stage's non-model peak
       gin.config = chunks != nullptr ? chunks->stage[k] : stage_chunk_config(m_, p, i);
       gin.non_model_peak = mb.activations + mb.buffers;
       gp = place_chunks(gin);  // = gemini_placement(config, c_, p, rec, non_model_peak, comp_max, ranks_per_node)
@@ -496,7 +535,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     if (mb.total() > best_total) {
       best_total = mb.total();
       best = mb;
-      gemini = gp;
+      if (p.offload == Offload::gemini) gemini = gp;
       r.most_loaded_stage = i;
     }
   }
@@ -508,7 +547,6 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   // for joins it, the GPU optimizer step leaves with the states, host and NVMe must hold them. ---
   if (p.offload != Offload::none) {
     OffloadDetail& od = r.offload;
-    const HostShare hs = host_share(c_.host, ranks_per_node);
     od.ranks_per_node = ranks_per_node;
     od.host_capacity = hs.memory;
     od.nvme_capacity = hs.nvme;
@@ -525,7 +563,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
       od.os_chunks_on_gpu = gemini.os_on_gpu;
       od.chunk_elems = gemini.chunk_elems;
       od.chunk_waste = gemini.chunk_waste;
-      const double P_ml = params_on_stage(p, r.most_loaded_stage, wdiv);
+      const double P_ml = stage_params(p, r.most_loaded_stage, t.layer_params, t.word_params, sl);
       od.static_zero3_gpu = model_states(rec, P_ml, 3, p.dp, largest_layer).total();
       od.static_offload_host = offload_states(rec, Offload::params, P_ml, 3, p.dp, largest_layer).host;
       if (!gemini.fits_gpu) r.feasible = false;

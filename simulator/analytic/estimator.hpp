@@ -9,6 +9,7 @@
 #include "strategies/layer_cost.hpp"
 #include "strategies/tensor_nd.hpp"
 #include "strategies/memory.hpp"
+#include "strategies/pipeline.hpp"
 #include "strategies/step_report.hpp"
 
 namespace scaleplan::analytic {
@@ -88,6 +89,14 @@ struct LayerTable {
   strategies::PhaseCost lc, ec, hc;  // layer, embedding, LM head
   double layer_act = 0;       // bytes one layer keeps per microbatch (under the recompute policy)
   double layer_act_full = 0;  // bytes a fully recomputed layer re-creates during its backward
+  // Per-plan quantities that depend on the key fields only (computed once here, read by metrics()).
+  double p2p_bytes = 0;                      // stage-to-stage activation of one send
+  double layer_params = 0;                   // parameters of one layer on one GPU (also ZeRO-3's live layer)
+  double word_params = 0;                    // parameters of the word embedding (or LM head) on one GPU
+  double embedding_act = 0;                  // bytes the first stage adds per microbatch in flight
+  double head_act = 0;                       // bytes the last stage's LM head keeps (one microbatch)
+  double recompute_flops_per_seq_layer = 0;  // FLOPs recomputed per sequence and layer
+  double peak_flops = 0;                     // the device's peak for the plan's compute dtype
 
   bool matches(const strategies::Plan& p) const {
     return p.mbs == mbs && p.tp == tp && p.cp == cp && p.sp == sp && p.recompute == recompute && p.precision == precision &&
@@ -104,6 +113,15 @@ struct ChunkTable {
   int tp = 0, ep = 0, pp = 0, dp = 0;
   strategies::ChunkConfig stage[3];  // indexed like the estimator's stages {0, pp > 2 ? 1 : 0, pp - 1}
   bool matches(const strategies::Plan& p) const { return p.tp == tp && p.ep == ep && p.pp == pp && p.dp == dp; }
+};
+
+// The dp-independent half of a ChunkTable: the chunk-size search of each stage kind (strategies::
+// search_chunk_elems, up to 1024 packings of the stage's tensors), which depends on the plan's
+// (tp, ep, pp) only. A search keeps one per such key and derives each dp's ChunkTable from it.
+struct ChunkSearchTable {
+  int tp = 0, ep = 0, pp = 0;
+  double searched_elems[3] = {0, 0, 0};  // indexed like ChunkTable::stage
+  bool matches(const strategies::Plan& p) const { return p.tp == tp && p.ep == ep && p.pp == pp; }
 };
 
 // A StepReport's numbers without the plan and the reason string: what the search loop keeps.
@@ -134,6 +152,10 @@ class Estimator {
   strategies::StepReport evaluate(const strategies::Plan& p, const LayerTable& t, const ChunkTable* chunks = nullptr) const;
   // The chunk configurations of offload=gemini for `p` (depend on the ChunkTable key fields only).
   ChunkTable prepare_chunks(const strategies::Plan& p) const;
+  // The same in two steps: the chunk-size search (ChunkSearchTable key fields only), and the
+  // configurations for p's dp from it (`s` must match `p`).
+  ChunkSearchTable search_chunks(const strategies::Plan& p) const;
+  ChunkTable prepare_chunks(const strategies::Plan& p, const ChunkSearchTable& s) const;
   // The hot path of the search: arithmetic only, no allocation, no strings. An offload=gemini plan
   // needs its ChunkTable for that (without one, metrics runs the chunk-size search, which allocates).
   StepMetrics metrics(const strategies::Plan& p, const LayerTable& t, const ChunkTable* chunks = nullptr) const;
@@ -149,9 +171,14 @@ class Estimator {
   double expert_params_on_stage(const strategies::Plan& p, int stage) const;
 
  private:
-  // The same with the layout's weight divisor already known (the hot path: no layout lookup).
-  double params_on_stage(const strategies::Plan& p, int stage, double weight_div) const;
-  double expert_params_on_stage(const strategies::Plan& p, int stage, double weight_div) const;
+  // The same with what the hot path already knows (no layout lookup, no integer division):
+  // params_on_stage from the parameters of one layer and of the word embedding on one GPU
+  // (LayerTable::layer_params, word_params), expert_params_on_stage from the layout's weight divisor.
+  double stage_params(const strategies::Plan& p, int stage, double layer_params, double word_params,
+                      const strategies::StageLayers& sl) const;
+  double expert_params_on_stage(const strategies::Plan& p, int stage, double weight_div, const strategies::StageLayers& sl) const;
+  // The model-state recipe of a plan of precision `p` under the options (built once, in the constructor).
+  const strategies::Recipe& recipe(strategies::Precision p) const { return recipes_[static_cast<int>(p)]; }
 
   model::ModelSpec m_;
   hw::Cluster c_;
@@ -161,6 +188,8 @@ class Estimator {
   double layer_replicated_params_ = 0;  // replicated over TP (norms, row-parallel biases)
   double layer_expert_params_ = 0;      // MoE expert weights (divided by TP and EP)
   double layer_fwd_flops_per_seq_ = 0;
+  double final_norm_params_ = 0;
+  strategies::Recipe recipes_[4];  // indexed by strategies::Precision (fp32, fp16, bf16, fp8)
 };
 
 }  // namespace scaleplan::analytic

@@ -137,17 +137,27 @@ class TableCache {
 
 // offload=gemini chunk configurations shared by the workers (issue 6): prepared once per
 // (tp, ep, pp, dp) -- the chunk-size search allocates -- so every gemini leaf is arithmetic only.
+// The costly chunk-size search itself runs once per (tp, ep, pp) and serves every dp.
 class ChunkCache {
  public:
   explicit ChunkCache(const analytic::Estimator& est) : est_(est) {}
   const analytic::ChunkTable& get(const Plan& p) {
     const Key k{p.tp, p.ep, p.pp, p.dp};
+    const Key ks{p.tp, p.ep, p.pp, 0};  // the chunk-size search does not depend on dp
+    const analytic::ChunkSearchTable* cs = nullptr;
     {
       std::lock_guard<std::mutex> lk(mu_);
       auto it = tables_.find(k);
       if (it != tables_.end()) return it->second;
+      auto is = searches_.find(ks);
+      if (is != searches_.end()) cs = &is->second;
     }
-    analytic::ChunkTable t = est_.prepare_chunks(p);  // outside the lock; a rare duplicate is dropped below
+    if (cs == nullptr) {
+      analytic::ChunkSearchTable t = est_.search_chunks(p);  // outside the lock; a rare duplicate is dropped below
+      std::lock_guard<std::mutex> lk(mu_);
+      cs = &searches_.emplace(ks, t).first->second;
+    }
+    analytic::ChunkTable t = est_.prepare_chunks(p, *cs);  // outside the lock, as above
     std::lock_guard<std::mutex> lk(mu_);
     return tables_.emplace(k, std::move(t)).first->second;
   }
@@ -167,6 +177,7 @@ class ChunkCache {
   const analytic::Estimator& est_;
   std::mutex mu_;
   std::unordered_map<Key, analytic::ChunkTable, KeyHash> tables_;
+  std::unordered_map<Key, analytic::ChunkSearchTable, KeyHash> searches_;  // key dp = 0
 };
 
 // What one worker thread keeps.
