@@ -206,7 +206,9 @@ TEST(Chunks, EarlyStoppedPackingDecidesAsTheFullOne) {
     for (double stop = 0; stop <= full + 2; stop += 0.5) {
       const double w = strategies::packed_waste(t, chunk, nullptr, stop);
       EXPECT_EQ(w >= stop, full >= stop) << "chunk " << chunk << " stop " << stop;
-      if (w < stop) EXPECT_EQ(w, full);
+      if (w < stop) {
+        EXPECT_EQ(w, full);
+      }
     }
   }
 }

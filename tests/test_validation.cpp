@@ -133,7 +133,9 @@ TEST(Validation, HoldoutMegatronFamilyWithinBounds) {
     sum += std::fabs(r.error_pct);
     ++n;
     EXPECT_LE(std::fabs(r.error_pct), kMaxErrorTargetPct) << r.id;
-    if (r.id == "nemo2407-gpt3-175b-512gpu-fp8") EXPECT_EQ(r.report.plan.recompute, strategies::Recompute::none) << r.id;
+    if (r.id == "nemo2407-gpt3-175b-512gpu-fp8") {
+      EXPECT_EQ(r.report.plan.recompute, strategies::Recompute::none) << r.id;
+    }
   }
   EXPECT_EQ(n, 15);
   EXPECT_EQ(deepspeed, 4);
