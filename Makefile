@@ -2,7 +2,9 @@
 #   make deps      install the Debian packages the build needs (only the missing ones)
 #   make build     configure and build Release into build/ (optional parts ON when found)
 #   make run       deps + build + the main job on the embedded default presets
-#   make test      deps + build + ctest
+#   make test      deps + build + parts + ctest
+#   make parts     print the optional parts the build has; fail when one whose packages are installed is OFF
+#   make package   build + `cmake --install` into build/stage + `cpack -G DEB` (checks both)
 #   make validate  build + predict the published runs
 #   make bench     build + run the Google Benchmark programs under build/bench
 #   make gui       build + the Qt explorer (no display: an offscreen screenshot, build/scaleplan-gui.png)
@@ -39,7 +41,7 @@ SEARCH_ARGS := --model gpt3-175b --cluster selene-a100 --gpus 1024 --gbs 1536
 ESTIMATE_ARGS := --model gpt3-175b --cluster selene-a100 --gpus 1024 \
                  --plan tp=8,pp=16,mbs=1,gbs=1536,recompute=full
 
-.PHONY: all deps build run test validate bench gui clean
+.PHONY: all deps build parts run test package validate bench gui clean
 
 all: build
 
@@ -92,9 +94,49 @@ run: deps build
 	  $(SCALEPLAN) estimate $(ESTIMATE_ARGS); \
 	fi
 
+# The optional parts the build folder has (written by CMakeLists.txt at configure). A part whose packages
+# `make deps` installs (OPTIONAL=1) must be ON, and CUDA must be ON when nvcc exists: a missing install
+# step or a stale cache fails here instead of silently dropping the part (wave 1's GUI was never built
+# on a fresh machine because Qt6Charts needed libqt6opengl6-dev).
+parts:
+	@f=$(BUILD_DIR)/scaleplan_parts.txt; \
+	if [ ! -f "$$f" ]; then echo "make parts: $$f is missing (run make build)" >&2; exit 1; fi; \
+	expect="TBB"; \
+	if [ "$(OPTIONAL)" = 1 ]; then expect="$$expect SIMGRID MPI GUI"; fi; \
+	if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then expect="$$expect CUDA"; fi; \
+	echo "== parts built ($$f)"; \
+	bad=""; \
+	while IFS='=' read -r name state; do \
+	  want="optional"; \
+	  if [[ " $$expect " == *" $$name "* ]]; then want="expected"; fi; \
+	  printf '  %-8s %-4s (%s)\n' "$$name" "$$state" "$$want"; \
+	  if [ "$$want" = expected ] && [ "$$state" != ON ]; then bad="$$bad $$name"; fi; \
+	done < "$$f"; \
+	if [ -n "$$bad" ]; then \
+	  echo "make parts: expected ON but OFF:$$bad (their packages are installed by make deps, or nvcc exists);" \
+	       "see the configure log for what CMake could not find" >&2; \
+	  exit 1; \
+	fi
+
 # Any failing test makes ctest, and so make, exit non-zero.
-test: deps build
+test: deps build parts
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(CTEST_JOBS)
+
+# Installable (issue 18): install into a staging prefix, run the installed binary from there, and
+# pack the .deb; dpkg-deb lists what the package holds.
+STAGE := $(BUILD_DIR)/stage
+package: build
+	rm -rf $(STAGE)
+	cmake --install $(BUILD_DIR) --prefix $(abspath $(STAGE))
+	$(STAGE)/bin/scaleplan --version
+	$(STAGE)/bin/scaleplan presets --kind clusters
+	test -f $(STAGE)/share/bash-completion/completions/scaleplan
+	test -d $(STAGE)/share/scaleplan/configs/models
+	@if grep -q '^GUI=ON' $(BUILD_DIR)/scaleplan_parts.txt; then test -x $(STAGE)/bin/scaleplan-gui && QT_QPA_PLATFORM=offscreen $(STAGE)/bin/scaleplan-gui --help >/dev/null && echo "scaleplan-gui installed"; fi
+	@if grep -q '^CUDA=ON' $(BUILD_DIR)/scaleplan_parts.txt; then test -f $(STAGE)/lib/libscaleplan_cuda.so && echo "CUDA module installed"; fi
+	cd $(BUILD_DIR) && cpack -G DEB
+	dpkg-deb --info $(BUILD_DIR)/scaleplan_*.deb | grep -E 'Package|Version|Depends'
+	dpkg-deb --contents $(BUILD_DIR)/scaleplan_*.deb | awk '{print $$NF}' | grep -E 'bin/|\.so$$|completions' 
 
 validate: build
 	$(SCALEPLAN) validate
