@@ -27,6 +27,8 @@ int guarded(const std::function<int()>& fn) {
 int main(int argc, char** argv) {
   CLI::App app{"scaleplan - how to train a large model on 200 to 20,000 GPUs before renting them"};
   app.require_subcommand(1);
+  // SCALEPLAN_VERSION: the project version from CMakeLists.txt (project(... VERSION ...)).
+  app.set_version_flag("--version", std::string("scaleplan ") + SCALEPLAN_VERSION);
   int rc = 0;
   scaleplan::cli::add_estimate(app, rc);
   scaleplan::cli::add_search(app, rc);
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
   scaleplan::cli::add_validate(app, rc);
   scaleplan::cli::add_capacity(app, rc);
   scaleplan::cli::add_simulate(app, rc);
+  scaleplan::cli::add_presets(app, rc);
 #ifdef SCALEPLAN_HAVE_EXECUTOR
   scaleplan::cli::add_run(app, rc);
   scaleplan::cli::add_calibrate(app, rc);
@@ -44,6 +47,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "error: " << e.what() << " (run with --help for usage)\n";
