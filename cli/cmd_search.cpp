@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/export.hpp"
 #include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
@@ -23,6 +24,7 @@ struct SearchArgs {
   int top = 10;
   double price = 0;
   bool json = false;
+  std::string export_format, export_out;  // --export FORMAT [--out FILE]: the best plan for a framework
 };
 
 
@@ -43,8 +45,13 @@ void add_search(CLI::App& app, int& rc) {
   add_seq_option(sub, a->io);
   add_search_tuning_options(sub, a->tune);
   sub->add_flag("--json", a->json, "print one JSON object only");
+  sub->add_option("--export", a->export_format, "print the best plan as this framework's launch arguments / config instead of "
+                                                "the table (megatron|nemo|deepspeed|torchtitan; see `scaleplan export`)");
+  sub->add_option("--out", a->export_out, "with --export: write the export to this file");
   sub->callback([a, &rc] {
     rc = guarded([&] {
+      if (!a->export_out.empty() && a->export_format.empty()) throw UsageError("--out needs --export FORMAT");
+      if (!a->export_format.empty() && a->json) throw UsageError("--export and --json each print the whole stdout: give one");
       LoadedInputs in = load_inputs(a->io);
       model::ModelSpec& m = in.model;
       hw::Cluster& c = in.cluster;
@@ -67,6 +74,14 @@ void add_search(CLI::App& app, int& rc) {
       const search::SearchResult r = search::run_search(est, spec);
       progress.finish();
       const double price = a->price > 0 ? a->price : c.price_usd_per_gpu_hour;
+      if (!a->export_format.empty()) {
+        if (!r.ok()) {
+          std::cerr << "error: no plan to export: " << r.reason << "\n";
+          return 1;
+        }
+        std::cerr << "best: " << r.top.front().plan.to_string() << "\n";
+        return write_export(a->export_format, ExportInput{m, c, r.top.front().plan}, a->export_out);
+      }
 
       if (a->json) {
         nlohmann::json j = {{"model", m.name},

@@ -18,10 +18,15 @@ void add_budget(CLI::App& app, int& rc);
 void add_capacity(CLI::App& app, int& rc);  // issue 6
 void add_simulate(CLI::App& app, int& rc);
 void add_presets(CLI::App& app, int& rc);  // lists the embedded presets
+void add_export(CLI::App& app, int& rc);   // a plan as a framework's launch arguments (cli/export.hpp)
 #ifdef SCALEPLAN_HAVE_EXECUTOR
 void add_run(CLI::App& app, int& rc);        // reference executor (executor/, issue 8)
 void add_calibrate(CLI::App& app, int& rc);  // measures this machine, writes a cluster YAML
 #endif
+
+// Writes `format`'s export of a resolved plan to stdout or out_path; 1 when the framework cannot express it.
+struct ExportInput;
+int write_export(const std::string& format, const ExportInput& in, const std::string& out_path);
 
 // Runs fn, mapping typed input errors to a one-line message on stderr and exit code 2.
 int guarded(const std::function<int()>& fn);
