@@ -122,7 +122,7 @@ void print_rows(const validation::ValidationSummary& s) {
   }
 }
 
-void print_fit(const validation::FitResult& fr) {
+void print_fit(const validation::FitResult& fr, const validation::FitResult& sh) {
   const auto shipped = validation::shipped_values();
   std::cout << fmt::format("\nparameters fitted on the whole runs file ({} runs, {} single-layer timings, {} evaluations):\n", fr.rows,
                            fr.layers, fr.evaluations);
@@ -132,7 +132,10 @@ void print_fit(const validation::FitResult& fr) {
     std::cout << fmt::format("{:<22} {:>10.4g} {:>10.4g} {:>10.4g} {:>10.4g} {:>10}\n", p.name, p.lo, p.hi, p.prior, shipped[i],
                              fr.identified[i] ? fmt::format("{:.4g}", fr.values[i]) : std::string("(no data)"));
   }
-  std::cout << fmt::format("refitted: MAPE {:.2f}%   max |error| {:.2f}%\n", fr.mape_pct, fr.max_error_pct);
+  std::cout << fmt::format("shipped:  MAPE {:.2f}%   max |error| {:.2f}%   objective {:.3f}% (runs + layer timings' fwd/bwd)\n",
+                           sh.mape_pct, sh.max_error_pct, sh.objective_pct);
+  std::cout << fmt::format("refitted: MAPE {:.2f}%   max |error| {:.2f}%   objective {:.3f}%\n", fr.mape_pct, fr.max_error_pct,
+                           fr.objective_pct);
 }
 
 void print_cv(const validation::CvResult& cv) {
@@ -176,7 +179,7 @@ void add_validate(CLI::App& app, int& rc) {
       }
       std::cout << "validation: " << f.file << "\n\n";
       print_rows(s);
-      if (a->fit) print_fit(fr);
+      if (a->fit) print_fit(fr, validation::evaluate_params(f.runs, f.layer_timings, validation::shipped_values()));
       if (!a->cv.empty()) print_cv(cv);
       return 0;
     });

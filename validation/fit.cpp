@@ -47,7 +47,7 @@ namespace {
 
 constexpr int kGridPoints = 7;     // coarse grid per parameter and sweep
 constexpr int kGoldenSteps = 10;   // golden-section steps in the best grid cell pair (0.618^10 ~ 1 %)
-constexpr int kMaxSweeps = 4;
+constexpr int kMaxSweeps = 20;
 constexpr double kFitTolPct = 1e-3;  // stop when a sweep gains less MAPE than this (percentage points)
 
 // Mean |error| of the runs (and of the layer timings' forward and backward passes) under parameter
@@ -124,37 +124,70 @@ class Objective {
 
 double to_u(const FitParam& p, double x) { return p.log_scale ? std::log(x) : x; }
 double from_u(const FitParam& p, double u) { return p.log_scale ? std::exp(u) : u; }
+// Position in the box: 0 at lo, 1 at hi (on the log scale for log parameters).
+double to_unit(const FitParam& p, double x) { return (to_u(p, x) - to_u(p, p.lo)) / (to_u(p, p.hi) - to_u(p, p.lo)); }
+double from_unit(const FitParam& p, double t) { return from_u(p, to_u(p, p.lo) + t * (to_u(p, p.hi) - to_u(p, p.lo))); }
 
-// One coordinate: a grid over the bounds, then golden-section search between the best grid
-// point's neighbours. Keeps the current value unless a candidate is strictly better.
+// Minimises g(t) on [a, b]: a grid, then golden-section search between the best grid point's
+// neighbours. Returns the best t seen, or `t0` unless something is strictly better than `best`.
+template <typename G>
+double line_minimise(G&& g, double a, double b, double t0, double& best) {
+  double tbest = t0;
+  int kbest = -1;
+  const double step = (b - a) / (kGridPoints - 1);
+  for (int k = 0; k < kGridPoints; ++k) {
+    const double val = g(a + k * step);
+    if (val < best - 1e-12) best = val, tbest = a + k * step, kbest = k;
+  }
+  double lo = kbest >= 0 ? a + std::max(kbest - 1, 0) * step : std::max(a, tbest - step);
+  double hi = kbest >= 0 ? a + std::min(kbest + 1, kGridPoints - 1) * step : std::min(b, tbest + step);
+  const double r = (std::sqrt(5.0) - 1) / 2;
+  double c = hi - r * (hi - lo), d = lo + r * (hi - lo);
+  double fc = g(c), fd = g(d);
+  for (int s = 0; s < kGoldenSteps; ++s) {
+    if (fc < fd) hi = d, d = c, fd = fc, c = hi - r * (hi - lo), fc = g(c);
+    else lo = c, c = d, fc = fd, d = lo + r * (hi - lo), fd = g(d);
+  }
+  if (fc < best - 1e-12) best = fc, tbest = c;
+  if (fd < best - 1e-12) best = fd, tbest = d;
+  return tbest;
+}
+
+// One coordinate over its bounds. Keeps the current value unless a candidate is strictly better.
 double minimise_coordinate(Objective& f, std::vector<double>& v, std::size_t i, double best) {
   const FitParam& p = fit_params()[i];
-  const double ulo = to_u(p, p.lo), uhi = to_u(p, p.hi);
-  auto eval = [&](double u) {
-    std::vector<double> w = v;
-    w[i] = from_u(p, u);
+  std::vector<double> w = v;
+  auto g = [&](double t) {
+    w[i] = from_unit(p, t);
     return f(w);
   };
-  double ubest = to_u(p, v[i]);
-  int kbest = -1;
-  const double step = (uhi - ulo) / (kGridPoints - 1);
-  for (int k = 0; k < kGridPoints; ++k) {
-    const double val = eval(ulo + k * step);
-    if (val < best - 1e-12) best = val, ubest = ulo + k * step, kbest = k;
+  v[i] = from_unit(p, line_minimise(g, 0.0, 1.0, to_unit(p, v[i]), best));
+  return best;
+}
+
+// Along the direction a sweep moved (in box units): coordinate search alone crawls along ridges
+// where two parameters trade off (gemm_max against overlap_slowdown); this is Powell's step.
+double minimise_along(Objective& f, std::vector<double>& v, const std::vector<double>& from, const std::vector<bool>& on,
+                      double best) {
+  const auto& ps = fit_params();
+  std::vector<double> x0(v.size()), d(v.size());
+  double tlo = -1e9, thi = 1e9, norm = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    x0[i] = to_unit(ps[i], v[i]);
+    d[i] = on[i] ? x0[i] - to_unit(ps[i], from[i]) : 0;
+    norm += d[i] * d[i];
+    if (d[i] > 0) tlo = std::max(tlo, -x0[i] / d[i]), thi = std::min(thi, (1 - x0[i]) / d[i]);
+    if (d[i] < 0) tlo = std::max(tlo, (1 - x0[i]) / d[i]), thi = std::min(thi, -x0[i] / d[i]);
   }
-  // Bracket around the best point (a grid point, or the current value between two grid points).
-  double a = kbest >= 0 ? ulo + std::max(kbest - 1, 0) * step : std::max(ulo, ubest - step);
-  double b = kbest >= 0 ? ulo + std::min(kbest + 1, kGridPoints - 1) * step : std::min(uhi, ubest + step);
-  const double g = (std::sqrt(5.0) - 1) / 2;
-  double c = b - g * (b - a), d = a + g * (b - a);
-  double fc = eval(c), fd = eval(d);
-  for (int s = 0; s < kGoldenSteps; ++s) {
-    if (fc < fd) b = d, d = c, fd = fc, c = b - g * (b - a), fc = eval(c);
-    else a = c, c = d, fc = fd, d = a + g * (b - a), fd = eval(d);
-  }
-  if (fc < best - 1e-12) best = fc, ubest = c;
-  if (fd < best - 1e-12) best = fd, ubest = d;
-  v[i] = from_u(p, ubest);
+  if (norm < 1e-12) return best;
+  std::vector<double> w = v;
+  auto at = [&](double t) {
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (on[i]) w[i] = from_unit(ps[i], std::clamp(x0[i] + t * d[i], 0.0, 1.0));
+    return w;
+  };
+  const double t = line_minimise([&](double t) { return f(at(t)); }, tlo, thi, 0.0, best);
+  v = at(t);
   return best;
 }
 
@@ -175,34 +208,60 @@ std::vector<RunSpec> freeze_searched(std::vector<RunSpec> rows) {
 
 }  // namespace
 
-FitResult fit(const std::vector<RunSpec>& rows, const std::vector<LayerTimingSpec>& layers) {
-  const auto& ps = fit_params();
-  FitResult out;
+namespace {
+
+// The objective over the rows (refused ones dropped) and layers, all set to `values`.
+Objective make_objective(const std::vector<RunSpec>& rows, const std::vector<LayerTimingSpec>& layers,
+                         const std::vector<double>& values) {
   std::vector<RunSpec> start;
   for (const auto& r : rows)
     if (r.refused.empty()) start.push_back(r);
-  out.values.clear();
-  for (const auto& p : ps) out.values.push_back(p.prior);
-  apply_params(start, out.values);
+  apply_params(start, values);
   std::vector<LayerTimingSpec> lts = layers;
+  const auto& ps = fit_params();
   for (auto& l : lts)
     for (std::size_t i = 0; i < ps.size(); ++i)
-      if (param_applies(ps[i], l.cluster.device)) l.cluster.device.eff.*ps[i].field = out.values[i];
-  Objective f(freeze_searched(std::move(start)), std::move(lts));
-  for (std::size_t i = 0; i < ps.size(); ++i) out.identified.push_back(f.uses(i));
-  double best = f(out.values);
-  for (int sweep = 0; sweep < kMaxSweeps; ++sweep) {
-    const double before = best;
-    for (std::size_t i = 0; i < ps.size(); ++i)
-      if (out.identified[i]) best = minimise_coordinate(f, out.values, i, best);
-    if (before - best < kFitTolPct) break;
-  }
+      if (param_applies(ps[i], l.cluster.device)) l.cluster.device.eff.*ps[i].field = values[i];
+  return Objective(freeze_searched(std::move(start)), std::move(lts));
+}
+
+void finish(Objective& f, FitResult& out) {
   out.objective_pct = f(out.values);
   out.mape_pct = f.mape();
   out.max_error_pct = f.max_error();
   out.rows = f.counted();
   out.layers = f.layers();
   out.evaluations = f.evaluations();
+}
+
+}  // namespace
+
+FitResult evaluate_params(const std::vector<RunSpec>& rows, const std::vector<LayerTimingSpec>& layers,
+                          const std::vector<double>& values) {
+  FitResult out;
+  out.values = values;
+  Objective f = make_objective(rows, layers, values);
+  for (std::size_t i = 0; i < values.size(); ++i) out.identified.push_back(f.uses(i));
+  finish(f, out);
+  return out;
+}
+
+FitResult fit(const std::vector<RunSpec>& rows, const std::vector<LayerTimingSpec>& layers) {
+  const auto& ps = fit_params();
+  FitResult out;
+  for (const auto& p : ps) out.values.push_back(p.prior);
+  Objective f = make_objective(rows, layers, out.values);
+  for (std::size_t i = 0; i < ps.size(); ++i) out.identified.push_back(f.uses(i));
+  double best = f(out.values);
+  for (int sweep = 0; sweep < kMaxSweeps; ++sweep) {
+    const double before = best;
+    const std::vector<double> from = out.values;
+    for (std::size_t i = 0; i < ps.size(); ++i)
+      if (out.identified[i]) best = minimise_coordinate(f, out.values, i, best);
+    best = minimise_along(f, out.values, from, out.identified, best);
+    if (before - best < kFitTolPct) break;
+  }
+  finish(f, out);
   return out;
 }
 

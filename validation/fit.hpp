@@ -50,6 +50,10 @@ struct FitResult {
 // once, under the priors, and that plan is kept while fitting.
 FitResult fit(const std::vector<RunSpec>& rows, const std::vector<LayerTimingSpec>& layers = {});
 
+// The same objective and errors at given values (no fitting): how good the shipped values are.
+FitResult evaluate_params(const std::vector<RunSpec>& rows, const std::vector<LayerTimingSpec>& layers,
+                          const std::vector<double>& values);
+
 struct CvGroup {
   std::string group;
   int runs = 0;                // predicted rows of the group
