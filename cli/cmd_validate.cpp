@@ -87,6 +87,8 @@ void print_json(const validation::ValidationSummary& s, const validation::FitRes
   if (cv) {
     j["cv_mape_pct"] = cv->cv_mape_pct;
     j["cv_max_error_pct"] = cv->cv_max_error_pct;
+    j["cv_oom"] = cv->oom;
+    j["cv_mape_pct_without_oom"] = cv->cv_mape_in_memory_pct;
     j["cv_groups"] = nlohmann::json::array();
     for (const auto& g : cv->groups)
       j["cv_groups"].push_back({{"group", g.group}, {"runs", g.runs}, {"mape_pct", g.mape_pct}, {"max_error_pct", g.max_error_pct},
@@ -149,6 +151,8 @@ void print_cv(const validation::CvResult& cv) {
     std::cout << fmt::format("{:<12} {:>5} {:>11.2f}% {:>9.2f}% {:>9.2f}%   {}\n", g.group, g.runs, g.fitted_mape_pct, g.mape_pct, g.max_error_pct, ps);
   }
   std::cout << fmt::format("cross-validated: MAPE {:.2f}%   max |error| {:.2f}%\n", cv.cv_mape_pct, cv.cv_max_error_pct);
+  if (cv.oom > 0)
+    std::cout << fmt::format("without the {} out-of-memory predictions: cross-validated MAPE {:.2f}%\n", cv.oom, cv.cv_mape_in_memory_pct);
 }
 
 }  // namespace

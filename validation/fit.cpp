@@ -276,7 +276,7 @@ CvResult cross_validate(const RunsFile& f) {
   }
   std::vector<RunSpec> shipped = f.runs;
   out.runs.resize(f.runs.size());
-  double sum = 0;
+  double sum = 0, sum_mem = 0;
   int n = 0;
   for (const auto& g : order) {
     CvGroup cg;
@@ -301,6 +301,8 @@ CvResult cross_validate(const RunsFile& f) {
         cg.max_error_pct = std::max(cg.max_error_pct, e);
         out.cv_max_error_pct = std::max(out.cv_max_error_pct, e);
         if (fitted.supported) fsum += std::fabs(fitted.error_pct);
+        if (rr.feasible) sum_mem += e;
+        else ++out.oom;
       }
       out.runs[members[g][k]] = std::move(rr);
     }
@@ -309,6 +311,7 @@ CvResult cross_validate(const RunsFile& f) {
     out.groups.push_back(std::move(cg));
   }
   out.cv_mape_pct = n > 0 ? sum / n : 0;
+  out.cv_mape_in_memory_pct = n > out.oom ? sum_mem / (n - out.oom) : 0;
   return out;
 }
 

@@ -67,6 +67,8 @@ struct CvResult {
   std::vector<CvGroup> groups;   // in order of first appearance in the file
   std::vector<RunResult> runs;   // each row predicted by the fit that left its group out
   double cv_mape_pct = 0, cv_max_error_pct = 0;
+  int oom = 0;  // held-out predictions whose plan does not fit in memory
+  double cv_mape_in_memory_pct = 0;  // cv_mape_pct without them
 };
 
 // Leave-one-group-out over RunSpec::group.
