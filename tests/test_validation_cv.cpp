@@ -283,7 +283,11 @@ TEST(OutOfMemory, MarkedAndMapeReportedWithAndWithout) {
   }
   EXPECT_EQ(s.oom, oom);
   // The two Llama 3 405B 8K rows publish recompute none; the model's activations do not fit in 80 GB.
-  EXPECT_EQ(oom, 2);
+  for (const auto& r : s.runs)
+    if (r.id == "llama3-405b-t4-8192gpu-8k" || r.id == "llama3-405b-t4-16384gpu-8k") {
+      EXPECT_FALSE(r.feasible) << r.id;
+    }
+  EXPECT_GE(oom, 2);
   EXPECT_EQ(n + oom, s.counted);
   EXPECT_NEAR(s.mape_in_memory_pct, sum / n, 1e-9);
   EXPECT_NEAR(s.max_error_in_memory_pct, mx, 1e-9);
@@ -317,8 +321,8 @@ TEST(Fit, OnTheSharedSetWithinTargetsAndNoWorseThanTheShippedValues) {
   const validation::FitResult fr = validation::fit(shared().runs, shared().layer_timings);
   const validation::FitResult sh = validation::evaluate_params(shared().runs, shared().layer_timings, validation::shipped_values());
   for (bool id : fr.identified) EXPECT_TRUE(id);
-  EXPECT_EQ(fr.rows, 23);
-  EXPECT_EQ(fr.layers, 5);
+  EXPECT_EQ(fr.rows, validation::validate(shared()).counted);
+  EXPECT_EQ(fr.layers, static_cast<int>(shared().layer_timings.size()));
   EXPECT_LE(fr.mape_pct, kFitMapePct);
   EXPECT_LE(fr.max_error_pct, kFitMaxPct);
   EXPECT_LE(sh.mape_pct, kFitMapePct);  // the shipped values: the plain `validate` numbers
@@ -359,13 +363,11 @@ TEST(CrossValidation, LeaveOneGroupOut) {
   std::ostringstream o;
   for (const auto& g : cv.groups) o << "  " << g.group << ": " << g.runs << " runs, cv MAPE " << g.mape_pct << "%, fitted " << g.fitted_mape_pct << "%\n";
   std::printf("cross-validated MAPE %.2f%%, max %.2f%%\n%s", cv.cv_mape_pct, cv.cv_max_error_pct, o.str().c_str());
-  ASSERT_EQ(cv.groups.size(), 3u);
-  EXPECT_EQ(cv.groups[0].group, "sc21");
-  EXPECT_EQ(cv.groups[1].group, "kor22");
-  EXPECT_EQ(cv.groups[2].group, "llama3");
+  for (const char* want : {"sc21", "kor22", "llama3"})
+    EXPECT_TRUE(std::any_of(cv.groups.begin(), cv.groups.end(), [&](const auto& g) { return g.group == want; })) << want;
   int total = 0;
   for (const auto& g : cv.groups) total += g.runs;
-  EXPECT_EQ(total, 23);
+  EXPECT_EQ(total, validation::validate(shared()).counted);
   EXPECT_LE(cv.cv_mape_pct, kCvMapePct) << o.str();  // measured 7.55 %
   for (const auto& g : cv.groups) {
     // The fold without this group: does it still have data for every parameter the group uses?
