@@ -318,3 +318,25 @@ TEST(EstimateJson, HostOverflowExitsOneAndNamesTheHost) {
 }
 
 }  // namespace
+
+// `validate --cv group --json` (DESIGN.md sec. 6): the cross-validated error beside the fitted one,
+// per group; every row lists its inferred fields ("assumed") and the out-of-memory mark.
+TEST(ValidateJson, CrossValidationByGroup) {
+  const json j = run_json("validate --cv group --json", 0);
+  for (const char* k : {"mape_pct", "cv_mape_pct", "cv_max_error_pct", "cv_groups", "mape_pct_without_oom", "oom", "refused"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  ASSERT_TRUE(j["cv_groups"].is_array());
+  ASSERT_GE(j["cv_groups"].size(), 3u);
+  int runs = 0;
+  for (const auto& g : j["cv_groups"]) {
+    for (const char* k : {"group", "runs", "mape_pct"}) EXPECT_TRUE(g.contains(k)) << k;
+    runs += g["runs"].get<int>();
+  }
+  EXPECT_EQ(runs, j["counted"].get<int>());
+  EXPECT_GE(j["cv_max_error_pct"].get<double>(), j["cv_mape_pct"].get<double>());
+  for (const auto& r : j["runs"]) {
+    EXPECT_TRUE(r["assumed"].is_array()) << r["id"];
+    EXPECT_TRUE(r.contains("oom")) << r["id"];
+    EXPECT_TRUE(r.contains("cv_error_pct")) << r["id"];
+  }
+}

@@ -7,6 +7,7 @@
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
 #include "simulator/analytic/estimator.hpp"
+#include "simulator/search/search.hpp"
 #include "strategies/layer_cost.hpp"
 #include "strategies/pipeline.hpp"
 
@@ -40,65 +41,81 @@ hw::Cluster cluster_of(const YamlMap& run) {
   return cl;
 }
 
-strategies::Precision precision_of(const YamlMap& s, const hw::Cluster& c, Plan& p) {
-  const std::string v = s.str_or("precision", "mixed16");
-  if (v == "fp32") return strategies::Precision::fp32;
-  if (v == "fp16") return strategies::Precision::fp16;
-  if (v == "bf16") return strategies::Precision::bf16;
-  if (v == "fp8") return strategies::Precision::fp8;
-  if (v == "mixed16") return c.device.peak(hw::Dtype::bf16) > 0 ? strategies::Precision::bf16 : strategies::Precision::fp16;
-  s.fail("precision", "must be fp16, bf16, fp8, mixed16 or null (got '" + v + "')");
-}
-
-Plan plan_of(const YamlMap& s, const hw::Cluster& c, long long gpus, std::vector<std::string>* defaults, bool* vpp_free,
-             bool* recompute_free, bool* sp_free) {
-  Plan p;
-  p.tp = static_cast<int>(s.integer_or("tp", 1));
-  p.pp = static_cast<int>(s.integer_or("pp", 1));
-  p.cp = static_cast<int>(s.integer_or("cp", 1));
-  const long long inner = static_cast<long long>(p.tp) * p.pp * p.cp;
-  p.dp = static_cast<int>(s.integer_or("dp", gpus / inner));
-  if (auto mb = s.opt_integer("microbatch")) p.mbs = static_cast<int>(*mb);
-  else if (defaults) defaults->push_back("microbatch=1 (null)");
-  p.gbs = s.integer("global_batch");
-  if (auto v = s.opt_integer("vpp")) {
-    p.vpp = static_cast<int>(*v);
-    if (p.vpp > 1) p.schedule = strategies::Schedule::interleaved, p.schedule_set = true;
-  } else if (p.pp > 1) {
-    *vpp_free = true;
-    if (defaults) defaults->push_back("vpp tuned (null)");
+// The row's strategy as published (nulls kept as nullopt; values checked here, with location).
+RowStrategy read_strategy(const std::optional<YamlMap>& sm) {
+  RowStrategy st;
+  if (!sm) return st;
+  const YamlMap& s = *sm;
+  auto deg = [&](const char* k) -> std::optional<long long> { return s.opt_integer(k); };
+  st.tp = deg("tp"), st.pp = deg("pp"), st.dp = deg("dp"), st.cp = deg("cp");
+  st.present = st.tp || st.pp || st.dp || st.cp;
+  st.vpp = deg("vpp"), st.mbs = deg("microbatch");
+  st.gbs = s.opt_integer("global_batch");
+  if (st.present && !st.gbs) s.fail("global_batch", "is required to predict the run");
+  st.zero = s.opt_integer("zero_stage", Bound::non_negative);
+  if (!s.is_null("recompute")) {
+    const std::string rc = s.choice("recompute", {"full", "selective", "none"});
+    st.recompute = rc == "full" ? Recompute::full : rc == "selective" ? Recompute::selective : Recompute::none;
   }
-  const std::string rc = s.str_or("recompute", "");
-  if (rc.empty()) {
-    *recompute_free = true;
-    if (defaults) defaults->push_back("recompute=least that fits (null)");
-  } else {
-    p.recompute = rc == "full" ? Recompute::full : rc == "selective" ? Recompute::selective : rc == "none" ? Recompute::none
-                                                                                                      : (s.fail("recompute", "must be full|selective|none|null"), Recompute::none);
-  }
-  if (s.is_null("sequence_parallel")) {
-    *sp_free = true;
-    p.sp = p.tp > 1;
-    if (defaults) defaults->push_back("sp=on (null)");
-  } else {
-    p.sp = s.boolean_or("sequence_parallel", false);
-  }
-  if (auto z = s.opt_integer("zero_stage", Bound::non_negative)) p.zero = static_cast<int>(*z);
-  else {
-    p.zero = 1;
-    if (defaults) defaults->push_back("zero=1 (null)");
-  }
+  if (!s.is_null("sequence_parallel")) st.sp = s.boolean_or("sequence_parallel", false);
+  if (!s.is_null("precision")) st.precision = s.choice("precision", {"fp32", "fp16", "bf16", "fp8", "mixed16"});
   // cp_algo (optional; default ring): how the run's context parallelism exchanged K/V.
   const std::string ca = s.str_or("cp_algo", "ring");
   try {
-    p.cp_algo = strategies::parse_plan("cp_algo=" + ca).cp_algo;
+    st.cp_algo = strategies::parse_plan("cp_algo=" + ca).cp_algo;
   } catch (const PlanError& e) {
     s.fail("cp_algo", e.rule());
   }
-  p.precision = precision_of(s, c, p);
-  p.precision_set = true;
-  p.allow_uneven_layers = true;
-  return p;
+  return st;
+}
+
+// The row's source group (validate --cv group): `group:`, else the id up to its first '-'.
+std::string group_of(const YamlMap& r, const std::string& id) {
+  const std::string g = r.str_or("group", "");
+  return g.empty() ? id.substr(0, id.find('-')) : g;
+}
+
+RunSpec parse_run(const YamlMap& r) {
+  RunSpec rs;
+  rs.id = r.str("id");
+  rs.group = group_of(r, rs.id);
+  rs.source = r.str_or("source", "");
+  rs.model = parse_row_model(r.map("model"), rs.assumed);
+  rs.cluster = cluster_of(r);
+  YamlMap hwm = r.map("hardware");
+  rs.gpus = hwm.integer("gpus");
+  if (auto g = hwm.opt_integer("gpus_per_node")) rs.cluster.gpus_per_node = static_cast<int>(*g);
+  YamlMap res = r.map("result");
+  rs.iteration_time_s = res.opt_num("iteration_time_s");
+  rs.tflops_per_gpu = res.opt_num("tflops_per_gpu");
+  rs.mfu_pct = res.opt_num("mfu");
+  rs.hfu_pct = res.opt_num("hfu");
+  rs.percent_of_peak = res.opt_num("percent_of_peak");
+  rs.flops_counting = res.str_or("flops_counting", "null");
+  if (!rs.iteration_time_s && !rs.tflops_per_gpu && !rs.mfu_pct && !rs.percent_of_peak)
+    res.fail("iteration_time_s", "a run needs one of iteration_time_s, tflops_per_gpu, mfu, percent_of_peak");
+  rs.caps = stack_caps_from_row(row_month(r.str_or("date", ""), rs.source), rs.cluster.sw);
+  rs.given = read_strategy(r.opt_map("strategy"));
+  InferredPlan ip = infer_plan(rs.given, rs.flops_counting, rs.caps, rs.cluster, rs.gpus);
+  if (ip.search && ip.plan.gbs <= 0) r.fail("strategy", "no strategy and no global_batch: nothing to search for");
+  rs.plan = ip.plan;
+  rs.vpp_free = ip.vpp_free;
+  rs.recompute_options = std::move(ip.recompute_options);
+  rs.search = ip.search;
+  rs.assumed.insert(rs.assumed.end(), ip.assumed.begin(), ip.assumed.end());
+  return rs;
+}
+
+// A row that cannot be read is refused with the reason (file:line:col and the rule); the rest of
+// the file is still validated.
+RunSpec refused_run(const YAML::Node& n, std::size_t i, const std::string& reason) {
+  RunSpec rs;
+  rs.id = "runs[" + std::to_string(i) + "]";
+  if (n.IsMap() && n["id"] && n["id"].IsScalar()) rs.id = n["id"].Scalar();
+  rs.group = rs.id.substr(0, rs.id.find('-'));
+  if (n.IsMap() && n["group"] && n["group"].IsScalar()) rs.group = n["group"].Scalar();
+  rs.refused = reason;
+  return rs;
 }
 
 }  // namespace
@@ -110,28 +127,13 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
   const YAML::Node runs = root.node()["runs"];
   if (!runs || !runs.IsSequence()) root.fail("runs", "must be a list of runs");
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    if (!runs[i].IsMap()) throw ConfigError({file, runs[i].Mark().line + 1, runs[i].Mark().column + 1}, "runs[" + std::to_string(i) + "]", "must be a mapping");
-    YamlMap r(runs[i], file, "runs[" + std::to_string(i) + "]");
-    RunSpec rs;
-    rs.id = r.str("id");
-    rs.source = r.str_or("source", "");
-    rs.model = model::parse_model_map(r.map("model"));
-    rs.cluster = cluster_of(r);
-    YamlMap hwm = r.map("hardware");
-    rs.gpus = hwm.integer("gpus");
-    if (auto g = hwm.opt_integer("gpus_per_node")) rs.cluster.gpus_per_node = static_cast<int>(*g);
-    YamlMap s = r.map("strategy");
-    rs.plan = plan_of(s, rs.cluster, rs.gpus, &rs.defaults, &rs.vpp_free, &rs.recompute_free, &rs.sp_free);
-    YamlMap res = r.map("result");
-    rs.iteration_time_s = res.opt_num("iteration_time_s");
-    rs.tflops_per_gpu = res.opt_num("tflops_per_gpu");
-    rs.mfu_pct = res.opt_num("mfu");
-    rs.hfu_pct = res.opt_num("hfu");
-    rs.percent_of_peak = res.opt_num("percent_of_peak");
-    rs.flops_counting = res.str_or("flops_counting", "null");
-    if (!rs.iteration_time_s && !rs.tflops_per_gpu && !rs.mfu_pct && !rs.percent_of_peak)
-      res.fail("iteration_time_s", "a run needs one of iteration_time_s, tflops_per_gpu, mfu, percent_of_peak");
-    f.runs.push_back(std::move(rs));
+    try {
+      if (!runs[i].IsMap())
+        throw ConfigError({file, runs[i].Mark().line + 1, runs[i].Mark().column + 1}, "runs[" + std::to_string(i) + "]", "must be a mapping");
+      f.runs.push_back(parse_run(YamlMap(runs[i], file, "runs[" + std::to_string(i) + "]")));
+    } catch (const std::runtime_error& e) {  // ConfigError, UsageError, PlanError
+      f.runs.push_back(refused_run(runs[i], i, e.what()));
+    }
   }
   const YAML::Node lt = root.node()["layer_timings"];
   if (lt && lt.IsSequence()) {
@@ -141,12 +143,13 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
       YamlMap r(lt[i], file, "layer_timings[" + std::to_string(i) + "]");
       LayerTimingSpec l;
       l.id = r.str("id");
+      l.group = group_of(r, l.id);
       l.experiment = r.str_or("experiment", "");
       l.model = model::parse_model_map(r.map("model"));
       l.cluster = r.has("cluster") ? cluster_of(r) : hw::load_cluster("selene-a100");
       const long long gpus = r.map("hardware").integer("gpus");
-      bool a = false, b = false, c = false;
-      l.plan = plan_of(r.map("strategy"), l.cluster, gpus, nullptr, &a, &b, &c);
+      const StackCaps caps = stack_caps_from_row(row_month(r.str_or("date", ""), r.str_or("source", "")), l.cluster.sw);
+      l.plan = infer_plan(read_strategy(r.map("strategy")), "null", caps, l.cluster, gpus).plan;
       l.forward_ms = r.num("forward_ms");
       l.backward_ms = r.num("backward_ms");
       f.layer_timings.push_back(std::move(l));
@@ -174,8 +177,8 @@ strategies::StepReport best_report(const RunSpec& r, const analytic::Estimator& 
   // Fields the source left null (README "Validation defaults"): vpp is the smallest interleaving
   // degree that brings the bubble (p-1)/(v m) under kVppBubbleTarget (else the largest valid one);
   // recompute is the least recompute that fits in memory.
-  std::vector<Recompute> rcs = r.recompute_free ? std::vector<Recompute>{Recompute::none, Recompute::selective, Recompute::full}
-                                                : std::vector<Recompute>{r.plan.recompute};
+  const std::vector<Recompute> rcs = r.recompute_options.empty() ? std::vector<Recompute>{r.plan.recompute} : r.recompute_options;
+  std::string why;
   for (Recompute rc : rcs) {
     strategies::StepReport chosen;
     bool have = false;
@@ -194,17 +197,35 @@ strategies::StepReport best_report(const RunSpec& r, const analytic::Estimator& 
       }
       try {
         p = strategies::resolve_plan(p, r.model, r.cluster, r.gpus);
-      } catch (const PlanError&) {
+      } catch (const PlanError& e) {
+        why = e.what();
         continue;
       }
       chosen = est.evaluate(p);
       have = true;
       if (strategies::bubble_fraction(p.schedule, p.pp, p.vpp, p.microbatches()) <= kVppBubbleTarget) break;
     }
-    if (!have) throw PlanError("strategy", "no valid plan for run " + r.id);
+    if (!have) throw PlanError("strategy", "no valid plan for the row's fields (" + why + ")");
     if (chosen.feasible || rc == rcs.back()) return chosen;
   }
   return {};
+}
+
+// A row without a strategy: the best plan `search` finds for its GPUs and batch among those its
+// stack could run (plan_allowed) in the row's precision. The search ranks by throughput.
+constexpr int kSearchTopK = 200;
+
+strategies::StepReport searched_report(const RunSpec& r, const analytic::Estimator& est) {
+  search::SearchSpec spec;
+  spec.gpus = r.gpus;
+  spec.gbs = {r.plan.gbs};
+  spec.top_k = kSearchTopK;
+  spec.pareto = false;
+  const search::SearchResult res = search::run_search(est, spec);
+  for (const auto& c : res.top)
+    if (plan_allowed(c.plan, r.caps, r.given) && c.plan.precision == r.plan.precision) return search::full_report(est, c);
+  throw PlanError("strategy", "search found no plan the row's stack could run with its published fields (" + r.caps.basis + ")" +
+                                  (res.reason.empty() ? "" : ": " + res.reason));
 }
 
 }  // namespace
@@ -212,13 +233,22 @@ strategies::StepReport best_report(const RunSpec& r, const analytic::Estimator& 
 RunResult predict_run(const RunSpec& r) {
   RunResult out;
   out.id = r.id;
-  for (const auto& d : r.defaults) out.note += (out.note.empty() ? "" : "; ") + d;
-  if (!r.unsupported.empty()) {
+  out.group = r.group;
+  out.assumed = r.assumed;
+  if (!r.refused.empty()) {
     out.supported = false;
-    out.note = "not yet supported: " + r.unsupported;
+    out.refused = r.refused;
+    return out;
   }
   analytic::Estimator est(r.model, r.cluster);
-  const strategies::StepReport rep = best_report(r, est);
+  strategies::StepReport rep;
+  try {
+    rep = r.search ? searched_report(r, est) : best_report(r, est);
+  } catch (const std::runtime_error& e) {  // PlanError: no valid plan for the row's fields
+    out.supported = false;
+    out.refused = e.what();
+    return out;
+  }
   out.report = rep;
   out.feasible = rep.feasible;
   const double step = rep.time.step_s;
@@ -251,7 +281,7 @@ RunResult predict_run(const RunSpec& r) {
     out.predicted = 100.0 * flops() / step / gpus / peak;
   }
   out.error_pct = 100.0 * (out.predicted - out.published) / out.published;
-  if (!rep.feasible) out.note += (out.note.empty() ? "" : "; ") + std::string("predicted plan exceeds memory: ") + rep.reason;
+  if (!rep.feasible) out.note = "predicted plan exceeds memory: " + rep.reason;
   return out;
 }
 
@@ -282,19 +312,34 @@ LayerTimingResult predict_layer(const LayerTimingSpec& l) {
   return out;
 }
 
-ValidationSummary validate(const RunsFile& f) {
-  ValidationSummary s;
-  double sum = 0;
-  for (const auto& r : f.runs) {
-    RunResult rr = predict_run(r);
-    if (rr.supported) {
-      sum += std::fabs(rr.error_pct);
-      s.max_error_pct = std::max(s.max_error_pct, std::fabs(rr.error_pct));
-      ++s.counted;
+void summarize(ValidationSummary& s) {
+  double sum = 0, sum_mem = 0;
+  s.counted = s.refused = s.oom = 0;
+  s.max_error_pct = s.max_error_in_memory_pct = 0;
+  for (const auto& rr : s.runs) {
+    if (!rr.supported) {
+      ++s.refused;
+      continue;
     }
-    s.runs.push_back(std::move(rr));
+    const double e = std::fabs(rr.error_pct);
+    sum += e;
+    s.max_error_pct = std::max(s.max_error_pct, e);
+    ++s.counted;
+    if (!rr.feasible) {
+      ++s.oom;
+      continue;
+    }
+    sum_mem += e;
+    s.max_error_in_memory_pct = std::max(s.max_error_in_memory_pct, e);
   }
   s.mape_pct = s.counted > 0 ? sum / s.counted : 0;
+  s.mape_in_memory_pct = s.counted > s.oom ? sum_mem / (s.counted - s.oom) : 0;
+}
+
+ValidationSummary validate(const RunsFile& f) {
+  ValidationSummary s;
+  for (const auto& r : f.runs) s.runs.push_back(predict_run(r));
+  summarize(s);
   for (const auto& l : f.layer_timings) s.layers.push_back(predict_layer(l));
   return s;
 }

@@ -8,6 +8,7 @@
 #include "model/model.hpp"
 #include "strategies/plan.hpp"
 #include "strategies/step_report.hpp"
+#include "validation/infer.hpp"
 
 namespace scaleplan::validation {
 
@@ -17,11 +18,15 @@ struct RunSpec {
   model::ModelSpec model;
   hw::Cluster cluster;
   long long gpus = 0;
-  strategies::Plan plan;          // with the row's fields; nulls noted in `defaults`
-  std::vector<std::string> defaults;  // "microbatch=1 (null in the source)", ...
+  std::string group;              // source group for --cv group: `group:` or the id's prefix before '-'
+  strategies::Plan plan;          // with the row's fields; nulls filled by infer_plan (validation/infer.hpp)
+  std::vector<std::string> assumed;  // one line per inferred field: "recompute=full (eq3 counting ...)"
   bool vpp_free = false;          // vpp null: tuned (see README "Validation defaults")
-  bool recompute_free = false;    // recompute null: least recompute that fits
-  bool sp_free = false;
+  std::vector<strategies::Recompute> recompute_options;  // tried in order, the first that fits
+  bool search = false;            // no strategy: predicted as the best plan search finds under `caps`
+  StackCaps caps;                 // what the row's stack could do (infer.hpp)
+  RowStrategy given;              // the strategy fields as published (search rows keep them)
+  std::string refused;            // non-empty: the row cannot be predicted, and why (never aborts the file)
   // result
   std::optional<double> iteration_time_s, tflops_per_gpu, mfu_pct, hfu_pct, percent_of_peak;
   std::string flops_counting;
@@ -30,6 +35,7 @@ struct RunSpec {
 
 struct LayerTimingSpec {
   std::string id, experiment;
+  std::string group;  // as RunSpec::group
   model::ModelSpec model;
   hw::Cluster cluster;
   strategies::Plan plan;
@@ -50,9 +56,12 @@ struct RunResult {
   std::string id;
   std::string metric;   // iteration_time_s | tflops_per_gpu | mfu_pct | percent_of_peak
   double published = 0, predicted = 0, error_pct = 0;
-  bool supported = true;
-  bool feasible = true;  // memory verdict of the predicted plan
-  std::string note;      // defaults used, unsupported reason
+  std::string group;
+  bool supported = true;  // false: refused (see `refused`), excluded from the MAPE
+  bool feasible = true;   // memory verdict of the predicted plan (false: "oom" in JSON)
+  std::string refused;    // why the row could not be predicted
+  std::vector<std::string> assumed;  // inferred fields (RunSpec::assumed)
+  std::string note;       // other remarks (predicted plan exceeds memory, ...)
   strategies::StepReport report;
 };
 
@@ -66,12 +75,17 @@ struct ValidationSummary {
   std::vector<RunResult> runs;
   std::vector<LayerTimingResult> layers;
   double mape_pct = 0, max_error_pct = 0;
-  int counted = 0;
+  int counted = 0;  // predicted rows (refused rows excluded)
+  int refused = 0;
+  int oom = 0;      // counted rows whose predicted plan does not fit in memory
+  double mape_in_memory_pct = 0, max_error_in_memory_pct = 0;  // the same without the oom rows
 };
 
 RunResult predict_run(const RunSpec& r);
 LayerTimingResult predict_layer(const LayerTimingSpec& l);
 ValidationSummary validate(const RunsFile& f);
+// MAPE / max over results (refused rows skipped): fills the summary's error fields.
+void summarize(ValidationSummary& s);
 
 // FLOPs per iteration under a published counting convention (see the runs file's meta).
 double sc21_eq3_flops(const model::ModelSpec& m, double gbs);  // 96 B s l h^2 (1 + s/6h + V/16lh)
