@@ -31,7 +31,7 @@ PKGS := cmake g++ make pkg-config libyaml-cpp-dev nlohmann-json3-dev libcli11-de
 # Optional parts (DESIGN.md sec. 2): CMake turns SCALEPLAN_WITH_SIMGRID / _MPI / _GUI ON when these
 # are found, so `make deps OPTIONAL=1` installs them too.
 # OPTIONAL=0 skips them (the core builds and tests without them).
-OPTIONAL_PKGS := libsimgrid-dev libopenmpi-dev openmpi-bin qt6-base-dev qt6-charts-dev libqt6opengl6-dev
+OPTIONAL_PKGS := libsimgrid-dev libopenmpi-dev openmpi-bin qt6-base-dev qt6-charts-dev libqt6opengl6-dev qt6-svg-dev
 OPTIONAL ?= 1
 
 DEPS_PKGS := $(PKGS) $(if $(filter 1,$(OPTIONAL)),$(OPTIONAL_PKGS))

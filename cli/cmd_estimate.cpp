@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/plot.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
 #include "simulator/analytic/estimator.hpp"
@@ -13,7 +14,7 @@ namespace scaleplan::cli {
 
 namespace {
 struct EstimateArgs {
-  std::string model, cluster, plan, compare;
+  std::string model, cluster, plan, compare, plot;
   long long gpus = 0;
   long long seq = 0;
   bool json = false;
@@ -114,8 +115,10 @@ void add_estimate(CLI::App& app, int& rc) {
   sub->add_option("--seq", a->seq, "sequence length (overrides the model's)")->check(CLI::PositiveNumber);
   sub->add_option("--compare", a->compare, "side-by-side report over one plan dimension: tp_mode (1d, 2d, 2.5d, 3d)");
   sub->add_flag("--json", a->json, "print the contract JSON only");
+  sub->add_option("--plot", a->plot, "also draw the memory and time breakdown to FILE.png or FILE.svg (needs the GUI part)");
   sub->callback([a, &rc] {
     rc = guarded([&] {
+      if (!a->plot.empty()) check_plot_path(a->plot);
       model::ModelSpec m = model::load_model(a->model);
       if (a->seq > 0) m.seq = a->seq;
       hw::Cluster c = hw::load_cluster(a->cluster);
@@ -123,8 +126,10 @@ void add_estimate(CLI::App& app, int& rc) {
       strategies::Plan p = strategies::resolve_plan(strategies::load_plan(a->plan), m, c, a->gpus);
       analytic::Estimator est(m, c);
       const strategies::StepReport r = est.evaluate(p);
+      const std::string title = m.name + " on " + std::to_string(p.gpus()) + " x " + c.device.name + " (" + c.name + ")";
       if (a->json) std::cout << report_json(r).dump(2) << "\n";
-      else std::cout << report_text(r, m.name + " on " + std::to_string(p.gpus()) + " x " + c.device.name + " (" + c.name + ")");
+      else std::cout << report_text(r, title);
+      if (!a->plot.empty()) render_plot(breakdown_chart(r, title + "\nplan " + p.to_string()), a->plot);
       return r.feasible ? 0 : 1;
     });
   });

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/plot.hpp"
 #include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
@@ -18,9 +19,21 @@ namespace {
 struct ScaleArgs {
   ModelClusterArgs io;
   SearchTuningArgs tune;
-  std::string gpus, gbs, tokens;
+  std::string gpus, gbs, tokens, plot;
   bool json = false;
 };
+
+// --plot: scaling efficiency and MFU (both in percent) over the GPUs used, on a log axis.
+nlohmann::json scale_chart(const search::ScaleResult& r, const std::string& title) {
+  nlohmann::json eff = nlohmann::json::array(), mfu = nlohmann::json::array();
+  for (const auto& p : r.points) {
+    if (!p.at.ok()) continue;
+    eff.push_back({static_cast<double>(p.at.used), 100 * p.efficiency});
+    mfu.push_back({static_cast<double>(p.at.used), 100 * p.at.best().metrics.throughput.mfu});
+  }
+  return {{"title", title}, {"kind", "line"}, {"x_label", "GPUs"}, {"y_label", "%"}, {"x_log", true},
+          {"series", {{{"name", "scaling efficiency"}, {"color", "#1f77b4"}, {"points", eff}}, {{"name", "MFU"}, {"color", "#ff7f0e"}, {"points", mfu}}}}};
+}
 
 
 }  // namespace
@@ -35,8 +48,10 @@ void add_scale(CLI::App& app, int& rc) {
   add_seq_option(sub, a->io);
   add_search_tuning_options(sub, a->tune);
   sub->add_flag("--json", a->json, "print one JSON object only");
+  sub->add_option("--plot", a->plot, "also draw scaling efficiency and MFU over the GPU counts to FILE.png or FILE.svg (needs the GUI part)");
   sub->callback([a, &rc] {
     rc = guarded([&] {
+      if (!a->plot.empty()) check_plot_path(a->plot);
       LoadedInputs in = load_inputs(a->io);
       model::ModelSpec& m = in.model;
       hw::Cluster& c = in.cluster;
@@ -58,6 +73,7 @@ void add_scale(CLI::App& app, int& rc) {
       search::Progress progress(stderr_progress_line());
       base.progress = &progress;
       const search::ScaleResult r = search::run_scale(est, base, b, counts, tokens);
+      if (!a->plot.empty()) render_plot(scale_chart(r, m.name + " on " + c.name + ": scaling"), a->plot);
       progress.finish();
       bool all_ok = true;
       for (const auto& p : r.points) all_ok = all_ok && p.at.ok();
