@@ -188,8 +188,14 @@ void MainWindow::build_ui() {
   save_btn_->setEnabled(false);
   load_btn_ = new QPushButton(tr("Load plan..."));
   load_btn_->setObjectName("loadPlan");
+  pin_btn_ = new QPushButton(tr("Pin for comparison"));
+  pin_btn_->setObjectName("pinPlan");
+  pin_btn_->setToolTip(tr("Keep this plan: the next plan you select is shown beside it"));
+  pin_btn_->setEnabled(false);
   pb->addWidget(save_btn_);
   pb->addWidget(load_btn_);
+  pb->addWidget(pin_btn_);
+  connect(pin_btn_, &QPushButton::clicked, this, &MainWindow::toggle_pin);
   pl->addLayout(pb);
   connect(save_btn_, &QPushButton::clicked, this, &MainWindow::save_plan);
   connect(load_btn_, &QPushButton::clicked, this, &MainWindow::load_plan);
@@ -445,6 +451,7 @@ void MainWindow::show_plan(const strategies::Plan& plan, const strategies::StepR
   breakdown_->set_report(r, what);
   update_details();
   save_btn_->setEnabled(true);
+  pin_btn_->setEnabled(true);
   const QString title = tr("Pipeline timeline (%1): %2, pp=%3, %4 microbatches")
                             .arg(q(provider_.label), schedule_label(plan))
                             .arg(plan.pp)
@@ -476,6 +483,10 @@ void MainWindow::update_details() {
     details_->setText(tr("Click a point of the scatter chart."));
     return;
   }
+  if (pinned_) {
+    details_->setText(comparison_table(*pinned_));
+    return;
+  }
   const auto& r = *report_;
   QString plan = q(plan_->to_string());
   plan.replace(",", ", ");
@@ -495,6 +506,41 @@ void MainWindow::update_details() {
            .arg(100 * r.throughput.hfu, 0, 'f', 1)
            .arg(fmt_bytes(r.memory.total()), fmt_bytes(r.memory.capacity), fmt_seconds(r.time.bubble_s), fmt_seconds(r.time.comm_exposed_s));
   details_->setText(s);
+}
+
+void MainWindow::toggle_pin() {
+  if (pinned_) {
+    pinned_.reset();
+    pin_btn_->setText(tr("Pin for comparison"));
+  } else if (plan_ && report_) {
+    pinned_ = Pinned{*plan_, *report_, what_};
+    pin_btn_->setText(tr("Unpin"));
+  }
+  update_details();
+}
+
+// The pinned plan (A) and the shown one (B) side by side: each quantity, and B / A.
+QString MainWindow::comparison_table(const Pinned& a) const {
+  const auto& ra = a.report;
+  const auto& rb = *report_;
+  QString s = tr("<b>A</b> (pinned) %1: <tt>%2</tt><br><b>B</b> %3: <tt>%4</tt><br>")
+                  .arg(a.what.toHtmlEscaped(), q(plan_label(a.plan)).toHtmlEscaped(), what_.toHtmlEscaped(), q(plan_label(*plan_)).toHtmlEscaped());
+  s += "<table cellspacing='0' cellpadding='1'><tr><th></th><th align='right'>A</th><th align='right'>B</th><th align='right'>B / A</th></tr>";
+  const auto row = [&s](const QString& name, const QString& va, const QString& vb, double xa, double xb) {
+    s += QString("<tr><td>%1&nbsp;&nbsp;</td><td align='right'>%2&nbsp;</td><td align='right'>%3&nbsp;</td><td align='right'>%4</td></tr>")
+             .arg(name, va, vb, xa > 0 ? QString::number(xb / xa, 'f', 2) : QString("-"));
+  };
+  row(tr("tokens/s"), fmt_count(ra.throughput.tokens_per_s), fmt_count(rb.throughput.tokens_per_s), ra.throughput.tokens_per_s, rb.throughput.tokens_per_s);
+  row(tr("step time"), fmt_seconds(ra.time.step_s), fmt_seconds(rb.time.step_s), ra.time.step_s, rb.time.step_s);
+  row(tr("MFU"), QString::number(100 * ra.throughput.mfu, 'f', 1) + "%", QString::number(100 * rb.throughput.mfu, 'f', 1) + "%", ra.throughput.mfu,
+      rb.throughput.mfu);
+  row(tr("memory per GPU"), fmt_bytes(ra.memory.total()), fmt_bytes(rb.memory.total()), ra.memory.total(), rb.memory.total());
+  row(tr("activations"), fmt_bytes(ra.memory.activations), fmt_bytes(rb.memory.activations), ra.memory.activations, rb.memory.activations);
+  row(tr("pipeline bubble"), fmt_seconds(ra.time.bubble_s), fmt_seconds(rb.time.bubble_s), ra.time.bubble_s, rb.time.bubble_s);
+  row(tr("exposed comm"), fmt_seconds(ra.time.comm_exposed_s), fmt_seconds(rb.time.comm_exposed_s), ra.time.comm_exposed_s, rb.time.comm_exposed_s);
+  s += "</table>";
+  if (!rb.feasible) s += tr("<span style='color:#C0392B'><b>B infeasible:</b> %1</span>").arg(q(rb.reason).toHtmlEscaped());
+  return s;
 }
 
 void MainWindow::fill_top_table() {

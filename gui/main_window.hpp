@@ -45,6 +45,7 @@ class MainWindow : public QMainWindow {
   bool busy() const { return worker_ != nullptr; }
   const ExplorerResult* result() const { return result_.get(); }
   int selected() const { return selected_; }
+  bool has_pinned() const { return pinned_.has_value(); }
   const std::optional<strategies::StepReport>& selected_report() const { return report_; }
   QString last_error() const { return last_error_; }
 
@@ -90,7 +91,7 @@ class MainWindow : public QMainWindow {
   QComboBox *model_, *cluster_, *colour_by_;
   QSpinBox *gpus_, *gbs_, *seq_;
   QComboBox* scale_batch_;
-  QPushButton *search_btn_, *cancel_btn_, *save_btn_, *load_btn_;
+  QPushButton *search_btn_, *cancel_btn_, *save_btn_, *load_btn_, *pin_btn_;
   QProgressBar* progress_;
   QLabel *status_, *details_;
   QTableWidget* top_table_;  // the 10 fastest plans; a click selects one
@@ -109,6 +110,15 @@ class MainWindow : public QMainWindow {
   std::optional<strategies::StepReport> report_;
   QString what_;
   QString last_error_;
+  // "Pin for comparison": the plan shown beside the selected one (side by side, with the ratio).
+  struct Pinned {
+    strategies::Plan plan;
+    strategies::StepReport report;
+    QString what;
+  };
+  std::optional<Pinned> pinned_;
+  void toggle_pin();
+  QString comparison_table(const Pinned& a) const;
 };
 
 }  // namespace scaleplan::gui

@@ -30,6 +30,16 @@ int schedule_family(const Plan& p) {
   return 0;
 }
 
+// A power-of-two degree in buckets 1, 2, 4, 8, >= 16 (degrees in between go to the bucket below).
+int degree_family(int degree) {
+  int f = 0;
+  for (int d = degree; d > 1 && f < 4; d /= 2) ++f;
+  return f;
+}
+int tp_family(const Plan& p) { return degree_family(p.tp); }
+int pp_family(const Plan& p) { return degree_family(p.pp); }
+int offload_family(const Plan& p) { return static_cast<int>(p.offload); }  // none, optimizer, params, nvme, gemini
+
 }  // namespace
 
 const std::vector<ColourScheme>& colour_schemes() {
@@ -40,6 +50,9 @@ const std::vector<ColourScheme>& colour_schemes() {
        {"ZeRO-0", "ZeRO-1", "ZeRO-2", "ZeRO-3"}, zero_family},
       {"recompute", "activation recomputation policy", {"no recompute", "selective", "full"}, recompute_family},
       {"schedule", "pipeline schedule", {"1F1B", "GPipe", "interleaved 1F1B", "zero bubble"}, schedule_family},
+      {"tensor parallel", "tensor-parallel degree", {"tp=1", "tp=2-3", "tp=4-7", "tp=8-15", "tp>=16"}, tp_family},
+      {"pipeline parallel", "pipeline-parallel degree", {"pp=1", "pp=2-3", "pp=4-7", "pp=8-15", "pp>=16"}, pp_family},
+      {"offload", "what is offloaded to host memory or NVMe", {"no offload", "optimizer", "params", "NVMe", "gemini chunks"}, offload_family},
   };
   return k;
 }

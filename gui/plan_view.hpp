@@ -18,7 +18,8 @@ struct ColourScheme {
 
 // Registry (README "GUI"): "parallelism" (DP only / TP x DP / PP x DP / TP x PP x DP / with CP or EP),
 // "ZeRO stage" (0..3), "recompute" (none / selective / full), "schedule" (1F1B / GPipe / interleaved /
-// zero bubble). The first is the default.
+// zero bubble), "tensor parallel" and "pipeline parallel" (degree buckets 1, 2-3, 4-7, 8-15, >= 16),
+// "offload" (none / optimizer / params / NVMe / gemini). The first is the default.
 const std::vector<ColourScheme>& colour_schemes();
 
 // The plan as a YAML mapping with the keys of the plan string (DESIGN.md sec. 3), every key written,

@@ -153,8 +153,25 @@ TEST(GuiColourSchemes, EveryPlanHasAFamily) {
   EXPECT_EQ(schemes[0].family_of(pp), 2);
   EXPECT_EQ(schemes[0].family_of(tpp), 3);
   EXPECT_EQ(schemes[0].family_of(cp), 4);
+  // The degree and offload schemes the user can pick (issue 18): tp / pp buckets, offload kinds.
+  const auto scheme = [&](const char* name) -> const gui::ColourScheme& {
+    for (const auto& sc : schemes)
+      if (std::string(sc.name) == name) return sc;
+    ADD_FAILURE() << "no colour scheme '" << name << "'";
+    return schemes[0];
+  };
+  EXPECT_EQ(scheme("tensor parallel").family_of(dp), 0);
+  EXPECT_EQ(scheme("tensor parallel").family_of(tp), 3);   // tp=8
+  EXPECT_EQ(scheme("tensor parallel").family_of(tpp), 1);  // tp=2
+  EXPECT_EQ(scheme("pipeline parallel").family_of(pp), 2);  // pp=4
+  Plan big = dp, off = dp;
+  big.pp = 64;
+  off.offload = scaleplan::strategies::Offload::gemini;
+  EXPECT_EQ(scheme("pipeline parallel").family_of(big), 4);
+  EXPECT_EQ(scheme("offload").family_of(dp), 0);
+  EXPECT_EQ(scheme("offload").family_of(off), 4);
   for (const auto& sc : schemes)
-    for (const Plan* p : {&dp, &tp, &pp, &tpp, &cp}) {
+    for (const Plan* p : {&dp, &tp, &pp, &tpp, &cp, &big, &off}) {
       const int f = sc.family_of(*p);
       EXPECT_GE(f, 0);
       EXPECT_LT(f, static_cast<int>(sc.families.size()));

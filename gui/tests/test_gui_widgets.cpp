@@ -198,6 +198,26 @@ class TestGuiWidgets : public QObject {
     QVERIFY(w.findChild<QPushButton*>("search")->isEnabled());
   }
 
+  void pinsAPlanAndComparesSideBySide() {
+    MainWindow w;
+    QVERIFY(run_search(w, "gpt3-1.3b", "selene-a100", 64, 512));
+    auto* pin = w.findChild<QPushButton*>("pinPlan");
+    auto* details = w.findChild<QLabel*>("details");
+    QVERIFY(pin && details);
+    w.select_plan(0);
+    QVERIFY(pin->isEnabled());
+    QTest::mouseClick(pin, Qt::LeftButton);
+    QVERIFY(w.has_pinned());
+    w.select_plan(2);
+    // A and B side by side with the ratio column; B's label is the third plan's.
+    const QString text = details->text();
+    QVERIFY2(text.contains("B / A"), qPrintable(text));
+    QVERIFY2(text.contains(QString::fromStdString(scaleplan::gui::plan_label(w.result()->search.top[2].plan)).toHtmlEscaped()), qPrintable(text));
+    QTest::mouseClick(pin, Qt::LeftButton);  // unpin: back to the single-plan view
+    QVERIFY(!w.has_pinned());
+    QVERIFY(!details->text().contains("B / A"));
+  }
+
   void savesAndLoadsPlans() {
     QTemporaryDir d;
     MainWindow w;
