@@ -19,7 +19,7 @@ struct BudgetArgs {
   std::string tokens, gbs = "auto";
   long long gpus = 0;
   double price = 0;
-  bool json = false;
+  bool json = false, csv = false;
 };
 }  // namespace
 
@@ -34,8 +34,10 @@ void add_budget(CLI::App& app, int& rc) {
   add_seq_option(sub, a->io);
   add_search_tuning_options(sub, a->tune);
   sub->add_flag("--json", a->json, "print one JSON object only");
+  sub->add_flag("--csv", a->csv, "print the rows as CSV (the --json fields, dotted columns) instead of the table");
   sub->callback([a, &rc] {
     rc = guarded([&] {
+      if (a->json && a->csv) throw UsageError("--json and --csv each print the whole stdout: give one");
       LoadedInputs in = load_inputs(a->io);
       model::ModelSpec& m = in.model;
       hw::Cluster& c = in.cluster;
@@ -59,7 +61,7 @@ void add_budget(CLI::App& app, int& rc) {
       const search::Budget r = search::run_budget(est, base, b, a->gpus, tokens, a->price);
       progress.finish();
 
-      if (a->json) {
+      if (a->json || a->csv) {
         nlohmann::json j = {{"model", m.name},
                             {"cluster", c.name},
                             {"gpus", a->gpus},
@@ -90,7 +92,8 @@ void add_budget(CLI::App& app, int& rc) {
         } else {
           j["reason"] = r.at.search.reason;
         }
-        std::cout << j.dump(2) << "\n";
+        if (a->csv) std::cout << csv_table(j);
+        else std::cout << j.dump(2) << "\n";
         return r.at.ok() ? 0 : 1;
       }
 

@@ -20,7 +20,7 @@ struct ScaleArgs {
   ModelClusterArgs io;
   SearchTuningArgs tune;
   std::string gpus, gbs, tokens, plot;
-  bool json = false;
+  bool json = false, csv = false;
 };
 
 // --plot: scaling efficiency and MFU (both in percent) over the GPUs used, on a log axis.
@@ -48,10 +48,12 @@ void add_scale(CLI::App& app, int& rc) {
   add_seq_option(sub, a->io);
   add_search_tuning_options(sub, a->tune);
   sub->add_flag("--json", a->json, "print one JSON object only");
+  sub->add_flag("--csv", a->csv, "print the rows as CSV (the --json fields, dotted columns) instead of the table");
   sub->add_option("--plot", a->plot, "also draw scaling efficiency and MFU over the GPU counts to FILE.png or FILE.svg (needs the GUI part)");
   sub->callback([a, &rc] {
     rc = guarded([&] {
       if (!a->plot.empty()) check_plot_path(a->plot);
+      if (a->json && a->csv) throw UsageError("--json and --csv each print the whole stdout: give one");
       LoadedInputs in = load_inputs(a->io);
       model::ModelSpec& m = in.model;
       hw::Cluster& c = in.cluster;
@@ -78,7 +80,7 @@ void add_scale(CLI::App& app, int& rc) {
       bool all_ok = true;
       for (const auto& p : r.points) all_ok = all_ok && p.at.ok();
 
-      if (a->json) {
+      if (a->json || a->csv) {
         nlohmann::json j = {{"model", m.name},
                             {"cluster", c.name},
                             {"optimizer", search::name(opt)},
@@ -115,7 +117,8 @@ void add_scale(CLI::App& app, int& rc) {
           }
           j["points"].push_back(e);
         }
-        std::cout << j.dump(2) << "\n";
+        if (a->csv) std::cout << csv_table(j["points"]);
+        else std::cout << j.dump(2) << "\n";
         return all_ok ? 0 : 1;
       }
 

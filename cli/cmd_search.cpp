@@ -23,7 +23,7 @@ struct SearchArgs {
   long long gpus = 0;
   int top = 10;
   double price = 0;
-  bool json = false;
+  bool json = false, csv = false;
   std::string export_format, export_out;  // --export FORMAT [--out FILE]: the best plan for a framework
 };
 
@@ -45,13 +45,15 @@ void add_search(CLI::App& app, int& rc) {
   add_seq_option(sub, a->io);
   add_search_tuning_options(sub, a->tune);
   sub->add_flag("--json", a->json, "print one JSON object only");
+  sub->add_flag("--csv", a->csv, "print the rows as CSV (the --json fields, dotted columns) instead of the table");
   sub->add_option("--export", a->export_format, "print the best plan as this framework's launch arguments / config instead of "
                                                 "the table (megatron|nemo|deepspeed|torchtitan; see `scaleplan export`)");
   sub->add_option("--out", a->export_out, "with --export: write the export to this file");
   sub->callback([a, &rc] {
     rc = guarded([&] {
       if (!a->export_out.empty() && a->export_format.empty()) throw UsageError("--out needs --export FORMAT");
-      if (!a->export_format.empty() && a->json) throw UsageError("--export and --json each print the whole stdout: give one");
+      if (a->json && a->csv) throw UsageError("--json and --csv each print the whole stdout: give one");
+      if (!a->export_format.empty() && (a->json || a->csv)) throw UsageError("--export and --json each print the whole stdout: give one");
       LoadedInputs in = load_inputs(a->io);
       model::ModelSpec& m = in.model;
       hw::Cluster& c = in.cluster;
@@ -83,7 +85,7 @@ void add_search(CLI::App& app, int& rc) {
         return write_export(a->export_format, ExportInput{m, c, r.top.front().plan}, a->export_out);
       }
 
-      if (a->json) {
+      if (a->json || a->csv) {
         nlohmann::json j = {{"model", m.name},
                             {"cluster", c.name},
                             {"gpus", spec.gpus},
@@ -105,7 +107,8 @@ void add_search(CLI::App& app, int& rc) {
           j["reason"] = r.reason;
           if (r.has_smallest) j["smallest"] = report_json(search::full_report(est, r.smallest));
         }
-        std::cout << j.dump(2) << "\n";
+        if (a->csv) std::cout << csv_table(j["plans"]);
+        else std::cout << j.dump(2) << "\n";
         return r.ok() ? 0 : 1;
       }
 

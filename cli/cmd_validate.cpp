@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/report.hpp"
 #include "common/errors.hpp"
 #include "validation/fit.hpp"
 #include "validation/runs.hpp"
@@ -17,6 +18,7 @@ struct ValidateArgs {
   std::string cv;  // "group" or empty
   bool fit = false;
   bool json = false;
+  bool csv = false;  // one row per run, the --json rows' fields
 };
 
 std::string joined(const std::vector<std::string>& v) {
@@ -63,7 +65,7 @@ nlohmann::json fit_json(const validation::FitResult& fr) {
           {"runs", fr.rows}, {"layer_timings", fr.layers}, {"evaluations", fr.evaluations}};
 }
 
-void print_json(const validation::ValidationSummary& s, const validation::FitResult* fr, const validation::CvResult* cv) {
+nlohmann::json validate_json(const validation::ValidationSummary& s, const validation::FitResult* fr, const validation::CvResult* cv) {
   nlohmann::json j;
   j["runs"] = nlohmann::json::array();
   for (std::size_t i = 0; i < s.runs.size(); ++i) {
@@ -94,7 +96,7 @@ void print_json(const validation::ValidationSummary& s, const validation::FitRes
       j["cv_groups"].push_back({{"group", g.group}, {"runs", g.runs}, {"mape_pct", g.mape_pct}, {"max_error_pct", g.max_error_pct},
                                 {"fitted_mape_pct", g.fitted_mape_pct}, {"params", params_json(g.fit.values)}});
   }
-  std::cout << j.dump(2) << "\n";
+  return j;
 }
 
 void print_rows(const validation::ValidationSummary& s) {
@@ -165,8 +167,10 @@ void add_validate(CLI::App& app, int& rc) {
       ->check(CLI::IsMember({"group"}));
   sub->add_flag("--fit", a->fit, "fit the efficiency parameters on the runs file and print them beside the shipped values");
   sub->add_flag("--json", a->json, "print the contract JSON only");
+  sub->add_flag("--csv", a->csv, "print the rows as CSV (the --json fields, dotted columns) instead of the table");
   sub->callback([a, &rc] {
     rc = guarded([&] {
+      if (a->json && a->csv) throw UsageError("--json and --csv each print the whole stdout: give one");
       const validation::RunsFile f = validation::load_runs(a->runs);
       const validation::ValidationSummary s = validation::validate(f);
       // Refused rows never abort the file, but a file with nothing to predict is bad input.
@@ -177,8 +181,10 @@ void add_validate(CLI::App& app, int& rc) {
       if (a->fit) fr = validation::fit(f.runs, f.layer_timings);
       validation::CvResult cv;
       if (!a->cv.empty()) cv = validation::cross_validate(f);
-      if (a->json) {
-        print_json(s, a->fit ? &fr : nullptr, a->cv.empty() ? nullptr : &cv);
+      if (a->json || a->csv) {
+        const nlohmann::json j = validate_json(s, a->fit ? &fr : nullptr, a->cv.empty() ? nullptr : &cv);
+        if (a->csv) std::cout << csv_table(j["runs"]);
+        else std::cout << j.dump(2) << "\n";
         return 0;
       }
       std::cout << "validation: " << f.file << "\n\n";

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "strategies/pipeline.hpp"
 
 namespace scaleplan::cli {
@@ -174,6 +177,68 @@ std::string report_text(const strategies::StepReport& r, const std::string& titl
   if (r.plan.ep > 1) s += fmt::format("  ep {}", fmt_bytes(c.ep));
   s += "\n";
   return s;
+}
+
+}  // namespace scaleplan::cli
+
+namespace scaleplan::cli {
+
+namespace {
+
+void flatten(const nlohmann::json& v, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
+  if (v.is_object()) {
+    for (const auto& [k, x] : v.items()) flatten(x, prefix.empty() ? k : prefix + "." + k, out);
+    return;
+  }
+  std::string s;
+  if (v.is_string()) s = v.get<std::string>();
+  else if (v.is_array()) {
+    for (const auto& x : v) s += (s.empty() ? "" : ";") + (x.is_string() ? x.get<std::string>() : x.dump());
+  } else if (!v.is_null()) s = v.dump();
+  out.emplace_back(prefix, s);
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+}  // namespace
+
+std::string csv_table(const nlohmann::json& rows) {
+  std::vector<std::vector<std::pair<std::string, std::string>>> flat;
+  const auto add = [&flat](const nlohmann::json& r) {
+    flat.emplace_back();
+    flatten(r, "", flat.back());
+  };
+  if (rows.is_array()) {
+    for (const auto& r : rows) add(r);
+  } else if (!rows.is_null()) {
+    add(rows);
+  }
+  std::vector<std::string> cols;
+  for (const auto& r : flat)
+    for (const auto& [k, v] : r)
+      if (std::find(cols.begin(), cols.end(), k) == cols.end()) cols.push_back(k);
+  // The row's identity first (JSON objects iterate in key order): id, then the GPU count.
+  std::stable_partition(cols.begin(), cols.end(), [](const std::string& c) { return c == "id" || c == "gpus" || c == "gpus_used"; });
+  std::string out;
+  for (size_t i = 0; i < cols.size(); ++i) out += (i ? "," : "") + csv_field(cols[i]);
+  out += "\n";
+  for (const auto& r : flat) {
+    for (size_t i = 0; i < cols.size(); ++i) {
+      if (i) out += ",";
+      for (const auto& [k, v] : r)
+        if (k == cols[i]) {
+          out += csv_field(v);
+          break;
+        }
+    }
+    out += "\n";
+  }
+  return out;
 }
 
 }  // namespace scaleplan::cli

@@ -16,3 +16,11 @@ std::string fmt_bytes(double b);   // "12.34 GiB"
 std::string fmt_time(double s);    // "1.234 s" / "12.3 ms"
 
 }  // namespace scaleplan::cli
+
+namespace scaleplan::cli {
+// `--csv` (issue 18): rows of a command's JSON as CSV (RFC 4180 quoting). `rows` is an array of
+// objects (or one object: one row); nested objects become dotted columns ("time.step_s"), arrays
+// are joined with ';'. Columns are the union of the rows' keys in first-seen order, so the CSV
+// holds exactly what --json holds, and both are SI.
+std::string csv_table(const nlohmann::json& rows);
+}  // namespace scaleplan::cli
