@@ -1,4 +1,4 @@
-# scaleplan - top-level entry points (README "Quick start").
+# scaleplan - top-level entry points (README "Install"; docs/development.md "Build targets").
 #   make deps      install the Debian packages the build needs (only the missing ones)
 #   make build     configure and build Release into build/ (optional parts ON when found)
 #   make run       deps + build + the main job on the embedded default presets

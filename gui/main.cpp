@@ -16,24 +16,31 @@
 #endif
 
 int main(int argc, char** argv) {
-  bool screenshot = false;
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--screenshot") == 0 || std::strncmp(argv[i], "--screenshot=", 13) == 0) screenshot = true;
-  if (screenshot && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
+  // --screenshot renders offscreen; --help only prints: neither needs a display, and QApplication
+  // aborts without one unless the platform is offscreen (QT_QPA_PLATFORM, when set, is kept).
+  bool offscreen = false;
+  for (int i = 1; i < argc; ++i) {
+    const char* a = argv[i];
+    if (std::strcmp(a, "--screenshot") == 0 || std::strncmp(a, "--screenshot=", 13) == 0) offscreen = true;
+    if (std::strcmp(a, "--help") == 0 || std::strcmp(a, "-h") == 0 || std::strcmp(a, "-?") == 0 ||
+        std::strcmp(a, "--help-all") == 0)
+      offscreen = true;
+  }
+  if (offscreen && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
 
   QApplication app(argc, argv);
   QApplication::setApplicationName("scaleplan-gui");
   QCommandLineParser cli;
   cli.setApplicationDescription("scaleplan explorer: plan search, memory and time breakdowns, scaling, pipeline timeline");
   cli.addHelpOption();
-  const QCommandLineOption model(QStringLiteral("model"), "model preset or YAML file", "M", "gpt3-1.3b");
-  const QCommandLineOption cluster(QStringLiteral("cluster"), "cluster preset or YAML file", "C", "selene-a100");
-  const QCommandLineOption gpus(QStringLiteral("gpus"), "GPU count", "N", "64");
-  const QCommandLineOption gbs(QStringLiteral("gbs"), "global batch (sequences)", "B", "512");
-  const QCommandLineOption seq(QStringLiteral("seq"), "sequence length (0: the model's)", "S", "0");
+  const QCommandLineOption model(QStringLiteral("model"), "model preset or YAML file (default gpt3-1.3b)", "M", "gpt3-1.3b");
+  const QCommandLineOption cluster(QStringLiteral("cluster"), "cluster preset or YAML file (default selene-a100)", "C", "selene-a100");
+  const QCommandLineOption gpus(QStringLiteral("gpus"), "GPU count (default 64)", "N", "64");
+  const QCommandLineOption gbs(QStringLiteral("gbs"), "global batch (sequences; default 512)", "B", "512");
+  const QCommandLineOption seq(QStringLiteral("seq"), "sequence length (default 0: the model's)", "S", "0");
   const QCommandLineOption plan(QStringLiteral("plan"), "plan to show after the search (plan string or YAML file)", "P");
   const QCommandLineOption shot(QStringLiteral("screenshot"), "search, render the window offscreen to FILE.png and exit", "FILE.png");
-  const QCommandLineOption size(QStringLiteral("size"), "window size for --screenshot", "WxH", "1600x1000");
+  const QCommandLineOption size(QStringLiteral("size"), "window size for --screenshot (default 1600x1000)", "WxH", "1600x1000");
   for (const auto* o : {&model, &cluster, &gpus, &gbs, &seq, &plan, &shot, &size}) cli.addOption(*o);
   cli.process(app);
 

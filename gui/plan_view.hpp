@@ -16,7 +16,7 @@ struct ColourScheme {
   int (*family_of)(const strategies::Plan& p);  // index into families
 };
 
-// Registry (README "GUI"): "parallelism" (DP only / TP x DP / PP x DP / TP x PP x DP / with CP or EP),
+// Registry (docs/gui.md): "parallelism" (DP only / TP x DP / PP x DP / TP x PP x DP / with CP or EP),
 // "ZeRO stage" (0..3), "recompute" (none / selective / full), "schedule" (1F1B / GPipe / interleaved /
 // zero bubble), "tensor parallel" and "pipeline parallel" (degree buckets 1, 2-3, 4-7, 8-15, >= 16),
 // "offload" (none / optimizer / params / NVMe / gemini). The first is the default.

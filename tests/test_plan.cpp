@@ -187,7 +187,7 @@ TEST_F(PlanTest, DpDerivedFromGpus) {
 TEST_F(PlanTest, WithoutGpusDpIsOne) { EXPECT_EQ(resolve("tp=8", 0).dp, 1); }
 
 TEST_F(PlanTest, DefaultGlobalBatch) {
-  // README "Plan defaults": dp*mbs without a pipeline; 2*pp*vpp microbatches per pipeline with one.
+  // docs/plans.md "Plan defaults": dp*mbs without a pipeline; 2*pp*vpp microbatches per pipeline with one.
   EXPECT_EQ(resolve("tp=8", 64).gbs, 8);
   EXPECT_EQ(resolve("tp=8,mbs=2", 64).gbs, 16);
   EXPECT_EQ(resolve("tp=8,pp=16", 1024).gbs, 8LL * 1 * 2 * 16);

@@ -2,7 +2,7 @@
 // complexity table of FORMULAS.md (Colossal-AI docs; Xu et al. 2021, Wang et al. 2021, Bian et al.
 // 2021) and hand counts; layer-level payloads; memory and plan rules.
 //
-// Units of the table (documented in README "N-dimensional tensor parallelism"): the wire bytes one
+// Units of the table (documented in docs/parallelism.md "Tensor parallel 1d / 2d / 2.5d / 3d"): the wire bytes one
 // rank sends for one linear layer y = x W, forward + backward, when x, W and y all have M bytes:
 //   1d   2(P-1)/P    in units of M
 //   2d   6(q-1)/q    in units of M/q       (P = q^2)

@@ -3,7 +3,7 @@
 # Calibrates (1 and 2 ranks) into OUT_DIR, then runs each plan for 20 steps and prints
 # ranks | model | plan | measured ms (median step) | predicted ms | error, and the mean |error|.
 #   bash validation/executor/measure_cpu.sh [BUILD_DIR] [OUT_DIR]
-# Timings need an otherwise idle machine with a core per rank (see README "Reference executor").
+# Timings need an otherwise idle machine with a core per rank (see docs/executor.md).
 set -euo pipefail
 B="$(cd "${1:-build}" && pwd)/cli/scaleplan"
 OUT="${2:-$(mktemp -d)}"
