@@ -11,12 +11,15 @@ namespace scaleplan::cli {
 void add_validate(CLI::App& app, int& rc) {
   auto runs = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
+  auto stack = std::make_shared<std::string>();
   CLI::App* sub = app.add_subcommand("validate", "predict published training runs and report the error");
   sub->add_option("--runs", *runs, "runs file (schema of validation/published_runs.yaml); default: the embedded shared set");
   sub->add_flag("--json", *json, "print the contract JSON only");
-  sub->callback([runs, json, &rc] {
+  sub->add_option("--stack", *stack, "predict every row on this software stack (default: each row's own; docs/stacks.md)");
+  sub->callback([runs, json, stack, &rc] {
     rc = guarded([&] {
-      const validation::RunsFile f = validation::load_runs(*runs);
+      validation::RunsFile f = validation::load_runs(*runs);
+      if (!stack->empty()) validation::use_stack(f, *stack);
       const validation::ValidationSummary s = validation::validate(f);
       if (*json) {
         nlohmann::json j;

@@ -6,6 +6,7 @@
 #include "common/errors.hpp"
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
+#include "hardware/stack.hpp"
 #include "simulator/analytic/estimator.hpp"
 #include "strategies/layer_cost.hpp"
 #include "strategies/pipeline.hpp"
@@ -37,6 +38,14 @@ hw::Cluster cluster_of(const YamlMap& run) {
   }
   if (auto g = c.opt_integer("gpus_per_node")) cl.gpus_per_node = static_cast<int>(*g);
   if (auto bw = c.opt_num("inter_node_gbps_per_gpu")) cl.net.nic_bw_Bps = *bw * 1e9 / 8;
+  // The row's software stack (configs/stacks) replaces the preset's default stack.
+  if (!run.is_null("stack")) {
+    try {
+      hw::use_stack(cl, run.str("stack"));
+    } catch (const UsageError& e) {
+      run.fail("stack", e.what());
+    }
+  }
   return cl;
 }
 
@@ -144,6 +153,13 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
       l.experiment = r.str_or("experiment", "");
       l.model = model::parse_model_map(r.map("model"));
       l.cluster = r.has("cluster") ? cluster_of(r) : hw::load_cluster("selene-a100");
+      if (!r.has("cluster") && !r.is_null("stack")) {
+        try {
+          hw::use_stack(l.cluster, r.str("stack"));
+        } catch (const UsageError& e) {
+          r.fail("stack", e.what());
+        }
+      }
       const long long gpus = r.map("hardware").integer("gpus");
       bool a = false, b = false, c = false;
       l.plan = plan_of(r.map("strategy"), l.cluster, gpus, nullptr, &a, &b, &c);
@@ -162,6 +178,12 @@ RunsFile load_runs(const std::string& spec) {
     return parse_runs(t.text, t.file);
   }
   return parse_runs(read_file(spec), spec);
+}
+
+void use_stack(RunsFile& f, const std::string& stack) {
+  const hw::Software sw = hw::load_stack(stack);
+  for (auto& r : f.runs) r.cluster.sw = sw;
+  for (auto& l : f.layer_timings) l.cluster.sw = sw;
 }
 
 namespace {
