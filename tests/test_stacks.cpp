@@ -84,7 +84,7 @@ TEST(StackParse, UnknownKeysAreLocatedErrors) {
   EXPECT_NE(top.find("s.yaml:3"), std::string::npos) << top;
   EXPECT_NE(top.find("framwork"), std::string::npos) << top;
   const std::string cap = config_error(with("  expert_parallel: false", "  expert_parallel: false\n  flash: true"));
-  EXPECT_NE(cap.find("s.yaml:16"), std::string::npos) << cap;
+  EXPECT_NE(cap.find("s.yaml:15:3"), std::string::npos) << cap;
   EXPECT_NE(cap.find("flash"), std::string::npos) << cap;
 }
 
@@ -273,8 +273,8 @@ TEST(StackValidation, RowStackIsParsedAndChecked) {
   }
 }
 
-using testing::run_cli;
-using testing::split_args;
+using scaleplan::testing::run_cli;
+using scaleplan::testing::split_args;
 
 TEST(StackCli, EveryPlanCostingCommandTakesStack) {
   const std::string plan = "--plan tp=8,pp=8,mbs=1,gbs=512,recompute=selective";
