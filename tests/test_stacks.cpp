@@ -273,6 +273,29 @@ TEST(StackValidation, RowStackIsParsedAndChecked) {
   }
 }
 
+// A row's free fields (vpp, recompute null) are chosen within its stack's capabilities.
+TEST(StackValidation, FreeFieldsStayWithinTheStack) {
+  const std::string row = R"(runs:
+- id: x
+  stack: STACK
+  model: {name: gpt-175b, layers: 96, hidden: 12288, heads: 96, ffn: 49152, vocab: 51200, seq: 2048}
+  hardware: {gpus: 1536}
+  cluster: {preset: selene-a100}
+  strategy: {tp: 8, pp: 12, microbatch: 4, global_batch: 1536, vpp: null, recompute: null, sequence_parallel: true, zero_stage: 0}
+  result: {tflops_per_gpu: 141, flops_counting: eq3 incl. recompute}
+)";
+  auto predict = [&](const std::string& stack) {
+    const auto f = validation::parse_runs(std::string(row).replace(row.find("STACK"), 5, stack), "r.yaml");
+    return validation::predict_run(f.runs[0]).report.plan;
+  };
+  const Plan kor = predict("megatron-lm-2022");  // interleaving and selective recompute available
+  EXPECT_GT(kor.vpp, 1);
+  EXPECT_EQ(kor.recompute, Recompute::selective);
+  const Plan ds = predict("megatron-deepspeed");  // neither: 1F1B and full recompute (sp is the row's own, refused)
+  EXPECT_EQ(ds.vpp, 1);
+  EXPECT_NE(ds.recompute, Recompute::selective);
+}
+
 using scaleplan::testing::run_cli;
 using scaleplan::testing::split_args;
 

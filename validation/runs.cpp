@@ -10,6 +10,7 @@
 #include "simulator/analytic/estimator.hpp"
 #include "strategies/layer_cost.hpp"
 #include "strategies/pipeline.hpp"
+#include "strategies/stack_caps.hpp"
 
 namespace scaleplan::validation {
 
@@ -198,10 +199,14 @@ strategies::StepReport best_report(const RunSpec& r, const analytic::Estimator& 
   // recompute is the least recompute that fits in memory.
   std::vector<Recompute> rcs = r.recompute_free ? std::vector<Recompute>{Recompute::none, Recompute::selective, Recompute::full}
                                                 : std::vector<Recompute>{r.plan.recompute};
+  // Free choices stay within what the row's stack can run (configs/stacks capabilities).
+  const hw::Capabilities& caps = r.cluster.sw.caps;
+  if (r.recompute_free) std::erase_if(rcs, [&](Recompute rc) { return !strategies::allows(caps, rc); });
   for (Recompute rc : rcs) {
     strategies::StepReport chosen;
     bool have = false;
-    const int vmax = r.vpp_free ? static_cast<int>(r.model.layers / r.plan.pp) : 1;
+    const bool can_interleave = strategies::allows(caps, strategies::Schedule::interleaved);
+    const int vmax = r.vpp_free && can_interleave ? static_cast<int>(r.model.layers / r.plan.pp) : 1;
     for (int v = 1; v <= vmax; ++v) {
       Plan p = r.plan;
       p.recompute = rc;
