@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
 #include "simulator/search/capacity.hpp"
@@ -14,7 +15,7 @@ namespace scaleplan::cli {
 
 namespace {
 struct CapacityArgs {
-  std::string cluster, plan;
+  std::string cluster, plan, stack;
   long long gpus = 0, seq = 1024;
   bool json = false;
 };
@@ -43,6 +44,7 @@ void add_capacity(CLI::App& app, int& rc) {
   CLI::App* sub = app.add_subcommand("capacity", "the largest GPT-shaped model each memory strategy trains, and its throughput");
   sub->add_option("--cluster", a->cluster, "cluster preset or YAML file")->required();
   sub->add_option("--gpus", a->gpus, "GPU count")->required()->check(CLI::PositiveNumber);
+  add_stack_option(sub, a->stack);
   sub->add_option("--plan", a->plan,
                   "the rest of the plan (tp, pp, mbs, recompute, ...; default mbs=1,recompute=full); zero and offload come "
                   "from each strategy");
@@ -50,7 +52,8 @@ void add_capacity(CLI::App& app, int& rc) {
   sub->add_flag("--json", a->json, "print one JSON object only");
   sub->callback([a, &rc] {
     rc = guarded([&] {
-      const hw::Cluster c = hw::load_cluster(a->cluster);
+      hw::Cluster c = hw::load_cluster(a->cluster);
+      apply_stack_option(c, a->stack);
       search::CapacitySpec s;
       s.gpus = a->gpus;
       s.seq = a->seq;

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/plot.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
@@ -14,7 +15,7 @@ namespace scaleplan::cli {
 
 namespace {
 struct EstimateArgs {
-  std::string model, cluster, plan, compare, plot;
+  std::string model, cluster, plan, compare, stack, plot;
   long long gpus = 0;
   long long seq = 0;
   bool json = false;
@@ -113,6 +114,7 @@ void add_estimate(CLI::App& app, int& rc) {
   sub->add_option("--gpus", a->gpus, "GPU count (dp is derived when the plan omits it)")->check(CLI::PositiveNumber);
   sub->add_option("--plan", a->plan, "plan: key=value,... or a plan preset / YAML file")->required();
   sub->add_option("--seq", a->seq, "sequence length (overrides the model's)")->check(CLI::PositiveNumber);
+  add_stack_option(sub, a->stack);
   sub->add_option("--compare", a->compare, "side-by-side report over one plan dimension: tp_mode (1d, 2d, 2.5d, 3d)");
   sub->add_flag("--json", a->json, "print the contract JSON only");
   sub->add_option("--plot", a->plot, "also draw the memory and time breakdown to FILE.png or FILE.svg (needs the GUI part)");
@@ -122,6 +124,7 @@ void add_estimate(CLI::App& app, int& rc) {
       model::ModelSpec m = model::load_model(a->model);
       if (a->seq > 0) m.seq = a->seq;
       hw::Cluster c = hw::load_cluster(a->cluster);
+      apply_stack_option(c, a->stack);
       if (!a->compare.empty()) return run_compare(*a, m, c);
       strategies::Plan p = strategies::resolve_plan(strategies::load_plan(a->plan), m, c, a->gpus);
       analytic::Estimator est(m, c);

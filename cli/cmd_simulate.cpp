@@ -5,7 +5,10 @@
 #include "cli/commands.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
+#include "cli/options.hpp"
+#include "simulator/analytic/estimator.hpp"
 #include "strategies/plan.hpp"
+#include "strategies/stack_caps.hpp"
 #ifdef SCALEPLAN_HAVE_DES
 #include "simulator/des/simulate.hpp"
 #endif
@@ -14,7 +17,7 @@ namespace scaleplan::cli {
 
 namespace {
 struct SimulateArgs {
-  std::string model, cluster, plan, trace;
+  std::string model, cluster, plan, trace, stack;
   long long gpus = 0;
   bool json = false;
   bool no_reduce = false;
@@ -32,7 +35,15 @@ nlohmann::json links_json(const std::vector<des::LinkTier>& links) {
 int run_simulate(const SimulateArgs& a) {
   model::ModelSpec m = model::load_model(a.model);
   hw::Cluster c = hw::load_cluster(a.cluster);
+  apply_stack_option(c, a.stack);
   strategies::Plan p = strategies::resolve_plan(strategies::load_plan(a.plan), m, c, a.gpus);
+  // A plan the stack cannot run is infeasible before any simulation: the analytic report says why.
+  if (!strategies::stack_refusal(c.sw, p).empty()) {
+    const strategies::StepReport r = analytic::Estimator(m, c).evaluate(p);
+    if (a.json) std::cout << report_json(r).dump(2) << "\n";
+    else std::cout << report_text(r, m.name + " on " + std::to_string(p.gpus()) + " x " + c.device.name + " (" + c.name + ")");
+    return 1;
+  }
   des::SimOptions o;
   o.reduce = !a.no_reduce;
   o.timeline = !a.trace.empty();
@@ -80,6 +91,7 @@ void add_simulate(CLI::App& app, int& rc) {
   sub->add_option("--cluster", a->cluster, "cluster preset or YAML file")->required();
   sub->add_option("--gpus", a->gpus, "GPU count (dp is derived when the plan omits it)")->check(CLI::PositiveNumber);
   sub->add_option("--plan", a->plan, "plan: key=value,... or a plan preset / YAML file")->required();
+  add_stack_option(sub, a->stack);
   sub->add_option("--trace", a->trace, "write a Chrome trace / Perfetto JSON timeline to this file");
   sub->add_flag("--json", a->json, "print the contract JSON (plus simulation and links) only");
   sub->add_flag("--no-reduce", a->no_reduce, "simulate every rank (no symmetry reduction)");

@@ -16,6 +16,7 @@ namespace {
 struct ValidateArgs {
   std::string runs;
   std::string cv;  // "group" or empty
+  std::string stack;  // every row on this software stack (default: each row's own)
   bool fit = false;
   bool json = false;
   bool csv = false;  // one row per run, the --json rows' fields
@@ -165,13 +166,15 @@ void add_validate(CLI::App& app, int& rc) {
   sub->add_option("--runs", a->runs, "runs file (schema of validation/published_runs.yaml); default: the embedded shared set");
   sub->add_option("--cv", a->cv, "cross-validate: 'group' fits the efficiency parameters with one source group left out at a time")
       ->check(CLI::IsMember({"group"}));
+  sub->add_option("--stack", a->stack, "predict every row on this software stack (default: each row's own; docs/stacks.md)");
   sub->add_flag("--fit", a->fit, "fit the efficiency parameters on the runs file and print them beside the shipped values");
   sub->add_flag("--json", a->json, "print the contract JSON only");
   sub->add_flag("--csv", a->csv, "print the rows as CSV (the --json fields, dotted columns) instead of the table");
   sub->callback([a, &rc] {
     rc = guarded([&] {
       if (a->json && a->csv) throw UsageError("--json and --csv each print the whole stdout: give one");
-      const validation::RunsFile f = validation::load_runs(a->runs);
+      validation::RunsFile f = validation::load_runs(a->runs);
+      if (!a->stack.empty()) validation::use_stack(f, a->stack);
       const validation::ValidationSummary s = validation::validate(f);
       // Refused rows never abort the file, but a file with nothing to predict is bad input.
       if (s.counted == 0 && s.refused > 0)

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "hardware/stack.hpp"
 #include "simulator/search/batch.hpp"
 
 namespace scaleplan::cli {
@@ -11,6 +12,15 @@ namespace scaleplan::cli {
 void add_model_cluster_options(CLI::App* sub, ModelClusterArgs& a) {
   sub->add_option("--model", a.model, "model preset or YAML file")->required();
   sub->add_option("--cluster", a.cluster, "cluster preset or YAML file")->required();
+  add_stack_option(sub, a.stack);
+}
+
+void add_stack_option(CLI::App* sub, std::string& stack) {
+  sub->add_option("--stack", stack, "software stack preset or YAML file (default: the cluster's; see docs/stacks.md)");
+}
+
+void apply_stack_option(hw::Cluster& c, const std::string& stack) {
+  if (!stack.empty()) hw::use_stack(c, stack);
 }
 
 void add_seq_option(CLI::App* sub, ModelClusterArgs& a) {
@@ -20,6 +30,7 @@ void add_seq_option(CLI::App* sub, ModelClusterArgs& a) {
 LoadedInputs load_inputs(const ModelClusterArgs& a) {
   LoadedInputs in{model::load_model(a.model), hw::load_cluster(a.cluster)};
   if (a.seq > 0) in.model.seq = a.seq;
+  apply_stack_option(in.cluster, a.stack);
   return in;
 }
 

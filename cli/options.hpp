@@ -14,8 +14,9 @@ namespace scaleplan::cli {
 struct ModelClusterArgs {
   std::string model, cluster;
   long long seq = 0;  // 0: the model's
+  std::string stack;  // --stack ("" = the cluster's default stack)
 };
-// --model and --cluster (required).
+// --model and --cluster (required), --stack.
 void add_model_cluster_options(CLI::App* sub, ModelClusterArgs& a);
 // --seq (overrides the model's sequence length).
 void add_seq_option(CLI::App* sub, ModelClusterArgs& a);
@@ -24,7 +25,12 @@ struct LoadedInputs {
   model::ModelSpec model;
   hw::Cluster cluster;
 };
-// Loads both (typed errors name the file, line and field) and applies --seq.
+// --stack NAME|FILE: the software stack the plan runs on (configs/stacks; replaces the cluster's).
+void add_stack_option(CLI::App* sub, std::string& stack);
+// Puts the stack named by --stack on the cluster (nothing when `stack` is empty).
+void apply_stack_option(hw::Cluster& c, const std::string& stack);
+
+// Loads both (typed errors name the file, line and field) and applies --seq and --stack.
 LoadedInputs load_inputs(const ModelClusterArgs& a);
 
 struct SearchTuningArgs {

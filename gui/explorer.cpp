@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "common/errors.hpp"
+#include "hardware/stack.hpp"
 #include "simulator/search/batch.hpp"
 
 namespace scaleplan::gui {
@@ -13,6 +14,7 @@ LoadedInputs load_inputs(const ExplorerInputs& in) {
   LoadedInputs l{model::load_model(in.model), hw::load_cluster(in.cluster)};
   if (in.seq < 0) throw UsageError("sequence length must be positive (0 = the model's)");
   if (in.seq > 0) l.model.seq = in.seq;
+  if (!in.stack.empty()) hw::use_stack(l.cluster, in.stack);
   if (in.gpus <= 0) throw UsageError("GPU count must be positive");
   if (in.gbs <= 0) throw UsageError("global batch must be positive");
   return l;

@@ -22,6 +22,7 @@ std::vector<long long> default_scale_counts();
 struct ExplorerInputs {
   std::string model = "gpt3-1.3b";    // preset name or YAML path
   std::string cluster = "selene-a100";
+  std::string stack;                   // software stack preset or YAML path; "" = the cluster's default (docs/stacks.md)
   long long gpus = 64;
   long long gbs = 512;                 // global batch (sequences) of the search
   long long seq = 0;                   // sequence length; 0 = the model's

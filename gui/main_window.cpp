@@ -112,6 +112,12 @@ void MainWindow::build_ui() {
   connect(cb, &QToolButton::clicked, this, &MainWindow::browse_cluster);
   form->addRow(tr("Model"), mw);
   form->addRow(tr("Cluster"), cw);
+  stack_ = preset_combo("stacks", "");
+  stack_->insertItem(0, "");  // empty: the cluster's default stack
+  stack_->setCurrentIndex(0);
+  stack_->setObjectName("stack");
+  stack_->setToolTip(tr("a software stack preset (configs/stacks) or the path of a stack YAML file; empty: the cluster's default"));
+  form->addRow(tr("Stack"), stack_);
   gpus_ = new QSpinBox;
   gpus_->setObjectName("gpus");
   gpus_->setRange(1, 10'000'000);
@@ -293,6 +299,7 @@ ExplorerInputs MainWindow::inputs() const {
   ExplorerInputs in;
   in.model = model_->currentText().trimmed().toStdString();
   in.cluster = cluster_->currentText().trimmed().toStdString();
+  in.stack = stack_->currentText().trimmed().toStdString();
   in.gpus = gpus_->value();
   in.gbs = gbs_->value();
   in.seq = seq_->value();

@@ -91,6 +91,7 @@ class MainWindow : public QMainWindow {
   QComboBox *model_, *cluster_, *colour_by_;
   QSpinBox *gpus_, *gbs_, *seq_;
   QComboBox* scale_batch_;
+  QComboBox* stack_ = nullptr;  // software stack; "" = the cluster's default
   QPushButton *search_btn_, *cancel_btn_, *save_btn_, *load_btn_, *pin_btn_;
   QProgressBar* progress_;
   QLabel *status_, *details_;

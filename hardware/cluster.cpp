@@ -2,6 +2,7 @@
 
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
+#include "hardware/stack.hpp"
 
 namespace scaleplan::hw {
 
@@ -20,7 +21,7 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
 Cluster parse_cluster(const std::string& text, const std::string& file) {
   YamlMap y = YamlMap::parse(text, file);
-  y.check_keys({"name", "device", "node", "network", "software", "price_usd_per_gpu_hour", "power_W_per_gpu"});
+  y.check_keys({"name", "device", "node", "network", "software", "price_usd_per_gpu_hour", "power_W_per_gpu", "stack"});
   Cluster c;
   c.name = y.str("name");
   // device: a preset name, or an inline mapping in the device schema.
@@ -72,19 +73,16 @@ Cluster parse_cluster(const std::string& text, const std::string& file) {
   c.net.oversubscription = w.num_or("oversubscription", 1);
   if (c.net.oversubscription < 1) w.fail("oversubscription", "must be >= 1 (1 = full bisection)");
 
-  if (auto s = y.opt_map("software")) {
-    s->check_keys({"attention", "dp_overlap", "step_overhead_ms", "rank_order", "chunk_cap_ratio", "chunk_warmup_ratio",
-                   "chunk_host_ratio"});
-    c.sw.pp_inside_dp = s->choice("rank_order", {"tp-cp-dp-pp", "tp-cp-pp-dp"}, "tp-cp-dp-pp") == "tp-cp-pp-dp";
-    c.sw.flash_attention = s->choice("attention", {"flash", "unfused"}, "flash") == "flash";
-    c.sw.dp_overlap = s->boolean_or("dp_overlap", true);
-    c.sw.step_overhead_s = s->num_or("step_overhead_ms", 0, Bound::non_negative) * 1e-3;
-    c.sw.chunk_cap_ratio = s->num_or("chunk_cap_ratio", c.sw.chunk_cap_ratio, Bound::fraction);
-    c.sw.chunk_warmup_ratio = s->num_or("chunk_warmup_ratio", c.sw.chunk_warmup_ratio, Bound::fraction);
-    c.sw.chunk_host_ratio = s->num_or("chunk_host_ratio", c.sw.chunk_host_ratio, Bound::fraction);
-    if (c.sw.chunk_warmup_ratio > c.sw.chunk_cap_ratio)
-      s->fail("chunk_warmup_ratio", "must be <= chunk_cap_ratio (warm-up cannot give chunks more of the GPU than steady state)");
+  // The default software stack (configs/stacks; none named: "unrestricted"), then the cluster's
+  // `software:` block as overrides on top of it.
+  if (!y.is_null("stack")) {
+    try {
+      c.sw = load_stack(y.str("stack"));
+    } catch (const UsageError& e) {
+      y.fail("stack", e.what());
+    }  // a ConfigError names the stack file's own line
   }
+  if (auto s = y.opt_map("software")) apply_software_block(*s, c.sw);
   c.price_usd_per_gpu_hour = y.num_or("price_usd_per_gpu_hour", 0, Bound::non_negative);
   c.power_W_per_gpu = y.num_or("power_W_per_gpu", c.device.tdp_W, Bound::non_negative);
   return c;

@@ -38,6 +38,25 @@ struct Host {
   double nvme_Bps = 0;      // per node, aggregate read/write
 };
 
+// What a software stack can run (configs/stacks/*.yaml `capabilities`, hardware/stack.hpp). Each
+// mask has bit i set when the stack offers value i of the matching strategies enum (the order is
+// pinned by static_asserts in strategies/stack_caps.cpp). Defaults: everything scaleplan models
+// (the `unrestricted` stack). Query them through strategies/stack_caps.hpp.
+struct Capabilities {
+  unsigned tp_modes = 0xF;    // strategies::TpMode {1d, 2d, 2.5d, 3d}; 0 = no tensor parallelism
+  unsigned schedules = 0xF;   // strategies::Schedule {gpipe, 1f1b, interleaved, zero_bubble}; 0 = no pipeline parallelism
+  unsigned recompute = 0x7;   // strategies::Recompute {none, selective, full}
+  unsigned cp_algos = 0xF;    // strategies::CpAlgo {ring, ulysses, ring_self_attn, allgather}; 0 = no context parallelism
+  unsigned zero_stages = 0xF; // ZeRO stage z = bit z (1 = distributed optimizer / optimizer sharding)
+  unsigned offloads = 0x1F;   // strategies::Offload {none, optimizer, params, nvme, gemini}
+  unsigned precisions = 0xF;  // strategies::Precision {fp32, fp16, bf16, fp8}
+  bool sequence_parallel = true;  // Megatron sequence parallelism (Korthikanti et al. 2022)
+  bool expert_parallel = true;    // MoE expert parallelism (ep > 1)
+  // Recorded for the stack's description (and validate's inference); no cost term reads it yet:
+  // the estimator exposes tensor-parallel collectives in full.
+  bool tp_comm_overlap = false;
+};
+
 // How the stack the cluster runs trains (the published runs on it used this stack).
 struct Software {
   bool flash_attention = true;  // false: unfused scaled-masked softmax + dropout (Megatron 2021-22)
@@ -52,6 +71,10 @@ struct Software {
   double chunk_cap_ratio = 0.9;
   double chunk_warmup_ratio = 0.2;
   double chunk_host_ratio = 1.0;
+  // The stack these values came from (configs/stacks/<stack>.yaml; hardware/stack.hpp) and what it
+  // can run. "unrestricted" (the default) offers every technique scaleplan models.
+  std::string stack = "unrestricted";
+  Capabilities caps;
 };
 
 struct Cluster {

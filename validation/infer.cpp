@@ -6,6 +6,7 @@
 
 #include "common/errors.hpp"
 #include "common/yaml_reader.hpp"
+#include "strategies/stack_caps.hpp"
 
 namespace scaleplan::validation {
 
@@ -55,6 +56,15 @@ std::string month_str(int month) {
 StackCaps stack_caps_from_row(int month, const hw::Software& sw) {
   StackCaps c;
   c.flash_attention = sw.flash_attention;
+  if (!sw.stack.empty() && sw.stack != "unrestricted") {
+    // The row names its stack (configs/stacks/*.yaml): the stack's capabilities decide what a null
+    // field may become, whatever the date.
+    c.selective_recompute = strategies::allows(sw.caps, Recompute::selective);
+    c.sequence_parallel = sw.caps.sequence_parallel;
+    c.interleaved_schedule = strategies::allows(sw.caps, strategies::Schedule::interleaved);
+    c.basis = "stack " + sw.stack;
+    return c;
+  }
   if (month > 0) {
     c.selective_recompute = c.sequence_parallel = month >= kSpSelectiveSince;
     c.interleaved_schedule = month >= kInterleavedSince;

@@ -6,10 +6,12 @@
 #include "common/errors.hpp"
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
+#include "hardware/stack.hpp"
 #include "simulator/analytic/estimator.hpp"
 #include "simulator/search/search.hpp"
 #include "strategies/layer_cost.hpp"
 #include "strategies/pipeline.hpp"
+#include "strategies/stack_caps.hpp"
 
 namespace scaleplan::validation {
 
@@ -38,6 +40,14 @@ hw::Cluster cluster_of(const YamlMap& run) {
   }
   if (auto g = c.opt_integer("gpus_per_node")) cl.gpus_per_node = static_cast<int>(*g);
   if (auto bw = c.opt_num("inter_node_gbps_per_gpu")) cl.net.nic_bw_Bps = *bw * 1e9 / 8;
+  // The row's software stack (configs/stacks) replaces the preset's default stack.
+  if (!run.is_null("stack")) {
+    try {
+      hw::use_stack(cl, run.str("stack"));
+    } catch (const UsageError& e) {
+      run.fail("stack", e.what());
+    }
+  }
   return cl;
 }
 
@@ -147,6 +157,13 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
       l.experiment = r.str_or("experiment", "");
       l.model = model::parse_model_map(r.map("model"));
       l.cluster = r.has("cluster") ? cluster_of(r) : hw::load_cluster("selene-a100");
+      if (!r.has("cluster") && !r.is_null("stack")) {
+        try {
+          hw::use_stack(l.cluster, r.str("stack"));
+        } catch (const UsageError& e) {
+          r.fail("stack", e.what());
+        }
+      }
       const long long gpus = r.map("hardware").integer("gpus");
       const StackCaps caps = stack_caps_from_row(row_month(r.str_or("date", ""), r.str_or("source", "")), l.cluster.sw);
       l.plan = infer_plan(read_strategy(r.map("strategy")), "null", caps, l.cluster, gpus).plan;
@@ -167,6 +184,12 @@ RunsFile load_runs(const std::string& spec) {
   return parse_runs(read_file(spec), spec);
 }
 
+void use_stack(RunsFile& f, const std::string& stack) {
+  const hw::Software sw = hw::load_stack(stack);
+  for (auto& r : f.runs) r.cluster.sw = sw;
+  for (auto& l : f.layer_timings) l.cluster.sw = sw;
+}
+
 namespace {
 
 // Bubble share below which practitioners stop interleaving: more virtual stages cost more
@@ -177,12 +200,16 @@ strategies::StepReport best_report(const RunSpec& r, const analytic::Estimator& 
   // Fields the source left null (README "Validation defaults"): vpp is the smallest interleaving
   // degree that brings the bubble (p-1)/(v m) under kVppBubbleTarget (else the largest valid one);
   // recompute is the least recompute that fits in memory.
-  const std::vector<Recompute> rcs = r.recompute_options.empty() ? std::vector<Recompute>{r.plan.recompute} : r.recompute_options;
+  std::vector<Recompute> rcs = r.recompute_options.empty() ? std::vector<Recompute>{r.plan.recompute} : r.recompute_options;
+  // Free choices stay within what the row's stack can run (configs/stacks capabilities).
+  const hw::Capabilities& caps = r.cluster.sw.caps;
+  if (!r.recompute_options.empty()) std::erase_if(rcs, [&](Recompute rc) { return !strategies::allows(caps, rc); });
   std::string why;
   for (Recompute rc : rcs) {
     strategies::StepReport chosen;
     bool have = false;
-    const int vmax = r.vpp_free ? static_cast<int>(r.model.layers / r.plan.pp) : 1;
+    const bool can_interleave = strategies::allows(caps, strategies::Schedule::interleaved);
+    const int vmax = r.vpp_free && can_interleave ? static_cast<int>(r.model.layers / r.plan.pp) : 1;
     for (int v = 1; v <= vmax; ++v) {
       Plan p = r.plan;
       p.recompute = rc;

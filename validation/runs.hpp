@@ -51,6 +51,8 @@ struct RunsFile {
 // Parses a runs file; errors name file:line:column and field.
 RunsFile parse_runs(const std::string& text, const std::string& file);
 RunsFile load_runs(const std::string& spec);  // a path, or "" for the embedded shared set
+// Puts every row on one software stack (validate --stack): a what-if over each row's own `stack:`.
+void use_stack(RunsFile& f, const std::string& stack);
 
 struct RunResult {
   std::string id;

@@ -10,6 +10,7 @@
 #include "strategies/layer_cost.hpp"
 #include "strategies/offload.hpp"
 #include "strategies/pipeline.hpp"
+#include "strategies/stack_caps.hpp"
 
 namespace scaleplan::analytic {
 
@@ -242,6 +243,12 @@ StepReport Estimator::evaluate(const Plan& p, const LayerTable& t, const ChunkTa
   r.most_loaded_stage = x.most_loaded_stage;
   r.slowest_stage = x.slowest_stage;
   r.offload = x.offload;
+  // A plan the stack cannot run (configs/stacks capabilities) is infeasible whatever it costs.
+  if (std::string why = strategies::stack_refusal(c_.sw, p); !why.empty()) {
+    r.feasible = false;
+    r.reason = std::move(why);
+    return r;
+  }
   if (!r.feasible && offload_reason(r)) return r;  // host / NVMe / chunk room (issue 6)
   if (!r.feasible) {
     const MemoryBreakdown& best = r.memory;

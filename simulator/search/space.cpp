@@ -6,6 +6,7 @@
 
 #include "common/errors.hpp"
 #include "strategies/pipeline.hpp"
+#include "strategies/stack_caps.hpp"
 #include "strategies/tensor_nd.hpp"
 
 namespace scaleplan::search {
@@ -39,10 +40,12 @@ bool grid_divides_model(const model::ModelSpec& m, long long q) {
 
 // The tensor-parallel modes a TP degree allows, encoded mode + 8 * depth; writes them to out
 // (when given) and returns the count. mbs <= 0: ignore the microbatch rule (the tp axis).
-// Depths of 2.5d: every d >= 2 with tp = d q^2, q >= 2 (d = 1 is 2d).
-int tp_mode_codes(const model::ModelSpec& m, long long tp, long long mbs, int* out) {
+// Depths of 2.5d: every d >= 2 with tp = d q^2, q >= 2 (d = 1 is 2d). `modes`: the stack's
+// tensor-parallel modes (hw::Capabilities::tp_modes); tp = 1 (no tensor parallelism) always passes.
+int tp_mode_codes(const model::ModelSpec& m, long long tp, long long mbs, int* out, unsigned modes = 0xF) {
   int n = 0;
   auto add = [&](TpMode mode, long long depth, long long rows, long long q) {
+    if (tp > 1 && !strategies::has_bit(modes, static_cast<int>(mode))) return;
     if (!grid_divides_model(m, q) && mode != TpMode::d1) return;
     if (mbs > 0 && mbs % rows != 0) return;
     if (out) out[n] = static_cast<int>(mode) + 8 * static_cast<int>(depth);
@@ -85,7 +88,7 @@ int tp_values(const Space& s, const Plan&, int* out) {
   int n = 0;
   const model::ModelSpec& m = *s.model;
   for (long long d = 1; d <= m.heads; ++d) {
-    if (s.gpus % d != 0 || tp_mode_codes(m, d, 0, nullptr) == 0) continue;
+    if (s.gpus % d != 0 || tp_mode_codes(m, d, 0, nullptr, s.cluster->sw.caps.tp_modes) == 0) continue;
     if (s.align_to_nodes && !node_aligned(*s.cluster, d)) continue;
     if (s.max_tp > 0 && d > s.max_tp) break;
     n = push(out, n, d);
@@ -98,7 +101,7 @@ void tp_apply(const Space&, Plan& p, int v) { p.tp = v; }
 int cp_values(const Space& s, const Plan& p, int* out) {
   int n = 0;
   const long long seq = s.model->seq;
-  if (seq < kCpMinSeq) return push(out, n, 1);
+  if (seq < kCpMinSeq || !strategies::allows_context_parallel(s.cluster->sw.caps)) return push(out, n, 1);
   for (long long c = 1; c <= seq; c *= 2) {
     if (seq % c != 0) break;
     if (s.gpus % (static_cast<long long>(p.tp) * c) != 0) continue;
@@ -123,7 +126,8 @@ int pp_values(const Space& s, const Plan& p, int* out) {
   int n = 0;
   const long long L = s.model->layers;
   const long long tc = static_cast<long long>(p.tp) * p.cp;
-  for (long long d = 1; d <= L; ++d) {
+  const long long max_pp = strategies::allows_pipeline_parallel(s.cluster->sw.caps) ? L : 1;
+  for (long long d = 1; d <= max_pp; ++d) {
     if (s.gpus % (tc * d) != 0) continue;
     if (L % d == 0 || (s.uneven_layers && uneven_split_ok(L, d))) n = push(out, n, d);
   }
@@ -147,7 +151,7 @@ void dp_apply(const Space&, Plan& p, int v) { p.dp = v; }
 // --- ep: MoE only; divides the experts and dp ---
 int ep_values(const Space& s, const Plan& p, int* out) {
   int n = 0;
-  if (!s.model->moe.enabled()) return push(out, n, 1);
+  if (!s.model->moe.enabled() || !s.cluster->sw.caps.expert_parallel) return push(out, n, 1);
   for (int e = 1; e <= s.model->moe.experts; ++e)
     if (s.model->moe.experts % e == 0 && p.dp % e == 0) n = push(out, n, e);
   return n;
@@ -169,7 +173,7 @@ void mbs_apply(const Space&, Plan& p, int v) { p.mbs = v; }
 // --- tp_mode (with tp_depth for 2.5d): the modes strategies/tensor_nd allows for tp and mbs ---
 int tp_mode_values(const Space& s, const Plan& p, int* out) {
   int codes[kMaxAxisValues];
-  const int c = tp_mode_codes(*s.model, p.tp, p.mbs, codes);
+  const int c = tp_mode_codes(*s.model, p.tp, p.mbs, codes, s.cluster->sw.caps.tp_modes);
   int n = 0;
   for (int i = 0; i < c; ++i) n = push(out, n, codes[i]);
   return n;
@@ -179,17 +183,18 @@ void tp_mode_apply(const Space&, Plan& p, int v) {
   p.tp_depth = v / 8;
 }
 
-// --- sp: Megatron sequence parallelism needs 1d tp > 1 ---
-int sp_values(const Space&, const Plan& p, int* out) {
+// --- sp: Megatron sequence parallelism needs 1d tp > 1 (and a stack that has it) ---
+int sp_values(const Space& s, const Plan& p, int* out) {
   int n = push(out, 0, 0);
-  return p.tp > 1 && p.tp_mode == TpMode::d1 ? push(out, n, 1) : n;
+  return p.tp > 1 && p.tp_mode == TpMode::d1 && s.cluster->sw.caps.sequence_parallel ? push(out, n, 1) : n;
 }
 void sp_apply(const Space&, Plan& p, int v) { p.sp = v != 0; }
 
 // --- recompute ---
-int recompute_values(const Space&, const Plan&, int* out) {
+int recompute_values(const Space& s, const Plan&, int* out) {
   int n = 0;
-  for (Recompute r : {Recompute::none, Recompute::selective, Recompute::full}) n = push(out, n, static_cast<int>(r));
+  for (Recompute r : {Recompute::none, Recompute::selective, Recompute::full})
+    if (strategies::allows(s.cluster->sw.caps, r)) n = push(out, n, static_cast<int>(r));
   return n;
 }
 void recompute_apply(const Space&, Plan& p, int v) { p.recompute = static_cast<Recompute>(v); }
@@ -202,10 +207,11 @@ void precision_apply(const Space&, Plan& p, int v) {
 }
 
 // --- zero: 0-3; with dp=1 every stage shards over one rank, the same plan as zero=0 ---
-int zero_values(const Space&, const Plan& p, int* out) {
+int zero_values(const Space& s, const Plan& p, int* out) {
   int n = push(out, 0, 0);
   if (p.dp > 1)
-    for (int z = 1; z <= 3; ++z) n = push(out, n, z);
+    for (int z = 1; z <= 3; ++z)
+      if (strategies::allows_zero(s.cluster->sw.caps, z)) n = push(out, n, z);
   return n;
 }
 void zero_apply(const Space&, Plan& p, int v) { p.zero = v; }
@@ -232,11 +238,15 @@ int chunk_values(const Space& s, const Plan& p, int* out) {
 }
 int schedule_values(const Space& s, const Plan& p, int* out) {
   if (p.pp == 1) return push(out, 0, static_cast<int>(Schedule::one_f_one_b));
-  int n = push(out, 0, static_cast<int>(Schedule::gpipe));
-  n = push(out, n, static_cast<int>(Schedule::one_f_one_b));
+  const hw::Capabilities& caps = s.cluster->sw.caps;
+  int n = 0;
+  if (strategies::allows(caps, Schedule::gpipe)) n = push(out, n, static_cast<int>(Schedule::gpipe));
+  if (strategies::allows(caps, Schedule::one_f_one_b)) n = push(out, n, static_cast<int>(Schedule::one_f_one_b));
   int tmp[kMaxAxisValues];
-  if (p.microbatches() % p.pp == 0 && chunk_values(s, p, tmp) > 0) n = push(out, n, static_cast<int>(Schedule::interleaved));
-  return push(out, n, static_cast<int>(Schedule::zero_bubble));  // ZB-H1 (strategies/pipeline)
+  if (strategies::allows(caps, Schedule::interleaved) && p.microbatches() % p.pp == 0 && chunk_values(s, p, tmp) > 0)
+    n = push(out, n, static_cast<int>(Schedule::interleaved));
+  if (strategies::allows(caps, Schedule::zero_bubble)) n = push(out, n, static_cast<int>(Schedule::zero_bubble));  // ZB-H1 (strategies/pipeline)
+  return n;
 }
 void schedule_apply(const Space&, Plan& p, int v) {
   p.schedule = static_cast<Schedule>(v);
@@ -252,12 +262,15 @@ void vpp_apply(const Space&, Plan& p, int v) { p.vpp = v; }
 
 // --- cp_algo: every algorithm of strategies/context when cp > 1 (Ulysses: heads % (split*cp)) ---
 int cp_algo_values(const Space& s, const Plan& p, int* out) {
-  int n = push(out, 0, static_cast<int>(CpAlgo::ring));
-  if (p.cp <= 1) return n;
+  if (p.cp <= 1) return push(out, 0, static_cast<int>(CpAlgo::ring));
+  const hw::Capabilities& caps = s.cluster->sw.caps;
+  int n = 0;
+  if (strategies::allows(caps, CpAlgo::ring)) n = push(out, n, static_cast<int>(CpAlgo::ring));
   const long long split = p.tp_mode == TpMode::d1 ? p.tp : strategies::tp_layout(p.tp_mode, p.tp, p.tp_depth).q;
-  if (s.model->heads % (split * p.cp) == 0) n = push(out, n, static_cast<int>(CpAlgo::ulysses));
-  n = push(out, n, static_cast<int>(CpAlgo::ring_self_attn));
-  return push(out, n, static_cast<int>(CpAlgo::allgather));
+  if (strategies::allows(caps, CpAlgo::ulysses) && s.model->heads % (split * p.cp) == 0) n = push(out, n, static_cast<int>(CpAlgo::ulysses));
+  if (strategies::allows(caps, CpAlgo::ring_self_attn)) n = push(out, n, static_cast<int>(CpAlgo::ring_self_attn));
+  if (strategies::allows(caps, CpAlgo::allgather)) n = push(out, n, static_cast<int>(CpAlgo::allgather));
+  return n;
 }
 void cp_algo_apply(const Space&, Plan& p, int v) { p.cp_algo = static_cast<CpAlgo>(v); }
 
@@ -270,12 +283,17 @@ void cp_algo_apply(const Space&, Plan& p, int v) { p.cp_algo = static_cast<CpAlg
 // per (tp, ep, pp, dp) (search.cpp ChunkCache), so its leaves cost arithmetic only. ---
 int offload_values(const Space& s, const Plan& p, int* out) {
   int n = push(out, 0, static_cast<int>(Offload::none));
+  const hw::Capabilities& caps = s.cluster->sw.caps;
   const bool solo = p.dp == 1;  // zero may still hold the stage the previous leaf's mode brought
-  if (solo || p.zero == 1 || p.zero == 2) n = push(out, n, static_cast<int>(Offload::optimizer));
-  if (solo || p.zero == 3) {
-    n = push(out, n, static_cast<int>(Offload::params));
-    if (s.cluster->host.nvme_bytes > 0 && s.cluster->host.nvme_Bps > 0) n = push(out, n, static_cast<int>(Offload::nvme));
-    n = push(out, n, static_cast<int>(Offload::gemini));
+  // With dp = 1 the mode brings its ZeRO stage (offload_apply), which the stack must offer too.
+  const bool opt_ok = strategies::allows(caps, Offload::optimizer) && (!solo || strategies::allows_zero(caps, 2));
+  const bool z3_ok = !solo || strategies::allows_zero(caps, 3);
+  if ((solo || p.zero == 1 || p.zero == 2) && opt_ok) n = push(out, n, static_cast<int>(Offload::optimizer));
+  if ((solo || p.zero == 3) && z3_ok) {
+    if (strategies::allows(caps, Offload::params)) n = push(out, n, static_cast<int>(Offload::params));
+    if (strategies::allows(caps, Offload::nvme) && s.cluster->host.nvme_bytes > 0 && s.cluster->host.nvme_Bps > 0)
+      n = push(out, n, static_cast<int>(Offload::nvme));
+    if (strategies::allows(caps, Offload::gemini)) n = push(out, n, static_cast<int>(Offload::gemini));
   }
   return n;
 }
@@ -324,8 +342,8 @@ Space make_space(const model::ModelSpec& m, const hw::Cluster& c, long long gpus
   s.cluster = &c;
   s.gpus = gpus;
   s.gbs = std::move(gbs);
-  // resolve_plan's default precision.
-  s.precision = c.device.peak(hw::Dtype::bf16) > 0 ? Precision::bf16 : Precision::fp16;
+  // resolve_plan's default precision, where the stack offers it (else fp16).
+  s.precision = c.device.peak(hw::Dtype::bf16) > 0 && strategies::allows(c.sw.caps, Precision::bf16) ? Precision::bf16 : Precision::fp16;
   return s;
 }
 
@@ -410,14 +428,15 @@ int compare_plans(const Plan& a, const Plan& b) {
 std::vector<long long> model_parallel_sizes(const model::ModelSpec& m, const hw::Cluster& c, int max_tp, bool uneven_layers,
                                            bool align_to_nodes) {
   std::set<long long> out;
+  const hw::Capabilities& caps = c.sw.caps;  // the stack's parallelisms only
   for (long long t = 1; t <= m.heads; ++t) {
-    if (tp_mode_codes(m, t, 0, nullptr) == 0) continue;
+    if (tp_mode_codes(m, t, 0, nullptr, caps.tp_modes) == 0) continue;
     if (align_to_nodes && !node_aligned(c, t)) continue;
     if (max_tp > 0 && t > max_tp) break;
-    for (long long cp = 1; cp <= (m.seq >= kCpMinSeq ? m.seq : 1); cp *= 2) {
+    for (long long cp = 1; cp <= (m.seq >= kCpMinSeq && strategies::allows_context_parallel(caps) ? m.seq : 1); cp *= 2) {
       if (m.seq % cp != 0) break;
       if (align_to_nodes && !node_aligned(c, t * cp)) continue;
-      for (long long pp = 1; pp <= m.layers; ++pp)
+      for (long long pp = 1; pp <= (strategies::allows_pipeline_parallel(caps) ? m.layers : 1); ++pp)
         if (m.layers % pp == 0 || (uneven_layers && uneven_split_ok(m.layers, pp))) out.insert(t * cp * pp);
     }
   }

@@ -1,0 +1,101 @@
+#include "hardware/stack.hpp"
+
+#include "common/presets.hpp"
+#include "common/yaml_reader.hpp"
+
+namespace scaleplan::hw {
+
+namespace {
+
+// A list of names -> a bit mask (bit i = names[i]); every element checked, located at the element.
+unsigned name_mask(const YamlMap& caps, const char* key, std::initializer_list<const char*> names) {
+  const YAML::Node n = caps.node()[key];
+  if (!n || n.IsNull()) caps.fail(key, "is required (list the values the stack offers; [] for none)");
+  if (!n.IsSequence()) caps.fail(key, "must be a list");
+  unsigned mask = 0;
+  std::string allowed;
+  for (const char* a : names) allowed += (allowed.empty() ? "" : ", ") + std::string(a);
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node e = n[i];
+    const std::string v = e.IsScalar() ? e.Scalar() : std::string();
+    unsigned bit = 0;
+    bool found = false;
+    for (const char* a : names) {
+      if (v == a) {
+        found = true;
+        break;
+      }
+      ++bit;
+    }
+    if (!found)
+      throw ConfigError({caps.file(), e.Mark().line + 1, e.Mark().column + 1}, "capabilities." + std::string(key) + "[" + std::to_string(i) + "]",
+                        "must be one of " + allowed + " (got '" + v + "')");
+    mask |= 1u << bit;
+  }
+  return mask;
+}
+
+bool required_bool(const YamlMap& caps, const char* key) {
+  if (caps.is_null(key)) caps.fail(key, "is required (true or false)");
+  return caps.boolean_or(key, false);
+}
+
+}  // namespace
+
+void apply_software_block(const YamlMap& s, Software& sw) {
+  s.check_keys({"attention", "dp_overlap", "step_overhead_ms", "rank_order", "chunk_cap_ratio", "chunk_warmup_ratio",
+                "chunk_host_ratio"});
+  sw.pp_inside_dp = s.choice("rank_order", {"tp-cp-dp-pp", "tp-cp-pp-dp"}, sw.pp_inside_dp ? "tp-cp-pp-dp" : "tp-cp-dp-pp") == "tp-cp-pp-dp";
+  sw.flash_attention = s.choice("attention", {"flash", "unfused"}, sw.flash_attention ? "flash" : "unfused") == "flash";
+  sw.dp_overlap = s.boolean_or("dp_overlap", sw.dp_overlap);
+  sw.step_overhead_s = s.num_or("step_overhead_ms", sw.step_overhead_s * 1e3, Bound::non_negative) * 1e-3;
+  sw.chunk_cap_ratio = s.num_or("chunk_cap_ratio", sw.chunk_cap_ratio, Bound::fraction);
+  sw.chunk_warmup_ratio = s.num_or("chunk_warmup_ratio", sw.chunk_warmup_ratio, Bound::fraction);
+  sw.chunk_host_ratio = s.num_or("chunk_host_ratio", sw.chunk_host_ratio, Bound::fraction);
+  if (sw.chunk_warmup_ratio > sw.chunk_cap_ratio)
+    s.fail("chunk_warmup_ratio", "must be <= chunk_cap_ratio (warm-up cannot give chunks more of the GPU than steady state)");
+}
+
+Software parse_stack(const std::string& text, const std::string& file) {
+  YamlMap y = YamlMap::parse(text, file);
+  y.check_keys({"name", "framework", "version", "date", "capabilities", "efficiency"});
+  Software sw;
+  sw.stack = y.str("name");
+  (void)y.str("framework");  // required descriptive fields (docs/stacks.md)
+  (void)y.str("version");
+  (void)y.str("date");
+  YamlMap c = y.map("capabilities");
+  c.check_keys({"tensor_parallel", "sequence_parallel", "pipeline_schedules", "recompute", "context_parallel", "zero_stages",
+                "offload", "precisions", "expert_parallel", "tp_comm_overlap"});
+  Capabilities& k = sw.caps;
+  // Name orders follow the strategies enums (static_asserts in strategies/stack_caps.cpp).
+  k.tp_modes = name_mask(c, "tensor_parallel", {"1d", "2d", "2.5d", "3d"});
+  k.schedules = name_mask(c, "pipeline_schedules", {"gpipe", "1f1b", "interleaved", "zero_bubble"});
+  k.recompute = name_mask(c, "recompute", {"none", "selective", "full"});
+  k.cp_algos = name_mask(c, "context_parallel", {"ring", "ulysses", "ring_self_attn", "allgather"});
+  k.zero_stages = name_mask(c, "zero_stages", {"0", "1", "2", "3"});
+  k.offloads = name_mask(c, "offload", {"none", "optimizer", "params", "nvme", "gemini"});
+  k.precisions = name_mask(c, "precisions", {"fp32", "fp16", "bf16", "fp8"});
+  k.sequence_parallel = required_bool(c, "sequence_parallel");
+  k.expert_parallel = required_bool(c, "expert_parallel");
+  k.tp_comm_overlap = required_bool(c, "tp_comm_overlap");
+  if (!(k.recompute & 1u)) c.fail("recompute", "must include none (every stack can run without recompute)");
+  if (!(k.zero_stages & 1u)) c.fail("zero_stages", "must include 0 (plain data parallelism)");
+  if (!(k.offloads & 1u)) c.fail("offload", "must include none");
+  if (k.precisions == 0) c.fail("precisions", "must list at least one precision");
+  if (k.sequence_parallel && !(k.tp_modes & 1u)) c.fail("sequence_parallel", "needs 1d tensor parallelism");
+  y.map("efficiency");  // required: every stack states its efficiency values (with sources)
+  apply_software_block(y.map("efficiency"), sw);
+  return sw;
+}
+
+Software load_stack(const std::string& spec) {
+  ConfigText t = load_config_text("stacks", spec);
+  return parse_stack(t.text, t.file);
+}
+
+std::vector<std::string> stack_names() { return preset_names("stacks"); }
+
+void use_stack(Cluster& c, const std::string& spec) { c.sw = load_stack(spec); }
+
+}  // namespace scaleplan::hw

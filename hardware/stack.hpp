@@ -1,0 +1,33 @@
+#pragma once
+// Software stacks (DESIGN.md sec. 6, docs/stacks.md): configs/stacks/<name>.yaml names a training
+// framework and version, what it can run (`capabilities`, hw::Capabilities) and how it runs it
+// (`efficiency`, the values of hw::Software). A cluster names its default stack (`stack:`) and may
+// override the efficiency values in its `software:` block; `--stack` and a runs-file row's `stack:`
+// replace the cluster's stack as a whole.
+#include <string>
+#include <vector>
+
+#include "hardware/cluster.hpp"
+
+namespace scaleplan {
+class YamlMap;
+}
+
+namespace scaleplan::hw {
+
+// Parses a stack file; errors name file:line:column and the field (unknown keys included).
+Software parse_stack(const std::string& text, const std::string& file);
+// A stack preset name (configs/stacks) or a path to a stack YAML file.
+Software load_stack(const std::string& spec);
+std::vector<std::string> stack_names();
+
+// The efficiency keys shared by a stack's `efficiency:` block and a cluster's `software:` block
+// (attention, dp_overlap, step_overhead_ms, rank_order, chunk_*): each key given replaces the value
+// in `sw`, the rest keep theirs.
+void apply_software_block(const YamlMap& block, Software& sw);
+
+// Replaces the cluster's stack (CLI --stack, a runs-file row's `stack:`): the cluster's own
+// `software:` overrides described its default stack and are dropped with it.
+void use_stack(Cluster& c, const std::string& spec);
+
+}  // namespace scaleplan::hw
