@@ -65,7 +65,8 @@ std::string text_report(const ServeArgs& a, const serve::ServeModel& sm, const s
   const auto& c = sm.cluster();
   std::string out = fmt::format("{} on {} x {} ({}), {}: prompt {} + output {} tokens", sm.model().name, a.gpus, c.device.name, c.name,
                                 sm.precision().name, a.prompt, a.output);
-  if (a.ttft_slo_ms > 0 || a.tpot_slo_ms > 0) out += fmt::format("; SLO TTFT <= {} ms, TPOT <= {} ms", a.ttft_slo_ms, a.tpot_slo_ms);
+  if (a.ttft_slo_ms > 0) out += fmt::format("; SLO TTFT <= {} ms", a.ttft_slo_ms);
+  if (a.tpot_slo_ms > 0) out += fmt::format("; SLO TPOT <= {} ms", a.tpot_slo_ms);
   out += fmt::format("\n{} layouts x batches costed\n\n", s.evaluated);
   const serve::Result& r = s.best;
   out += s.found ? "best layout (output tokens/s per GPU):\n" : fmt::format("INFEASIBLE: {}\nnearest miss:\n", s.reason);

@@ -163,6 +163,10 @@ TEST(ServeSearch, BestLayoutAndParetoFront) {
   ASSERT_TRUE(slo.found);
   EXPECT_LE(slo.best.latency.tpot_s, 0.020);
   EXPECT_LT(slo.best.throughput.tokens_per_s_per_gpu, s.best.throughput.tokens_per_s_per_gpu);
+  // The batch under the SLO is bisected, not rounded down to a power of two: one more sequence misses the SLO.
+  serve::Layout next = slo.best.layout;
+  ++next.batch;
+  EXPECT_FALSE(sm.evaluate(next, spec.slo).feasible()) << "batch " << slo.best.layout.batch;
   // An impossible SLO: nothing feasible, the reason names the SLO.
   spec.slo.tpot_s = 1e-6;
   const serve::SearchResult none = serve::search(sm, spec);

@@ -75,10 +75,23 @@ SearchResult search(const ServeModel& sm, const SearchSpec& spec) {
     const long long fit = sm.max_batch(l);
     out.largest_fit = std::max(out.largest_fit, fit);
     const int n = batch_candidates(std::max<long long>(fit, 1), sm.options().max_batch, spec.batch, cands, 64);
-    for (int i = 0; i < n; ++i) {
-      l.batch = cands[i];
+    long long ok = 0, slo_bad = 0;  // the largest batch meeting the SLOs, the smallest missing them (this layout)
+    int bisections = 0;
+    for (int i = 0; i < n + 1; ++i) {
+      if (i == n) {
+        if (++bisections > 62) break;  // the interval halves each step; a guard, never reached
+        // TPOT and TTFT grow with the batch: bisect between the last power of two that meets the SLOs and the
+        // first that does not, so the best batch under an SLO is not rounded down to a power of two.
+        if (ok == 0 || slo_bad == 0 || slo_bad - ok <= 1) break;
+        l.batch = ok + (slo_bad - ok) / 2;
+      } else {
+        l.batch = cands[i];
+      }
       const Result r = sm.evaluate(l, spec.slo);
       ++out.evaluated;
+      if (r.feasible()) ok = std::max(ok, l.batch);
+      else if (r.verdict != Verdict::out_of_memory && (slo_bad == 0 || l.batch < slo_bad)) slo_bad = l.batch;
+      if (i == n) --i;  // keep bisecting
       if (r.feasible()) {
         feasible.push_back(r);
         if (!out.found || better(r, out.best)) out.best = r;
