@@ -78,6 +78,14 @@ TEST(ServeCli, BadInputsNameTheFlag) {
   }
 }
 
+// The training estimator does not cost MLA / DeepSeekMoE yet: `estimate` refuses DeepSeek-V3 (exit 2) and
+// points to `serve`, rather than answering with dense-FFN shapes.
+TEST(ServeCli, TrainingEstimateRefusesMlaModels) {
+  const CliResult r = run_cli(split_args("estimate --model deepseek-v3 --cluster dgx-h200 --gpus 8 --plan tp=8"));
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_NE(r.err.find("serve"), std::string::npos) << r.err;
+}
+
 // Issue 20: `serve` answers in < 1 s for 8 to 64 GPUs (the whole process, search included).
 TEST(ServeCli, AnswersWithinOneSecond) {
   for (const char* g : {"8", "16", "32", "64"}) {
