@@ -49,7 +49,6 @@ const char* verdict_name(Verdict v) {
 ServeModel::ServeModel(const model::ModelSpec& m, const hw::Cluster& c, const PrecisionSpec& prec, const Request& req,
                        const StackOptions& opt)
     : m_(m), c_(c), prec_(prec), req_(req), opt_(opt) {
-  const double h = m.hidden;
   attn_params_ = m.attn_weight_params() + m.attn_bias_params();
   dense_mlp_params_ = m.mlp_weight_params() + m.mlp_bias_params();
   expert_params_ = m.moe.enabled() ? m.expert_mlp_params() + m.mlp_bias_params() : 0;
@@ -70,7 +69,6 @@ ServeModel::ServeModel(const model::ModelSpec& m, const hw::Cluster& c, const Pr
     attn_core_dim_ = 2.0 * static_cast<double>(m.heads) * m.head_dim();  // d_qk + d_v = 2 d_head
     decode_attn_dim_ = attn_core_dim_;
   }
-  (void)h;
 }
 
 ServeModel::StageShape ServeModel::stage(const Layout& l) const {

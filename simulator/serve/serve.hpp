@@ -117,8 +117,8 @@ class ServeModel {
   double attn_params_ = 0, dense_mlp_params_ = 0, expert_params_ = 0, router_params_ = 0;
   double embed_params_ = 0, head_params_ = 0, norm_params_ = 0;
   double kv_elems_ = 0;          // per token per layer
-  double attn_core_dim_ = 0;     // FLOPs/2 per (query, key) pair over all heads: heads x (d_qk + d_v) / 2 ... see .cpp
-  double decode_attn_dim_ = 0;   // the same in decode (MLA: absorbed latent form)
+  double attn_core_dim_ = 0;     // prefill: heads x (d_qk + d_v); causal attention FLOPs = P^2 x this per sequence
+  double decode_attn_dim_ = 0;   // decode: FLOPs = 2 x context x this per token (MLA: the absorbed latent form)
   double dense_layers_ = 0, moe_layers_ = 0;
   double act_bytes_ = 2;         // activations in bf16 (fp8 GEMMs take bf16 activations and quantize on the fly)
 };
