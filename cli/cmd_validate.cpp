@@ -11,7 +11,7 @@ namespace scaleplan::cli {
 namespace {
 // Serving rows (`kind: serve`, validation/serve_runs.cpp) carry their layout in the note, not a training plan.
 std::string plan_text(const validation::RunResult& r) {
-  return r.metric == "output_tokens_per_s" ? std::string("(serving layout in the note)") : r.report.plan.to_string();
+  return r.metric.rfind("output_tokens_per_s", 0) == 0 ? std::string("(serving layout in the note)") : r.report.plan.to_string();
 }
 }  // namespace
 

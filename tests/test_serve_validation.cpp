@@ -20,7 +20,7 @@ TEST(ServeValidation, PublishedServingThroughput) {
   const validation::ValidationSummary s = validation::validate(f);
   ASSERT_EQ(s.counted, static_cast<int>(f.serve_runs.size()));
   for (const auto& r : s.runs) {
-    EXPECT_EQ(r.metric, "output_tokens_per_s");
+    EXPECT_EQ(r.metric.rfind("output_tokens_per_s", 0), 0u) << r.metric;
     EXPECT_TRUE(r.feasible) << r.id << ": " << r.note;
     EXPECT_GT(r.predicted, 0) << r.id;
   }
@@ -36,3 +36,24 @@ TEST(ServeValidation, ServeRowBesideTrainingRows) {
 }
 
 }  // namespace
+
+// The TensorRT-LLM v0.9.0 table (static batching at a published batch; validation/serve_runs_trtllm090.yaml):
+// the dense rows (Llama 2 7B / 70B, H100/H200 FP8) within MAPE 15% (measured 14.3%); the Mixtral rows are a
+// known gap of the MoE path (over-predicted 1.1-3x, docs/serve.md), reported, not asserted.
+TEST(ServeValidation, TensorRtLlm090DenseRows) {
+  const validation::RunsFile f =
+      validation::load_runs(std::string(SCALEPLAN_SOURCE_DIR) + "/validation/serve_runs_trtllm090.yaml");
+  ASSERT_EQ(f.serve_runs.size(), 24u);
+  const validation::ValidationSummary s = validation::validate(f);
+  double sum = 0;
+  int n = 0;
+  for (const auto& r : s.runs) {
+    EXPECT_EQ(r.metric, "output_tokens_per_s_per_gpu");
+    EXPECT_TRUE(r.feasible) << r.id << ": " << r.note;  // the published batch fits the memory model
+    if (r.id.find("mixtral") != std::string::npos) continue;
+    sum += std::fabs(r.error_pct);
+    ++n;
+  }
+  ASSERT_EQ(n, 16);
+  EXPECT_LE(sum / n, 15.0);
+}

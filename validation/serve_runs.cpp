@@ -57,14 +57,20 @@ ServeRunSpec parse_serve_run(const YamlMap& r) {
     s.slo.tpot_s = slo->num_or("tpot_ms", 0, Bound::non_negative) * 1e-3;
   }
   YamlMap res = r.map("result");
-  s.output_tokens_per_s = res.num("output_tokens_per_s");
+  res.check_keys({"output_tokens_per_s", "output_tokens_per_s_per_gpu"});
+  if (auto g = res.opt_num("output_tokens_per_s_per_gpu")) {
+    s.output_tokens_per_s = *g;
+    s.per_gpu = true;
+  } else {
+    s.output_tokens_per_s = res.num("output_tokens_per_s");
+  }
   return s;
 }
 
 RunResult predict_serve_run(const ServeRunSpec& r) {
   RunResult out;
   out.id = r.id;
-  out.metric = "output_tokens_per_s";
+  out.metric = r.per_gpu ? "output_tokens_per_s_per_gpu" : "output_tokens_per_s";
   out.published = r.output_tokens_per_s;
   const serve::ServeModel sm(r.model, r.cluster, serve::precision_spec(r.precision), r.request);
   // The row's layout; its batch when published, else every candidate up to the largest that fits (the
@@ -83,7 +89,7 @@ RunResult predict_serve_run(const ServeRunSpec& r) {
     }
   }
   out.feasible = best.feasible();
-  out.predicted = best.throughput.tokens_per_s_per_gpu * l.gpus();
+  out.predicted = best.throughput.tokens_per_s_per_gpu * (r.per_gpu ? 1 : l.gpus());
   out.error_pct = 100.0 * (out.predicted - out.published) / out.published;
   out.note = "serve: tp=" + std::to_string(l.tp) + " pp=" + std::to_string(l.pp) + " ep=" + std::to_string(l.ep) +
              " dp=" + std::to_string(l.dp) + " batch=" + std::to_string(best.layout.batch) + " " + r.precision;
