@@ -22,6 +22,11 @@ struct ValidateArgs {
   bool csv = false;  // one row per run, the --json rows' fields
 };
 
+// Serving rows (`kind: serve`, validation/serve_runs.cpp) carry their layout in the note, not a training plan.
+std::string plan_text(const validation::RunResult& r) {
+  return r.metric.rfind("output_tokens_per_s", 0) == 0 ? std::string("(serving layout in the note)") : r.report.plan.to_string();
+}
+
 std::string joined(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : "; ") + x;
@@ -40,7 +45,7 @@ nlohmann::json run_json(const validation::RunResult& r) {
             {"feasible", r.feasible},
             {"oom", !r.feasible},
             {"note", r.note},
-            {"plan", r.report.plan.to_string()},
+            {"plan", plan_text(r)},
             {"breakdown_s",
              {{"step", r.report.time.step_s}, {"compute", r.report.time.compute_s}, {"bubble", r.report.time.bubble_s},
               {"tp_comm", r.report.tp_comm_exposed_s}, {"pp_comm", r.report.pp_comm_exposed_s},
@@ -108,7 +113,7 @@ void print_rows(const validation::ValidationSummary& s) {
       continue;
     }
     std::cout << fmt::format("{:<40} {:<17} {:>10.4g} {:>10.4g} {:>7.1f}%  {}{}\n", r.id, r.metric, r.published, r.predicted, r.error_pct,
-                             r.feasible ? "" : "[oom] ", r.report.plan.to_string());
+                             r.feasible ? "" : "[oom] ", plan_text(r));
     if (!r.assumed.empty()) std::cout << fmt::format("{:<40} assumed: {}\n", "", joined(r.assumed));
     if (!r.note.empty()) std::cout << fmt::format("{:<40} {}\n", "", r.note);
   }

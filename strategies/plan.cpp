@@ -199,6 +199,10 @@ Plan load_plan(const std::string& spec) {
 }
 
 Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long long gpus) {
+  // MLA and DeepSeekMoE shapes (model/model.hpp: mla, moe.expert_ffn/shared_experts/first_dense_layers) are costed
+  // by `serve` (simulator/serve) only; the training layer costs assume MHA/GQA and one FFN width (issue 20).
+  if (m.mla.enabled() || m.moe.expert_ffn > 0 || m.moe.shared_experts > 0 || m.moe.first_dense_layers > 0)
+    throw PlanError("model", m.name + " uses MLA or DeepSeekMoE layers, which the training estimator does not model yet (`serve` does)");
   const long long inner = static_cast<long long>(p.tp) * p.pp * p.cp;
   if (p.dp == 0) {
     if (gpus <= 0) p.dp = 1;

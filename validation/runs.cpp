@@ -140,7 +140,12 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
     try {
       if (!runs[i].IsMap())
         throw ConfigError({file, runs[i].Mark().line + 1, runs[i].Mark().column + 1}, "runs[" + std::to_string(i) + "]", "must be a mapping");
-      f.runs.push_back(parse_run(YamlMap(runs[i], file, "runs[" + std::to_string(i) + "]")));
+      YamlMap r(runs[i], file, "runs[" + std::to_string(i) + "]");
+      if (r.str_or("kind", "train") == "serve") {  // serving rows: validation/serve_runs.cpp
+        f.serve_runs.push_back(parse_serve_run(r));
+        continue;
+      }
+      f.runs.push_back(parse_run(r));
     } catch (const std::runtime_error& e) {  // ConfigError, UsageError, PlanError
       f.runs.push_back(refused_run(runs[i], i, e.what()));
     }
@@ -366,6 +371,7 @@ void summarize(ValidationSummary& s) {
 ValidationSummary validate(const RunsFile& f) {
   ValidationSummary s;
   for (const auto& r : f.runs) s.runs.push_back(predict_run(r));
+  for (const auto& r : f.serve_runs) s.runs.push_back(predict_serve_run(r));  // serving rows (validation/serve_runs.cpp)
   summarize(s);
   for (const auto& l : f.layer_timings) s.layers.push_back(predict_layer(l));
   return s;
