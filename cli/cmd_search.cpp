@@ -127,9 +127,8 @@ void add_search(CLI::App& app, int& rc) {
                            short_plan(x.plan, m.layers));
       }
       out += "best: " + r.top.front().plan.to_string() + "\n";
-      if (r.top.front().plan.allow_uneven_layers)
-        out += "  (pp does not divide the layers: uneven stages as Llama 3, layers first/middle/last in parentheses;\n"
-               "   plan strings cannot express that yet, so `estimate --plan` refuses this one)\n";
+      if (r.top.front().plan.uneven_split())
+        out += "  (pp does not divide the layers: uneven stages as Llama 3, layers=first/middle/last stage; docs/schedules.md)\n";
       // The front can hold dozens of points; print at most max(10, top) of them, evenly spaced
       // from the fastest to the most headroom (--json lists all).
       const size_t n_front = r.pareto.size(), shown = std::min(n_front, static_cast<size_t>(std::max(10, spec.top_k)));

@@ -72,6 +72,15 @@ double bubble_fraction(Schedule s, int p, int v, long long m) {
                                     : static_cast<double>(p - 1) / m;
 }
 
+StageLayers stage_layers(const Plan& p, long long L) {
+  if (p.layers_first <= 0) return stage_layers(L, p.pp);
+  StageLayers s;
+  s.first = p.layers_first;
+  s.middle = p.layers_middle;
+  s.last = p.layers_last;
+  return s;
+}
+
 StageLayers stage_layers(long long L, int p) {
   StageLayers s;
   if (p <= 1) {

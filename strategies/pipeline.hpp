@@ -44,5 +44,7 @@ struct StageLayers {
   double first = 0, middle = 0, last = 0;
 };
 StageLayers stage_layers(long long layers, int pp);
+// The plan's split (Plan::layers_first/middle/last, key layers=F/M/L) when it has one, else the above.
+StageLayers stage_layers(const Plan& p, long long layers);
 
 }  // namespace scaleplan::strategies

@@ -54,7 +54,7 @@ double Estimator::params_on_stage(const Plan& p, int stage) const {
   const double wdiv = tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div;
   const double layer = layer_split_params_ / wdiv + layer_replicated_params_ + layer_expert_params_ / (wdiv * p.ep);
   const double word = static_cast<double>(m_.vocab) * m_.hidden / p.tp;
-  return stage_params(p, stage, layer, word, stage_layers(m_.layers, p.pp));
+  return stage_params(p, stage, layer, word, stage_layers(p, m_.layers));
 }
 
 double Estimator::stage_params(const Plan& p, int stage, double layer, double word, const StageLayers& sl) const {
@@ -74,7 +74,7 @@ double Estimator::stage_params(const Plan& p, int stage, double layer, double wo
 }
 
 double Estimator::expert_params_on_stage(const Plan& p, int stage) const {
-  return expert_params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div, stage_layers(m_.layers, p.pp));
+  return expert_params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div, stage_layers(p, m_.layers));
 }
 
 double Estimator::expert_params_on_stage(const Plan& p, int stage, double wdiv, const StageLayers& sl) const {
@@ -303,7 +303,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   const double t_p2p = p.pp > 1 ? hw::collective_time(c_, hw::Coll::send_recv, p2p_bytes, g_p2p) : 0;
   const double p2p_per_mb = p.pp > 1 ? 2.0 * v * t_p2p : 0;
 
-  const StageLayers sl = stage_layers(m_.layers, p.pp);
+  const StageLayers sl = stage_layers(p, m_.layers);
   StageTimes st;
   double comp_max = 0, comm_at_max = 0, ep_at_max = 0;
   int slowest = 0;

@@ -1068,7 +1068,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
   w.total_ranks = p.gpus();
   analytic::Estimator est(m, c);
   const analytic::LayerTable tab = est.prepare(p);
-  const strategies::StageLayers sl = strategies::stage_layers(m.layers, p.pp);
+  const strategies::StageLayers sl = strategies::stage_layers(p, m.layers);
   const double e = strategies::bytes_per_element(p.precision);
   w.cp_flows = p.cp > 1 && p.cp_algo == strategies::CpAlgo::allgather;
   w.tp_flows = p.tp > c.gpus_per_node && p.tp % c.gpus_per_node == 0 && p.tp_mode == strategies::TpMode::d1 && (p.cp == 1 || w.cp_flows);
