@@ -4,6 +4,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/report.hpp"
+#include "validation/mfu_ceiling.hpp"
 #include "common/errors.hpp"
 #include "simulator/analytic/estimator.hpp"
 #include "strategies/plan.hpp"
@@ -123,8 +124,15 @@ void add_estimate(CLI::App& app, int& rc) {
       strategies::Plan p = strategies::resolve_plan(strategies::load_plan(a->plan), m, c, a->gpus);
       analytic::Estimator est(m, c);
       const strategies::StepReport r = est.evaluate(p);
-      if (a->json) std::cout << report_json(r).dump(2) << "\n";
-      else std::cout << report_text(r, m.name + " on " + std::to_string(p.gpus()) + " x " + c.device.name + " (" + c.name + ")");
+      const std::string flag = validation::mfu_flag(c.device.name, r.throughput.mfu);  // issue 16.5
+      if (a->json) {
+        nlohmann::json j = report_json(r);
+        if (!flag.empty()) j["mfu_flag"] = flag;
+        std::cout << j.dump(2) << "\n";
+      } else {
+        std::cout << report_text(r, m.name + " on " + std::to_string(p.gpus()) + " x " + c.device.name + " (" + c.name + ")");
+        if (!flag.empty()) std::cout << "flag: " << flag << "\n";
+      }
       return r.feasible ? 0 : 1;
     });
   });

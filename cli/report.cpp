@@ -91,7 +91,8 @@ nlohmann::json report_json_core(const strategies::StepReport& r) {
             {"comm_exposed_s", t.comm_exposed_s},
             {"bubble_s", t.bubble_s},
             {"offload_exposed_s", t.offload_exposed_s},
-            {"optimizer_s", t.optimizer_s}}},
+            {"optimizer_s", t.optimizer_s},
+            {"host_s", t.host_s}}},
           {"comm_bytes_per_gpu", {{"tp", c.tp}, {"pp", c.pp}, {"dp", c.dp}, {"cp", c.cp}, {"ep", c.ep}}},
           {"throughput",
            {{"tokens_per_s", q.tokens_per_s},
@@ -148,6 +149,7 @@ std::string report_text(const strategies::StepReport& r, const std::string& titl
   s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "pipeline bubble", fmt_time(t.bubble_s), 100 * t.bubble_s / st);
   if (r.plan.offload != strategies::Offload::none)
     s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "exposed offload", fmt_time(t.offload_exposed_s), 100 * t.offload_exposed_s / st);
+  if (t.host_s > 0) s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "host step overhead", fmt_time(t.host_s), 100 * t.host_s / st);
   s += fmt::format("  {:<22} {:>12}\n", "step", fmt_time(t.step_s));
   const auto& q = r.throughput;
   s += "\nthroughput\n";
