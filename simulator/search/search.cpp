@@ -212,6 +212,7 @@ struct Worker {
   bool verify = false;
   bool keep_pareto = true;
   bool gbs_auto = false;
+  bool merge = true;  // SearchSpec::merge_equivalents
   BatchModel batch;
   double seq = 1;
   double score_factor = 1;  // objective = score_factor / useful tokens/s
@@ -227,7 +228,7 @@ struct Worker {
 
   void offer_top(const Candidate& c) {
     for (Candidate& x : top)
-      if (same_cost(x, c)) {  // one row per cost (issue 16.4)
+      if (merge && same_cost(x, c)) {  // one row per cost (issue 16.4)
         if (better(c, x)) {
           Candidate k = c;
           absorb(k, x);
@@ -294,7 +295,7 @@ struct Worker {
     const double useful = gbs_auto ? tps * batch.useful_fraction(static_cast<double>(p.gbs) * seq) : tps;
     const double score = score_factor / useful;
     const bool enters_top = top.size() < top_k || better(score, mem, p, top.back().score, top.back().metrics.memory.total(), top.back().plan) ||
-                            (score == top.back().score && mem == top.back().metrics.memory.total());  // may be its equivalent
+                            (merge && score == top.back().score && mem == top.back().metrics.memory.total());  // may be its equivalent
     // Pareto pre-check without building a candidate: any point at least as fast with at least as much headroom.
     const double headroom = x.memory.capacity - mem;
     bool maybe_pareto = keep_pareto;
@@ -368,6 +369,7 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
     w.keep_pareto = spec.pareto;
     w.verify = spec.verify_plans;
     w.gbs_auto = spec.gbs_auto;
+    w.merge = spec.merge_equivalents;
     w.batch = spec.batch;
     w.seq = static_cast<double>(m.seq);
     w.score_factor = score_factor;
@@ -437,7 +439,7 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
     }
   }
   std::sort(all_top.begin(), all_top.end(), [](const Candidate& a, const Candidate& b) { return better(a, b); });
-  merge_equivalents(all_top);
+  if (spec.merge_equivalents) merge_equivalents(all_top);
   if (all_top.size() > static_cast<size_t>(spec.top_k)) all_top.resize(static_cast<size_t>(spec.top_k));
   r.top = std::move(all_top);
   for (const Candidate& x : all_front) {

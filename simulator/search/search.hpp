@@ -52,6 +52,9 @@ struct SearchSpec {
   double tokens = 0;  // T (0: none given; time objective then ranks as throughput)
   double price_usd_per_gpu_hour = 0;  // cost objective (0: the cluster's price)
   int top_k = 10;
+  // One row per cost (issue 16.4): plans identical in objective, step and memory merge into one
+  // Candidate with its equivalents. The GUI's scatter, which plots every plan, turns it off.
+  bool merge_equivalents = true;
   bool pareto = true;  // keep the Pareto front (scale and budget do not need it)
   // Also run every plan through strategies::resolve_plan and skip those it refuses (counted in
   // SearchResult::rejected). Work items are always probed (space.hpp); this checks every leaf, at
