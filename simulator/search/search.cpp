@@ -489,7 +489,6 @@ TrainingTime training_time(const SearchSpec& spec, const model::ModelSpec& m, co
   // 16.4): a larger batch changes the step count, not the token count. useful_tokens reports the
   // large-batch model's E_min = E / (1 + B/B_noise) (McCandlish et al. 2018 eq. 2.11), which
   // ranks the batches of --gbs auto.
-  (void)spec;
   t.tokens_processed = tokens;
   t.useful_tokens = tokens * spec.batch.useful_fraction(B);
   t.steps = t.tokens_processed / B;
