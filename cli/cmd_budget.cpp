@@ -97,8 +97,7 @@ void add_budget(CLI::App& app, int& rc) {
         return r.at.ok() ? 0 : 1;
       }
 
-      std::string out = fmt::format("{} on {} x {} ({}): {:.4g} tokens{}\n", m.name, a->gpus, c.device.name, c.name, tokens,
-                                    g.automatic ? " of useful data (--gbs auto: E_min of the large-batch model)" : "");
+      std::string out = fmt::format("{} on {} x {} ({}): {:.4g} tokens\n", m.name, a->gpus, c.device.name, c.name, tokens);
       if (!r.at.ok()) {
         out += "infeasible: " + r.at.search.reason + "\n";
         std::cout << out;
@@ -113,8 +112,11 @@ void add_budget(CLI::App& app, int& rc) {
                                                    search::b_noise_is_default(m, b_noise) ? " (default)" : "", search::name(opt))
                                      : "");
       out += fmt::format("  optimizer steps   {:.4g}\n", r.train.steps);
-      out += fmt::format("  tokens processed  {:.4g}{}\n", r.train.tokens_processed,
-                         g.automatic ? fmt::format(" (= T x (1 + B/B_noise) = {:.3g} x T)", r.train.tokens_processed / tokens) : "");
+      out += fmt::format("  tokens processed  {:.4g} (the tokens asked for; the batch sets the step count)\n", r.train.tokens_processed);
+      if (g.automatic)  // issue 16.4: say that --gbs auto chose the batch, and what it costs in sample efficiency
+        out += fmt::format("  note: --gbs auto chose gbs {} ({:.3g} tokens per step); at B_noise {:.3g} tokens they count as\n"
+                           "        {:.3g} tokens of small-batch training (E_min = E / (1 + B/B_noise), McCandlish et al. 2018)\n",
+                           x.plan.gbs, B, b.model.b_noise_tokens, r.train.useful_tokens);
       out += fmt::format("  throughput        {:.4g} tokens/s, step {}, MFU {:.1f}%\n", x.metrics.throughput.tokens_per_s,
                          fmt_time(x.metrics.time.step_s), 100 * x.metrics.throughput.mfu);
       out += fmt::format("  memory per GPU    {} of {}\n", fmt_bytes(x.metrics.memory.total()), fmt_bytes(x.metrics.memory.capacity));

@@ -6,6 +6,7 @@
 #include "cli/options.hpp"
 #include "cli/plot.hpp"
 #include "cli/report.hpp"
+#include "validation/mfu_ceiling.hpp"
 #include "common/errors.hpp"
 #include "simulator/analytic/estimator.hpp"
 #include "strategies/plan.hpp"
@@ -130,9 +131,19 @@ void add_estimate(CLI::App& app, int& rc) {
       analytic::Estimator est(m, c);
       const strategies::StepReport r = est.evaluate(p);
       const std::string title = m.name + " on " + std::to_string(p.gpus()) + " x " + c.device.name + " (" + c.name + ")";
-      if (a->json) std::cout << report_json(r).dump(2) << "\n";
-      else std::cout << report_text(r, title);
-      if (!a->plot.empty()) render_plot(breakdown_chart(r, title + "\nplan " + p.to_string()), a->plot);
+      const std::string flag = validation::mfu_flag(c.device.name, r.throughput.mfu);  // issue 16.5
+      if (a->json) {
+        nlohmann::json j = report_json(r);
+        if (!flag.empty()) j["mfu_flag"] = flag;
+        std::cout << j.dump(2) << "
+";
+      } else {
+        std::cout << report_text(r, title);
+        if (!flag.empty()) std::cout << "flag: " << flag << "
+";
+      }
+      if (!a->plot.empty()) render_plot(breakdown_chart(r, title + "
+plan " + p.to_string()), a->plot);
       return r.feasible ? 0 : 1;
     });
   });

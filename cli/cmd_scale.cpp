@@ -100,6 +100,7 @@ void add_scale(CLI::App& app, int& rc) {
             e["useful_tokens_per_s"] = x.useful_tokens_per_s;
             e["speedup"] = p.speedup;
             e["efficiency"] = p.efficiency;
+            if (!p.efficiency_note.empty()) e["efficiency_note"] = p.efficiency_note;  // issue 16.5
             e["mfu"] = x.metrics.throughput.mfu;
             e["steps"] = p.train.steps;
             e["tokens_needed"] = p.train.tokens_processed;
@@ -127,7 +128,7 @@ void add_scale(CLI::App& app, int& rc) {
                                     r.tokens_default ? " (default: 20 per parameter, Hoffmann et al. 2022)" : "");
       out += fmt::format("large-batch model (McCandlish et al. 2018): B_noise {:.3g} tokens{}, optimizer {}\n", b.model.b_noise_tokens,
                          search::b_noise_is_default(m, b_noise) ? " (default)" : "", search::name(opt));
-      out += fmt::format("{:>7} {:>6} {:>6} {:>10} {:>8} {:>6} {:>6} {:>8} | {:>6} {:>6} {:>6} {:>6} | {:>9} {:>9} {:>8}  plan\n", "GPUs", "used",
+      out += fmt::format("{:>7} {:>6} {:>6} {:>10} {:>8} {:>7} {:>6} {:>8} | {:>6} {:>6} {:>6} {:>6} | {:>9} {:>9} {:>8}  plan\n", "GPUs", "used",
                          "gbs", "tokens/s", "speedup", "eff.", "MFU", "step s", "bubble", "DP", "TP", "PP", "steps", "tokens", "days");
       std::string notes;
       for (const auto& p : r.points) {
@@ -139,16 +140,18 @@ void add_scale(CLI::App& app, int& rc) {
         const auto& t = x.metrics.time;
         const double st = t.step_s > 0 ? t.step_s : 1;
         out += fmt::format(
-            "{:>7} {:>6} {:>6} {:>10.4g} {:>7.2f}x {:>5.1f}% {:>5.1f}% {:>8.3f} | {:>5.1f}% {:>5.1f}% {:>5.1f}% {:>5.1f}% | {:>9.3g} {:>9.3g} {:>8.2f}  {}\n",
+            "{:>7} {:>6} {:>6} {:>10.4g} {:>7.2f}x {:>5.1f}%{} {:>5.1f}% {:>8.3f} | {:>5.1f}% {:>5.1f}% {:>5.1f}% {:>5.1f}% | {:>9.3g} {:>9.3g} {:>8.2f}  {}\n",
             p.at.requested, p.at.used, x.plan.gbs, x.metrics.throughput.tokens_per_s, p.speedup, 100 * p.efficiency,
-            100 * x.metrics.throughput.mfu, t.step_s, 100 * t.bubble_s / st, 100 * x.metrics.dp_comm_exposed_s / st,
+            p.efficiency_note.empty() ? " " : "^", 100 * x.metrics.throughput.mfu, t.step_s, 100 * t.bubble_s / st, 100 * x.metrics.dp_comm_exposed_s / st,
             100 * x.metrics.tp_comm_exposed_s / st, 100 * x.metrics.pp_comm_exposed_s / st, p.train.steps, p.train.tokens_processed,
             p.train.seconds / 86400.0, short_plan(x.plan, m.layers));
         if (!p.at.note.empty()) notes += fmt::format("  {} GPUs: {}\n", p.at.requested, p.at.note);
+        if (!p.efficiency_note.empty()) notes += fmt::format("  {} GPUs: {}\n", p.at.requested, p.efficiency_note);
       }
       out += g.automatic ? "speedup: time-to-train ratio (useful tokens/s) against the smallest count; efficiency: speedup / GPU ratio\n"
                          : "speedup: tokens/s ratio against the smallest count; efficiency: speedup / GPU ratio\n";
       out += "bubble, DP, TP, PP: share of the step time (pipeline bubble; exposed data-, tensor-, pipeline-parallel communication)\n";
+      out += "^: efficiency above the next smaller count's; the notes say why\n";
       if (!notes.empty()) out += "notes:\n" + notes;
       std::cout << out;
       return all_ok ? 0 : 1;

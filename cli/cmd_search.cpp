@@ -11,6 +11,7 @@
 #include "simulator/analytic/estimator.hpp"
 #include "strategies/pipeline.hpp"
 #include "simulator/search/search.hpp"
+#include "validation/mfu_ceiling.hpp"
 
 namespace scaleplan::cli {
 
@@ -100,7 +101,15 @@ void add_search(CLI::App& app, int& rc) {
           j["gbs"] = g.gbs;
         }
         j["plans"] = nlohmann::json::array();
-        for (const auto& x : r.top) j["plans"].push_back(report_json(search::full_report(est, x)));
+        for (const auto& x : r.top) {
+          nlohmann::json e = report_json(search::full_report(est, x));
+          // Plans identical in cost and memory, one row (issue 16.4).
+          e["equivalent_plans"] = nlohmann::json::array();
+          for (const auto& q : x.equivalents) e["equivalent_plans"].push_back(q.to_string());
+          const std::string flag = validation::mfu_flag(c.device.name, x.metrics.throughput.mfu);  // issue 16.5
+          if (!flag.empty()) e["mfu_flag"] = flag;
+          j["plans"].push_back(std::move(e));
+        }
         j["pareto"] = nlohmann::json::array();
         for (const auto& x : r.pareto) j["pareto"].push_back(report_json(search::full_report(est, x)));
         if (!r.ok()) {
@@ -126,8 +135,10 @@ void add_search(CLI::App& app, int& rc) {
       std::string obj_col = spec.objective == search::Objective::cost ? "USD/Mtok" : spec.objective == search::Objective::time ? "days" : "";
       out += fmt::format("\ntop {} by {}{}\n", r.top.size(), search::name(spec.objective),
                          spec.objective == search::Objective::time && spec.tokens <= 0 ? " (no --tokens: ranked as throughput)" : "");
-      out += fmt::format("{:>3} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} GiB |{}{} plan\n", "#", "tokens/s",
-                         "MFU", "step s", "compute", "exp.comm", "bubble", "total", "param", "grad", "optim", "activ", "buffer",
+      // step = compute + exp.comm + bubble + offload + host (issue 16.4: the columns add up).
+      out += fmt::format("{:>3} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} GiB |{}{} plan\n", "#",
+                         "tokens/s", "MFU", "step s", "compute", "exp.comm", "bubble", "offload", "host", "total", "param", "grad", "optim",
+                         "activ", "buffer",
                          g.automatic ? fmt::format(" {:>6}", "gbs") : "", obj_col.empty() ? "" : fmt::format(" {:>9}", obj_col));
       int i = 0;
       for (const auto& x : r.top) {
@@ -138,16 +149,28 @@ void add_search(CLI::App& app, int& rc) {
         else if (spec.objective == search::Objective::time && spec.tokens > 0)
           obj = fmt::format(" {:>9.2f}", search::objective_value(spec, m, price, x) / 86400.0);
         else if (spec.objective == search::Objective::time) obj = fmt::format(" {:>9}", "-");
-        out += fmt::format("{:>3} {:>9.4g} {:>5.1f}% {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}     |{}{} {}\n",
+        out += fmt::format("{:>3} {:>9.4g} {:>5.1f}% {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f} {:>7.3f} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}     |{}{} {}{}\n",
                            ++i, x.metrics.throughput.tokens_per_s, 100 * x.metrics.throughput.mfu, t.step_s, t.compute_s,
-                           t.comm_exposed_s, t.bubble_s, gib(mm.total()), gib(mm.params), gib(mm.grads), gib(mm.optimizer),
+                           t.comm_exposed_s, t.bubble_s, t.offload_exposed_s, t.host_s, gib(mm.total()), gib(mm.params), gib(mm.grads), gib(mm.optimizer),
                            gib(mm.activations), gib(mm.buffers), g.automatic ? fmt::format(" {:>6}", x.plan.gbs) : "", obj,
-                           short_plan(x.plan, m.layers));
+                           short_plan(x.plan, m.layers),
+                           x.equivalents.empty() ? "" : fmt::format(" (+{} same-cost variant{}, --json lists them)", x.equivalents.size(),
+                                                                      x.equivalents.size() > 1 ? "s" : ""));
+      }
+      {
+        int k = 0, flagged = 0;
+        std::string first;
+        for (const auto& x : r.top) {
+          ++k;
+          const std::string flag = validation::mfu_flag(c.device.name, x.metrics.throughput.mfu);
+          if (!flag.empty() && flagged++ == 0) first = fmt::format("#{}: {}", k, flag);
+        }
+        if (flagged > 0) out += fmt::format("flag: {} plan(s) above the best published MFU on {} ({}; validation/mfu_ceilings.yaml)\n", flagged,
+                                            c.device.name, first);
       }
       out += "best: " + r.top.front().plan.to_string() + "\n";
-      if (r.top.front().plan.allow_uneven_layers)
-        out += "  (pp does not divide the layers: uneven stages as Llama 3, layers first/middle/last in parentheses;\n"
-               "   plan strings cannot express that yet, so `estimate --plan` refuses this one)\n";
+      if (r.top.front().plan.uneven_split())
+        out += "  (pp does not divide the layers: uneven stages as Llama 3, layers=first/middle/last stage; docs/schedules.md)\n";
       // The front can hold dozens of points; print at most max(10, top) of them, evenly spaced
       // from the fastest to the most headroom (--json lists all).
       const size_t n_front = r.pareto.size(), shown = std::min(n_front, static_cast<size_t>(std::max(10, spec.top_k)));

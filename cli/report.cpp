@@ -6,27 +6,12 @@
 #include <vector>
 
 #include "strategies/pipeline.hpp"
+#include "strategies/plan_label.hpp"
 
 namespace scaleplan::cli {
 
-// "tp=8 pp=16 vpp=2 dp=8 mbs=1 sp=on zero=1 rc=full interleaved" (the fields that vary in a search).
-std::string short_plan(const strategies::Plan& p, long long layers) {
-  std::string s = fmt::format("tp={}", p.tp);
-  if (p.tp_mode == strategies::TpMode::d2_5) s += fmt::format("(2.5d,d={})", p.tp_depth);
-  else if (p.tp_mode != strategies::TpMode::d1) s += fmt::format("({})", strategies::name(p.tp_mode));
-  s += fmt::format(" pp={}", p.pp);
-  if (p.allow_uneven_layers) {  // Llama 3-style uneven stages: first/middle/last layers
-    const strategies::StageLayers sl = strategies::stage_layers(layers, p.pp);
-    s += fmt::format("({:.0f}/{:.0f}/{:.0f})", sl.first, sl.middle, sl.last);
-  }
-  if (p.schedule == strategies::Schedule::interleaved) s += fmt::format(" vpp={}", p.vpp);
-  s += fmt::format(" dp={} mbs={}", p.dp, p.mbs);
-  if (p.cp > 1) s += fmt::format(" cp={}({})", p.cp, strategies::name(p.cp_algo));
-  if (p.ep > 1) s += fmt::format(" ep={}", p.ep);
-  s += fmt::format(" sp={} zero={} rc={} {}", p.sp ? "on" : "off", p.zero, strategies::name(p.recompute), strategies::name(p.schedule));
-  if (p.offload != strategies::Offload::none) s += fmt::format(" offload={}", strategies::name(p.offload));  // issue 6
-  return s;
-}
+// The plan's one-line label (strategies/plan_label.hpp: the same in search, scale and the GUI).
+std::string short_plan(const strategies::Plan& p, long long layers) { return strategies::short_label(p); }
 
 
 using strategies::name;
@@ -62,7 +47,8 @@ nlohmann::json plan_json(const strategies::Plan& p) {
           {"recompute", name(p.recompute)},
           {"zero", p.zero},
           {"offload", name(p.offload)},
-          {"precision", name(p.precision)}};
+          {"precision", name(p.precision)},
+          {"layers", p.layers_string()}};  // issue 16: the split, as the plan key layers=F/M/L
 }
 
 // Offload detail (issue 6): present only for offload plans; not a required key of the contract.
@@ -108,7 +94,8 @@ nlohmann::json report_json_core(const strategies::StepReport& r) {
             {"comm_exposed_s", t.comm_exposed_s},
             {"bubble_s", t.bubble_s},
             {"offload_exposed_s", t.offload_exposed_s},
-            {"optimizer_s", t.optimizer_s}}},
+            {"optimizer_s", t.optimizer_s},
+            {"host_s", t.host_s}}},
           {"comm_bytes_per_gpu", {{"tp", c.tp}, {"pp", c.pp}, {"dp", c.dp}, {"cp", c.cp}, {"ep", c.ep}}},
           {"throughput",
            {{"tokens_per_s", q.tokens_per_s},
@@ -165,6 +152,7 @@ std::string report_text(const strategies::StepReport& r, const std::string& titl
   s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "pipeline bubble", fmt_time(t.bubble_s), 100 * t.bubble_s / st);
   if (r.plan.offload != strategies::Offload::none)
     s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "exposed offload", fmt_time(t.offload_exposed_s), 100 * t.offload_exposed_s / st);
+  if (t.host_s > 0) s += fmt::format("  {:<22} {:>12}  {:5.1f}%\n", "host step overhead", fmt_time(t.host_s), 100 * t.host_s / st);
   s += fmt::format("  {:<22} {:>12}\n", "step", fmt_time(t.step_s));
   const auto& q = r.throughput;
   s += "\nthroughput\n";

@@ -59,6 +59,7 @@ ExplorerResult run_explorer(const ExplorerInputs& in, const ProgressFn& progress
   spec.gpus = in.gpus;
   spec.gbs = {in.gbs};
   spec.top_k = kMaxScatterPlans;
+  spec.merge_equivalents = false;  // the scatter plots every plan (issue 16.4 merges rows for tables)
   spec.threads = in.threads;
   spec.progress = &p1;
   spec.cancel = cancel;

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "common/errors.hpp"
+#include "strategies/plan_label.hpp"
 
 namespace scaleplan::gui {
 
@@ -60,9 +61,6 @@ const std::vector<ColourScheme>& colour_schemes() {
 std::string plan_yaml(const Plan& p, const std::vector<std::string>& comment) {
   std::string y;
   for (const auto& c : comment) y += "# " + c + "\n";
-  if (p.allow_uneven_layers)
-    y += "# uneven pipeline stages (first and last stage hold fewer layers): the plan keys cannot say so,\n"
-         "# so resolving this file refuses pp when it does not divide the layers\n";
   auto kv = [&y](const char* k, const std::string& v) { y += std::string(k) + ": " + v + "\n"; };
   kv("dp", std::to_string(p.dp));
   kv("tp", std::to_string(p.tp));
@@ -81,6 +79,7 @@ std::string plan_yaml(const Plan& p, const std::vector<std::string>& comment) {
   kv("zero", std::to_string(p.zero));
   kv("offload", name(p.offload));
   kv("precision", name(p.precision));
+  if (p.uneven_split()) kv("layers", "\"" + p.layers_string() + "\"");  // issue 16: layers on the first/middle/last stage
   return y;
 }
 
@@ -94,16 +93,5 @@ void save_plan_yaml(const std::string& path, const Plan& p, const std::vector<st
 }  // namespace scaleplan::gui
 
 namespace scaleplan::gui {
-std::string plan_label(const strategies::Plan& p) {
-  std::string s = "tp=" + std::to_string(p.tp) + " pp=" + std::to_string(p.pp);
-  if (p.allow_uneven_layers) s += "(uneven)";
-  if (p.vpp > 1) s += " vpp=" + std::to_string(p.vpp);
-  if (p.cp > 1) s += " cp=" + std::to_string(p.cp);
-  if (p.ep > 1) s += " ep=" + std::to_string(p.ep);
-  s += " dp=" + std::to_string(p.dp) + " mbs=" + std::to_string(p.mbs) + " zero=" + std::to_string(p.zero);
-  if (p.recompute != strategies::Recompute::none) s += std::string(" rc=") + name(p.recompute);
-  if (p.sp) s += " sp";
-  if (p.pp > 1) s += std::string(" ") + name(p.schedule);
-  return s;
-}
+std::string plan_label(const strategies::Plan& p) { return strategies::short_label(p); }  // the CLI's label (issue 16)
 }  // namespace scaleplan::gui

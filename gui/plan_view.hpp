@@ -24,8 +24,7 @@ const std::vector<ColourScheme>& colour_schemes();
 
 // The plan as a YAML mapping with the keys of the plan string (DESIGN.md sec. 3), every key written,
 // so strategies::load_plan(path) reads back the same plan. `comment` lines are written first as
-// "# ..." lines. Plans with uneven pipeline stages (Plan::allow_uneven_layers) cannot be expressed
-// by the keys; the file then says so in a comment and resolve_plan refuses it as it refuses the CLI.
+// "# ..." lines. An uneven pipeline split is written as its key, `layers: "F/M/L"` (issue 16).
 std::string plan_yaml(const strategies::Plan& p, const std::vector<std::string>& comment = {});
 // Writes plan_yaml() to `path`; throws UsageError when the file cannot be written.
 void save_plan_yaml(const std::string& path, const strategies::Plan& p, const std::vector<std::string>& comment = {});
@@ -33,7 +32,7 @@ void save_plan_yaml(const std::string& path, const strategies::Plan& p, const st
 }  // namespace scaleplan::gui
 
 namespace scaleplan::gui {
-// A short label for tables and titles: "tp=2 pp=4 vpp=3 dp=8 mbs=1 zero=1 rc=selective sp interleaved"
-// (degrees of 1 and default switches left out; "pp=7 (uneven)" for uneven stages).
+// A short label for tables and titles: strategies::short_label, the same as the CLI's search and
+// scale tables ("tp=8 pp=7 layers=13/14/13 vpp=7 dp=8 mbs=1 sp=on zero=1 rc=full interleaved").
 std::string plan_label(const strategies::Plan& p);
 }  // namespace scaleplan::gui

@@ -70,7 +70,7 @@ Timeline analytic_schedule_timeline(const analytic::Estimator& est, const Plan& 
   const int v = p.schedule == Schedule::interleaved ? p.vpp : 1;
   const long long M = p.microbatches();
   if (M <= 0) throw std::invalid_argument("analytic_schedule_timeline: the plan has no microbatch (resolve it first)");
-  const strategies::StageLayers sl = strategies::stage_layers(m.layers, P);
+  const strategies::StageLayers sl = strategies::stage_layers(p, m.layers);
 
   // Per-op times (one microbatch, one chunk), as the estimator sums them per stage.
   const auto& lc = t.lc;

@@ -246,7 +246,7 @@ ChunkPlacement place_chunks(const ChunkInput& in, const OffloadOptions& o) {
 }
 
 std::vector<double> stage_chunk_tensors(const model::ModelSpec& m, const Plan& p, int stage) {
-  const StageLayers sl = stage_layers(m.layers, p.pp);
+  const StageLayers sl = stage_layers(p, m.layers);
   const bool first = stage == 0, last = stage == p.pp - 1;
   const double layers = first ? sl.first : last ? sl.last : sl.middle;
   return stage_tensors(m, p.tp, p.ep, layers, first, last, p.pp > 1);

@@ -9,7 +9,19 @@ struct StageTimes {
   double max_s = 0;  // slowest stage: forward + backward of one microbatch (all its chunks)
   double sum_s = 0;  // sum over stages
   double w_s = 0;    // weight-gradient (W) time of one microbatch on the slowest stage (zero-bubble fills with it)
+  double w_sum_s = 0;    // W time of one microbatch summed over stages
+  double w_first_s = 0;  // W time of one microbatch on the first stage
+  double w_min_s = 0;    // smallest W time of one microbatch over the stages (what every stage can fill with)
+  double f_max_s = 0;    // largest forward of one microbatch over the stages
+  double b_max_s = 0;    // largest backward (B + W) of one microbatch over the stages
 };
+
+// The critical path every schedule must respect, for m microbatches on p stages: each stage runs
+// all its m forwards and backwards (m t_max), and one microbatch passes forward then backward
+// (input gradient) through every stage before the first stage's last weight gradient
+// (sum_i (t_i - W_i) + W_0). Any schedule's step is at least the larger of the two
+// (Narayanan et al. SC21 sec. 2.2; Qi et al. 2023 sec. 3: W may move, F and B may not).
+double pipeline_lower_bound(const StageTimes& st, long long m);
 
 struct ScheduleModel {
   Schedule kind;
@@ -32,5 +44,7 @@ struct StageLayers {
   double first = 0, middle = 0, last = 0;
 };
 StageLayers stage_layers(long long layers, int pp);
+// The plan's split (Plan::layers_first/middle/last, key layers=F/M/L) when it has one, else the above.
+StageLayers stage_layers(const Plan& p, long long layers);
 
 }  // namespace scaleplan::strategies

@@ -5,6 +5,7 @@
 #include "strategies/tensor_nd.hpp"
 #include "strategies/offload.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <sstream>
 #include <vector>
@@ -94,7 +95,15 @@ std::string Plan::to_string() const {
   if (cp > 1) s << ",cp_algo=" << name(cp_algo);
   s << ",schedule=" << name(schedule) << ",recompute=" << name(recompute) << ",zero=" << zero
     << ",offload=" << name(offload) << ",precision=" << name(precision);
+  if (uneven_split()) s << ",layers=" << layers_string();
   return s.str();
+}
+
+std::string Plan::layers_string() const {
+  if (layers_first <= 0) return "";
+  if (pp <= 1) return std::to_string(layers_first);
+  if (pp == 2) return std::to_string(layers_first) + "/" + std::to_string(layers_last);
+  return std::to_string(layers_first) + "/" + std::to_string(layers_middle) + "/" + std::to_string(layers_last);
 }
 
 namespace {
@@ -117,6 +126,22 @@ E parse_enum(const std::string& key, const std::string& v, std::initializer_list
   throw PlanError(key, "must be " + list + " (got '" + v + "')");
 }
 
+// layers=F/M/L (first / each middle / last stage), F/L, or L: 1 to 3 positive integers.
+void parse_layers(Plan& p, const std::string& key, const std::string& v) {
+  std::vector<long long> n;
+  std::stringstream ss(v);
+  std::string part;
+  while (std::getline(ss, part, '/')) n.push_back(parse_int(key, part, 1));
+  if (n.empty() || n.size() > 3 || v.back() == '/')
+    throw PlanError(key, "must be F/M/L (layers on the first, each middle and the last pipeline stage), F/L or L (got '" + v + "')");
+  for (const long long x : n)
+    if (x > 1000000) throw PlanError(key, "has a stage of more than 1000000 layers (got '" + v + "')");
+  p.layers_first = static_cast<int>(n.front());
+  p.layers_last = static_cast<int>(n.back());
+  p.layers_middle = static_cast<int>(n.size() == 3 ? n[1] : n.front());
+  p.layers_given = static_cast<int>(n.size());
+}
+
 bool parse_bool(const std::string& key, const std::string& v) {
   if (v == "on" || v == "true" || v == "1" || v == "yes") return true;
   if (v == "off" || v == "false" || v == "0" || v == "no") return false;
@@ -133,6 +158,7 @@ void set_key(Plan& p, const std::string& k, const std::string& v) {
   else if (k == "gbs") p.gbs = parse_int(k, v, 1);
   else if (k == "cp") p.cp = static_cast<int>(parse_int(k, v, 1));
   else if (k == "ep") p.ep = static_cast<int>(parse_int(k, v, 1));
+  else if (k == "layers") parse_layers(p, k, v);
   else if (k == "tp_depth") p.tp_depth = static_cast<int>(parse_int(k, v, 1));
   else if (k == "zero") p.zero = static_cast<int>(parse_int(k, v, 0));
   else if (k == "tp_mode")
@@ -154,7 +180,7 @@ void set_key(Plan& p, const std::string& k, const std::string& v) {
     p.precision = parse_enum<Precision>(k, v, {{"fp32", Precision::fp32}, {"fp16", Precision::fp16}, {"bf16", Precision::bf16}, {"fp8", Precision::fp8}});
     p.precision_set = true;
   } else
-    throw PlanError(k, "unknown key (known: dp tp pp vpp mbs gbs cp ep tp_mode tp_depth sp cp_algo schedule recompute zero offload precision)");
+    throw PlanError(k, "unknown key (known: dp tp pp vpp mbs gbs cp ep tp_mode tp_depth sp cp_algo schedule recompute zero offload precision layers)");
 }
 
 }  // namespace
@@ -198,6 +224,26 @@ Plan load_plan(const std::string& spec) {
   return p;
 }
 
+namespace {
+// An explicit split (layers=F/M/L): the count of numbers fits pp, the stages add up to the model's
+// layers, and with vpp every stage keeps at least one layer per chunk. An uneven split (or one
+// that vpp does not divide) is then allowed, as the search's (Plan::allow_uneven_layers).
+void check_layers_split(Plan& p, long long L) {
+  const int want = p.pp >= 3 ? 3 : p.pp;
+  if (p.layers_given != want)
+    throw PlanError("layers", "pp=" + std::to_string(p.pp) + " needs " + (want == 3 ? "F/M/L (first/middle/last stage)" : want == 2 ? "F/L" : "one number") +
+                                  " (got '" + p.layers_string() + "')");
+  const long long sum = p.layers_first + static_cast<long long>(p.pp - 2 > 0 ? p.pp - 2 : 0) * p.layers_middle + (p.pp > 1 ? p.layers_last : 0);
+  if (sum != L)
+    throw PlanError("layers", "layers=" + p.layers_string() + " puts " + std::to_string(sum) + " layers on pp=" + std::to_string(p.pp) +
+                                  " stages; the model has " + std::to_string(L));
+  const int least = std::min({p.layers_first, p.layers_middle, p.layers_last});
+  if (least < p.vpp)
+    throw PlanError("layers", "layers=" + p.layers_string() + " leaves a stage with fewer layers than vpp=" + std::to_string(p.vpp) + " chunks");
+  p.allow_uneven_layers = p.uneven_split() || L % (static_cast<long long>(p.pp) * p.vpp) != 0;
+}
+}  // namespace
+
 Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long long gpus) {
   // MLA and DeepSeekMoE shapes (model/model.hpp: mla, moe.expert_ffn/shared_experts/first_dense_layers) are costed
   // by `serve` (simulator/serve) only; the training layer costs assume MHA/GQA and one FFN width (issue 20).
@@ -227,14 +273,21 @@ Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long 
     throw PlanError("vpp", "vpp>1 needs schedule=interleaved (got " + std::string(name(p.schedule)) + ")");
   if (p.schedule == Schedule::interleaved && p.pp == 1) throw PlanError("schedule", "interleaved needs pp>1");
   if (p.schedule == Schedule::zero_bubble && p.pp == 1) throw PlanError("schedule", "zero_bubble needs pp>1");
+  if (p.layers_given > 0) check_layers_split(p, m.layers);
   if (!p.allow_uneven_layers && m.layers % (static_cast<long long>(p.pp) * p.vpp) != 0)
     throw PlanError(p.vpp > 1 ? "vpp" : "pp", "pp*vpp=" + std::to_string(p.pp * p.vpp) + " does not divide layers=" + std::to_string(m.layers));
   if (p.allow_uneven_layers && m.layers < static_cast<long long>(p.pp) * p.vpp)
     throw PlanError("vpp", "pp*vpp exceeds layers");
-  if (p.allow_uneven_layers && m.layers % p.pp != 0) {
+  if (p.allow_uneven_layers && p.layers_given == 0 && m.layers % p.pp != 0) {
     const StageLayers sl = stage_layers(m.layers, p.pp);
     if (sl.first < 1 || sl.last < 1)
       throw PlanError("pp", "pp=" + std::to_string(p.pp) + " leaves the first or last stage without a layer (layers=" + std::to_string(m.layers) + ")");
+  }
+  if (p.layers_given == 0) {  // the default split, said explicitly (issue 16: every plan states its split)
+    const StageLayers sl = stage_layers(m.layers, p.pp);
+    p.layers_first = static_cast<int>(sl.first);
+    p.layers_middle = static_cast<int>(sl.middle);
+    p.layers_last = static_cast<int>(sl.last);
   }
   if (!p.precision_set) p.precision = c.device.peak(hw::Dtype::bf16) > 0 ? Precision::bf16 : Precision::fp16;
   if (c.device.peak(compute_dtype(p.precision)) <= 0)

@@ -42,6 +42,13 @@ struct Plan {
   // Allow layers not divisible by pp*vpp (middle stages take ceil(L/p), first and last share the
   // rest, as Llama 3 did: "one fewer layer on the first and last stage"). Off for user plans.
   bool allow_uneven_layers = false;
+  // Layers per pipeline stage (issue 16), plan key `layers=F/M/L`: F on the first stage, M on each
+  // middle stage, L on the last (`F/L` at pp=2, `L` at pp=1). 0: not given; resolve_plan and the
+  // search fill them (strategies::stage_layers), so every resolved plan says its split.
+  int layers_first = 0, layers_middle = 0, layers_last = 0;
+  int layers_given = 0;  // how many numbers the plan's `layers=` key gave (0: none)
+  bool uneven_split() const { return layers_first > 0 && (layers_first != layers_middle || layers_last != layers_middle); }
+  std::string layers_string() const;  // "F/M/L", "F/L" or "L" (the key's value); "" when not set
 
   int gpus() const { return dp * tp * pp * cp; }
   long long microbatches() const { return gbs / (static_cast<long long>(mbs) * dp); }  // per pipeline

@@ -15,6 +15,7 @@ struct MemoryBreakdown {  // bytes per GPU, the most-loaded GPU
 struct TimeBreakdown {  // seconds per optimizer step
   double step_s = 0, compute_s = 0, comm_exposed_s = 0, bubble_s = 0, offload_exposed_s = 0;
   double optimizer_s = 0;  // included in compute_s
+  double host_s = 0;  // per-step host work outside the model (software step overhead); step = compute + comm + bubble + offload + host
 };
 
 struct CommBytes {  // payload one GPU hands to communication calls per step (contract definition)

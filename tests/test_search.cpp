@@ -603,13 +603,15 @@ TEST(SearchBudget, Arithmetic) {
   const search::Budget priced = search::run_budget(s.est, base, b, 1024, T, 1.0);
   EXPECT_DOUBLE_EQ(priced.usd, priced.gpu_hours * 1.0);
 
-  // --gbs auto: T is useful data; tokens processed = T (1 + B / B_noise).
+  // --gbs auto (issue 16.4): exactly T tokens are trained; the batch changes the step count only.
   b.automatic = true;
   const search::Budget aut = search::run_budget(s.est, base, b, 1024, T, 0);
   ASSERT_TRUE(aut.at.ok());
   const double B = static_cast<double>(aut.at.best().plan.gbs) * s.m.seq;
-  EXPECT_DOUBLE_EQ(aut.train.tokens_processed, T * (1 + B / b.model.b_noise_tokens));
-  EXPECT_DOUBLE_EQ(aut.train.steps, aut.train.tokens_processed / B);
+  EXPECT_DOUBLE_EQ(aut.train.tokens_processed, T);
+  EXPECT_DOUBLE_EQ(aut.train.steps, T / B);
+  EXPECT_DOUBLE_EQ(aut.train.useful_tokens, T / (1 + B / b.model.b_noise_tokens));
+  EXPECT_DOUBLE_EQ(aut.hours, T / aut.at.best().metrics.throughput.tokens_per_s / 3600.0);
   EXPECT_THROW(search::run_budget(s.est, base, b, 1024, 0, 0), UsageError);
 }
 

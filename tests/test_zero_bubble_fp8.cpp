@@ -22,6 +22,7 @@ TEST(ZeroBubble, HandCountedSchedule) {
       st.max_s = 3;
       st.sum_s = 3.0 * p;
       st.w_s = 1;
+      st.w_min_s = 1;
       const double t1 = schedule_model(Schedule::one_f_one_b).time(st, p, 1, m);
       const double tz = schedule_model(Schedule::zero_bubble).time(st, p, 1, m);
       EXPECT_DOUBLE_EQ(t1, 3.0 * m + 3.0 * (p - 1));
@@ -33,6 +34,7 @@ TEST(ZeroBubble, HandCountedSchedule) {
   }
   // Never below the steady state m t_max (W larger than F + B cannot make the pipeline faster).
   StageTimes st{3, 12, 3};
+  st.w_min_s = 3;
   EXPECT_DOUBLE_EQ(schedule_model(Schedule::zero_bubble).time(st, 4, 1, 8), 24);
 }
 

@@ -55,7 +55,7 @@ double Estimator::params_on_stage(const Plan& p, int stage) const {
   const double wdiv = tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div;
   const double layer = layer_split_params_ / wdiv + layer_replicated_params_ + layer_expert_params_ / (wdiv * p.ep);
   const double word = static_cast<double>(m_.vocab) * m_.hidden / p.tp;
-  return stage_params(p, stage, layer, word, stage_layers(m_.layers, p.pp));
+  return stage_params(p, stage, layer, word, stage_layers(p, m_.layers));
 }
 
 double Estimator::stage_params(const Plan& p, int stage, double layer, double word, const StageLayers& sl) const {
@@ -75,7 +75,7 @@ double Estimator::stage_params(const Plan& p, int stage, double layer, double wo
 }
 
 double Estimator::expert_params_on_stage(const Plan& p, int stage) const {
-  return expert_params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div, stage_layers(m_.layers, p.pp));
+  return expert_params_on_stage(p, stage, tp_layout(p.tp_mode, p.tp, p.tp_depth).weight_div, stage_layers(p, m_.layers));
 }
 
 double Estimator::expert_params_on_stage(const Plan& p, int stage, double wdiv, const StageLayers& sl) const {
@@ -310,7 +310,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   const double t_p2p = p.pp > 1 ? hw::collective_time(c_, hw::Coll::send_recv, p2p_bytes, g_p2p) : 0;
   const double p2p_per_mb = p.pp > 1 ? 2.0 * v * t_p2p : 0;
 
-  const StageLayers sl = stage_layers(m_.layers, p.pp);
+  const StageLayers sl = stage_layers(p, m_.layers);
   StageTimes st;
   double comp_max = 0, comm_at_max = 0, ep_at_max = 0;
   int slowest = 0;
@@ -319,10 +319,19 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     const double comp = layers * layer_compute + (first ? emb_compute : 0) + (last ? head_compute : 0);
     const double comm = layers * layer_comm + (first ? emb_comm : 0) + (last ? head_comm : 0) + p2p_per_mb;
     const double tot = comp + comm;
+    const double w = layers * lc.wgrad_s + (first ? ec.wgrad_s : 0) + (last ? hc.wgrad_s : 0);  // W of one microbatch
+    // Forward of one microbatch (with its send), for GPipe's two phases; the backward is the rest.
+    const double f = layers * (lc.fwd_s + lc.fwd_comm_s) + (first ? ec.fwd_s + ec.fwd_comm_s : 0) + (last ? hc.fwd_s + hc.fwd_comm_s : 0) +
+                     0.5 * p2p_per_mb;
+    st.f_max_s = std::max(st.f_max_s, f);
+    st.b_max_s = std::max(st.b_max_s, tot - f);
     st.sum_s += count * tot;
+    st.w_sum_s += count * w;
+    if (first) st.w_first_s = w;
+    st.w_min_s = first ? w : std::min(st.w_min_s, w);
     if (tot > st.max_s) {
       st.max_s = tot;
-      st.w_s = layers * lc.wgrad_s + (last ? hc.wgrad_s : 0);
+      st.w_s = w;
       comp_max = comp;
       comm_at_max = comm;
       ep_at_max = layers * layer_ep;
@@ -411,6 +420,8 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   r.time.bubble_s = std::max(0.0, t_pipe - static_cast<double>(m) * st.max_s);
   r.time.comm_exposed_s = static_cast<double>(m) * comm_at_max + dp_exposed + emb_ar;
   r.time.offload_exposed_s = 0;
+  r.time.host_s = t_loop + c_.sw.step_overhead_s;
+  r.stages = st;
   r.tp_comm_exposed_s = static_cast<double>(m) * (comm_at_max - p2p_per_mb - ep_at_max);
   r.ep_comm_exposed_s = static_cast<double>(m) * ep_at_max;
   r.pp_comm_exposed_s = static_cast<double>(m) * p2p_per_mb;

@@ -137,6 +137,7 @@ struct StepMetrics {
   int most_loaded_stage = 0;
   strategies::OffloadDetail offload;  // issue 6
   int slowest_stage = 0;
+  strategies::StageTimes stages;  // per-microbatch stage times the schedule was costed with (bounds checks)
 };
 
 class Estimator {

@@ -1,6 +1,8 @@
 #include "simulator/des/schedule.hpp"
 
 #include <algorithm>
+#include <deque>
+#include <stdexcept>
 #include <string>
 
 #include "common/errors.hpp"
@@ -66,6 +68,76 @@ std::vector<PipeOp> stage_order(Schedule s, int p, int v, int m, int stage) {
       return one_f_one_b(p, m, stage);
     default: return one_f_one_b(p, m, stage);
   }
+}
+
+namespace {
+// The graph's makespan; for zero_bubble also the W slots (w_slots may be null).
+double run_graph(Schedule s, int p, int v, int m, const std::vector<StagePassTimes>& t, std::vector<std::vector<int>>* w_slots) {
+  const bool zb = s == Schedule::zero_bubble;
+  const int vs_count = p * v;
+  // done[dir][mb * vs_count + k]: finish time of F (dir 0) / B (dir 1) of microbatch mb on virtual stage k; < 0: not yet.
+  std::vector<double> done[2] = {std::vector<double>(static_cast<size_t>(m) * vs_count, -1.0),
+                                 std::vector<double>(static_cast<size_t>(m) * vs_count, -1.0)};
+  std::vector<std::vector<PipeOp>> order(p);
+  std::vector<size_t> next(p, 0);
+  std::vector<double> free_at(p, 0.0);
+  std::vector<std::deque<double>> pending_w(p);  // W durations waiting on each stage
+  for (int i = 0; i < p; ++i) order[i] = stage_order(s, p, v, m, i);
+  if (w_slots) {
+    w_slots->assign(p, {});
+    for (int i = 0; i < p; ++i) (*w_slots)[i].assign(order[i].size(), 0);
+  }
+  size_t left = 0;
+  for (const auto& o : order) left += o.size();
+  while (left > 0) {
+    bool progress = false;
+    for (int i = 0; i < p; ++i) {
+      while (next[i] < order[i].size()) {
+        const PipeOp& op = order[i][next[i]];
+        const int k = op.chunk * p + i;
+        double ready = 0;
+        if (op.forward && k > 0) ready = done[0][static_cast<size_t>(op.microbatch) * vs_count + k - 1];
+        if (!op.forward && k < vs_count - 1) ready = done[1][static_cast<size_t>(op.microbatch) * vs_count + k + 1];
+        if (ready < 0) break;  // its input is not computed yet
+        // A deferred W fills the wait when it ends before the input arrives.
+        while (zb && !pending_w[i].empty() && free_at[i] + pending_w[i].front() <= ready + 1e-12) {
+          free_at[i] += pending_w[i].front();
+          pending_w[i].pop_front();
+          if (w_slots) ++(*w_slots)[i][next[i]];
+        }
+        const StagePassTimes& st = t[i];
+        const double dur = (op.forward ? st.f_s : zb ? st.b_s : st.b_s + st.w_s) / v;
+        free_at[i] = std::max(free_at[i], ready) + dur;
+        done[op.forward ? 0 : 1][static_cast<size_t>(op.microbatch) * vs_count + k] = free_at[i];
+        if (zb && !op.forward) {
+          pending_w[i].push_back(st.w_s / v);
+          if (static_cast<int>(pending_w[i].size()) > i) {  // memory cap: at most `stage` W's wait
+            free_at[i] += pending_w[i].front();
+            pending_w[i].pop_front();
+          }
+        }
+        ++next[i];
+        --left;
+        progress = true;
+      }
+    }
+    if (!progress) throw std::logic_error("schedule_makespan: the schedule's order deadlocks");
+  }
+  double end = 0;
+  for (int i = 0; i < p; ++i) {
+    for (const double w : pending_w[i]) free_at[i] += w;
+    end = std::max(end, free_at[i]);
+  }
+  return end;
+}
+}  // namespace
+
+double schedule_makespan(Schedule s, int p, int v, int m, const std::vector<StagePassTimes>& t) { return run_graph(s, p, v, m, t, nullptr); }
+
+std::vector<std::vector<int>> zero_bubble_w_slots(int p, int m, const std::vector<StagePassTimes>& t) {
+  std::vector<std::vector<int>> slots;
+  run_graph(Schedule::zero_bubble, p, 1, m, t, &slots);
+  return slots;
 }
 
 }  // namespace scaleplan::des

@@ -89,6 +89,8 @@ struct Work {
   int v = 1;
   int m = 1;
   strategies::Schedule schedule = strategies::Schedule::one_f_one_b;
+  // zero_bubble: the deferred W's each stage runs before each op of its order (des::zero_bubble_w_slots, issue 16).
+  std::vector<std::vector<int>> zb_w_slots;
   std::vector<std::vector<ChunkCost>> cost;  // [stage][chunk]
   std::vector<double> params_stage;          // parameters per GPU of each stage (before ZeRO)
   std::vector<double> opt_s;                 // optimizer step per stage
@@ -638,15 +640,17 @@ void rank_main(Sim* xp, int id) {
   // Zero bubble (ZB-H1, Qi et al. 2023 sec. 3.1): the F/B order of 1F1B, B passes compute only
   // the input gradient and send it on; the W pass (weight gradient) of each microbatch is
   // deferred: at most s W's wait on stage s, so that a stage holds at most (p - s) + s = p
-  // microbatches' activations, 1F1B's peak (stage 0), which is ZB-H1's memory bound (p M_B); a
-  // deferred W runs whenever the stage would otherwise wait for its next input, the rest at the
-  // end. The last W of the step posts the gradient buckets (the gradients are final then).
+  // microbatches' activations, 1F1B's peak (stage 0), which is ZB-H1's memory bound (p M_B); the
+  // deferred W's run in the waits of ZB-H1's static schedule (Work::zb_w_slots: those that end
+  // before the input arrives), the rest at the end. The last W of the step posts the gradient
+  // buckets (the gradients are final then).
   const bool zb = w.schedule == strategies::Schedule::zero_bubble;
   std::deque<std::pair<int, int>> pending_w;  // (microbatch, chunk)
   int w_left = zb ? w.m * v : 0;
   std::function<void(int, int)> run_w;
+  size_t cur_op = 0;  // index of the op being run in this stage's order
   auto receive = [&](int vs, int dir, int other, const char* what, int mb, int chunk) {
-    while (!pending_w.empty() && !x.box(id, vs, dir)->listen()) {
+    for (int n = zb ? w.zb_w_slots[s][cur_op] : 0; n > 0 && !pending_w.empty(); --n) {
       const auto [wm, wc] = pending_w.front();
       pending_w.pop_front();
       run_w(wm, wc);
@@ -830,6 +834,7 @@ void rank_main(Sim* xp, int id) {
       if (post.post(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag params c" + std::to_string(c2), sem)) params_ready[c2] = sem;
     }
   for (size_t i = 0; i < ops.size(); ++i) {
+    cur_op = i;
     const PipeOp& op = ops[i];
     const int vs = op.chunk * p + s, mb = op.microbatch, ch = op.chunk;
     const ChunkCost& cc = w.cost[s][op.chunk];
@@ -1063,7 +1068,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
   w.total_ranks = p.gpus();
   analytic::Estimator est(m, c);
   const analytic::LayerTable tab = est.prepare(p);
-  const strategies::StageLayers sl = strategies::stage_layers(m.layers, p.pp);
+  const strategies::StageLayers sl = strategies::stage_layers(p, m.layers);
   const double e = strategies::bytes_per_element(p.precision);
   w.cp_flows = p.cp > 1 && p.cp_algo == strategies::CpAlgo::allgather;
   w.tp_flows = p.tp > c.gpus_per_node && p.tp % c.gpus_per_node == 0 && p.tp_mode == strategies::TpMode::d1 && (p.cp == 1 || w.cp_flows);
@@ -1140,6 +1145,18 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
     // Adam on this GPU's shard (Estimator::metrics t_opt; expert weights sharded over dp/ep).
     const double opt_params = p.zero >= 1 ? (P - P_exp) / p.dp + P_exp / (p.dp / p.ep) : P;
     w.opt_s.push_back(c.device.stream_time(est.options().optimizer_bytes_per_param * opt_params));
+  }
+  if (w.schedule == strategies::Schedule::zero_bubble) {
+    // ZB-H1's static W slots from the stages' own F, B and W durations, each F and B with its
+    // stage-to-stage send (as the estimator's stage time, Estimator::metrics p2p_per_mb).
+    const hw::Group g_p2p = hw::make_group(c, 2, c.sw.pp_inside_dp ? p.tp * p.cp : p.tp * p.cp * p.dp);
+    const double t_p2p = hw::collective_time(c, hw::Coll::send_recv, tab.p2p_bytes, g_p2p);
+    std::vector<StagePassTimes> pt(p.pp);
+    for (int s = 0; s < p.pp; ++s) {
+      const ChunkCost& cc = w.cost[s][0];
+      pt[s] = {cc.f_comp + cc.f_comm + t_p2p, cc.r_comp + cc.r_comm + cc.b_comp - cc.w_comp + cc.b_comm + t_p2p, cc.w_comp};
+    }
+    w.zb_w_slots = zero_bubble_w_slots(p.pp, w.m, pt);
   }
   w.tied_pp = m.tied_embeddings && p.pp > 1;
   w.emb_grad_bytes = w.grad_e * static_cast<double>(m.vocab) * m.hidden / p.tp;

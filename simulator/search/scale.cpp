@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/errors.hpp"
+#include "strategies/plan_label.hpp"
 
 namespace scaleplan::search {
 
@@ -168,6 +169,25 @@ ScaleResult run_scale(const analytic::Estimator& est, const SearchSpec& base, co
       p.speedup = p.at.best().useful_tokens_per_s / b0.at.best().useful_tokens_per_s;
       p.efficiency = p.speedup / (static_cast<double>(p.at.used) / static_cast<double>(b0.at.used));
     }
+  }
+  // Efficiency that rises with the GPU count names why (issue 16.5): the next smaller count with a
+  // plan is compared with this one, share by share.
+  for (ScalePoint& p : r.points) {
+    if (!p.at.ok()) continue;
+    const ScalePoint* prev = nullptr;
+    for (const ScalePoint& q : r.points)
+      if (q.at.ok() && q.at.used < p.at.used && (!prev || q.at.used > prev->at.used)) prev = &q;
+    if (!prev || p.efficiency <= prev->efficiency * (1 + 1e-9)) continue;
+    const Candidate &a = prev->at.best(), &c = p.at.best();
+    auto share = [](const Candidate& x, double v) { return 100.0 * v / x.metrics.time.step_s; };
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "efficiency rises from %lld GPUs (%.3f -> %.3f): per-GPU useful tokens/s up %.1f%%; global batch %lld -> %lld, "
+                  "bubble %.1f%% -> %.1f%%, exposed comm %.1f%% -> %.1f%% of the step; plan %s -> %s",
+                  prev->at.used, prev->efficiency, p.efficiency, 100.0 * (p.efficiency / prev->efficiency - 1), a.plan.gbs, c.plan.gbs,
+                  share(a, a.metrics.time.bubble_s), share(c, c.metrics.time.bubble_s), share(a, a.metrics.time.comm_exposed_s),
+                  share(c, c.metrics.time.comm_exposed_s), strategies::short_label(a.plan).c_str(), strategies::short_label(c.plan).c_str());
+    p.efficiency_note = buf;
   }
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;

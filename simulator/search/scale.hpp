@@ -49,6 +49,9 @@ struct ScalePoint {
   TrainingTime train;   // for the sweep's tokens
   double speedup = 0;     // useful tokens/s over the smallest count's
   double efficiency = 0;  // speedup / (GPUs used / the smallest count's GPUs used)
+  // Non-empty when the efficiency is higher than at the next smaller count (issue 16.5): what
+  // changed per GPU (global batch, bubble and exposed-communication shares, the plan).
+  std::string efficiency_note;
 };
 
 struct ScaleResult {

@@ -75,6 +75,29 @@ bool better(const Candidate& a, const Candidate& b) {
   return better(a.score, a.metrics.memory.total(), a.plan, b.score, b.metrics.memory.total(), b.plan);
 }
 
+// Identical in cost and memory (issue 16.4): one row, the others listed as its equivalents.
+bool same_cost(const Candidate& a, const Candidate& b) {
+  return a.score == b.score && a.metrics.time.step_s == b.metrics.time.step_s && a.metrics.memory.total() == b.metrics.memory.total();
+}
+// `keep` (the smaller plan by compare_plans) takes `other` and its equivalents; the list stays
+// sorted and capped, so the result does not depend on the order plans arrive in.
+void absorb(Candidate& keep, const Candidate& other) {
+  keep.equivalents.push_back(other.plan);
+  keep.equivalents.insert(keep.equivalents.end(), other.equivalents.begin(), other.equivalents.end());
+  std::sort(keep.equivalents.begin(), keep.equivalents.end(), [](const Plan& a, const Plan& b) { return compare_plans(a, b) < 0; });
+  if (keep.equivalents.size() > kMaxEquivalents) keep.equivalents.resize(kMaxEquivalents);
+}
+// Merges same-cost neighbours of a list sorted by better() (same score and memory are adjacent).
+void merge_equivalents(std::vector<Candidate>& v) {
+  std::vector<Candidate> out;
+  out.reserve(v.size());
+  for (Candidate& c : v) {
+    if (!out.empty() && same_cost(out.back(), c)) absorb(out.back(), c);
+    else out.push_back(std::move(c));
+  }
+  v = std::move(out);
+}
+
 // Pareto dominance on (useful tokens/s up, headroom up); equal points: the smaller plan wins, so
 // the relation is a strict partial order and the front does not depend on the insertion order.
 bool dominates(const Candidate& q, const Candidate& x) {
@@ -189,6 +212,7 @@ struct Worker {
   bool verify = false;
   bool keep_pareto = true;
   bool gbs_auto = false;
+  bool merge = true;  // SearchSpec::merge_equivalents
   BatchModel batch;
   double seq = 1;
   double score_factor = 1;  // objective = score_factor / useful tokens/s
@@ -203,6 +227,17 @@ struct Worker {
   Candidate smallest;
 
   void offer_top(const Candidate& c) {
+    for (Candidate& x : top)
+      if (merge && same_cost(x, c)) {  // one row per cost (issue 16.4)
+        if (better(c, x)) {
+          Candidate k = c;
+          absorb(k, x);
+          x = std::move(k);
+        } else {
+          absorb(x, c);
+        }
+        return;
+      }
     if (top.size() == top_k && !better(c, top.back())) return;
     auto pos = std::upper_bound(top.begin(), top.end(), c, [](const Candidate& a, const Candidate& b) { return better(a, b); });
     top.insert(pos, c);
@@ -259,7 +294,8 @@ struct Worker {
     const double tps = x.throughput.tokens_per_s;
     const double useful = gbs_auto ? tps * batch.useful_fraction(static_cast<double>(p.gbs) * seq) : tps;
     const double score = score_factor / useful;
-    const bool enters_top = top.size() < top_k || better(score, mem, p, top.back().score, top.back().metrics.memory.total(), top.back().plan);
+    const bool enters_top = top.size() < top_k || better(score, mem, p, top.back().score, top.back().metrics.memory.total(), top.back().plan) ||
+                            (merge && score == top.back().score && mem == top.back().metrics.memory.total());  // may be its equivalent
     // Pareto pre-check without building a candidate: any point at least as fast with at least as much headroom.
     const double headroom = x.memory.capacity - mem;
     bool maybe_pareto = keep_pareto;
@@ -333,6 +369,7 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
     w.keep_pareto = spec.pareto;
     w.verify = spec.verify_plans;
     w.gbs_auto = spec.gbs_auto;
+    w.merge = spec.merge_equivalents;
     w.batch = spec.batch;
     w.seq = static_cast<double>(m.seq);
     w.score_factor = score_factor;
@@ -402,6 +439,7 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
     }
   }
   std::sort(all_top.begin(), all_top.end(), [](const Candidate& a, const Candidate& b) { return better(a, b); });
+  if (spec.merge_equivalents) merge_equivalents(all_top);
   if (all_top.size() > static_cast<size_t>(spec.top_k)) all_top.resize(static_cast<size_t>(spec.top_k));
   r.top = std::move(all_top);
   for (const Candidate& x : all_front) {
@@ -447,13 +485,12 @@ strategies::StepReport full_report(const analytic::Estimator& est, const Candida
 TrainingTime training_time(const SearchSpec& spec, const model::ModelSpec& m, const Candidate& c, double tokens) {
   TrainingTime t;
   const double B = static_cast<double>(c.plan.gbs) * static_cast<double>(m.seq);  // batch in tokens
-  if (spec.gbs_auto) {
-    t.useful_tokens = tokens;
-    t.tokens_processed = spec.batch.tokens_needed(tokens, B);  // E = E_min (1 + B/B_noise)
-  } else {
-    t.tokens_processed = tokens;
-    t.useful_tokens = tokens * spec.batch.useful_fraction(B);  // E_min = E / (1 + B/B_noise)
-  }
+  // The tokens asked for are the tokens trained, with a fixed batch or --gbs auto alike (issue
+  // 16.4): a larger batch changes the step count, not the token count. useful_tokens reports the
+  // large-batch model's E_min = E / (1 + B/B_noise) (McCandlish et al. 2018 eq. 2.11), which
+  // ranks the batches of --gbs auto.
+  t.tokens_processed = tokens;
+  t.useful_tokens = tokens * spec.batch.useful_fraction(B);
   t.steps = t.tokens_processed / B;
   t.seconds = t.tokens_processed / c.metrics.throughput.tokens_per_s;
   return t;

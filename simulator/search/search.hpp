@@ -52,6 +52,9 @@ struct SearchSpec {
   double tokens = 0;  // T (0: none given; time objective then ranks as throughput)
   double price_usd_per_gpu_hour = 0;  // cost objective (0: the cluster's price)
   int top_k = 10;
+  // One row per cost (issue 16.4): plans identical in objective, step and memory merge into one
+  // Candidate with its equivalents. The GUI's scatter, which plots every plan, turns it off.
+  bool merge_equivalents = true;
   bool pareto = true;  // keep the Pareto front (scale and budget do not need it)
   // Also run every plan through strategies::resolve_plan and skip those it refuses (counted in
   // SearchResult::rejected). Work items are always probed (space.hpp); this checks every leaf, at
@@ -76,8 +79,14 @@ struct Candidate {
   analytic::StepMetrics metrics;
   double useful_tokens_per_s = 0;  // tokens/s x E_min/E under --gbs auto, else tokens/s
   double score = 0;                // the objective, smaller is better (see objective_value)
+  // Plans identical to this one in objective, step time and memory (issue 16.4: one row per cost;
+  // e.g. recompute none and selective under flash attention), by compare_plans, at most
+  // kMaxEquivalents. The candidate itself is the smallest of them by compare_plans.
+  std::vector<strategies::Plan> equivalents;
   double headroom() const { return metrics.memory.capacity - metrics.memory.total(); }
 };
+
+inline constexpr size_t kMaxEquivalents = 8;
 
 struct SearchResult {
   std::uint64_t evaluated = 0;  // plans the estimator costed
@@ -105,9 +114,9 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec);
 // The full StepReport of a candidate (re-evaluated through Estimator::evaluate: identical numbers).
 strategies::StepReport full_report(const analytic::Estimator& est, const Candidate& c);
 
-// Tokens processed, steps and seconds to train for a candidate: with gbs_auto `tokens` are E_min
-// (useful tokens) and the large-batch model adds E/E_min; with a fixed batch `tokens` are the
-// tokens processed.
+// Tokens processed, steps and seconds to train `tokens` for a candidate: the tokens processed are
+// `tokens` (fixed batch and gbs_auto alike; steps = tokens / batch); useful_tokens is the
+// large-batch model's E_min of them.
 struct TrainingTime {
   double tokens_processed = 0, useful_tokens = 0, steps = 0, seconds = 0;
 };

@@ -136,6 +136,10 @@ int pp_values(const Space& s, const Plan& p, int* out) {
 void pp_apply(const Space& s, Plan& p, int v) {
   p.pp = v;
   p.allow_uneven_layers = s.model->layers % v != 0;
+  const strategies::StageLayers sl = strategies::stage_layers(s.model->layers, v);  // the plan says its split (key layers=)
+  p.layers_first = static_cast<int>(sl.first);
+  p.layers_middle = static_cast<int>(sl.middle);
+  p.layers_last = static_cast<int>(sl.last);
 }
 
 // --- dp: what is left of the GPUs; must divide the global batch ---
