@@ -263,6 +263,29 @@ StepReport Estimator::evaluate(const Plan& p, const LayerTable& t, const ChunkTa
   return r;
 }
 
+// ZeRO-3 / FSDP, one microbatch on the slowest stage (docs/zero3.md): the forward's gathers run
+// under the forward compute, the backward's gathers and reduce-scatters under the backward (and
+// recompute) compute, as far as prefetch lets them: with depth 0 nothing hides; otherwise the first
+// fetch of each pass (one layer, at most the prefetch bucket) and the last layer's reduce-scatter
+// wait, and the rest overlaps, still costing the compute its overlap_slowdown share (SM and HBM
+// contention, as for TP overlap: strategies/layer_cost.hpp exposed_under).
+double Estimator::zero3_exposed(const Plan& p, const LayerTable& t, double P_stage, int stage, const StageLayers& sl,
+                                double comm_fwd_s, double comm_bwd_s, double rs_s) const {
+  const double comm = comm_fwd_s + comm_bwd_s;
+  if (c_.sw.zero3_prefetch_depth <= 0 || P_stage <= 0) return comm;
+  const bool first = stage == 0, last = stage == p.pp - 1;
+  const double layers = first ? sl.first : last ? sl.last : sl.middle;
+  const double fwd = layers * t.lc.fwd_s + (first ? t.ec.fwd_s : 0) + (last ? t.hc.fwd_s : 0);
+  const double bwd = layers * (t.lc.bwd_s + t.lc.recompute_s) + (first ? t.ec.bwd_s : 0) + (last ? t.hc.bwd_s : 0);
+  // Share of a pass the first fetch is: one layer, or the prefetch bucket if smaller (16-bit bytes).
+  const double layer_bytes = 2.0 * t.layer_params;
+  const double unit = std::min(1.0, std::min(layer_bytes, c_.sw.zero3_prefetch_bucket_bytes) / (2.0 * P_stage));
+  const double ag_bwd = comm_bwd_s - rs_s;
+  const double wait_fwd = unit * comm_fwd_s, wait_bwd = unit * (ag_bwd + rs_s);
+  const hw::Device& d = c_.device;
+  return wait_fwd + exposed_under(d, comm_fwd_s - wait_fwd, fwd) + wait_bwd + exposed_under(d, comm_bwd_s - wait_bwd, bwd);
+}
+
 StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTable* chunks) const {
   StepMetrics r;
   const hw::Device& dev = c_.device;
@@ -345,6 +368,8 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   const double units_slow = (slowest == 0 ? sl.first : slowest == p.pp - 1 ? sl.last : sl.middle) +
                             (slowest == 0 ? 2 : 0) + (slowest == p.pp - 1 ? (p.pp > 1 ? 2 : 1) : 0);
   const double nu = o_.executor_op_time ? units_slow : 1;
+  const bool z3_regather = c_.sw.zero3_regather_recompute && p.recompute == Recompute::full;
+  double z3_fwd = 0, z3_bwd = 0, z3_rs = 0;  // ZeRO-3, one microbatch: forward gathers, backward gathers + reduce-scatter
   // The data-parallel traffic of `P` parameters over group `g` of n ranks (time, payload bytes).
   auto dp_traffic = [&](double P, const hw::Group& g, double* time, double* bytes) {
     if (g.size <= 1 || P <= 0) return;
@@ -358,22 +383,29 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
                      hw::collective_time(c_, hw::Coll::all_gather, pb / nu, g));
       *bytes += gb + pb;
     } else {
-      const double per_mb = nu * (2 * hw::collective_time(c_, hw::Coll::all_gather, pb / nu, g) +
-                                  hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nu, g));
-      *time += static_cast<double>(m) * per_mb;
-      *bytes += static_cast<double>(m) * (2 * pb + gb);
+      // ZeRO-3 / FSDP (docs/zero3.md): every microbatch gathers the parameters before its forward
+      // and again before its backward (a third time when recompute re-gathers), and
+      // reduce-scatters the gradients after its backward.
+      const double ag = nu * hw::collective_time(c_, hw::Coll::all_gather, pb / nu, g);
+      const double rs = nu * hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nu, g);
+      z3_fwd += ag;
+      z3_bwd += (z3_regather ? 2 : 1) * ag + rs;
+      z3_rs += rs;
+      *time += static_cast<double>(m) * (ag + (z3_regather ? 2 : 1) * ag + rs);
+      *bytes += static_cast<double>(m) * ((z3_regather ? 3 : 2) * pb + gb);
     }
   };
   double dp_time = 0, dp_bytes = 0;
   dp_traffic(P_slow - P_exp, g_dp, &dp_time, &dp_bytes);
   if (ep_on) dp_traffic(P_exp, g_edp, &dp_time, &dp_bytes);
   double dp_exposed = dp_time;
-  if (c_.sw.dp_overlap && p.dp > 1) {
+  if (p.zero >= 3 && p.dp > 1) {
+    dp_exposed = static_cast<double>(m) * zero3_exposed(p, t, P_slow, slowest, sl, z3_fwd, z3_bwd, z3_rs);
+  } else if (c_.sw.dp_overlap && p.dp > 1) {
     // Bucketed reduction overlapped with backward: ZeRO-3 hides each microbatch's traffic under
     // that microbatch's compute; otherwise the last microbatch's backward is the window.
     const double bwd_window = comp_max - (sl.first * (lc.fwd_s) + 0);
-    if (p.zero >= 3) dp_exposed = std::max(0.0, dp_time - static_cast<double>(m) * comp_max);
-    else dp_exposed = std::max(0.0, dp_time - std::max(0.0, bwd_window));
+    dp_exposed = std::max(0.0, dp_time - std::max(0.0, bwd_window));
   }
   // Tied embeddings across pipeline ends: all-reduce of the word-embedding gradient (first <-> last stage).
   double emb_ar = 0;
