@@ -1,6 +1,6 @@
 // ZeRO-3 / FSDP cost (simulator/analytic/estimator.cpp zero3_exposed, docs/zero3.md; issues 15.2
 // and 23): per-microbatch gathers and reduce-scatters at one GPU's NIC share, what prefetch hides,
-// and the published ZeRO-3 runs of validation/zero3_runs.yaml (SC21 Table 2) within 15%.
+// and the published ZeRO-3 / FSDP runs of validation/zero3_runs.yaml within 15%.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -76,7 +76,7 @@ TEST(Zero3, PrefetchHidesTrafficUnderComputeButNeverTheFirstFetch) {
 
 TEST(Zero3, PublishedRunsWithinFifteenPercentAnd175BFallsByFortyPercent) {
   const validation::ValidationSummary s = validation::validate(validation::load_runs(SCALEPLAN_SOURCE_DIR "/validation/zero3_runs.yaml"));
-  ASSERT_EQ(s.runs.size(), 6u);
+  ASSERT_EQ(s.runs.size(), 8u);  // SC21 Table 2 (6) + Megatron-Bridge FSDP (2)
   std::map<std::string, double> pred;
   for (const auto& r : s.runs) {
     ASSERT_TRUE(r.supported) << r.id << ": " << r.note;
