@@ -43,7 +43,7 @@ std::string fmt_time(double s) {
 }
 
 nlohmann::json plan_json(const strategies::Plan& p) {
-  return {{"dp", p.dp},
+  nlohmann::json j = {{"dp", p.dp},
           {"tp", p.tp},
           {"pp", p.pp},
           {"vpp", p.vpp},
@@ -60,6 +60,8 @@ nlohmann::json plan_json(const strategies::Plan& p) {
           {"zero", p.zero},
           {"offload", name(p.offload)},
           {"precision", name(p.precision)}};
+  if (p.zero_shard > 0) j["zero_shard"] = p.zero_shard;  // hybrid sharding (docs/zero3.md); only when set
+  return j;
 }
 
 // Offload detail (issue 6): present only for offload plans; not a required key of the contract.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "common/errors.hpp"
 #include "hardware/collectives.hpp"
 #include "simulator/analytic/estimator.hpp"
 #include "validation/runs.hpp"
@@ -88,6 +89,55 @@ TEST(Zero3, PublishedRunsWithinFifteenPercentAnd175BFallsByFortyPercent) {
   const double drop = 1 - pred.at("sc21-t2-zero3-175b-1536gpu") / pred.at("sc21-t2-zero3-175b-384gpu");
   EXPECT_GE(drop, 0.40);
   std::printf("175B dp 384 -> 1536: predicted drop %.1f%%\n", 100 * drop);
+}
+
+}  // namespace
+
+namespace {
+
+using namespace scaleplan;
+
+// Hybrid sharding (zero_shard, FSDP HYBRID_SHARD): 175B on 16 nodes (128 GPUs, tp 1) sharded within
+// each node (zero_shard=8), replicated over the 16 nodes.
+TEST(Zero3Hybrid, GathersStayInTheNodeAndTheGradientShardIsAllReducedOncePerStep) {
+  const model::ModelSpec m = model::load_model("gpt3-175b");
+  hw::Cluster c = hw::load_cluster("selene-a100");
+  c.sw.zero3_prefetch_depth = 0;  // nothing hidden: the exposed time is the traffic
+  analytic::Estimator est(m, c);
+  const strategies::Plan h = strategies::resolve_plan(strategies::parse_plan("tp=1,pp=1,mbs=1,gbs=256,zero=3,zero_shard=8,recompute=full"), m, c, 128);
+  ASSERT_EQ(h.microbatches(), 2);
+  const double P = est.params_on_stage(h, 0), B = 2 * P;
+  // Inside the node (NVLink 300 GB/s x 0.78, 3 us a step): two gathers + one reduce-scatter per
+  // microbatch, (8-1)/8 B each; across the 16 nodes: one all-reduce of the 1/8 gradient shard.
+  const double intra = 7 * 3e-6 + 7.0 / 8 * B / (300e9 * 0.78);
+  const double shard = B / 8;
+  const double ar = hw::collective_time(c, hw::Coll::all_reduce, shard, hw::make_group(c, 16, 8));
+  const strategies::StepReport r = est.evaluate(h);
+  EXPECT_NEAR(r.dp_comm_exposed_s, 2 * 3 * intra + ar, 1e-9 * r.dp_comm_exposed_s);
+  EXPECT_NEAR(r.comm.dp, 2 * 3 * B + shard, 1e-6 * B);
+  // The replica all-reduce runs over one GPU per node at its NIC share (ring, 20 GB/s), tree or
+  // hierarchical, whichever is faster: at most the ring's 2 (n-1)/n shard / 20 GB/s.
+  EXPECT_LE(ar, 2 * 15 * 5e-6 + 2 * 15.0 / 16 * shard / 20e9 + 1e-12);
+  // Full sharding over all 128 GPUs moves the same bytes per microbatch at one NIC share instead.
+  const strategies::Plan f = strategies::resolve_plan(strategies::parse_plan("tp=1,pp=1,mbs=1,gbs=256,zero=3,recompute=full"), m, c, 128);
+  EXPECT_GT(est.evaluate(f).dp_comm_exposed_s, 5 * r.dp_comm_exposed_s);
+  // Memory: the model states shard over 8, not 128 (16 bytes per parameter in the ZeRO paper's recipe).
+  EXPECT_NEAR(r.memory.params + r.memory.grads + r.memory.optimizer -
+                  (est.evaluate(f).memory.params + est.evaluate(f).memory.grads + est.evaluate(f).memory.optimizer),
+              16 * P / 8 - 16 * P / 128, 0.02 * 16 * P / 8);
+}
+
+TEST(Zero3Hybrid, PlanRules) {
+  const model::ModelSpec m = model::load_model("gpt3-1.3b");
+  const hw::Cluster c = hw::load_cluster("selene-a100");
+  auto resolve = [&](const char* text) { return strategies::resolve_plan(strategies::parse_plan(text), m, c, 32); };
+  EXPECT_THROW(resolve("tp=1,pp=1,gbs=32,zero=2,zero_shard=8"), PlanError);  // needs zero=3
+  EXPECT_THROW(resolve("tp=1,pp=1,gbs=32,zero=3,zero_shard=5"), PlanError);  // 5 does not divide 32
+  EXPECT_THROW(strategies::parse_plan("zero_shard=0"), PlanError);
+  const strategies::Plan ok = resolve("tp=1,pp=1,gbs=32,zero=3,zero_shard=8");
+  EXPECT_EQ(ok.shard_degree(), 8);
+  EXPECT_NE(ok.to_string().find("zero_shard=8"), std::string::npos);
+  EXPECT_EQ(resolve("tp=1,pp=1,gbs=32,zero=3").to_string().find("zero_shard"), std::string::npos);
 }
 
 }  // namespace

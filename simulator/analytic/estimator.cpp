@@ -369,6 +369,10 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
                             (slowest == 0 ? 2 : 0) + (slowest == p.pp - 1 ? (p.pp > 1 ? 2 : 1) : 0);
   const double nu = o_.executor_op_time ? units_slow : 1;
   const bool z3_regather = c_.sw.zero3_regather_recompute && p.recompute == Recompute::full;
+  // Hybrid sharding: shard groups of zero_shard consecutive DP ranks, replica groups across them.
+  const bool hsdp = p.zero >= 3 && p.zero_shard > 0 && p.zero_shard < p.dp;
+  const hw::Group g_shard = hsdp ? hw::make_group(c_, p.zero_shard, s_dp) : hw::Group{};
+  const hw::Group g_replica = hsdp ? hw::make_group(c_, p.dp / p.zero_shard, s_dp * p.zero_shard) : hw::Group{};
   double z3_fwd = 0, z3_bwd = 0, z3_rs = 0;  // ZeRO-3, one microbatch: forward gathers, backward gathers + reduce-scatter
   // The data-parallel traffic of `P` parameters over group `g` of n ranks (time, payload bytes).
   auto dp_traffic = [&](double P, const hw::Group& g, double* time, double* bytes) {
@@ -386,8 +390,10 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
       // ZeRO-3 / FSDP (docs/zero3.md): every microbatch gathers the parameters before its forward
       // and again before its backward (a third time when recompute re-gathers), and
       // reduce-scatters the gradients after its backward.
-      const double ag = nu * hw::collective_time(c_, hw::Coll::all_gather, pb / nu, g);
-      const double rs = nu * hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nu, g);
+      // Hybrid sharding (zero_shard): the gathers and reduce-scatters stay inside the shard group.
+      const hw::Group& gs = hsdp ? g_shard : g;
+      const double ag = nu * hw::collective_time(c_, hw::Coll::all_gather, pb / nu, gs);
+      const double rs = nu * hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nu, gs);
       z3_fwd += ag;
       z3_bwd += (z3_regather ? 2 : 1) * ag + rs;
       z3_rs += rs;
@@ -400,7 +406,19 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   if (ep_on) dp_traffic(P_exp, g_edp, &dp_time, &dp_bytes);
   double dp_exposed = dp_time;
   if (p.zero >= 3 && p.dp > 1) {
-    dp_exposed = static_cast<double>(m) * zero3_exposed(p, t, P_slow, slowest, sl, z3_fwd, z3_bwd, z3_rs);
+    // Hybrid sharding: the gradient shard is all-reduced over the replica group once per step, in
+    // the last microbatch's backward (FSDP2 FSDPModule.set_requires_all_reduce(False) on the other
+    // microbatches, torch/distributed/_composable/fsdp/fully_shard.py; FSDP1 HYBRID_SHARD
+    // all-reduces after the reduce-scatter in _post_backward_hook).
+    double ar = 0;
+    if (hsdp) {
+      const double shard_grad = grad_e * (P_slow - P_exp) / p.zero_shard;
+      ar = hw::collective_time(c_, hw::Coll::all_reduce, shard_grad, g_replica);
+      dp_time += ar;
+      dp_bytes += shard_grad;
+    }
+    dp_exposed = static_cast<double>(m - 1) * zero3_exposed(p, t, P_slow, slowest, sl, z3_fwd, z3_bwd, z3_rs) +
+                 zero3_exposed(p, t, P_slow, slowest, sl, z3_fwd, z3_bwd + ar, z3_rs + ar);
   } else if (c_.sw.dp_overlap && p.dp > 1) {
     // Bucketed reduction overlapped with backward: ZeRO-3 hides each microbatch's traffic under
     // that microbatch's compute; otherwise the last microbatch's backward is the window.
@@ -414,7 +432,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     emb_ar = hw::collective_time(c_, hw::Coll::all_reduce, grad_e * m_.vocab * m_.hidden / p.tp, g_ends);
   }
   // Optimizer step on this GPU's shard.
-  const double opt_params = p.zero >= 1 ? (P_slow - P_exp) / p.dp + P_exp / (p.dp / p.ep) : P_slow;
+  const double opt_params = p.zero >= 1 ? (P_slow - P_exp) / p.shard_degree() + P_exp / (p.dp / p.ep) : P_slow;
   double t_opt = dev.stream_time(o_.optimizer_bytes_per_param * opt_params);
   double t_loop = 0;  // the executor's own per-step work outside the model (executor_op_time)
   if (o_.executor_op_time) {
@@ -519,7 +537,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     const double Pe = ep_on ? expert_params_on_stage(p, i, wdiv, sl) : 0;
     // (offload=gemini places the states in chunks below and replaces all of these.)
     const bool by_chunks = p.offload == Offload::gemini;
-    const OffloadStates off = by_chunks ? OffloadStates{} : offload_states(rec, p.offload, P_i - Pe, p.zero, p.dp, largest_layer);
+    const OffloadStates off = by_chunks ? OffloadStates{} : offload_states(rec, p.offload, P_i - Pe, p.zero, p.shard_degree(), largest_layer);
     ModelStates ms = off.gpu;
     double off_host = off.host, off_nvme = off.nvme;
     if (Pe > 0 && !by_chunks) {

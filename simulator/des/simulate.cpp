@@ -1657,6 +1657,8 @@ SimResult simulate(const model::ModelSpec& m, const hw::Cluster& c, const Plan& 
     throw PlanError("schedule", "simulate does not model the zero_bubble schedule with tensor parallelism across nodes yet (estimate does)");
   if (p.ep > 1 && p.zero >= 3)
     throw PlanError("ep", "simulate does not model expert parallelism with zero=3 yet (estimate does)");
+  if (p.zero_shard > 0 && p.zero_shard < p.dp)
+    throw PlanError("zero_shard", "simulate does not model hybrid sharding (zero_shard) yet (estimate does)");
   if (p.offload != strategies::Offload::none)
     throw PlanError("offload", "simulate does not model offload yet (host/PCIe traffic; estimate does)");
   if (p.schedule == strategies::Schedule::interleaved && p.vpp > 1 && p.microbatches() % p.pp != 0)
