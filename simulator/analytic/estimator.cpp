@@ -420,8 +420,8 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     dp_exposed = static_cast<double>(m - 1) * zero3_exposed(p, t, P_slow, slowest, sl, z3_fwd, z3_bwd, z3_rs) +
                  zero3_exposed(p, t, P_slow, slowest, sl, z3_fwd, z3_bwd + ar, z3_rs + ar);
   } else if (c_.sw.dp_overlap && p.dp > 1) {
-    // Bucketed reduction overlapped with backward: ZeRO-3 hides each microbatch's traffic under
-    // that microbatch's compute; otherwise the last microbatch's backward is the window.
+    // Bucketed reduction overlapped with backward (ZeRO 0-2): the last microbatch's backward is the
+    // window (ZeRO-3 above: its prefetch decides the overlap).
     const double bwd_window = comp_max - (sl.first * (lc.fwd_s) + 0);
     dp_exposed = std::max(0.0, dp_time - std::max(0.0, bwd_window));
   }
