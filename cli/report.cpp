@@ -31,7 +31,7 @@ std::string fmt_time(double s) {
 }
 
 nlohmann::json plan_json(const strategies::Plan& p) {
-  return {{"dp", p.dp},
+  nlohmann::json j = {{"dp", p.dp},
           {"tp", p.tp},
           {"pp", p.pp},
           {"vpp", p.vpp},
@@ -49,6 +49,8 @@ nlohmann::json plan_json(const strategies::Plan& p) {
           {"offload", name(p.offload)},
           {"precision", name(p.precision)},
           {"layers", p.layers_string()}};  // issue 16: the split, as the plan key layers=F/M/L
+  if (p.zero_shard > 0) j["zero_shard"] = p.zero_shard;  // hybrid sharding (docs/zero3.md); only when set
+  return j;
 }
 
 // Offload detail (issue 6): present only for offload plans; not a required key of the contract.

@@ -44,6 +44,7 @@ model::ModelSpec executor_model(model::ModelSpec m) {
 hw::Cluster executor_cluster(hw::Cluster c) {
   c.sw.flash_attention = false;  // unfused attention: the s x s probabilities are stored
   c.sw.dp_overlap = false;       // DP reduction after the last microbatch's backward
+  c.sw.zero3_prefetch_depth = 0; // ZeRO-3 gathers block where a unit is acquired (executor/gpt.cpp acquire_params)
   c.sw.pp_inside_dp = false;     // rank order tp, dp, pp (Grid::make)
   return c;
 }

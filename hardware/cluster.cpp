@@ -62,7 +62,8 @@ Cluster parse_cluster(const std::string& text, const std::string& file) {
     n.fail(c.host.nvme_bytes > 0 ? "nvme_GBps" : "nvme_TB", "nvme_TB and nvme_GBps must both be > 0 (NVMe present) or both 0 (none)");
 
   YamlMap w = y.map("network");
-  w.check_keys({"topology", "nic_Gbps_per_gpu", "latency_us", "bus_efficiency", "levels", "pod_gpus", "oversubscription"});
+  w.check_keys({"topology", "nic_Gbps_per_gpu", "latency_us", "bus_efficiency", "levels", "pod_gpus", "oversubscription",
+                "nics_per_node"});
   const std::string topo = w.choice("topology", {"fat_tree", "rail_optimized", "clos"}, "fat_tree");
   c.net.topology = topo == "fat_tree" ? Topology::fat_tree : topo == "rail_optimized" ? Topology::rail_optimized : Topology::clos;
   c.net.nic_bw_Bps = w.num("nic_Gbps_per_gpu") * 1e9 / 8.0;
@@ -72,6 +73,8 @@ Cluster parse_cluster(const std::string& text, const std::string& file) {
   c.net.pod_gpus = static_cast<int>(w.integer_or("pod_gpus", 0, Bound::non_negative));
   c.net.oversubscription = w.num_or("oversubscription", 1);
   if (c.net.oversubscription < 1) w.fail("oversubscription", "must be >= 1 (1 = full bisection)");
+  c.net.nics_per_node = static_cast<int>(w.integer_or("nics_per_node", 0, Bound::non_negative));
+  if (c.net.nics_per_node > c.gpus_per_node) w.fail("nics_per_node", "must be <= node.gpus (the NIC rate is given per GPU)");
 
   // The default software stack (configs/stacks; none named: "unrestricted"), then the cluster's
   // `software:` block as overrides on top of it.

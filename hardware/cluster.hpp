@@ -27,6 +27,10 @@ struct Network {
   int levels = 3;
   int pod_gpus = 0;            // 0 = one full-bisection fabric
   double oversubscription = 1; // above the pod
+  // NICs of a node for application traffic (0: one per GPU). nic_bw_Bps stays the per-GPU share of
+  // the node's NIC capacity (nic_Gbps_per_gpu), so one NIC's rate is nic_bw_Bps x gpus / nics
+  // (e.g. DGX A100: 8 x HDR 200 Gb/s for 8 GPUs; 4 NICs for 8 GPUs: two GPUs share each NIC).
+  int nics_per_node = 0;
 };
 
 struct Host {
@@ -75,6 +79,22 @@ struct Software {
   // can run. "unrestricted" (the default) offers every technique scaleplan models.
   std::string stack = "unrestricted";
   Capabilities caps;
+  // ZeRO-3 / FSDP parameter prefetch (docs/zero3.md). Units (layers) whose all-gather may be in
+  // flight ahead of the compute that needs them: PyTorch FSDP backward_prefetch=BACKWARD_PRE and
+  // FSDP2's default prefetch one unit ahead (torch/distributed/fsdp/_runtime_utils.py
+  // _prefetch_handle; torch/distributed/_composable/fsdp/_fsdp_state.py). 0: no prefetch, every
+  // gather is exposed.
+  int zero3_prefetch_depth = 1;
+  // Bytes fetched ahead at most (DeepSpeed stage3_prefetch_bucket_size, default 5e7 parameters
+  // = 1e8 bytes in 16-bit; deepspeed/runtime/zero/config.py). The first fetch of each pass
+  // (min(one layer, bucket)) cannot hide under compute.
+  double zero3_prefetch_bucket_bytes = 1e8;
+  // Whether recompute re-gathers the parameters a second time in backward (true: the checkpoint
+  // wraps the sharded unit, as CheckpointWrapper(FSDP(block))). false (default): the backward's one
+  // gather serves the recomputed forward too -- DeepSpeed keeps parameters reused within
+  // stage3_max_reuse_distance (default 1e9 parameters; deepspeed/runtime/zero/config.py) and
+  // FSDP(CheckpointWrapper(block)) unshards once in its pre-backward hook.
+  bool zero3_regather_recompute = false;
 };
 
 struct Cluster {

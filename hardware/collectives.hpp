@@ -22,11 +22,18 @@ struct Group {
   int per_node = 1;        // members sharing a node
   int nodes = 1;           // nodes the group spans
   double pod_factor = 1;   // <= 1: share of the NIC rate left when the group crosses an oversubscribed layer
+  // GPUs of a node that send across nodes at the same time (issue 23): every rank of a node runs
+  // its copy of a data-parallel (or pipeline) collective at once, so by default all of the node's
+  // GPUs; fewer when the job holds only part of a node. Each of them gets its share of the node's
+  // NICs (nic_share).
+  int senders = 1;
 };
 // (Inline: the estimator builds several groups for every plan the search evaluates.)
-inline Group make_group(const Cluster& c, int size, int stride) {
+// `senders`: GPUs of a node communicating across nodes at the same time (0: all gpus_per_node).
+inline Group make_group(const Cluster& c, int size, int stride, int senders = 0) {
   Group g;
   g.size = std::max(size, 1);
+  g.senders = senders > 0 ? std::min(senders, c.gpus_per_node) : std::max(c.gpus_per_node, 1);
   stride = std::max(stride, 1);
   const int gpn = c.gpus_per_node;
   g.per_node = stride >= gpn ? 1 : std::min(g.size, std::max(1, gpn / stride));
@@ -45,7 +52,11 @@ inline Group make_group(const Cluster& c, int size, int stride) {
 
 // Effective (achieved) bandwidths, bytes/s per GPU.
 double intra_bw(const Cluster& c);
-double inter_bw(const Cluster& c, const Group& g);
+// One GPU's share of its node's NICs when g.senders GPUs of the node send across nodes at once:
+// min(one NIC, node NIC capacity / senders) x bus efficiency x pod factor (issue 23; docs/zero3.md).
+// With one NIC per GPU and every GPU sending this is the per-GPU NIC rate (nic_Gbps_per_gpu).
+double nic_share(const Cluster& c, const Group& g);
+inline double inter_bw(const Cluster& c, const Group& g) { return nic_share(c, g); }
 
 // One algorithm: returns seconds, or a negative number if it does not apply to this kind.
 using CollAlgo = double (*)(const Cluster&, Coll, double bytes, const Group&);

@@ -96,6 +96,7 @@ std::string Plan::to_string() const {
   s << ",schedule=" << name(schedule) << ",recompute=" << name(recompute) << ",zero=" << zero
     << ",offload=" << name(offload) << ",precision=" << name(precision);
   if (uneven_split()) s << ",layers=" << layers_string();
+  if (zero_shard > 0) s << ",zero_shard=" << zero_shard;
   return s.str();
 }
 
@@ -161,6 +162,7 @@ void set_key(Plan& p, const std::string& k, const std::string& v) {
   else if (k == "layers") parse_layers(p, k, v);
   else if (k == "tp_depth") p.tp_depth = static_cast<int>(parse_int(k, v, 1));
   else if (k == "zero") p.zero = static_cast<int>(parse_int(k, v, 0));
+  else if (k == "zero_shard") p.zero_shard = static_cast<int>(parse_int(k, v, 1));
   else if (k == "tp_mode")
     p.tp_mode = parse_enum<TpMode>(k, v, {{"1d", TpMode::d1}, {"2d", TpMode::d2}, {"2.5d", TpMode::d2_5}, {"3d", TpMode::d3}});
   else if (k == "sp") p.sp = parse_bool(k, v);
@@ -180,7 +182,7 @@ void set_key(Plan& p, const std::string& k, const std::string& v) {
     p.precision = parse_enum<Precision>(k, v, {{"fp32", Precision::fp32}, {"fp16", Precision::fp16}, {"bf16", Precision::bf16}, {"fp8", Precision::fp8}});
     p.precision_set = true;
   } else
-    throw PlanError(k, "unknown key (known: dp tp pp vpp mbs gbs cp ep tp_mode tp_depth sp cp_algo schedule recompute zero offload precision layers)");
+    throw PlanError(k, "unknown key (known: dp tp pp vpp mbs gbs cp ep tp_mode tp_depth sp cp_algo schedule recompute zero offload precision layers zero_shard)");
 }
 
 }  // namespace
@@ -267,6 +269,13 @@ Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long 
   if (m.seq % p.cp != 0) throw PlanError("cp", "cp=" + std::to_string(p.cp) + " does not divide seq=" + std::to_string(m.seq));
   cp_model(p.cp_algo).check(p, m);
   if (p.zero > 3) throw PlanError("zero", "must be 0, 1, 2 or 3");
+  if (p.zero_shard > 0) {  // hybrid sharding (docs/zero3.md)
+    if (p.zero != 3) throw PlanError("zero_shard", "needs zero=3 (got zero=" + std::to_string(p.zero) + ")");
+    if (p.dp % p.zero_shard != 0)
+      throw PlanError("zero_shard", "zero_shard=" + std::to_string(p.zero_shard) + " does not divide dp=" + std::to_string(p.dp));
+    if (p.ep > 1) throw PlanError("zero_shard", "hybrid sharding with ep>1 is not modelled");
+    if (p.offload != Offload::none) throw PlanError("zero_shard", "hybrid sharding with offload is not modelled");
+  }
   if (p.pp > m.layers) throw PlanError("pp", "pp=" + std::to_string(p.pp) + " exceeds layers=" + std::to_string(m.layers));
   if (p.vpp > 1 && !p.schedule_set) p.schedule = Schedule::interleaved;
   if (p.vpp > 1 && p.schedule != Schedule::interleaved)

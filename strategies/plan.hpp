@@ -36,6 +36,12 @@ struct Plan {
   bool schedule_set = false;
   Recompute recompute = Recompute::none;
   int zero = 0;
+  // ZeRO-3 shard group (hybrid sharding: PyTorch FSDP ShardingStrategy.HYBRID_SHARD / FSDP2 2-D
+  // mesh, "HSDP"): parameters, gradients and optimizer states shard over zero_shard consecutive
+  // data-parallel ranks and replicate over dp / zero_shard groups. 0: shard over all of dp.
+  int zero_shard = 0;
+  // The shard group size ZeRO-3 uses (dp unless zero_shard says fewer).
+  int shard_degree() const { return zero_shard > 0 ? zero_shard : dp; }
   Offload offload = Offload::none;
   Precision precision = Precision::bf16;
   bool precision_set = false;

@@ -378,3 +378,42 @@ TEST(DesContention, DataParallelTrafficSlowsTheContextParallelReduceScattersTheA
 }
 
 }  // namespace
+
+// ---- NIC share per GPU (issue 23) ----------------------------------------------------------
+
+namespace {
+// ZeRO-3 on 16 GPUs (2 nodes) without prefetch (every gather and reduce-scatter exposed): per
+// microbatch two parameter all-gathers and one gradient reduce-scatter, each a flat ring of the dp
+// group at one GPU's NIC share: (n-1) latencies + (n-1)/n B / share.
+double zero3_hand_s(const analytic::Estimator& est, const strategies::Plan& p, const hw::Cluster& c) {
+  const double B = 2.0 * est.params_on_stage(p, 0);  // bf16 parameters = bf16 gradients
+  const double n = p.dp;
+  const double share = hw::nic_share(c, hw::make_group(c, p.dp, p.tp));
+  const double ring = (n - 1) * c.net.latency_s + (n - 1) / n * B / share;
+  return static_cast<double>(p.microbatches()) * 3 * ring;
+}
+}  // namespace
+
+TEST(DesNicShare, Zero3GathersAtOneNicShareTp1VsTp8And8Vs4NicsAnalyticAndDesAgree) {
+  const model::ModelSpec m = model::load_model("gpt3-1.3b");
+  for (int nics : {8, 4}) {
+    hw::Cluster c = flat(hw::load_cluster("selene-a100"));
+    c.sw.dp_overlap = false;
+    c.sw.zero3_prefetch_depth = 0;
+    c.net.nics_per_node = nics;
+    c.net.nic_bw_Bps = 25e9 * nics / 8;  // 200 Gb/s NICs: 8 per node, or 4 shared by two GPUs each
+    for (const char* text : {"tp=1,pp=1,mbs=1,gbs=32,zero=3", "tp=8,pp=1,mbs=1,gbs=4,zero=3"}) {
+      const strategies::Plan p = plan_for(m, c, text, 16);
+      analytic::Estimator est(m, c);
+      const double hand = zero3_hand_s(est, p, c);
+      const double ana = est.evaluate(p).dp_comm_exposed_s;
+      EXPECT_NEAR(ana, hand, 1e-3 * hand) << text << " nics " << nics;
+      des::SimOptions o;
+      o.timeline = false;
+      const des::SimResult r = des::simulate(m, c, p, o);
+      EXPECT_NEAR(r.report.dp_comm_exposed_s, hand, 0.03 * hand) << text << " nics " << nics << ": simulated "
+                                                                 << r.report.dp_comm_exposed_s << " s, hand " << hand << " s";
+      std::printf("%s nics %d: hand %.4f s analytic %.4f s simulated %.4f s\n", text, nics, hand, ana, r.report.dp_comm_exposed_s);
+    }
+  }
+}

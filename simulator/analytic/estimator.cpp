@@ -270,6 +270,29 @@ StepReport Estimator::evaluate(const Plan& p, const LayerTable& t, const ChunkTa
   return r;
 }
 
+// ZeRO-3 / FSDP, one microbatch on the slowest stage (docs/zero3.md): the forward's gathers run
+// under the forward compute, the backward's gathers and reduce-scatters under the backward (and
+// recompute) compute, as far as prefetch lets them: with depth 0 nothing hides; otherwise the first
+// fetch of each pass (one layer, at most the prefetch bucket) and the last layer's reduce-scatter
+// wait, and the rest overlaps, still costing the compute its overlap_slowdown share (SM and HBM
+// contention, as for TP overlap: strategies/layer_cost.hpp exposed_under).
+double Estimator::zero3_exposed(const Plan& p, const LayerTable& t, double P_stage, int stage, const StageLayers& sl,
+                                double comm_fwd_s, double comm_bwd_s, double rs_s) const {
+  const double comm = comm_fwd_s + comm_bwd_s;
+  if (c_.sw.zero3_prefetch_depth <= 0 || P_stage <= 0) return comm;
+  const bool first = stage == 0, last = stage == p.pp - 1;
+  const double layers = first ? sl.first : last ? sl.last : sl.middle;
+  const double fwd = layers * t.lc.fwd_s + (first ? t.ec.fwd_s : 0) + (last ? t.hc.fwd_s : 0);
+  const double bwd = layers * (t.lc.bwd_s + t.lc.recompute_s) + (first ? t.ec.bwd_s : 0) + (last ? t.hc.bwd_s : 0);
+  // Share of a pass the first fetch is: one layer, or the prefetch bucket if smaller (16-bit bytes).
+  const double layer_bytes = 2.0 * t.layer_params;
+  const double unit = std::min(1.0, std::min(layer_bytes, c_.sw.zero3_prefetch_bucket_bytes) / (2.0 * P_stage));
+  const double ag_bwd = comm_bwd_s - rs_s;
+  const double wait_fwd = unit * comm_fwd_s, wait_bwd = unit * (ag_bwd + rs_s);
+  const hw::Device& d = c_.device;
+  return wait_fwd + exposed_under(d, comm_fwd_s - wait_fwd, fwd) + wait_bwd + exposed_under(d, comm_bwd_s - wait_bwd, bwd);
+}
+
 StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTable* chunks) const {
   StepMetrics r;
   const hw::Device& dev = c_.device;
@@ -361,6 +384,12 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   const double units_slow = (slowest == 0 ? sl.first : slowest == p.pp - 1 ? sl.last : sl.middle) +
                             (slowest == 0 ? 2 : 0) + (slowest == p.pp - 1 ? (p.pp > 1 ? 2 : 1) : 0);
   const double nu = o_.executor_op_time ? units_slow : 1;
+  const bool z3_regather = c_.sw.zero3_regather_recompute && p.recompute == Recompute::full;
+  // Hybrid sharding: shard groups of zero_shard consecutive DP ranks, replica groups across them.
+  const bool hsdp = p.zero >= 3 && p.zero_shard > 0 && p.zero_shard < p.dp;
+  const hw::Group g_shard = hsdp ? hw::make_group(c_, p.zero_shard, s_dp) : hw::Group{};
+  const hw::Group g_replica = hsdp ? hw::make_group(c_, p.dp / p.zero_shard, s_dp * p.zero_shard) : hw::Group{};
+  double z3_fwd = 0, z3_bwd = 0, z3_rs = 0;  // ZeRO-3, one microbatch: forward gathers, backward gathers + reduce-scatter
   // The data-parallel traffic of `P` parameters over group `g` of n ranks (time, payload bytes).
   auto dp_traffic = [&](double P, const hw::Group& g, double* time, double* bytes) {
     if (g.size <= 1 || P <= 0) return;
@@ -374,22 +403,43 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
                      hw::collective_time(c_, hw::Coll::all_gather, pb / nu, g));
       *bytes += gb + pb;
     } else {
-      const double per_mb = nu * (2 * hw::collective_time(c_, hw::Coll::all_gather, pb / nu, g) +
-                                  hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nu, g));
-      *time += static_cast<double>(m) * per_mb;
-      *bytes += static_cast<double>(m) * (2 * pb + gb);
+      // ZeRO-3 / FSDP (docs/zero3.md): every microbatch gathers the parameters before its forward
+      // and again before its backward (a third time when recompute re-gathers), and
+      // reduce-scatters the gradients after its backward.
+      // Hybrid sharding (zero_shard): the gathers and reduce-scatters stay inside the shard group.
+      const hw::Group& gs = hsdp ? g_shard : g;
+      const double ag = nu * hw::collective_time(c_, hw::Coll::all_gather, pb / nu, gs);
+      const double rs = nu * hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nu, gs);
+      z3_fwd += ag;
+      z3_bwd += (z3_regather ? 2 : 1) * ag + rs;
+      z3_rs += rs;
+      *time += static_cast<double>(m) * (ag + (z3_regather ? 2 : 1) * ag + rs);
+      *bytes += static_cast<double>(m) * ((z3_regather ? 3 : 2) * pb + gb);
     }
   };
   double dp_time = 0, dp_bytes = 0;
   dp_traffic(P_slow - P_exp, g_dp, &dp_time, &dp_bytes);
   if (ep_on) dp_traffic(P_exp, g_edp, &dp_time, &dp_bytes);
   double dp_exposed = dp_time;
-  if (c_.sw.dp_overlap && p.dp > 1) {
-    // Bucketed reduction overlapped with backward: ZeRO-3 hides each microbatch's traffic under
-    // that microbatch's compute; otherwise the last microbatch's backward is the window.
+  if (p.zero >= 3 && p.dp > 1) {
+    // Hybrid sharding: the gradient shard is all-reduced over the replica group once per step, in
+    // the last microbatch's backward (FSDP2 FSDPModule.set_requires_all_reduce(False) on the other
+    // microbatches, torch/distributed/_composable/fsdp/fully_shard.py; FSDP1 HYBRID_SHARD
+    // all-reduces after the reduce-scatter in _post_backward_hook).
+    double ar = 0;
+    if (hsdp) {
+      const double shard_grad = grad_e * (P_slow - P_exp) / p.zero_shard;
+      ar = hw::collective_time(c_, hw::Coll::all_reduce, shard_grad, g_replica);
+      dp_time += ar;
+      dp_bytes += shard_grad;
+    }
+    dp_exposed = static_cast<double>(m - 1) * zero3_exposed(p, t, P_slow, slowest, sl, z3_fwd, z3_bwd, z3_rs) +
+                 zero3_exposed(p, t, P_slow, slowest, sl, z3_fwd, z3_bwd + ar, z3_rs + ar);
+  } else if (c_.sw.dp_overlap && p.dp > 1) {
+    // Bucketed reduction overlapped with backward (ZeRO 0-2): the last microbatch's backward is the
+    // window (ZeRO-3 above: its prefetch decides the overlap).
     const double bwd_window = comp_max - (sl.first * (lc.fwd_s) + 0);
-    if (p.zero >= 3) dp_exposed = std::max(0.0, dp_time - static_cast<double>(m) * comp_max);
-    else dp_exposed = std::max(0.0, dp_time - std::max(0.0, bwd_window));
+    dp_exposed = std::max(0.0, dp_time - std::max(0.0, bwd_window));
   }
   // Tied embeddings across pipeline ends: all-reduce of the word-embedding gradient (first <-> last stage).
   double emb_ar = 0;
@@ -398,7 +448,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     emb_ar = hw::collective_time(c_, hw::Coll::all_reduce, grad_e * m_.vocab * m_.hidden / p.tp, g_ends);
   }
   // Optimizer step on this GPU's shard.
-  const double opt_params = p.zero >= 1 ? (P_slow - P_exp) / p.dp + P_exp / (p.dp / p.ep) : P_slow;
+  const double opt_params = p.zero >= 1 ? (P_slow - P_exp) / p.shard_degree() + P_exp / (p.dp / p.ep) : P_slow;
   double t_opt = dev.stream_time(o_.optimizer_bytes_per_param * opt_params);
   double t_loop = 0;  // the executor's own per-step work outside the model (executor_op_time)
   if (o_.executor_op_time) {
@@ -505,7 +555,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     const double Pe = ep_on ? expert_params_on_stage(p, i, wdiv, sl) : 0;
     // (offload=gemini places the states in chunks below and replaces all of these.)
     const bool by_chunks = p.offload == Offload::gemini;
-    const OffloadStates off = by_chunks ? OffloadStates{} : offload_states(rec, p.offload, P_i - Pe, p.zero, p.dp, largest_layer);
+    const OffloadStates off = by_chunks ? OffloadStates{} : offload_states(rec, p.offload, P_i - Pe, p.zero, p.shard_degree(), largest_layer);
     ModelStates ms = off.gpu;
     double off_host = off.host, off_nvme = off.nvme;
     if (Pe > 0 && !by_chunks) {

@@ -178,6 +178,10 @@ class Estimator {
   double stage_params(const strategies::Plan& p, int stage, double layer_params, double word_params,
                       const strategies::StageLayers& sl) const;
   double expert_params_on_stage(const strategies::Plan& p, int stage, double weight_div, const strategies::StageLayers& sl) const;
+  // ZeRO-3: the data-parallel time one microbatch exposes (comm_*: its forward gathers, its
+  // backward gathers + reduce-scatters, of which rs_s the reduce-scatters; docs/zero3.md).
+  double zero3_exposed(const strategies::Plan& p, const LayerTable& t, double P_stage, int stage,
+                       const strategies::StageLayers& sl, double comm_fwd_s, double comm_bwd_s, double rs_s) const;
   // The model-state recipe of a plan of precision `p` under the options (built once, in the constructor).
   const strategies::Recipe& recipe(strategies::Precision p) const { return recipes_[static_cast<int>(p)]; }
 

@@ -97,6 +97,10 @@ struct Work {
   double p2p_bytes = 0;
   double grad_e = 2, param_e = 2;
   int zero = 0;
+  // ZeRO-3 without prefetch (Software::zero3_prefetch_depth = 0): each pass waits for its gather.
+  // With prefetch the gathers run ahead on the communication stream and the compute does not wait
+  // (the estimator also charges the first fetch and the overlap slowdown; docs/zero3.md).
+  bool zero3_blocking = false;
   bool dp_overlap = true;
   bool tied_pp = false;     // tied embeddings over pp > 1: word-embedding gradient all-reduce
   double emb_grad_bytes = 0;
@@ -185,8 +189,22 @@ std::vector<std::vector<int>> by_node(const Net& net, const std::vector<int>& me
 // after. With several members per node NCCL runs one channel per NIC: channel j rotates each node's
 // members by j so its node-crossing hop leaves from a different GPU (and NIC); each channel carries
 // 1/C of the bytes (the estimator's ring bandwidth min(NVLink, per_node x NIC)).
+// Issue 23 (hardware/collectives.cpp ring_bw): a flat ring across nodes moves each GPU's bytes at
+// its own NIC share, not at the node's NICs combined; as flows, one channel whose every hop crosses
+// nodes (member i of node k sends to member i of node k + 1, the last node's member i to the first
+// node's member i + 1), so each member's NIC carries its whole share.
 void ring_flows(const std::vector<std::vector<int>>& nodes, double per_member_bytes, Phase& ph) {
   const size_t per_node = nodes.front().size();
+  bool even = true;
+  for (const auto& nd : nodes) even = even && nd.size() == per_node;
+  if (nodes.size() > 1 && even) {
+    std::vector<int> order;
+    for (size_t i = 0; i < per_node; ++i)
+      for (const auto& nd : nodes) order.push_back(nd[i]);
+    const size_t n = order.size();
+    for (size_t i = 0; i < n; ++i) ph.flows.push_back({order[i], order[(i + 1) % n], per_member_bytes});
+    return;
+  }
   const size_t C = nodes.size() > 1 ? per_node : 1;
   std::vector<int> order;
   for (size_t j = 0; j < C; ++j) {
@@ -511,9 +529,8 @@ void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double byte
   }
   if (g.loop == 2) {
     // Reduced TP group across nodes (Work::tp_loop): what one member's NIC and NVLink port carry.
-    // Ring with one channel per GPU of the node (ring_flows): each member sends X = steps/n B,
-    // X/C of it across the node boundary (it is the crossing sender of one channel of C) and the
-    // rest over NVLink. Hierarchical: the intra-node ring (p-1)/p B over NVLink, the rail ring
+    // Ring across nodes (ring_flows, issue 23): each member sends X = steps/n B, all of it across
+    // the node boundary through its own NIC share. Hierarchical (all-reduce only): the intra-node ring (p-1)/p B over NVLink, the rail ring
     // f (N-1)/N B/p over the NIC, the intra-node all-gather again for an all-reduce.
     const hw::Cluster& c = *x.c;
     const double n = x.w.L.tp, p = x.w.L.gpn, N = n / p;
@@ -533,7 +550,7 @@ void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double byte
     } else {
       const double steps = ar ? 2 * (n - 1) : n - 1;
       const double X = steps / n * bytes;
-      ph.push_back({X / p, X * (p - 1) / p, steps * c.net.latency_s});
+      ph.push_back({X, 0, steps * c.net.latency_s});
     }
     for (const LoopPhase& q : ph) {
       std::vector<sg4::CommPtr> comms;
@@ -833,6 +850,22 @@ void rank_main(Sim* xp, int id) {
       }
       if (post.post(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag params c" + std::to_string(c2), sem)) params_ready[c2] = sem;
     }
+  // ZeRO-3: the chunk's parameter all-gather before a forward or backward pass; without prefetch
+  // the pass waits for it (zero3_blocking).
+  auto gather_params = [&](const std::string& label) {
+    if (!w.zero3_blocking) {
+      post_now(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, label);
+      return;
+    }
+    lane.flush();
+    auto sem = sg4::Semaphore::create(0);
+    if (!post.post(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, label, sem)) return;
+    const double t0 = sg4::Engine::get_clock();
+    sem->acquire();
+    const double dt = sg4::Engine::get_clock() - t0;
+    rs.dp += dt;
+    if (dt > 0) x.span(id, SpanKind::comm, "wait " + label, t0, dt);
+  };
   for (size_t i = 0; i < ops.size(); ++i) {
     cur_op = i;
     const PipeOp& op = ops[i];
@@ -849,7 +882,7 @@ void rank_main(Sim* xp, int id) {
         rs.dp += dt;
         if (dt > 0) x.span(id, SpanKind::comm, "wait params", t0, dt);
       }
-      if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag F" + std::to_string(mb));
+      if (w.zero >= 3 && dp_on) gather_params("ag F" + std::to_string(mb));
       if (w.cp_flows) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag F", mb, ch);
       lane.add(SpanKind::compute, cc.f_comp, "F", mb, ch, &rs.compute);
       lane.add(SpanKind::comm, cc.f_comm, "tp F", mb, ch, &rs.tp);
@@ -858,7 +891,7 @@ void rank_main(Sim* xp, int id) {
       if (vs < V - 1) send(vs + 1, 0);
     } else {
       if (vs < V - 1) receive(vs, 1, (vs + 1) % p, "wait B", mb, ch);
-      if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, "ag B" + std::to_string(mb));
+      if (w.zero >= 3 && dp_on) gather_params("ag B" + std::to_string(mb));
       if (w.cp_flows && cc.cp_recompute) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag R", mb, ch);
       lane.add(SpanKind::recompute, cc.r_comp, "R", mb, ch, &rs.recompute);
       lane.add(SpanKind::comm, cc.r_comm, "tp R", mb, ch, &rs.tp);
@@ -1064,6 +1097,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
   w.m = static_cast<int>(p.microbatches());
   w.schedule = p.schedule;
   w.zero = p.zero;
+  w.zero3_blocking = c.sw.zero3_prefetch_depth <= 0;
   w.dp_overlap = c.sw.dp_overlap;
   w.total_ranks = p.gpus();
   analytic::Estimator est(m, c);
@@ -1640,6 +1674,8 @@ SimResult simulate(const model::ModelSpec& m, const hw::Cluster& c, const Plan& 
     throw PlanError("schedule", "simulate does not model the zero_bubble schedule with tensor parallelism across nodes yet (estimate does)");
   if (p.ep > 1 && p.zero >= 3)
     throw PlanError("ep", "simulate does not model expert parallelism with zero=3 yet (estimate does)");
+  if (p.zero_shard > 0 && p.zero_shard < p.dp)
+    throw PlanError("zero_shard", "simulate does not model hybrid sharding (zero_shard) yet (estimate does)");
   if (p.offload != strategies::Offload::none)
     throw PlanError("offload", "simulate does not model offload yet (host/PCIe traffic; estimate does)");
   if (p.schedule == strategies::Schedule::interleaved && p.vpp > 1 && p.microbatches() % p.pp != 0)
