@@ -135,15 +135,12 @@ void add_estimate(CLI::App& app, int& rc) {
       if (a->json) {
         nlohmann::json j = report_json(r);
         if (!flag.empty()) j["mfu_flag"] = flag;
-        std::cout << j.dump(2) << "
-";
+        std::cout << j.dump(2) << "\n";
       } else {
         std::cout << report_text(r, title);
-        if (!flag.empty()) std::cout << "flag: " << flag << "
-";
+        if (!flag.empty()) std::cout << "flag: " << flag << "\n";
       }
-      if (!a->plot.empty()) render_plot(breakdown_chart(r, title + "
-plan " + p.to_string()), a->plot);
+      if (!a->plot.empty()) render_plot(breakdown_chart(r, title + "\nplan " + p.to_string()), a->plot);
       return r.feasible ? 0 : 1;
     });
   });
