@@ -1,0 +1,29 @@
+#include "simulator/search/train_goodput.hpp"
+
+#include "common/errors.hpp"
+
+namespace scaleplan::search {
+
+hw::FailureProfile resolve_failures(const GoodputOptions& o, const hw::Cluster& c) {
+  if (!o.failures.empty()) return hw::load_failures(o.failures);
+  return hw::load_failures(c.failures.empty() ? hw::kDefaultFailureProfile : c.failures);
+}
+
+TrainGoodput train_goodput(const hw::Cluster& c, const hw::FailureProfile& f, const GoodputOptions& o, const Candidate& x,
+                           long long gpus, double failure_free_s, double price_usd_per_gpu_hour, double power_W_per_gpu) {
+  if (o.interval_s < 0) throw UsageError("--checkpoint-interval must be >= 0 seconds (0: Daly's optimum)");
+  TrainGoodput t;
+  t.profile = f.name;
+  t.mode = o.checkpoint;
+  const GoodputModel m = goodput_model(f, c, gpus, o.checkpoint);
+  t.g = goodput(m, failure_free_s, checkpoint_bytes(x.plan, x.metrics.memory), o.interval_s);
+  const double n = static_cast<double>(gpus);
+  t.hours = t.g.wall_s / 3600.0;
+  t.days = t.hours / 24.0;
+  t.gpu_hours = n * t.hours;                             // GPUs held for the whole wall time
+  t.usd = t.gpu_hours * price_usd_per_gpu_hour;          // rental: price x GPU-hours
+  t.energy_kwh = power_W_per_gpu * n * t.hours / 1000.0;  // as the failure-free figure: held GPUs draw their node share
+  return t;
+}
+
+}  // namespace scaleplan::search
