@@ -26,4 +26,25 @@ TrainGoodput train_goodput(const hw::Cluster& c, const hw::FailureProfile& f, co
   return t;
 }
 
+CostShares cost_shares(const Candidate& x, double useful_over_processed, double goodput_fraction) {
+  CostShares s;
+  const auto& t = x.metrics.time;
+  const double g = goodput_fraction;
+  const double step = t.step_s > 0 ? t.step_s : 1.0;
+  s.batch = g * (1.0 - useful_over_processed);
+  s.communication = g * t.comm_exposed_s / step;
+  s.bubble = g * t.bubble_s / step;
+  s.goodput = 1.0 - g;
+  // Registry-free: four named terms, the largest wins (ties: the first listed).
+  const std::pair<const char*, double> terms[] = {
+      {"batch", s.batch}, {"communication", s.communication}, {"bubble", s.bubble}, {"goodput", s.goodput}};
+  double best = 0;
+  for (const auto& [name, v] : terms)
+    if (v > best) {
+      best = v;
+      s.largest = name;
+    }
+  return s;
+}
+
 }  // namespace scaleplan::search

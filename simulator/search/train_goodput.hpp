@@ -27,4 +27,17 @@ struct TrainGoodput {
 TrainGoodput train_goodput(const hw::Cluster& c, const hw::FailureProfile& f, const GoodputOptions& o, const Candidate& x,
                            long long gpus, double failure_free_s, double price_usd_per_gpu_hour, double power_W_per_gpu);
 
+// What costs the most at a GPU count (issue 19, item 4): each term's share of the wall-clock time.
+//   batch          tokens beyond E_min (McCandlish et al. 2018: E = E_min (1 + B/B_noise)): g (1 - E_min/E)
+//   communication  exposed communication in the step: g x comm_exposed_s / step_s
+//   bubble         pipeline bubble in the step: g x bubble_s / step_s
+//   goodput        checkpoints, lost work and restarts: 1 - g
+// (g = goodput fraction; the terms are each alone's share, they overlap slightly: a wasted token's
+// step also has its bubble.)
+struct CostShares {
+  double batch = 0, communication = 0, bubble = 0, goodput = 0;
+  const char* largest = "none";
+};
+CostShares cost_shares(const Candidate& x, double useful_over_processed, double goodput_fraction);
+
 }  // namespace scaleplan::search
