@@ -17,6 +17,7 @@ void add_scale(CLI::App& app, int& rc);
 void add_budget(CLI::App& app, int& rc);
 void add_capacity(CLI::App& app, int& rc);  // issue 6
 void add_simulate(CLI::App& app, int& rc);
+void add_plan_cluster(CLI::App& app, int& rc);  // issue 19
 #ifdef SCALEPLAN_HAVE_EXECUTOR
 void add_run(CLI::App& app, int& rc);        // reference executor (executor/, issue 8)
 void add_calibrate(CLI::App& app, int& rc);  // measures this machine, writes a cluster YAML

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   scaleplan::cli::add_validate(app, rc);
   scaleplan::cli::add_capacity(app, rc);
   scaleplan::cli::add_simulate(app, rc);
+  scaleplan::cli::add_plan_cluster(app, rc);
 #ifdef SCALEPLAN_HAVE_EXECUTOR
   scaleplan::cli::add_run(app, rc);
   scaleplan::cli::add_calibrate(app, rc);
