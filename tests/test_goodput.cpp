@@ -91,6 +91,15 @@ TEST(Goodput, HandComputedRun) {
   EXPECT_NEAR(r.interruptions, w / M, 1e-9);
   EXPECT_NEAR(r.checkpoint_s + r.lost_s + r.restart_s, w - 864000, 1e-6 * w);
   EXPECT_NEAR(r.checkpoint_s, 864000 / tau * 60, 1e-6);
+  // Term by term: per segment (tau + 60 s) e^{s/M} - 1 failures, each losing M - s/(e^{s/M} - 1) of work.
+  const double seg = tau + 60, fails = std::expm1(seg / M);
+  EXPECT_NEAR(r.lost_s, 864000 / tau * (M * fails - seg), 1e-6 * r.lost_s);
+  EXPECT_NEAR(r.restart_s, 864000 / tau * fails * M * std::expm1(180.96 / M) + (w - w_u), 1e-6 * r.restart_s);
+  // Checkpoints fall between optimizer steps: with 100 s steps, a whole number of them.
+  const search::Goodput rs = search::goodput(g, 864000, bytes, 100.0);
+  EXPECT_DOUBLE_EQ(rs.interval_s, 100.0 * std::round(tau / 100.0));
+  EXPECT_DOUBLE_EQ(search::goodput(g, 864000, bytes, 5000.0).interval_s, 5000.0);  // at least one step
+  EXPECT_DOUBLE_EQ(search::goodput_wall_s(g, 864000, bytes, 100.0), rs.wall_s);
   // Async: blocks only for the device->host copy (2.4e12 / 2000 GPUs / 50 GB/s PCIe = 0.024 s), loses
   // the write in flight; the interval is at least the write.
   const search::GoodputModel ga = search::goodput_model(f, c, 2000, CheckpointMode::async);

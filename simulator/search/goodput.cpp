@@ -87,27 +87,32 @@ Costs costs(const GoodputModel& g, double bytes) {
   return k;
 }
 
-double interval(const GoodputModel& g, const Costs& k, double mtbf_s) {
-  const double tau = daly_interval_s(k.delta_s, mtbf_s);
+double interval(const GoodputModel& g, const Costs& k, double mtbf_s, double step_s) {
+  double tau = daly_interval_s(k.delta_s, mtbf_s);
   // Async: a new snapshot cannot start before the previous one is persisted.
-  return g.mode == CheckpointMode::async ? std::max(tau, k.write_s) : tau;
+  if (g.mode == CheckpointMode::async) tau = std::max(tau, k.write_s);
+  // A checkpoint is taken between optimizer steps: a whole number of steps, at least one (Benoit et
+  // al., "Robustness of the Young/Daly formula for stochastic iterative applications", 2020: the
+  // period rounded to iterations stays first-order optimal).
+  if (step_s > 0) tau = step_s * std::max(1.0, std::round(tau / step_s));
+  return tau;
 }
 
 }  // namespace
 
-double goodput_wall_s(const GoodputModel& g, double useful_s, double ckpt_bytes) {
+double goodput_wall_s(const GoodputModel& g, double useful_s, double ckpt_bytes, double step_s) {
   if (g.none()) return useful_s;
   const Costs k = costs(g, ckpt_bytes);
   double w = useful_s;
   if (g.unplanned_per_s > 0) {
     const double M = 1.0 / g.unplanned_per_s;
-    w = daly_wall_s(useful_s, interval(g, k, M), k.delta_s, k.restart_s, M);
+    w = daly_wall_s(useful_s, interval(g, k, M, step_s), k.delta_s, k.restart_s, M);
   }
   const double busy = g.planned_per_s * k.planned_s;  // share of the wall time in planned stops
   return busy < 1 ? w / (1.0 - busy) : std::numeric_limits<double>::infinity();
 }
 
-Goodput goodput(const GoodputModel& g, double useful_s, double ckpt_bytes, double interval_s) {
+Goodput goodput(const GoodputModel& g, double useful_s, double ckpt_bytes, double step_s, double interval_s) {
   Goodput r;
   r.useful_s = useful_s;
   r.wall_s = useful_s;
@@ -119,29 +124,36 @@ Goodput goodput(const GoodputModel& g, double useful_s, double ckpt_bytes, doubl
   r.blocking_s = k.delta_s;
   double w = useful_s;
   if (g.unplanned_per_s > 0) {
-    r.mtbf_s = 1.0 / g.unplanned_per_s;
-    r.young_interval_s = young_interval_s(k.delta_s, r.mtbf_s);
-    r.interval_s = interval_s > 0 ? interval_s : interval(g, k, r.mtbf_s);
-    w = daly_wall_s(useful_s, r.interval_s, k.delta_s, k.restart_s, r.mtbf_s);
+    const double M = 1.0 / g.unplanned_per_s;
+    r.mtbf_s = M;
+    r.young_interval_s = young_interval_s(k.delta_s, M);
+    r.interval_s = interval_s > 0 ? interval_s : interval(g, k, M, step_s);
+    w = daly_wall_s(useful_s, r.interval_s, k.delta_s, k.restart_s, M);
+    // Daly's wall time, term by term (segment s = tau + delta, failures per segment e^{s/M} - 1, each
+    // losing M - s/(e^{s/M} - 1) of the segment and M (e^{R/M} - 1) to the restart, which failures may
+    // also hit): checkpoints, lost work, restarts; they sum to w - useful exactly.
+    const double seg = r.interval_s + k.delta_s, segments = useful_s / r.interval_s;
+    const double fails = std::expm1(seg / M);
+    r.checkpoint_s = segments * k.delta_s;
+    const double stop = g.detect_s + g.restart_s + k.read_s;  // async's lag (k.restart_s - stop) is lost work
+    const double restart_all = segments * fails * M * std::expm1(k.restart_s / M);
+    r.restart_s = k.restart_s > 0 ? restart_all * stop / k.restart_s : 0.0;
+    r.lost_s = segments * (M * fails - seg) + (restart_all - r.restart_s);
   }
   const double busy = g.planned_per_s * k.planned_s;
-  w = busy < 1 ? w / (1.0 - busy) : std::numeric_limits<double>::infinity();
-  if (!std::isfinite(w)) {
+  const double wall = busy < 1 ? w / (1.0 - busy) : std::numeric_limits<double>::infinity();
+  if (!std::isfinite(wall)) {
     r.finishes = false;
-    r.wall_s = w;
+    r.wall_s = wall;
     r.fraction = 0;
     return r;
   }
-  r.wall_s = w;
-  r.fraction = useful_s / w;
+  r.restart_s += wall - w;  // planned stops: a checkpoint, relaunch and reload each
+  r.wall_s = wall;
+  r.fraction = useful_s / wall;
   // Expected counts over the whole run: rate x wall time (Poisson).
-  r.interruptions = g.unplanned_per_s * w;
-  r.planned_interruptions = g.planned_per_s * w;
-  // The overhead w - useful, split: checkpoints written on committed work, stops (detect + restart +
-  // reload, and the planned ones), and the rest is work lost and redone.
-  r.checkpoint_s = r.interval_s > 0 ? useful_s / r.interval_s * k.delta_s : 0.0;
-  r.restart_s = r.interruptions * (g.detect_s + g.restart_s + k.read_s) + r.planned_interruptions * k.planned_s;
-  r.lost_s = std::max(0.0, w - useful_s - r.checkpoint_s - r.restart_s);
+  r.interruptions = g.unplanned_per_s * wall;
+  r.planned_interruptions = g.planned_per_s * wall;
   return r;
 }
 

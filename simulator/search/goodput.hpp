@@ -56,16 +56,17 @@ struct Goodput {
   double useful_s = 0, wall_s = 0, fraction = 1;
   double interruptions = 0;          // unexpected, expected over the whole run (rate x wall time)
   double planned_interruptions = 0;  // planned, over the whole run
-  double checkpoint_s = 0, lost_s = 0, restart_s = 0;  // wall_s - useful_s, split
+  double checkpoint_s = 0, lost_s = 0, restart_s = 0;  // wall_s - useful_s, split (planned stops in restart_s)
   double interval_s = 0;        // useful work between checkpoints (0: none taken)
   double young_interval_s = 0;  // for comparison
   double mtbf_s = 0;            // 0: no failures
   double checkpoint_bytes = 0, write_s = 0, read_s = 0, blocking_s = 0;
   bool finishes = true;  // false: restarts outpace the work (wall time infinite)
 };
+// step_s > 0: checkpoints fall between optimizer steps (the interval is a whole number of steps).
 // interval_s > 0 forces the interval; 0 takes Daly's optimum (async: at least the write time).
-Goodput goodput(const GoodputModel& g, double useful_s, double ckpt_bytes, double interval_s = 0);
+Goodput goodput(const GoodputModel& g, double useful_s, double ckpt_bytes, double step_s = 0, double interval_s = 0);
 // The wall time only (the search's time-to-train objective).
-double goodput_wall_s(const GoodputModel& g, double useful_s, double ckpt_bytes);
+double goodput_wall_s(const GoodputModel& g, double useful_s, double ckpt_bytes, double step_s = 0);
 
 }  // namespace scaleplan::search

@@ -262,7 +262,7 @@ struct Worker {
     const double tps = x.throughput.tokens_per_s;
     const double useful = gbs_auto ? tps * batch.useful_fraction(static_cast<double>(p.gbs) * seq) : tps;
     double score = score_factor / useful;
-    if (goodput) score = goodput_wall_s(*goodput, score, checkpoint_bytes(p, x.memory));
+    if (goodput) score = goodput_wall_s(*goodput, score, checkpoint_bytes(p, x.memory), x.time.step_s);
     const bool enters_top = top.size() < top_k || better(score, mem, p, top.back().score, top.back().metrics.memory.total(), top.back().plan);
     // Pareto pre-check without building a candidate: any point at least as fast with at least as much headroom.
     const double headroom = x.memory.capacity - mem;

@@ -16,7 +16,7 @@ TrainGoodput train_goodput(const hw::Cluster& c, const hw::FailureProfile& f, co
   t.profile = f.name;
   t.mode = o.checkpoint;
   const GoodputModel m = goodput_model(f, c, gpus, o.checkpoint);
-  t.g = goodput(m, failure_free_s, checkpoint_bytes(x.plan, x.metrics.memory), o.interval_s);
+  t.g = goodput(m, failure_free_s, checkpoint_bytes(x.plan, x.metrics.memory), x.metrics.time.step_s, o.interval_s);
   const double n = static_cast<double>(gpus);
   t.hours = t.g.wall_s / 3600.0;
   t.days = t.hours / 24.0;
