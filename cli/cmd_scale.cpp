@@ -32,13 +32,16 @@ struct PointGoodput {
   double efficiency = 0;  // speedup with failures / GPU ratio, against the smallest count
 };
 
-std::vector<PointGoodput> scale_goodput(const GoodputSetup& gs, const hw::Cluster& c, const search::ScaleResult& r) {
+// With a fixed batch the tokens are the user's (processed) tokens: no time goes to extra tokens, so the
+// batch term is 0; with --gbs auto the tokens beyond E_min are the batch's cost.
+std::vector<PointGoodput> scale_goodput(const GoodputSetup& gs, const hw::Cluster& c, const search::ScaleResult& r, bool auto_batch) {
   std::vector<PointGoodput> out(r.points.size());
   for (size_t i = 0; i < r.points.size(); ++i) {
     const search::ScalePoint& p = r.points[i];
     if (!p.at.ok()) continue;
     out[i].t = run_goodput(gs, c, p.at.best(), p.at.used, p.train.seconds, c.price_usd_per_gpu_hour, c.power_W_per_gpu);
-    out[i].shares = search::cost_shares(p.at.best(), p.train.useful_tokens / p.train.tokens_processed, out[i].t.g.fraction);
+    const double useful_share = auto_batch ? p.train.useful_tokens / p.train.tokens_processed : 1.0;
+    out[i].shares = search::cost_shares(p.at.best(), useful_share, out[i].t.g.fraction);
   }
   if (r.base_index < 0) return out;
   const size_t b = static_cast<size_t>(r.base_index);
@@ -89,7 +92,7 @@ void add_scale(CLI::App& app, int& rc) {
       base.progress = &progress;
       const search::ScaleResult r = search::run_scale(est, base, b, counts, tokens);
       progress.finish();
-      const std::vector<PointGoodput> gp = scale_goodput(gsetup, c, r);
+      const std::vector<PointGoodput> gp = scale_goodput(gsetup, c, r, g.automatic);
       bool all_ok = true;
       for (const auto& p : r.points) all_ok = all_ok && p.at.ok();
 

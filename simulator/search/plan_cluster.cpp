@@ -160,11 +160,11 @@ PlanClusterResult plan_cluster(const model::ModelSpec& m, const std::vector<hw::
       if (!err) err = std::current_exception();
     }
     done.fetch_add(1);
-    if (spec.progress && spec.progress->due()) spec.progress->update("plan-cluster options", done.load(), total);
+    if (spec.progress && spec.progress->due()) spec.progress->update("plan-cluster, best plans of options", done.load(), total);
   }
   for (std::thread& t : pool) t.join();
   if (err) std::rethrow_exception(err);
-  if (spec.progress) spec.progress->update("plan-cluster options", total, total);
+  if (spec.progress) spec.progress->update("plan-cluster, best plans of options", total, total);
   choose(r, spec);
   front(r);
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

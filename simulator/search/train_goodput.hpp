@@ -29,6 +29,7 @@ TrainGoodput train_goodput(const hw::Cluster& c, const hw::FailureProfile& f, co
 
 // What costs the most at a GPU count (issue 19, item 4): each term's share of the wall-clock time.
 //   batch          tokens beyond E_min (McCandlish et al. 2018: E = E_min (1 + B/B_noise)): g (1 - E_min/E)
+//                  (pass useful_over_processed = 1 when the tokens are the processed ones: fixed batch)
 //   communication  exposed communication in the step: g x comm_exposed_s / step_s
 //   bubble         pipeline bubble in the step: g x bubble_s / step_s
 //   goodput        checkpoints, lost work and restarts: 1 - g
