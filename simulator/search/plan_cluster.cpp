@@ -20,20 +20,31 @@ long long noise_batch_sequences(const BatchModel& b, long long seq) {
 }
 
 std::vector<long long> auto_gpu_counts(long long lo, long long hi, int n, int node) {
+  // Log-spaced targets, each snapped to the nearest 2^k x {1, 9/8, 5/4, 11/8, 3/2, 7/4} (a multiple
+  // of the node): counts whose data-parallel part can divide a power-of-two batch (dp | gbs) with tp
+  // a power of two and pp in {1, 3, 5, 7, 9, 11} x 2^j, so the largest usable count <= N is N or near it.
   std::set<long long> s;
   const double a = std::log(static_cast<double>(lo)), b = std::log(static_cast<double>(hi));
   for (int i = 0; i < n; ++i) {
     const double x = std::exp(a + (b - a) * i / std::max(1, n - 1));
-    s.insert(std::max<long long>(node, std::llround(x / node) * node));
+    const double p2 = std::exp2(std::floor(std::log2(x)));
+    double best = p2;
+    for (double f : {1.0, 1.125, 1.25, 1.375, 1.5, 1.75, 2.0})
+      if (std::abs(p2 * f - x) < std::abs(best - x)) best = p2 * f;
+    const long long k = std::llround(best / node) * node;
+    if (k >= lo && k <= hi) s.insert(std::max<long long>(node, k));
   }
   return {s.begin(), s.end()};
 }
 
 namespace {
 
-// Usable counts searched per option (scale.hpp candidate_counts): the largest usable count may
-// need a model-parallel size that does not fit (e.g. pp=7 for dp | 2048), so a few are tried.
+// Usable counts tried per option, largest first (scale.hpp candidate_counts): the largest usable
+// count may need a model-parallel size that does not fit (e.g. pp=7 for dp | 2048).
 constexpr int kCountsPerOption = 4;
+// Microbatches of at most 8 sequences: larger ones only add activation memory once the GEMMs are
+// large (a pruning knob of Space, to keep 800 options within 5 s on 2 cores).
+constexpr long long kMaxMbs = 8;
 
 void check(const PlanClusterSpec& s, const std::vector<hw::Cluster>& clusters, const std::vector<long long>& counts) {
   if (!(s.tokens > 0)) throw UsageError("--tokens must be a positive token count");
@@ -57,14 +68,27 @@ ClusterOption evaluate(const analytic::Estimator& est, const hw::Cluster& c, con
   s.top_k = 1;
   s.pareto = false;
   s.threads = 1;  // options run in parallel instead
-  const CountResult r = best_at_count(est, s, spec.batch, n, kCountsPerOption);
-  o.used = r.used;
-  if (!r.ok()) {
-    o.reason = r.search.reason;
+  s.max_mbs = kMaxMbs;
+  // The largest usable count <= n that has a plan (scale.hpp candidate_counts, largest first); unlike
+  // best_at_count, smaller counts are not searched once one fits (an option is a rental size).
+  const std::vector<long long> cand = candidate_counts(est.model(), est.cluster(), n, spec.batch, kCountsPerOption);
+  SearchResult found;
+  for (long long k : cand) {
+    s.gpus = k;
+    s.gbs_auto = spec.batch.automatic;
+    s.batch = spec.batch.model;
+    s.gbs = spec.batch.automatic ? auto_gbs_candidates(est.model(), est.cluster(), k, spec.batch.model)
+                                 : std::vector<long long>{spec.batch.gbs};
+    found = run_search(est, s);
+    o.used = k;
+    if (found.ok()) break;
+  }
+  if (!found.ok()) {
+    o.reason = cand.empty() ? "no plan can use any count <= " + std::to_string(n) + " GPUs" : found.reason;
     return o;
   }
   o.ok = true;
-  o.best = r.best();
+  o.best = found.top.front();
   SearchSpec ts = s;
   ts.gbs_auto = spec.batch.automatic;
   ts.batch = spec.batch.model;

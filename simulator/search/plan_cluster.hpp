@@ -1,6 +1,6 @@
 #pragma once
 // Which cluster to rent (issue 19): node types (cluster presets) x network presets x GPU counts, each
-// option's best plan (the fastest, failure-free, scale.hpp best_at_count on the largest usable count)
+// option's best plan (the fastest, failure-free, on the largest usable count <= N that has one)
 // and its run with failures (train_goodput.hpp); the cheapest option that meets a deadline, or the
 // fastest within a budget, and the Pareto front of wall-clock days vs dollars.
 #include <string>
@@ -46,7 +46,8 @@ struct PlanClusterResult {
 // B = B_noise): one batch for every option keeps the comparison about the clusters.
 long long noise_batch_sequences(const BatchModel& b, long long seq);
 
-// Log-spaced GPU counts from `lo` to `hi`, multiples of `node` (the --gpus auto list).
+// Up to n log-spaced GPU counts from `lo` to `hi`, snapped to 2^k x {1, 9/8, 5/4, 11/8, 3/2, 7/4} and to
+// multiples of `node` (the --gpus auto list; duplicates merged).
 std::vector<long long> auto_gpu_counts(long long lo, long long hi, int n, int node);
 
 // Each cluster's failure profile: `spec.goodput.failures`, else the cluster's own.
