@@ -13,6 +13,7 @@
 #include "model/model.hpp"
 #include "simulator/analytic/estimator.hpp"
 #include "simulator/search/goodput.hpp"
+#include "simulator/search/plan_cluster.hpp"
 #include "simulator/search/scale.hpp"
 #include "simulator/search/train_goodput.hpp"
 
@@ -163,6 +164,23 @@ TEST(Goodput, BadInput) {
   EXPECT_THROW(search::goodput_model(hw::parse_failures(kProfile, "t.yaml"), c, 64, CheckpointMode::blocking), UsageError);
   // ... but not when no failure is modelled.
   EXPECT_NO_THROW(search::goodput_model(hw::load_failures("none"), c, 64, CheckpointMode::blocking));
+}
+
+TEST(PlanCluster, AutoCountsAndDefaultBatch) {
+  const std::vector<long long> c = search::auto_gpu_counts(64, 32768, 40, 8);
+  ASSERT_EQ(c.size(), 40u);
+  EXPECT_EQ(c.front(), 64);
+  EXPECT_EQ(c.back(), 32768);
+  for (long long n : c) {
+    EXPECT_EQ(n % 8, 0) << n;
+    long long odd = n;  // 2^k x {1, 9, 5, 11, 3, 7}
+    while (odd % 2 == 0) odd /= 2;
+    EXPECT_TRUE(odd == 1 || odd == 3 || odd == 5 || odd == 7 || odd == 9 || odd == 11) << n;
+  }
+  search::BatchModel b;
+  b.b_noise_tokens = 4e6;
+  EXPECT_EQ(search::noise_batch_sequences(b, 8192), 512);   // 488 sequences -> 512
+  EXPECT_EQ(search::noise_batch_sequences(b, 2048), 2048);  // 1953 -> 2048
 }
 
 // Llama 3 405B on 16,384 H100 for 15.6T tokens (Llama 3 Herd of Models, sec. 3.3.4): 419 unexpected
