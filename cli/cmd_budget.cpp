@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/goodput_cli.hpp"
 #include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
@@ -20,6 +21,7 @@ struct BudgetArgs {
   long long gpus = 0;
   double price = 0;
   bool json = false, csv = false;
+  GoodputArgs goodput;  // issue 19
 };
 }  // namespace
 
@@ -33,12 +35,14 @@ void add_budget(CLI::App& app, int& rc) {
   sub->add_option("--gbs", a->gbs, "global batch (sequences) or 'auto' (default: auto)");
   add_seq_option(sub, a->io);
   add_search_tuning_options(sub, a->tune);
+  add_goodput_options(sub, a->goodput);
   sub->add_flag("--json", a->json, "print one JSON object only");
   sub->add_flag("--csv", a->csv, "print the rows as CSV (the --json fields, dotted columns) instead of the table");
   sub->callback([a, &rc] {
     rc = guarded([&] {
       if (a->json && a->csv) throw UsageError("--json and --csv each print the whole stdout: give one");
       LoadedInputs in = load_inputs(a->io);
+      const GoodputSetup gsetup = goodput_setup(a->goodput, in.cluster);
       model::ModelSpec& m = in.model;
       hw::Cluster& c = in.cluster;
       const search::GbsArg g = search::parse_gbs(a->gbs);
@@ -60,6 +64,9 @@ void add_budget(CLI::App& app, int& rc) {
       base.progress = &progress;
       const search::Budget r = search::run_budget(est, base, b, a->gpus, tokens, a->price);
       progress.finish();
+      const search::TrainGoodput gp = r.at.ok() ? run_goodput(gsetup, c, r.at.best(), r.at.used, r.train.seconds, r.price_usd_per_gpu_hour,
+                                                              r.power_W_per_gpu)
+                                                : search::TrainGoodput{};
 
       if (a->json || a->csv) {
         nlohmann::json j = {{"model", m.name},
@@ -89,6 +96,7 @@ void add_budget(CLI::App& app, int& rc) {
           j["power_W_per_gpu"] = r.power_W_per_gpu;
           j["energy_kwh"] = r.energy_kwh;
           j["estimate"] = report_json(search::full_report(est, x));
+          add_goodput_json(j, gp);
         } else {
           j["reason"] = r.at.search.reason;
         }
@@ -124,6 +132,7 @@ void add_budget(CLI::App& app, int& rc) {
       out += fmt::format("GPU-hours    {:.4g}\n", r.gpu_hours);
       out += fmt::format("cost         ${:.4g} at ${:.2f} per GPU-hour\n", r.usd, r.price_usd_per_gpu_hour);
       out += fmt::format("energy       {:.4g} kWh at {:.0f} W per GPU (node power share, no PUE)\n", r.energy_kwh, r.power_W_per_gpu);
+      out += goodput_text(gp, r.days, r.price_usd_per_gpu_hour);
       std::cout << out;
       return 0;
     });

@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/export.hpp"
+#include "cli/goodput_cli.hpp"
 #include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
@@ -26,6 +27,7 @@ struct SearchArgs {
   double price = 0;
   bool json = false, csv = false;
   std::string export_format, export_out;  // --export FORMAT [--out FILE]: the best plan for a framework
+  GoodputArgs goodput;  // --objective time-to-train (issue 19)
 };
 
 
@@ -39,12 +41,14 @@ void add_search(CLI::App& app, int& rc) {
   add_model_cluster_options(sub, a->io);
   sub->add_option("--gpus", a->gpus, "GPU count")->required();
   sub->add_option("--gbs", a->gbs, "global batch (sequences), or 'auto' (large-batch model picks it)")->required();
-  sub->add_option("--objective", a->objective, "throughput | cost (USD per token) | time (to train --tokens)");
+  sub->add_option("--objective", a->objective,
+                  "throughput | cost (USD per token) | time (to train --tokens) | time-to-train (--tokens, with failures)");
   sub->add_option("--top", a->top, "how many plans to print (default 10)");
   sub->add_option("--tokens", a->tokens, "tokens to train (3e11, 300B) for --objective time");
   sub->add_option("--price", a->price, "USD per GPU-hour (default: the cluster's) for --objective cost");
   add_seq_option(sub, a->io);
   add_search_tuning_options(sub, a->tune);
+  add_goodput_options(sub, a->goodput);
   sub->add_flag("--json", a->json, "print one JSON object only");
   sub->add_flag("--csv", a->csv, "print the rows as CSV (the --json fields, dotted columns) instead of the table");
   sub->add_option("--export", a->export_format, "print the best plan as this framework's launch arguments / config instead of "
@@ -58,6 +62,7 @@ void add_search(CLI::App& app, int& rc) {
       LoadedInputs in = load_inputs(a->io);
       model::ModelSpec& m = in.model;
       hw::Cluster& c = in.cluster;
+      const GoodputSetup gsetup = goodput_setup(a->goodput, c);
       const search::GbsArg g = search::parse_gbs(a->gbs);
       const double b_noise = b_noise_tokens(a->tune);
       analytic::Estimator est(m, c);
@@ -66,6 +71,8 @@ void add_search(CLI::App& app, int& rc) {
       spec.objective = search::parse_objective(a->objective);
       spec.tokens = a->tokens.empty() ? 0 : search::parse_quantity(a->tokens, "--tokens");
       spec.price_usd_per_gpu_hour = a->price;
+      spec.failures = &gsetup.profile;
+      spec.checkpoint = gsetup.options.checkpoint;
       spec.top_k = a->top;
       spec.threads = a->tune.threads;
       spec.gbs_auto = g.automatic;
@@ -132,9 +139,14 @@ void add_search(CLI::App& app, int& rc) {
         std::cout << out;
         return 1;
       }
-      std::string obj_col = spec.objective == search::Objective::cost ? "USD/Mtok" : spec.objective == search::Objective::time ? "days" : "";
+      const bool days_col = spec.objective == search::Objective::time || spec.objective == search::Objective::time_to_train;
+      std::string obj_col = spec.objective == search::Objective::cost ? "USD/Mtok" : days_col ? "days" : "";
       out += fmt::format("\ntop {} by {}{}\n", r.top.size(), search::name(spec.objective),
-                         spec.objective == search::Objective::time && spec.tokens <= 0 ? " (no --tokens: ranked as throughput)" : "");
+                         days_col && spec.tokens <= 0 ? " (no --tokens: ranked as throughput)"
+                         : spec.objective == search::Objective::time_to_train
+                             ? fmt::format(" (wall-clock days with failures: profile {}, {} checkpoints)", gsetup.profile.name,
+                                           search::name(spec.checkpoint))
+                             : "");
       // step = compute + exp.comm + bubble + offload + host (issue 16.4: the columns add up).
       out += fmt::format("{:>3} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} GiB |{}{} plan\n", "#",
                          "tokens/s", "MFU", "step s", "compute", "exp.comm", "bubble", "offload", "host", "total", "param", "grad", "optim",
@@ -146,9 +158,9 @@ void add_search(CLI::App& app, int& rc) {
         const auto& mm = x.metrics.memory;
         std::string obj;
         if (spec.objective == search::Objective::cost) obj = fmt::format(" {:>9.3f}", 1e6 * search::objective_value(spec, m, price, x));
-        else if (spec.objective == search::Objective::time && spec.tokens > 0)
+        else if (days_col && spec.tokens > 0)
           obj = fmt::format(" {:>9.2f}", search::objective_value(spec, m, price, x) / 86400.0);
-        else if (spec.objective == search::Objective::time) obj = fmt::format(" {:>9}", "-");
+        else if (days_col) obj = fmt::format(" {:>9}", "-");
         out += fmt::format("{:>3} {:>9.4g} {:>5.1f}% {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f} {:>7.3f} | {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}     |{}{} {}{}\n",
                            ++i, x.metrics.throughput.tokens_per_s, 100 * x.metrics.throughput.mfu, t.step_s, t.compute_s,
                            t.comm_exposed_s, t.bubble_s, t.offload_exposed_s, t.host_s, gib(mm.total()), gib(mm.params), gib(mm.grads), gib(mm.optimizer),

@@ -17,11 +17,29 @@ const char* topology_name(Topology t) {
 
 namespace {
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+// storage: {per_node_GBps, write_GBps, read_GBps} (issue 19). Absent: the default below. A zero
+// bandwidth is an error (a checkpoint would never finish).
+void parse_storage(const YamlMap& y, Cluster& c) {
+  // Default per-node link when a cluster gives none: 2 GB/s, an assumption (a 25 GbE-class front-end
+  // share per node); clusters that matter name their own (configs/clusters/*.yaml cite theirs).
+  constexpr double kDefaultPerNodeGBps = 2.0;
+  auto s = y.opt_map("storage");
+  if (!s) {
+    c.storage.per_node_Bps = kDefaultPerNodeGBps * 1e9;
+    return;
+  }
+  s->check_keys({"per_node_GBps", "write_GBps", "read_GBps"});
+  c.storage.per_node_Bps = s->num("per_node_GBps", Bound::positive) * 1e9;
+  if (s->has("write_GBps")) c.storage.write_Bps = s->num("write_GBps", Bound::positive) * 1e9;
+  if (s->has("read_GBps")) c.storage.read_Bps = s->num("read_GBps", Bound::positive) * 1e9;
+}
 }
 
 Cluster parse_cluster(const std::string& text, const std::string& file) {
   YamlMap y = YamlMap::parse(text, file);
-  y.check_keys({"name", "device", "node", "network", "software", "price_usd_per_gpu_hour", "power_W_per_gpu", "stack"});
+  y.check_keys({"name", "device", "node", "network", "software", "price_usd_per_gpu_hour", "power_W_per_gpu", "stack",
+                "storage", "failures"});
   Cluster c;
   c.name = y.str("name");
   // device: a preset name, or an inline mapping in the device schema.
@@ -88,6 +106,8 @@ Cluster parse_cluster(const std::string& text, const std::string& file) {
   if (auto s = y.opt_map("software")) apply_software_block(*s, c.sw);
   c.price_usd_per_gpu_hour = y.num_or("price_usd_per_gpu_hour", 0, Bound::non_negative);
   c.power_W_per_gpu = y.num_or("power_W_per_gpu", c.device.tdp_W, Bound::non_negative);
+  parse_storage(y, c);
+  c.failures = y.str_or("failures", "");
   return c;
 }
 

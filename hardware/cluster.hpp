@@ -97,6 +97,14 @@ struct Software {
   bool zero3_regather_recompute = false;
 };
 
+// Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each
+// node's own link to it. A checkpoint moves at min(aggregate, nodes x per node).
+struct Storage {
+  double write_Bps = 0;     // aggregate write (0: not given = nodes x per_node_Bps)
+  double read_Bps = 0;      // aggregate read (0: not given = nodes x per_node_Bps)
+  double per_node_Bps = 0;  // one node to the storage, per direction
+};
+
 struct Cluster {
   std::string name;
   Device device;
@@ -107,6 +115,8 @@ struct Cluster {
   Software sw;
   double price_usd_per_gpu_hour = 0;
   double power_W_per_gpu = 0;
+  Storage storage;           // issue 19
+  std::string failures;      // failure profile (configs/failures/<name>.yaml); "" = the default profile
 };
 
 Cluster parse_cluster(const std::string& text, const std::string& file);

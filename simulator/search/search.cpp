@@ -21,6 +21,7 @@ const char* name(Objective o) {
     case Objective::throughput: return "throughput";
     case Objective::cost: return "cost";
     case Objective::time: return "time";
+    case Objective::time_to_train: return "time-to-train";
   }
   return "?";
 }
@@ -29,7 +30,8 @@ Objective parse_objective(const std::string& s) {
   if (s == "throughput") return Objective::throughput;
   if (s == "cost") return Objective::cost;
   if (s == "time") return Objective::time;
-  throw UsageError("--objective must be throughput|cost|time (got '" + s + "')");
+  if (s == "time-to-train" || s == "time_to_train") return Objective::time_to_train;
+  throw UsageError("--objective must be throughput|cost|time|time-to-train (got '" + s + "')");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,6 +218,7 @@ struct Worker {
   BatchModel batch;
   double seq = 1;
   double score_factor = 1;  // objective = score_factor / useful tokens/s
+  const GoodputModel* goodput = nullptr;  // time_to_train: the failure-free time -> wall time with failures
 
   const LayerTable* table = nullptr;
   const analytic::ChunkTable* chunks = nullptr;  // offload=gemini leaves only
@@ -293,7 +296,8 @@ struct Worker {
     ++feasible;
     const double tps = x.throughput.tokens_per_s;
     const double useful = gbs_auto ? tps * batch.useful_fraction(static_cast<double>(p.gbs) * seq) : tps;
-    const double score = score_factor / useful;
+    double score = score_factor / useful;
+    if (goodput) score = goodput_wall_s(*goodput, score, checkpoint_bytes(p, x.memory), x.time.step_s);
     const bool enters_top = top.size() < top_k || better(score, mem, p, top.back().score, top.back().metrics.memory.total(), top.back().plan) ||
                             (merge && score == top.back().score && mem == top.back().metrics.memory.total());  // may be its equivalent
     // Pareto pre-check without building a candidate: any point at least as fast with at least as much headroom.
@@ -329,6 +333,7 @@ double objective_value(const SearchSpec& spec, const model::ModelSpec& m, double
     case Objective::throughput: return 1.0 / c.useful_tokens_per_s;
     case Objective::cost: return price * static_cast<double>(c.plan.gpus()) / 3600.0 / c.useful_tokens_per_s;  // USD per useful token
     case Objective::time: return (spec.tokens > 0 ? spec.tokens : 1.0) / c.useful_tokens_per_s;  // T / (tokens/s x E_min/E)
+    case Objective::time_to_train: return c.score;  // goodput_wall_s of the time above (run_search)
   }
   return 0;
 }
@@ -350,9 +355,18 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
   const std::vector<Plan> items = work_items(s);
 
   // The objective is score_factor / useful tokens/s (objective_value with tokens/s = 1).
-  const double score_factor = spec.objective == Objective::cost   ? price * static_cast<double>(spec.gpus) / 3600.0
-                              : spec.objective == Objective::time ? (spec.tokens > 0 ? spec.tokens : 1.0)
-                                                                  : 1.0;
+  const bool ttt = spec.objective == Objective::time_to_train;
+  const double score_factor = spec.objective == Objective::cost               ? price * static_cast<double>(spec.gpus) / 3600.0
+                              : spec.objective == Objective::time || ttt ? (spec.tokens > 0 ? spec.tokens : 1.0)
+                                                                              : 1.0;
+  // time_to_train: the job's failure and storage model, once (goodput.hpp).
+  GoodputModel gm;
+  if (ttt && spec.tokens <= 0) throw UsageError("--objective time-to-train needs --tokens (the run whose failures it counts)");
+  if (ttt) {
+    const hw::FailureProfile prof =
+        spec.failures ? *spec.failures : hw::load_failures(c.failures.empty() ? hw::kDefaultFailureProfile : c.failures);
+    gm = goodput_model(prof, c, spec.gpus, spec.checkpoint);
+  }
 
   unsigned hw_threads = std::thread::hardware_concurrency();
   size_t n_threads = spec.threads > 0 ? static_cast<size_t>(spec.threads) : std::max(1u, hw_threads);
@@ -373,6 +387,7 @@ SearchResult run_search(const analytic::Estimator& est, const SearchSpec& spec) 
     w.batch = spec.batch;
     w.seq = static_cast<double>(m.seq);
     w.score_factor = score_factor;
+    w.goodput = ttt ? &gm : nullptr;
     w.top.reserve(w.top_k + 1);
   }
   std::atomic<size_t> next{0};

@@ -13,11 +13,13 @@
 
 #include "simulator/analytic/estimator.hpp"
 #include "simulator/search/batch.hpp"
+#include "simulator/search/goodput.hpp"
 #include "simulator/search/space.hpp"
 
 namespace scaleplan::search {
 
-enum class Objective { throughput, cost, time };
+// time_to_train: wall-clock days with failures, checkpoints and restarts (goodput.hpp, issue 19).
+enum class Objective { throughput, cost, time, time_to_train };
 const char* name(Objective o);
 Objective parse_objective(const std::string& s);  // throws UsageError
 
@@ -71,6 +73,10 @@ struct SearchSpec {
   // work item (a few thousand plans at most), and run_search returns what it has, with
   // SearchResult::cancelled set. nullptr: never cancelled. Scale sweeps and budgets pass it on.
   const std::atomic<bool>* cancel = nullptr;
+  // Objective::time_to_train (issue 19): the failure profile and checkpoint mode the goodput-adjusted
+  // time uses (nullptr: the cluster's profile, loaded by run_search).
+  const hw::FailureProfile* failures = nullptr;
+  CheckpointMode checkpoint = CheckpointMode::blocking;
 };
 
 // One evaluated plan, light: the plan and the estimator's numbers (no strings).
@@ -104,7 +110,8 @@ struct SearchResult {
 
 // The objective's value for a candidate (smaller is better), in its unit:
 //   throughput: seconds per useful token (1 / tokens/s); cost: USD per useful token
-//   (price x gpus / 3600 / tokens/s); time: seconds to train `tokens` (tokens processed / tokens/s).
+//   (price x gpus / 3600 / tokens/s); time: seconds to train `tokens` (tokens processed / tokens/s);
+//   time_to_train: the same seconds with failures (goodput_wall_s; the candidate's score).
 double objective_value(const SearchSpec& spec, const model::ModelSpec& m, double price, const Candidate& c);
 
 // Runs the search. Bad input (gpus <= 0, no gbs, top_k <= 0) throws UsageError; "nothing fits"
