@@ -8,6 +8,13 @@
 
 namespace scaleplan::cli {
 
+namespace {
+// Serving rows (`kind: serve`, validation/serve_runs.cpp) carry their layout in the note, not a training plan.
+std::string plan_text(const validation::RunResult& r) {
+  return r.metric == "output_tokens_per_s" ? std::string("(serving layout in the note)") : r.report.plan.to_string();
+}
+}  // namespace
+
 void add_validate(CLI::App& app, int& rc) {
   auto runs = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
@@ -24,7 +31,7 @@ void add_validate(CLI::App& app, int& rc) {
         for (const auto& r : s.runs) {
           nlohmann::json e = {{"id", r.id},       {"metric", r.metric},      {"published", r.published}, {"predicted", r.predicted},
                               {"error_pct", r.error_pct}, {"supported", r.supported}, {"feasible", r.feasible}, {"note", r.note},
-                              {"plan", r.report.plan.to_string()},
+                              {"plan", plan_text(r)},
                               {"breakdown_s", {{"step", r.report.time.step_s}, {"compute", r.report.time.compute_s},
                                                {"bubble", r.report.time.bubble_s}, {"tp_comm", r.report.tp_comm_exposed_s},
                                                {"pp_comm", r.report.pp_comm_exposed_s}, {"dp_comm", r.report.dp_comm_exposed_s},
@@ -46,7 +53,7 @@ void add_validate(CLI::App& app, int& rc) {
       std::cout << fmt::format("{:<40} {:<17} {:>10} {:>10} {:>8}  {}\n", "run", "metric", "published", "predicted", "error", "plan / notes");
       for (const auto& r : s.runs) {
         std::cout << fmt::format("{:<40} {:<17} {:>10.4g} {:>10.4g} {:>7.1f}%  {}{}\n", r.id, r.metric, r.published, r.predicted,
-                                 r.error_pct, r.supported ? "" : "[excluded] ", r.report.plan.to_string());
+                                 r.error_pct, r.supported ? "" : "[excluded] ", plan_text(r));
         if (!r.note.empty()) std::cout << fmt::format("{:<40} {}\n", "", r.note);
       }
       std::cout << fmt::format("\nMAPE {:.2f}%   max |error| {:.2f}%   over {} runs\n", s.mape_pct, s.max_error_pct, s.counted);

@@ -9,7 +9,21 @@ namespace scaleplan::model {
 
 double ModelSpec::attn_weight_params() const {
   const double h = hidden;
+  if (mla.enabled()) {
+    // DeepSeek-V2 sec. 2.1.2 eqs. (9)-(18) / HF modeling_deepseek.py DeepseekV2Attention: q_a (+norm), q_b,
+    // kv_a_proj_with_mqa (latent + rope key), kv_a norm, kv_b (per-head K_nope and V), o_proj.
+    const double nh = heads, qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim, r = mla.q_lora_rank, c = mla.kv_lora_rank;
+    const double q = r > 0 ? h * r + r + r * nh * qk : h * nh * qk;
+    return q + h * (c + mla.qk_rope_head_dim) + c + c * nh * (mla.qk_nope_head_dim + mla.v_head_dim) + nh * mla.v_head_dim * h;
+  }
   return h * h /*Q*/ + 2 * h * kv_dim() /*K,V*/ + h * h /*O*/;
+}
+double ModelSpec::kv_elems_per_token_layer() const {
+  if (mla.enabled()) return static_cast<double>(mla.kv_lora_rank + mla.qk_rope_head_dim);
+  return 2.0 * static_cast<double>(kv_dim());
+}
+double ModelSpec::expert_mlp_params() const {
+  return static_cast<double>(mlp_matrices()) * hidden * (moe.expert_ffn > 0 ? moe.expert_ffn : ffn);
 }
 double ModelSpec::attn_bias_params() const { return bias ? (hidden + 2.0 * kv_dim() + hidden) : 0.0; }
 double ModelSpec::mlp_weight_params() const { return static_cast<double>(mlp_matrices()) * hidden * ffn; }
@@ -19,13 +33,15 @@ double ModelSpec::mlp_bias_params() const {
 double ModelSpec::norm_params() const { return 2.0 * norm_params_per_norm() * hidden; }
 double ModelSpec::router_params() const { return moe.enabled() ? static_cast<double>(hidden) * moe.experts : 0.0; }
 double ModelSpec::layer_params() const {
-  const double e = moe.enabled() ? moe.experts : 1;
-  return attn_weight_params() + attn_bias_params() + e * (mlp_weight_params() + mlp_bias_params()) + norm_params() +
+  if (!moe.enabled()) return attn_weight_params() + attn_bias_params() + mlp_weight_params() + mlp_bias_params() + norm_params();
+  const double e = moe.experts + moe.shared_experts;
+  return attn_weight_params() + attn_bias_params() + e * (expert_mlp_params() + mlp_bias_params()) + norm_params() +
          router_params();
 }
 double ModelSpec::layer_active_params() const {
-  const double e = moe.enabled() ? moe.top_k : 1;
-  return attn_weight_params() + attn_bias_params() + e * (mlp_weight_params() + mlp_bias_params()) + norm_params() +
+  if (!moe.enabled()) return layer_params();
+  const double e = moe.top_k + moe.shared_experts;
+  return attn_weight_params() + attn_bias_params() + e * (expert_mlp_params() + mlp_bias_params()) + norm_params() +
          router_params();
 }
 double ModelSpec::embedding_params() const {
@@ -34,12 +50,15 @@ double ModelSpec::embedding_params() const {
 double ModelSpec::lm_head_params() const { return tied_embeddings ? 0.0 : static_cast<double>(vocab) * hidden; }
 double ModelSpec::final_norm_params() const { return static_cast<double>(norm_params_per_norm()) * hidden; }
 double ModelSpec::total_params() const {
-  return layers * layer_params() + embedding_params() + lm_head_params() + final_norm_params();
+  // Leading dense layers of a DeepSeekMoE model (first_dense_layers; 0 otherwise) hold one FFN of width ffn.
+  const double dense = static_cast<double>(moe.enabled() ? moe.first_dense_layers : 0);
+  const double dense_layer = attn_weight_params() + attn_bias_params() + mlp_weight_params() + mlp_bias_params() + norm_params();
+  return (layers - dense) * layer_params() + dense * dense_layer + embedding_params() + lm_head_params() + final_norm_params();
 }
 
 ModelSpec parse_model_map(const YamlMap& y) {
   y.check_keys({"name", "layers", "hidden", "heads", "kv_heads", "ffn", "vocab", "seq", "activation", "norm", "position",
-                "tied_embeddings", "bias", "dropout", "moe", "params_b", "b_noise_tokens"});
+                "tied_embeddings", "bias", "dropout", "moe", "params_b", "b_noise_tokens", "mla", "weight_bits"});
   ModelSpec m;
   m.name = y.str_or("name", "inline-model");
   m.layers = y.integer("layers");
@@ -61,12 +80,27 @@ ModelSpec parse_model_map(const YamlMap& y) {
   m.bias = y.boolean_or("bias", !llama_style);
   m.dropout = y.boolean_or("dropout", !llama_style);
   if (auto moe = y.opt_map("moe")) {
-    moe->check_keys({"experts", "top_k", "capacity_factor"});
+    moe->check_keys({"experts", "top_k", "capacity_factor", "shared_experts", "expert_ffn", "first_dense_layers"});
     m.moe.experts = static_cast<int>(moe->integer("experts"));
     m.moe.top_k = static_cast<int>(moe->integer_or("top_k", 2));
     m.moe.capacity_factor = moe->num_or("capacity_factor", 1.0);
     if (m.moe.top_k > m.moe.experts) moe->fail("top_k", "must be <= experts");
+    m.moe.shared_experts = static_cast<int>(moe->integer_or("shared_experts", 0, Bound::non_negative));
+    m.moe.expert_ffn = moe->integer_or("expert_ffn", 0, Bound::non_negative);
+    m.moe.first_dense_layers = static_cast<int>(moe->integer_or("first_dense_layers", 0, Bound::non_negative));
+    if (m.moe.first_dense_layers >= m.layers) moe->fail("first_dense_layers", "must be < layers");
   }
+  if (auto mla = y.opt_map("mla")) {
+    mla->check_keys({"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"});
+    m.mla.q_lora_rank = mla->integer_or("q_lora_rank", 0, Bound::non_negative);
+    m.mla.kv_lora_rank = mla->integer("kv_lora_rank");
+    m.mla.qk_nope_head_dim = mla->integer("qk_nope_head_dim");
+    m.mla.qk_rope_head_dim = mla->integer("qk_rope_head_dim");
+    m.mla.v_head_dim = mla->integer("v_head_dim");
+  }
+  const long long bits = y.integer_or("weight_bits", 16);
+  if (bits != 4 && bits != 8 && bits != 16 && bits != 32) y.fail("weight_bits", "must be 4, 8, 16 or 32");
+  m.weight_bits = static_cast<int>(bits);
   m.params_nominal = y.num_or("params_b", 0, Bound::non_negative) * 1e9;
   m.b_noise_tokens = y.num_or("b_noise_tokens", 0, Bound::non_negative);
   return m;

@@ -16,7 +16,23 @@ struct Moe {
   int experts = 0;  // 0 = dense
   int top_k = 1;
   double capacity_factor = 1.0;
+  // DeepSeekMoE (DeepSeek-V3 tech report, arXiv 2412.19437, sec. 2.1.2): always-active shared experts,
+  // a routed-expert FFN width of its own, and the first layers kept dense. 0 = as Mixtral/GShard.
+  int shared_experts = 0;
+  long long expert_ffn = 0;      // intermediate size of one routed/shared expert; 0 = ffn
+  int first_dense_layers = 0;    // leading layers with a dense FFN of width ffn (HF first_k_dense_replace)
   bool enabled() const { return experts > 1; }
+};
+
+// Multi-head latent attention (DeepSeek-V2, arXiv 2405.04434, sec. 2.1.2-2.1.3): K and V are
+// rebuilt from a cached latent of kv_lora_rank plus a shared decoupled RoPE key of qk_rope_head_dim.
+struct Mla {
+  long long q_lora_rank = 0;       // 0: queries projected directly from the hidden state
+  long long kv_lora_rank = 0;      // d_c; 0 = no MLA
+  long long qk_nope_head_dim = 0;  // d_h (per-head non-rotary query/key dim)
+  long long qk_rope_head_dim = 0;  // d_h^R
+  long long v_head_dim = 0;
+  bool enabled() const { return kv_lora_rank > 0; }
 };
 
 struct ModelSpec {
@@ -29,6 +45,8 @@ struct ModelSpec {
   bool bias = true;
   bool dropout = true;           // GPT-style recipes train with dropout (Megatron default 0.1); LLaMA-style without
   Moe moe;
+  Mla mla;
+  int weight_bits = 16;          // bits per weight of the released checkpoint (DeepSeek-V3: 8, fp8); serving's default
   double params_nominal = 0;     // from the file, for a sanity check only
   double b_noise_tokens = 0;     // critical batch (McCandlish et al. 2018), 0 = unknown
 
@@ -40,7 +58,12 @@ struct ModelSpec {
   // Parameter counts (SC21 eq. 2 for GPT: 12 L h^2 (1 + 13/(12h) + (V+s)/(12 L h))).
   double attn_weight_params() const;   // Q, K, V, O matrices
   double attn_bias_params() const;     // QKV bias + O bias
-  double mlp_weight_params() const;    // one expert
+  double mlp_weight_params() const;    // one dense FFN (width ffn; also one expert when expert_ffn = 0)
+  double expert_mlp_params() const;    // one routed or shared expert (width expert_ffn, or ffn)
+  long long moe_layers() const { return moe.enabled() ? layers - moe.first_dense_layers : 0; }
+  // KV-cache elements one token keeps per layer: 2 kv_heads head_dim (MHA/GQA/MQA), or the MLA latent
+  // kv_lora_rank + qk_rope_head_dim (DeepSeek-V2 Table 1: (d_c + d_h^R) l elements per token).
+  double kv_elems_per_token_layer() const;
   double mlp_bias_params() const;
   double norm_params() const;          // the two per-layer norms
   double router_params() const;

@@ -112,6 +112,10 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
   for (std::size_t i = 0; i < runs.size(); ++i) {
     if (!runs[i].IsMap()) throw ConfigError({file, runs[i].Mark().line + 1, runs[i].Mark().column + 1}, "runs[" + std::to_string(i) + "]", "must be a mapping");
     YamlMap r(runs[i], file, "runs[" + std::to_string(i) + "]");
+    if (r.str_or("kind", "train") == "serve") {  // serving rows: validation/serve_runs.cpp
+      f.serve_runs.push_back(parse_serve_run(r));
+      continue;
+    }
     RunSpec rs;
     rs.id = r.str("id");
     rs.source = r.str_or("source", "");
@@ -292,6 +296,13 @@ ValidationSummary validate(const RunsFile& f) {
       s.max_error_pct = std::max(s.max_error_pct, std::fabs(rr.error_pct));
       ++s.counted;
     }
+    s.runs.push_back(std::move(rr));
+  }
+  for (const auto& r : f.serve_runs) {  // serving rows (validation/serve_runs.cpp)
+    RunResult rr = predict_serve_run(r);
+    sum += std::fabs(rr.error_pct);
+    s.max_error_pct = std::max(s.max_error_pct, std::fabs(rr.error_pct));
+    ++s.counted;
     s.runs.push_back(std::move(rr));
   }
   s.mape_pct = s.counted > 0 ? sum / s.counted : 0;

@@ -8,6 +8,7 @@
 #include "model/model.hpp"
 #include "strategies/plan.hpp"
 #include "strategies/step_report.hpp"
+#include "validation/serve_runs.hpp"
 
 namespace scaleplan::validation {
 
@@ -40,6 +41,7 @@ struct RunsFile {
   std::string file;
   std::vector<RunSpec> runs;
   std::vector<LayerTimingSpec> layer_timings;
+  std::vector<ServeRunSpec> serve_runs;  // `kind: serve` rows (validation/serve_runs.hpp)
 };
 
 // Parses a runs file; errors name file:line:column and field.

@@ -1,0 +1,35 @@
+#pragma once
+// Published serving results (`kind: serve` rows of a runs file, e.g. validation/serve_runs.yaml) and their
+// prediction by the serving cost model (simulator/serve; issue 20). Kept apart from the training rows.
+#include <string>
+
+#include "hardware/cluster.hpp"
+#include "model/model.hpp"
+#include "simulator/serve/serve.hpp"
+
+namespace scaleplan {
+class YamlMap;
+}
+
+namespace scaleplan::validation {
+
+struct RunResult;
+
+struct ServeRunSpec {
+  std::string id, source;
+  model::ModelSpec model;
+  hw::Cluster cluster;
+  serve::Layout layout;            // tp, pp, ep, dp from the row (batch: the largest that fits, or the row's)
+  long long batch = 0;             // 0: not published -> the largest that fits, capped by the stack's max batch
+  std::string precision;
+  serve::Request request;
+  serve::Slo slo;                  // a server scenario's latency limits (0 = offline)
+  double output_tokens_per_s = 0;  // published: all GPUs of the row together
+};
+
+// Parses one `kind: serve` row (errors name file:line:column and field).
+ServeRunSpec parse_serve_run(const YamlMap& r);
+// Predicts the row's output tokens/s (all its GPUs).
+RunResult predict_serve_run(const ServeRunSpec& r);
+
+}  // namespace scaleplan::validation
