@@ -109,7 +109,7 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   // Element-wise (memory-bound) ops: norms, bias+dropout+residual, activation, rotary embedding.
   const double norm_bytes = 2 * e * T * h * rep;                      // read x, write y
   const double bdr_bytes = (3 * e + drop) * T * h * rep;              // read 2, write 1 (+ mask)
-  const double act_in = m.activation == model::Activation::swiglu ? 2 : 1;
+  const double act_in = m.gated() ? 2 : 1;
   const double act_bytes = experts * (act_in + 1) * e * T * m.ffn / t;  // read input(s), write output
   const double rope_bytes = m.position == model::Position::rope ? 2 * e * T * (h + m.kv_dim()) / t : 0;
   const double elem_fwd = 2 * d.stream_time(norm_bytes) + 2 * d.stream_time(bdr_bytes) + d.stream_time(act_bytes) +
