@@ -14,6 +14,7 @@
 #include "hardware/cluster.hpp"
 #include "model/hf_config.hpp"
 #include "simulator/analytic/estimator.hpp"
+#include "strategies/layer_cost.hpp"
 #include "strategies/plan.hpp"
 
 namespace {
@@ -166,6 +167,23 @@ TEST(HfImport, MapsEachArchitecturesKeys) {
   EXPECT_EQ(g2.position, model::Position::learned);
   EXPECT_EQ(g2.position_rows(), 1024);
   EXPECT_EQ(g2.ffn, 4 * 1280);
+}
+
+// Forward FLOPs of one layer: 2 per weight per token over the attention matrices and the MLP a token
+// uses, plus 4 s^2 h for QK^T and AV (strategies/layer_cost.cpp). DeepSeek-V3 by hand: MLA weights
+// q_a 7168x1536 + norm 1536 + q_b 1536x128x192, kv_a 7168x576 + norm 512, kv_b 512x128x256,
+// o 128x128x7168 = 187,107,328; MLP: (8 routed + 1 shared) x 3 x 7168 x 2048 = 396,361,728.
+TEST(HfImport, LayerFlopsUseExpertWidthAndMla) {
+  const model::ModelSpec v3 = load("deepseek-v3.json");
+  EXPECT_EQ(v3.attn_weight_params(), 187107328.0);
+  const double s = 4096;
+  const double expected = 2 * s * (187107328.0 + 396361728.0) + 4 * s * s * 7168;
+  EXPECT_NEAR(strategies::layer_forward_flops(v3, s), expected, expected * 1e-12);
+  // Mixtral (expert_ffn = intermediate_size): 2 s (h (h + 2 kv) + h^2 + 2 x 3 h f) + 4 s^2 h, as before.
+  const model::ModelSpec mix = load("mixtral-8x7b-v0.1.json");
+  const double h = 4096, kv = 1024, f = 14336;
+  const double mexp = 2 * s * (h * (h + 2 * kv) + h * h + 2 * 3 * h * f) + 4 * s * s * h;
+  EXPECT_NEAR(strategies::layer_forward_flops(mix, s), mexp, mexp * 1e-12);
 }
 
 // OPT: no real config file was found in a public repository here, so the mapping is pinned on the
