@@ -35,8 +35,8 @@ double active_params(const model::ModelSpec& m) {
   return m.total_params() - moe_layers * (m.layer_params() - m.layer_active_params());
 }
 
-nlohmann::json describe(const model::ModelSpec& m) {
-  nlohmann::json j = {{"name", m.name},
+nlohmann::ordered_json describe(const model::ModelSpec& m) {
+  nlohmann::ordered_json j = {{"name", m.name},
                       {"layers", m.layers},
                       {"hidden", m.hidden},
                       {"heads", m.heads},
@@ -79,7 +79,7 @@ nlohmann::json describe(const model::ModelSpec& m) {
   return j;
 }
 
-void print_text(const nlohmann::json& j) {
+void print_text(const nlohmann::ordered_json& j) {
   for (const auto& [k, v] : j.items()) {
     if (v.is_object()) {
       std::cout << k << ":\n";
@@ -105,7 +105,7 @@ void add_model(CLI::App& app, int& rc) {
   cmd->add_flag("--json", *json, "One JSON object on stdout");
   cmd->callback([&rc, spec, json] {
     rc = guarded([&] {
-      const nlohmann::json j = describe(model::load_model(*spec));
+      const nlohmann::ordered_json j = describe(model::load_model(*spec));
       if (*json)
         std::cout << j.dump(2) << "\n";
       else
