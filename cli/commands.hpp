@@ -21,6 +21,7 @@ void add_presets(CLI::App& app, int& rc);  // lists the embedded presets
 void add_export(CLI::App& app, int& rc);   // a plan as a framework's launch arguments (cli/export.hpp)
 void add_serve(CLI::App& app, int& rc);     // inference layouts (issue 20)
 void add_plan_cluster(CLI::App& app, int& rc);  // issue 19
+void add_model(CLI::App& app, int& rc);     // the resolved model and its parameter counts (issue 18.2)
 #ifdef SCALEPLAN_HAVE_EXECUTOR
 void add_run(CLI::App& app, int& rc);        // reference executor (executor/, issue 8)
 void add_calibrate(CLI::App& app, int& rc);  // measures this machine, writes a cluster YAML

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   scaleplan::cli::add_export(app, rc);
   scaleplan::cli::add_serve(app, rc);
   scaleplan::cli::add_plan_cluster(app, rc);
+  scaleplan::cli::add_model(app, rc);
 #ifdef SCALEPLAN_HAVE_EXECUTOR
   scaleplan::cli::add_run(app, rc);
   scaleplan::cli::add_calibrate(app, rc);

@@ -4,6 +4,7 @@
 
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
+#include "model/hf_config.hpp"
 
 namespace scaleplan::model {
 
@@ -16,7 +17,9 @@ double ModelSpec::attn_weight_params() const {
     const double q = r > 0 ? h * r + r + r * nh * qk : h * nh * qk;
     return q + h * (c + mla.qk_rope_head_dim) + c + c * nh * (mla.qk_nope_head_dim + mla.v_head_dim) + nh * mla.v_head_dim * h;
   }
-  return h * h /*Q*/ + 2 * h * kv_dim() /*K,V*/ + h * h /*O*/;
+  // Q and O are h x (heads head_dim): h x h unless head_dim is explicit (HF modeling_gemma2.py Gemma2Attention).
+  const double q = static_cast<double>(q_dim());
+  return h * q /*Q*/ + 2 * h * kv_dim() /*K,V*/ + q * h /*O*/;
 }
 double ModelSpec::kv_elems_per_token_layer() const {
   if (mla.enabled()) return static_cast<double>(mla.kv_lora_rank + mla.qk_rope_head_dim);
@@ -25,27 +28,42 @@ double ModelSpec::kv_elems_per_token_layer() const {
 double ModelSpec::expert_mlp_params() const {
   return static_cast<double>(mlp_matrices()) * hidden * (moe.expert_ffn > 0 ? moe.expert_ffn : ffn);
 }
-double ModelSpec::attn_bias_params() const { return bias ? (hidden + 2.0 * kv_dim() + hidden) : 0.0; }
+double ModelSpec::attn_bias_params() const {
+  const double qkv = static_cast<double>(q_dim()) + 2.0 * kv_dim();
+  if (bias) return qkv + hidden;  // QKV bias + O bias
+  return qkv_bias ? qkv : 0.0;    // Qwen2 (modeling_qwen2.py Qwen2Attention: q/k/v bias=True, o_proj bias=False)
+}
+double ModelSpec::shared_expert_mlp_params() const {
+  if (moe.shared_expert_ffn <= 0) return expert_mlp_params();
+  return static_cast<double>(mlp_matrices()) * hidden * moe.shared_expert_ffn;
+}
 double ModelSpec::mlp_weight_params() const { return static_cast<double>(mlp_matrices()) * hidden * ffn; }
 double ModelSpec::mlp_bias_params() const {
   return bias ? static_cast<double>(ffn) * (mlp_matrices() - 1) + hidden : 0.0;
 }
-double ModelSpec::norm_params() const { return 2.0 * norm_params_per_norm() * hidden; }
-double ModelSpec::router_params() const { return moe.enabled() ? static_cast<double>(hidden) * moe.experts : 0.0; }
+double ModelSpec::norm_params() const { return static_cast<double>(layer_norms) * norm_params_per_norm() * hidden; }
+double ModelSpec::router_params() const {
+  if (!moe.enabled()) return 0.0;
+  // Qwen2-MoE's shared_expert_gate is Linear(hidden, 1, bias=False) (modeling_qwen2_moe.py).
+  return static_cast<double>(hidden) * moe.experts + (moe.shared_expert_gate ? static_cast<double>(hidden) : 0.0);
+}
 double ModelSpec::layer_params() const {
   if (!moe.enabled()) return attn_weight_params() + attn_bias_params() + mlp_weight_params() + mlp_bias_params() + norm_params();
-  const double e = moe.experts + moe.shared_experts;
-  return attn_weight_params() + attn_bias_params() + e * (expert_mlp_params() + mlp_bias_params()) + norm_params() +
-         router_params();
+  const double shared = moe.shared_experts * (shared_expert_mlp_params() + mlp_bias_params());
+  return attn_weight_params() + attn_bias_params() + moe.experts * (expert_mlp_params() + mlp_bias_params()) + shared +
+         norm_params() + router_params();
 }
 double ModelSpec::layer_active_params() const {
   if (!moe.enabled()) return layer_params();
-  const double e = moe.top_k + moe.shared_experts;
-  return attn_weight_params() + attn_bias_params() + e * (expert_mlp_params() + mlp_bias_params()) + norm_params() +
-         router_params();
+  const double shared = moe.shared_experts * (shared_expert_mlp_params() + mlp_bias_params());
+  return attn_weight_params() + attn_bias_params() + moe.top_k * (expert_mlp_params() + mlp_bias_params()) + shared +
+         norm_params() + router_params();
 }
 double ModelSpec::embedding_params() const {
-  return static_cast<double>(vocab) * hidden + (position == Position::learned ? static_cast<double>(seq) * hidden : 0.0);
+  const double pos = position == Position::learned ? static_cast<double>(position_rows()) * hidden : 0.0;
+  // BLOOM's word_embeddings_layernorm (modeling_bloom.py BloomModel) sits with the embedding.
+  const double emb_norm = embedding_norm ? static_cast<double>(norm_params_per_norm()) * hidden : 0.0;
+  return static_cast<double>(vocab) * hidden + pos + emb_norm;
 }
 double ModelSpec::lm_head_params() const { return tied_embeddings ? 0.0 : static_cast<double>(vocab) * hidden; }
 double ModelSpec::final_norm_params() const { return static_cast<double>(norm_params_per_norm()) * hidden; }
@@ -58,7 +76,7 @@ double ModelSpec::total_params() const {
 
 ModelSpec parse_model_map(const YamlMap& y) {
   y.check_keys({"name", "layers", "hidden", "heads", "kv_heads", "ffn", "vocab", "seq", "activation", "norm", "position",
-                "tied_embeddings", "bias", "dropout", "moe", "params_b", "b_noise_tokens", "mla", "weight_bits"});
+                "tied_embeddings", "bias", "dropout", "moe", "params_b", "b_noise_tokens", "mla", "weight_bits", "head_dim"});
   ModelSpec m;
   m.name = y.str_or("name", "inline-model");
   m.layers = y.integer("layers");
@@ -68,19 +86,26 @@ ModelSpec parse_model_map(const YamlMap& y) {
   m.ffn = y.integer_or("ffn", 4 * m.hidden);
   m.vocab = y.integer("vocab");
   m.seq = y.integer("seq");
-  if (m.hidden % m.heads != 0) y.fail("heads", "must divide hidden (" + std::to_string(m.hidden) + ")");
+  m.head_dim_explicit = y.integer_or("head_dim", 0, Bound::non_negative);
+  if (m.head_dim_explicit == 0 && m.hidden % m.heads != 0)
+    y.fail("heads", "must divide hidden (" + std::to_string(m.hidden) + ")");
   if (m.heads % m.kv_heads != 0) y.fail("kv_heads", "must divide heads (" + std::to_string(m.heads) + ")");
-  m.activation = y.choice("activation", {"gelu", "swiglu"}, "gelu") == "swiglu" ? Activation::swiglu : Activation::gelu;
-  const bool llama_style = m.activation == Activation::swiglu;
+  const std::string act = y.choice("activation", {"gelu", "swiglu", "relu", "geglu"}, "gelu");
+  m.activation = act == "swiglu" ? Activation::swiglu : act == "relu" ? Activation::relu : act == "geglu" ? Activation::geglu
+                                                                                                          : Activation::gelu;
+  const bool llama_style = m.gated();
   m.norm = y.choice("norm", {"layernorm", "rmsnorm"}, llama_style ? "rmsnorm" : "layernorm") == "rmsnorm" ? Norm::rmsnorm
                                                                                                         : Norm::layernorm;
-  m.position = y.choice("position", {"learned", "rope"}, llama_style ? "rope" : "learned") == "rope" ? Position::rope
-                                                                                                    : Position::learned;
+  const std::string pos = y.choice("position", {"learned", "rope", "alibi"}, llama_style ? "rope" : "learned");
+  m.position = pos == "rope" ? Position::rope : pos == "alibi" ? Position::alibi : Position::learned;
   m.tied_embeddings = y.boolean_or("tied_embeddings", !llama_style);
   m.bias = y.boolean_or("bias", !llama_style);
   m.dropout = y.boolean_or("dropout", !llama_style);
   if (auto moe = y.opt_map("moe")) {
-    moe->check_keys({"experts", "top_k", "capacity_factor", "shared_experts", "expert_ffn", "first_dense_layers"});
+    moe->check_keys({"experts", "top_k", "capacity_factor", "shared_experts", "expert_ffn", "first_dense_layers",
+                     "shared_expert_ffn", "shared_expert_gate"});
+    m.moe.shared_expert_ffn = moe->integer_or("shared_expert_ffn", 0, Bound::non_negative);
+    m.moe.shared_expert_gate = moe->boolean_or("shared_expert_gate", false);
     m.moe.experts = static_cast<int>(moe->integer("experts"));
     m.moe.top_k = static_cast<int>(moe->integer_or("top_k", 2));
     m.moe.capacity_factor = moe->num_or("capacity_factor", 1.0);
@@ -111,6 +136,7 @@ ModelSpec parse_model(const std::string& text, const std::string& file) {
 }
 
 ModelSpec load_model(const std::string& spec) {
+  if (spec.rfind("hf:", 0) == 0) return load_hf_config(spec.substr(3));
   ConfigText t = load_config_text("models", spec);
   return parse_model(t.text, t.file);
 }

@@ -29,7 +29,7 @@ MoeCost moe_cost(const model::ModelSpec& m, const hw::Device& d, const LayerShap
   r.tokens_per_expert = routed * sh.ep / E;            // per local expert, from the ep ranks of the group
   // Router: logits = x W_r (T x E x h), replicated over TP (a small GEMM).
   const GemmCost router = linear_gemms(d, T, E, h, e, dt);
-  const double up = static_cast<double>(m.ffn) * (m.activation == model::Activation::swiglu ? 2 : 1) / t;
+  const double up = static_cast<double>(m.ffn) * (m.gated() ? 2 : 1) / t;
   const GemmCost fc1 = linear_gemms(d, r.tokens_per_expert, up, h, e, dt, 1, local_experts);
   const GemmCost fc2 = linear_gemms(d, r.tokens_per_expert, h, m.ffn / t, e, dt, 1, local_experts);
   r.fwd_s = router.fwd + fc1.fwd + fc2.fwd;

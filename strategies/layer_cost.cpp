@@ -43,8 +43,14 @@ double exposed_under(const hw::Device& d, double comm_s, double compute_s) {
 
 double layer_forward_flops(const model::ModelSpec& m, double s) {
   const double h = m.hidden;
-  const double experts = m.moe.enabled() ? m.moe.top_k : 1;
-  const double gemm = 2 * s * (h * (h + 2.0 * m.kv_dim()) + h * h + experts * m.mlp_matrices() * h * m.ffn);
+  // 2 FLOPs per weight per token for every projection a token passes through: the attention matrices
+  // (h x h, 2 h x kv, h x h for MHA/GQA; MLA's down/up projections, DeepSeek-V2 eqs. 9-18; h x heads*head_dim
+  // when head_dim is explicit) and the MLP it uses: one dense FFN, or top_k routed experts of expert_ffn
+  // plus the shared experts (DeepSeekMoE, DeepSeek-V3 sec. 2.1.2). For MHA/GQA with expert_ffn = 0 this is
+  // the previous h (h + 2 kv) + h^2 + k 3 h f term, unchanged.
+  const double mlp = m.moe.enabled() ? m.moe.top_k * m.expert_mlp_params() + m.moe.shared_experts * m.shared_expert_mlp_params()
+                                     : m.mlp_weight_params();
+  const double gemm = 2 * s * (m.attn_weight_params() + mlp);
   const double attn = 4 * s * s * h;  // QK^T and AV, full (non-causal) count: Megatron / Korthikanti convention
   return gemm + attn;
 }
@@ -109,7 +115,7 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   // Element-wise (memory-bound) ops: norms, bias+dropout+residual, activation, rotary embedding.
   const double norm_bytes = 2 * e * T * h * rep;                      // read x, write y
   const double bdr_bytes = (3 * e + drop) * T * h * rep;              // read 2, write 1 (+ mask)
-  const double act_in = m.activation == model::Activation::swiglu ? 2 : 1;
+  const double act_in = m.gated() ? 2 : 1;
   const double act_bytes = experts * (act_in + 1) * e * T * m.ffn / t;  // read input(s), write output
   const double rope_bytes = m.position == model::Position::rope ? 2 * e * T * (h + m.kv_dim()) / t : 0;
   const double elem_fwd = 2 * d.stream_time(norm_bytes) + 2 * d.stream_time(bdr_bytes) + d.stream_time(act_bytes) +

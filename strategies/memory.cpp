@@ -38,7 +38,7 @@ double layer_activation_bytes(const model::ModelSpec& m, const ActShape& a) {
   // Inside the TP region: Q, K, V, the projection input, the MLP activation input and the FC2 input.
   bytes += e * sbh * (1 + 2 * kv_frac) / t;  // Q, K, V
   bytes += eg * sbh / t;                     // projection input (attention context)
-  const double act_in = m.activation == model::Activation::swiglu ? 2 : 1;
+  const double act_in = m.gated() ? 2 : 1;
   bytes += experts_active * sbh * ffn_frac * (e * act_in + eg) / t;  // activation input(s) + FC2 input
   // Attention core: the s x s_kv scores (softmax output, dropout mask, dropout output) per head;
   // selective recompute drops them, flash attention never stores them (it keeps a fp32 logsumexp).

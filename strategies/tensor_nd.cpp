@@ -252,7 +252,7 @@ TpLayerCost layer_1d(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   r.dgrad_s = qkv.dgrad + proj.dgrad;
   r.wgrad_s = qkv.wgrad + proj.wgrad;
   if (ffn_linears) {
-    const double up_cols = static_cast<double>(m.ffn) * (m.activation == model::Activation::swiglu ? 2 : 1) / t;
+    const double up_cols = static_cast<double>(m.ffn) * (m.gated() ? 2 : 1) / t;
     const GemmCost fc1 = linear_gemms(d, T, up_cols, h, e, dt);
     const GemmCost fc2 = linear_gemms(d, T, h, m.ffn / t, e, dt);
     r.fwd_s += fc1.fwd + fc2.fwd;
@@ -289,7 +289,7 @@ TpLayerCost layer_grid(const model::ModelSpec& m, const hw::Cluster& c, const La
   const double T = sh.b * sh.s;
   const double h = m.hidden;
   const double q = l.q;
-  const double up = static_cast<double>(m.ffn) * (m.activation == model::Activation::swiglu ? 2 : 1);
+  const double up = static_cast<double>(m.ffn) * (m.gated() ? 2 : 1);
   const Lin lins[4] = {{h, h + 2.0 * m.kv_dim(), LinearRole::column}, {h, h, LinearRole::row}, {h, up, LinearRole::column},
                        {static_cast<double>(m.ffn), h, LinearRole::row}};
   const int nlin = ffn_linears ? 4 : 2;

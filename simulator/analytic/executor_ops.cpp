@@ -35,7 +35,7 @@ ExecutorOpTimes executor_op_times(const model::ModelSpec& m, const hw::Device& d
   const double T = b * s, Tl = sp ? T / t : T;
   const double hl = m.heads / t, dh = m.head_dim();
   const double qw = 3 * hl * dh;
-  const bool gated = m.activation == model::Activation::swiglu;
+  const bool gated = m.gated();
   const double Fl = m.ffn / t, F1l = gated ? 2 * Fl : Fl;
   const double bh = b * hl, hn = bh * s * dh, sn = bh * s * s;
   const bool bias = m.bias;
