@@ -148,7 +148,9 @@ void infer_vpp(const RowStrategy& s, const StackCaps& caps, InferredPlan& out) {
 }
 
 strategies::Precision precision_of(const std::optional<std::string>& v, const hw::Cluster& c, InferredPlan& out) {
-  const bool has_bf16 = c.device.peak(hw::Dtype::bf16) > 0;
+  // 16-bit mixed precision ("mixed16" or null) is bf16 where both the device and the row's stack have
+  // it (configs/stacks precisions), else fp16 (e.g. DeepSpeed ZeRO as in the 2021 SC21 ZeRO-3 runs).
+  const bool has_bf16 = c.device.peak(hw::Dtype::bf16) > 0 && strategies::allows(c.sw.caps, strategies::Precision::bf16);
   const std::string p = v.value_or("mixed16");
   if (!v) out.assumed.push_back(std::string("precision=") + (has_bf16 ? "bf16" : "fp16") + " (null: 16-bit mixed precision)");
   if (p == "fp32") return strategies::Precision::fp32;
