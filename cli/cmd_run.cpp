@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
 #include "executor/backend.hpp"
@@ -235,12 +236,12 @@ void add_run(CLI::App& app, int& rc) {
   sub->add_option("--cluster", a->cluster, "cluster preset or YAML (e.g. from `calibrate`) for the predicted step time");
   sub->add_option("--data", a->data, "training text (bytes are tokens; default: executor/data/corpus.txt)");
   sub->add_option("--optimizer", a->optimizer, "adamw, lamb or lars");
-  sub->add_option("--lr", a->lr, "learning rate")->check(CLI::PositiveNumber);
+  sub->add_option("--lr", a->lr, "learning rate")->check(finite_positive());
   sub->add_option("--seed", a->seed, "initialisation seed");
   sub->add_option("--save", a->save, "write a checkpoint to this directory after the last step");
   sub->add_option("--resume", a->resume, "restore a checkpoint directory before the first step");
   sub->add_option("--timeout", a->timeout_s, "seconds before a collective that does not complete ends the job")
-      ->check(CLI::PositiveNumber);
+      ->check(finite_positive());
   sub->add_option("--trace", a->trace, "write the last step's per-rank spans as a Chrome trace (JSON)");
   sub->add_option("--fault", a->fault, "fault injection for tests: die:RANK:STEP or hang:RANK:STEP");
   sub->add_flag("--json", a->json, "print the contract JSON only (rank 0)");

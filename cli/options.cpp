@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <iostream>
+
+#include "common/limits.hpp"
 
 #include "simulator/search/batch.hpp"
 
@@ -14,7 +17,7 @@ void add_model_cluster_options(CLI::App* sub, ModelClusterArgs& a) {
 }
 
 void add_seq_option(CLI::App* sub, ModelClusterArgs& a) {
-  sub->add_option("--seq", a.seq, "sequence length (overrides the model's)");
+  sub->add_option("--seq", a.seq, "sequence length (overrides the model's)")->check(seq_range());
 }
 
 LoadedInputs load_inputs(const ModelClusterArgs& a) {
@@ -32,6 +35,31 @@ void add_search_tuning_options(CLI::App* sub, SearchTuningArgs& a) {
 double b_noise_tokens(const SearchTuningArgs& a) {
   return a.b_noise.empty() ? 0 : search::parse_quantity(a.b_noise, "--b-noise");
 }
+
+CLI::Validator gpus_range() { return CLI::Range(1LL, limits::kMaxGpus); }
+CLI::Validator seq_range() { return CLI::Range(1LL, limits::kMaxSeq); }
+
+namespace {
+CLI::Validator finite_number(bool zero_ok) {
+  return CLI::Validator(
+      [zero_ok](std::string& s) -> std::string {
+        double v = 0;
+        try {
+          std::size_t used = 0;
+          v = std::stod(s, &used);
+          if (used != s.size()) return "'" + s + "' is not a number";
+        } catch (const std::exception&) {
+          return "'" + s + "' is not a number";
+        }
+        if (!std::isfinite(v)) return "must be a finite number (got '" + s + "')";
+        if (zero_ok ? v < 0 : v <= 0) return std::string(zero_ok ? "must be >= 0" : "must be > 0") + " (got '" + s + "')";
+        return "";
+      },
+      zero_ok ? "FINITE >= 0" : "FINITE > 0");
+}
+}  // namespace
+CLI::Validator finite_positive() { return finite_number(false); }
+CLI::Validator finite_non_negative() { return finite_number(true); }
 
 search::Progress::Fn stderr_progress_line() {
   return [](const std::string& line, bool final) {

@@ -36,6 +36,14 @@ void add_search_tuning_options(CLI::App* sub, SearchTuningArgs& a);
 // --b-noise in tokens (0 when not given: the model's default).
 double b_noise_tokens(const SearchTuningArgs& a);
 
+// Flag validators with documented ranges (common/limits.hpp, docs/reliability.md): --gpus in
+// [1, 2^24], --seq in [1, 2^27]; floats that must be finite and > 0 (--lr) or >= 0 (--price):
+// CLI11's PositiveNumber lets NaN through and prints DBL_MAX in full.
+CLI::Validator gpus_range();
+CLI::Validator seq_range();
+CLI::Validator finite_positive();
+CLI::Validator finite_non_negative();
+
 // The progress line of a long search on stderr: rewritten in place (carriage return, 72 columns),
 // ended with a newline when the work is done.
 search::Progress::Fn stderr_progress_line();

@@ -119,6 +119,30 @@ long long YamlMap::integer_or(const std::string& key, long long dflt, Bound b) c
   return v ? *v : dflt;
 }
 
+std::optional<long long> YamlMap::opt_int_in(const std::string& key, long long lo, long long hi) const {
+  auto v = opt_num(key, Bound::any);
+  if (!v) return std::nullopt;
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  if (std::floor(*v) != *v) fail(key, "must be an integer in " + range);
+  if (*v < static_cast<double>(lo) || *v > static_cast<double>(hi)) {
+    const std::string got = get(key).Scalar();  // as written: 4294967296, not 4.29497e+09
+    if (lo == 1 && *v <= 0) fail(key, "must be > 0 (got " + got + ")");
+    fail(key, "must be in " + range + " (got " + got + ")");
+  }
+  return static_cast<long long>(*v);
+}
+
+long long YamlMap::int_in(const std::string& key, long long lo, long long hi) const {
+  auto v = opt_int_in(key, lo, hi);
+  if (!v) fail(key, has(key) ? "must not be null" : "is required but missing");
+  return *v;
+}
+
+long long YamlMap::int_in_or(const std::string& key, long long dflt, long long lo, long long hi) const {
+  auto v = opt_int_in(key, lo, hi);
+  return v ? *v : dflt;
+}
+
 std::string YamlMap::str(const std::string& key) const {
   YAML::Node n = get(key);
   if (!n || n.IsNull()) fail(key, "is required but missing");

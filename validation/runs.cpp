@@ -1,9 +1,11 @@
 #include "validation/runs.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
 #include "common/errors.hpp"
+#include "common/limits.hpp"
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
 #include "simulator/analytic/estimator.hpp"
@@ -35,7 +37,7 @@ hw::Cluster cluster_of(const YamlMap& run) {
   } catch (const UsageError& e) {
     c.fail("preset", e.what());
   }
-  if (auto g = c.opt_integer("gpus_per_node")) cl.gpus_per_node = static_cast<int>(*g);
+  if (auto g = c.opt_int_in("gpus_per_node", 1, limits::kMaxGpus)) cl.gpus_per_node = static_cast<int>(*g);
   if (auto bw = c.opt_num("inter_node_gbps_per_gpu")) cl.net.nic_bw_Bps = *bw * 1e9 / 8;
   return cl;
 }
@@ -53,15 +55,18 @@ strategies::Precision precision_of(const YamlMap& s, const hw::Cluster& c, Plan&
 Plan plan_of(const YamlMap& s, const hw::Cluster& c, long long gpus, std::vector<std::string>* defaults, bool* vpp_free,
              bool* recompute_free, bool* sp_free) {
   Plan p;
-  p.tp = static_cast<int>(s.integer_or("tp", 1));
-  p.pp = static_cast<int>(s.integer_or("pp", 1));
-  p.cp = static_cast<int>(s.integer_or("cp", 1));
-  const long long inner = static_cast<long long>(p.tp) * p.pp * p.cp;
-  p.dp = static_cast<int>(s.integer_or("dp", gpus / inner));
-  if (auto mb = s.opt_integer("microbatch")) p.mbs = static_cast<int>(*mb);
+  // Ranges of docs/reliability.md (common/limits.hpp): each degree fits the Plan's int fields, and
+  // resolve_plan checks their products.
+  using limits::kMaxDegree;
+  p.tp = static_cast<int>(s.int_in_or("tp", 1, 1, kMaxDegree));
+  p.pp = static_cast<int>(s.int_in_or("pp", 1, 1, kMaxDegree));
+  p.cp = static_cast<int>(s.int_in_or("cp", 1, 1, kMaxDegree));
+  const long long inner = static_cast<long long>(p.tp) * p.pp * p.cp;  // < 2^63: each < 2^25
+  p.dp = static_cast<int>(s.int_in_or("dp", std::max(1LL, std::min(gpus / inner, kMaxDegree)), 1, kMaxDegree));
+  if (auto mb = s.opt_int_in("microbatch", 1, kMaxDegree)) p.mbs = static_cast<int>(*mb);
   else if (defaults) defaults->push_back("microbatch=1 (null)");
-  p.gbs = s.integer("global_batch");
-  if (auto v = s.opt_integer("vpp")) {
+  p.gbs = s.int_in("global_batch", 1, limits::kMaxGbs);
+  if (auto v = s.opt_int_in("vpp", 1, limits::kMaxLayers)) {
     p.vpp = static_cast<int>(*v);
     if (p.vpp > 1) p.schedule = strategies::Schedule::interleaved, p.schedule_set = true;
   } else if (p.pp > 1) {
@@ -83,7 +88,7 @@ Plan plan_of(const YamlMap& s, const hw::Cluster& c, long long gpus, std::vector
   } else {
     p.sp = s.boolean_or("sequence_parallel", false);
   }
-  if (auto z = s.opt_integer("zero_stage", Bound::non_negative)) p.zero = static_cast<int>(*z);
+  if (auto z = s.opt_int_in("zero_stage", 0, 3)) p.zero = static_cast<int>(*z);
   else {
     p.zero = 1;
     if (defaults) defaults->push_back("zero=1 (null)");
@@ -118,8 +123,8 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
     rs.model = model::parse_model_map(r.map("model"));
     rs.cluster = cluster_of(r);
     YamlMap hwm = r.map("hardware");
-    rs.gpus = hwm.integer("gpus");
-    if (auto g = hwm.opt_integer("gpus_per_node")) rs.cluster.gpus_per_node = static_cast<int>(*g);
+    rs.gpus = hwm.int_in("gpus", 1, limits::kMaxGpus);
+    if (auto g = hwm.opt_int_in("gpus_per_node", 1, limits::kMaxGpus)) rs.cluster.gpus_per_node = static_cast<int>(*g);
     YamlMap s = r.map("strategy");
     rs.plan = plan_of(s, rs.cluster, rs.gpus, &rs.defaults, &rs.vpp_free, &rs.recompute_free, &rs.sp_free);
     YamlMap res = r.map("result");
@@ -144,7 +149,7 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
       l.experiment = r.str_or("experiment", "");
       l.model = model::parse_model_map(r.map("model"));
       l.cluster = r.has("cluster") ? cluster_of(r) : hw::load_cluster("selene-a100");
-      const long long gpus = r.map("hardware").integer("gpus");
+      const long long gpus = r.map("hardware").int_in("gpus", 1, limits::kMaxGpus);
       bool a = false, b = false, c = false;
       l.plan = plan_of(r.map("strategy"), l.cluster, gpus, nullptr, &a, &b, &c);
       l.forward_ms = r.num("forward_ms");
