@@ -3,6 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "common/limits.hpp"
+
 namespace scaleplan {
 
 namespace {
@@ -19,8 +21,14 @@ std::string num_str(double v) {
 
 YamlMap YamlMap::parse(const std::string& text, const std::string& file) {
   YAML::Node root;
+  if (static_cast<long long>(text.size()) > limits::kMaxFileBytes)
+    throw ConfigError({file, 0, 0}, "", "the file is larger than " + std::to_string(limits::kMaxFileBytes) + " bytes");
   try {
-    root = YAML::Load(text);
+    // Every document is read: a second one ('---') is refused, never silently dropped.
+    std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.size() > 1)
+      throw ConfigError(mark_loc(file, docs[1].Mark()), "", "a second YAML document ('---'): one document per file");
+    if (!docs.empty()) root = docs[0];
   } catch (const YAML::Exception& e) {
     throw ConfigError(mark_loc(file, e.mark), "", "malformed YAML: " + e.msg);
   }

@@ -28,8 +28,26 @@ double kor22_eq7_flops(const model::ModelSpec& m, double B) {
 
 namespace {
 
+// The keys a runs file may hold at each level (issue 17: unknown keys are errors naming
+// file:line:column, so a typo such as 'microbtach' is not silently a default). `stack` and `group`
+// are the wave-2 row keys (DESIGN.md sec. 6); `meta`, `notes`, `derived`, `assumed` are free text.
+constexpr std::initializer_list<const char*> kRootKeys = {"meta", "runs", "layer_timings"};
+constexpr std::initializer_list<const char*> kRunKeys = {"id", "source", "source_type", "notes", "derived", "assumed", "model",
+                                                         "cluster", "hardware", "strategy", "result", "stack", "group"};
+constexpr std::initializer_list<const char*> kLayerTimingKeys = {"id", "source", "source_type", "notes", "derived", "assumed",
+                                                                 "experiment", "model", "cluster", "hardware", "strategy",
+                                                                 "forward_ms", "backward_ms", "combined_ms", "overhead_pct",
+                                                                 "stack", "group"};
+constexpr std::initializer_list<const char*> kHardwareKeys = {"gpu", "gpus", "gpus_per_node", "inter_node", "intra_node", "system"};
+constexpr std::initializer_list<const char*> kStrategyKeys = {"tp", "pp", "cp", "dp", "vpp", "microbatch", "global_batch",
+                                                              "recompute", "sequence_parallel", "zero_stage", "cp_algo",
+                                                              "precision"};
+constexpr std::initializer_list<const char*> kResultKeys = {"iteration_time_s", "tflops_per_gpu", "mfu", "hfu", "percent_of_peak",
+                                                            "flops_counting", "tokens_per_s"};
+
 hw::Cluster cluster_of(const YamlMap& run) {
   YamlMap c = run.map("cluster");
+  c.check_keys({"preset", "gpus_per_node", "inter_node_gbps_per_gpu"});
   hw::Cluster cl;
   const std::string preset = c.str("preset");
   try {
@@ -55,6 +73,7 @@ strategies::Precision precision_of(const YamlMap& s, const hw::Cluster& c, Plan&
 Plan plan_of(const YamlMap& s, const hw::Cluster& c, long long gpus, std::vector<std::string>* defaults, bool* vpp_free,
              bool* recompute_free, bool* sp_free) {
   Plan p;
+  s.check_keys(kStrategyKeys);
   // Ranges of docs/reliability.md (common/limits.hpp): each degree fits the Plan's int fields, and
   // resolve_plan checks their products.
   using limits::kMaxDegree;
@@ -110,6 +129,7 @@ Plan plan_of(const YamlMap& s, const hw::Cluster& c, long long gpus, std::vector
 
 RunsFile parse_runs(const std::string& text, const std::string& file) {
   YamlMap root = YamlMap::parse(text, file);
+  root.check_keys(kRootKeys);
   RunsFile f;
   f.file = file;
   const YAML::Node runs = root.node()["runs"];
@@ -117,17 +137,20 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
   for (std::size_t i = 0; i < runs.size(); ++i) {
     if (!runs[i].IsMap()) throw ConfigError({file, runs[i].Mark().line + 1, runs[i].Mark().column + 1}, "runs[" + std::to_string(i) + "]", "must be a mapping");
     YamlMap r(runs[i], file, "runs[" + std::to_string(i) + "]");
+    r.check_keys(kRunKeys);
     RunSpec rs;
     rs.id = r.str("id");
     rs.source = r.str_or("source", "");
     rs.model = model::parse_model_map(r.map("model"));
     rs.cluster = cluster_of(r);
     YamlMap hwm = r.map("hardware");
+    hwm.check_keys(kHardwareKeys);
     rs.gpus = hwm.int_in("gpus", 1, limits::kMaxGpus);
     if (auto g = hwm.opt_int_in("gpus_per_node", 1, limits::kMaxGpus)) rs.cluster.gpus_per_node = static_cast<int>(*g);
     YamlMap s = r.map("strategy");
     rs.plan = plan_of(s, rs.cluster, rs.gpus, &rs.defaults, &rs.vpp_free, &rs.recompute_free, &rs.sp_free);
     YamlMap res = r.map("result");
+    res.check_keys(kResultKeys);
     rs.iteration_time_s = res.opt_num("iteration_time_s");
     rs.tflops_per_gpu = res.opt_num("tflops_per_gpu");
     rs.mfu_pct = res.opt_num("mfu");
@@ -139,17 +162,21 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
     f.runs.push_back(std::move(rs));
   }
   const YAML::Node lt = root.node()["layer_timings"];
+  if (lt && !lt.IsNull() && !lt.IsSequence()) root.fail("layer_timings", "must be a list");
   if (lt && lt.IsSequence()) {
     for (std::size_t i = 0; i < lt.size(); ++i) {
       if (!lt[i].IsMap())
         throw ConfigError({file, lt[i].Mark().line + 1, lt[i].Mark().column + 1}, "layer_timings[" + std::to_string(i) + "]", "must be a mapping");
       YamlMap r(lt[i], file, "layer_timings[" + std::to_string(i) + "]");
+      r.check_keys(kLayerTimingKeys);
       LayerTimingSpec l;
       l.id = r.str("id");
       l.experiment = r.str_or("experiment", "");
       l.model = model::parse_model_map(r.map("model"));
       l.cluster = r.has("cluster") ? cluster_of(r) : hw::load_cluster("selene-a100");
-      const long long gpus = r.map("hardware").int_in("gpus", 1, limits::kMaxGpus);
+      const YamlMap lhw = r.map("hardware");
+      lhw.check_keys(kHardwareKeys);
+      const long long gpus = lhw.int_in("gpus", 1, limits::kMaxGpus);
       bool a = false, b = false, c = false;
       l.plan = plan_of(r.map("strategy"), l.cluster, gpus, nullptr, &a, &b, &c);
       l.forward_ms = r.num("forward_ms");
