@@ -56,7 +56,9 @@ void add_budget(CLI::App& app, int& rc) {
       base.progress_label = "budget";
       search::Progress progress(stderr_progress_line());
       base.progress = &progress;
+      base.cancel = interrupt_flag();  // Ctrl-C stops cleanly (issue 17)
       const search::Budget r = search::run_budget(est, base, b, a->gpus, tokens, a->price);
+      throw_if_interrupted("budget");
       progress.finish();
 
       if (a->json) {

@@ -57,7 +57,9 @@ void add_scale(CLI::App& app, int& rc) {
       base.progress_label = "scale";
       search::Progress progress(stderr_progress_line());
       base.progress = &progress;
+      base.cancel = interrupt_flag();  // Ctrl-C stops cleanly (issue 17)
       const search::ScaleResult r = search::run_scale(est, base, b, counts, tokens);
+      throw_if_interrupted("scale");
       progress.finish();
       bool all_ok = true;
       for (const auto& p : r.points) all_ok = all_ok && p.at.ok();

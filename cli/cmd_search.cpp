@@ -64,7 +64,9 @@ void add_search(CLI::App& app, int& rc) {
       spec.gbs = g.automatic ? search::auto_gbs_candidates(m, c, spec.gpus, spec.batch) : std::vector<long long>{g.gbs};
       search::Progress progress(stderr_progress_line());
       spec.progress = &progress;
+      spec.cancel = interrupt_flag();  // Ctrl-C stops cleanly (issue 17)
       const search::SearchResult r = search::run_search(est, spec);
+      throw_if_interrupted("search");
       progress.finish();
       const double price = a->price > 0 ? a->price : c.price_usd_per_gpu_hour;
 

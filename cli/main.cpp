@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "common/errors.hpp"
 
 namespace scaleplan::cli {
@@ -9,6 +10,9 @@ namespace scaleplan::cli {
 int guarded(const std::function<int()>& fn) {
   try {
     return fn();
+  } catch (const Interrupted& e) {
+    std::cerr << "\nerror: " << e.what() << "\n";
+    return 130;
   } catch (const ConfigError& e) {
     std::cerr << "error: " << printable(e.what()) << "\n";
   } catch (const PlanError& e) {

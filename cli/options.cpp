@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <csignal>
 #include <iostream>
 
 #include "common/limits.hpp"
@@ -34,6 +35,27 @@ void add_search_tuning_options(CLI::App* sub, SearchTuningArgs& a) {
 
 double b_noise_tokens(const SearchTuningArgs& a) {
   return a.b_noise.empty() ? 0 : search::parse_quantity(a.b_noise, "--b-noise");
+}
+
+namespace {
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) {
+  g_interrupted.store(true);
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process
+}
+}  // namespace
+
+const std::atomic<bool>* interrupt_flag() {
+  static const bool installed = [] {
+    std::signal(SIGINT, on_sigint);
+    return true;
+  }();
+  (void)installed;
+  return &g_interrupted;
+}
+
+void throw_if_interrupted(const std::string& what) {
+  if (g_interrupted.load()) throw Interrupted("interrupted (SIGINT): " + what + " stopped before it finished; nothing printed");
 }
 
 CLI::Validator gpus_range() { return CLI::Range(1LL, limits::kMaxGpus); }

@@ -81,7 +81,7 @@ Plan plan_of(const YamlMap& s, const hw::Cluster& c, long long gpus, std::vector
   p.pp = static_cast<int>(s.int_in_or("pp", 1, 1, kMaxDegree));
   p.cp = static_cast<int>(s.int_in_or("cp", 1, 1, kMaxDegree));
   const long long inner = static_cast<long long>(p.tp) * p.pp * p.cp;  // < 2^63: each < 2^25
-  p.dp = static_cast<int>(s.int_in_or("dp", std::max(1LL, std::min(gpus / inner, kMaxDegree)), 1, kMaxDegree));
+  p.dp = static_cast<int>(s.int_in_or("dp", std::min(gpus / inner, kMaxDegree), 1, kMaxDegree));
   if (auto mb = s.opt_int_in("microbatch", 1, kMaxDegree)) p.mbs = static_cast<int>(*mb);
   else if (defaults) defaults->push_back("microbatch=1 (null)");
   p.gbs = s.int_in("global_batch", 1, limits::kMaxGbs);
