@@ -197,6 +197,11 @@ Plan parse_plan(const std::string& text) {
 Plan load_plan(const std::string& spec) {
   if (spec.find('=') != std::string::npos || spec.empty()) return parse_plan(spec);
   ConfigText t = load_config_text("plans", spec);
+  return parse_plan_yaml(t.text, t.file);
+}
+
+Plan parse_plan_yaml(const std::string& text, const std::string& file) {
+  const ConfigText t{text, file};
   YamlMap y = YamlMap::parse(t.text, t.file);
   Plan p;
   for (const auto& kv : y.node()) {
