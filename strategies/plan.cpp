@@ -276,8 +276,10 @@ Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long 
     const long long fill = p.pp > 1 ? checked_product("vpp", "2*pp*vpp", 2LL * p.pp, p.vpp, limits::kMaxGbs) : 1;
     p.gbs = checked_product("gbs", "the default gbs = mbs*dp*2*pp*vpp", per_step, fill, limits::kMaxGbs);
   }
-  checked_product("gbs", ("gbs*seq (tokens per step, seq=" + std::to_string(m.seq) + ")").c_str(), p.gbs, m.seq,
-                  limits::kMaxTokensPerStep);
+  long long tokens_per_step = 0;  // the message is built only on failure: the search calls this per plan, allocation-free
+  if (!limits::mul_within(p.gbs, m.seq, limits::kMaxTokensPerStep, &tokens_per_step))
+    throw PlanError("gbs", "gbs*seq (tokens per step, seq=" + std::to_string(m.seq) + ") exceeds " +
+                               std::to_string(limits::kMaxTokensPerStep) + " (the limit of docs/reliability.md)");
   if (p.gbs % (static_cast<long long>(p.mbs) * p.dp) != 0)
     throw PlanError("gbs", "gbs=" + std::to_string(p.gbs) + " is not a multiple of mbs*dp=" + std::to_string(static_cast<long long>(p.mbs) * p.dp));
   if (p.schedule == Schedule::interleaved && p.microbatches() % p.pp != 0)
