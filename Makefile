@@ -8,6 +8,8 @@
 #   make validate  build + predict the published runs
 #   make bench     build + run the Google Benchmark programs under build/bench
 #   make gui       build + the Qt explorer (no display: an offscreen screenshot, build/scaleplan-gui.png)
+#   make asan      ASan+UBSan build of the core libraries and their unit tests in build-asan/, run
+#   make fuzz      libFuzzer targets (clang) in build-fuzz/, each run FUZZ_SECONDS (default 60)
 #   make clean     remove build/
 
 SHELL := /bin/bash
@@ -41,7 +43,7 @@ SEARCH_ARGS := --model gpt3-175b --cluster selene-a100 --gpus 1024 --gbs 1536
 ESTIMATE_ARGS := --model gpt3-175b --cluster selene-a100 --gpus 1024 \
                  --plan tp=8,pp=16,mbs=1,gbs=1536,recompute=full
 
-.PHONY: all deps build parts run test package validate bench gui clean
+.PHONY: all deps build parts run test package validate bench gui clean asan fuzz fuzz-deps
 
 all: build
 
@@ -164,3 +166,32 @@ gui: build
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# ---- robustness (issue 17, docs/reliability.md) ----
+# ASan + UBSan: the core libraries and their unit tests; no CLI, GUI, CUDA, MPI, SimGrid or
+# benchmarks (their tests run in `make test`). Sanitizer reports abort the test that hits them.
+ASAN_DIR := build-asan
+ASAN_CMAKE_ARGS := -DSCALEPLAN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Release -DSCALEPLAN_WITH_GUI=OFF -DSCALEPLAN_WITH_CUDA=OFF \
+                   -DSCALEPLAN_WITH_MPI=OFF -DSCALEPLAN_WITH_SIMGRID=OFF -DSCALEPLAN_BUILD_BENCH=OFF
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# The unit tests of the core layers (common, hardware, model, strategies, analytic, search, validation).
+ASAN_TESTS := test_reliability test_plan test_model test_memory test_collectives test_configs test_tensor_nd \
+              test_context test_expert test_zero_bubble_fp8 test_offload test_capacity
+asan: deps
+	cmake -S . -B $(ASAN_DIR) $(ASAN_CMAKE_ARGS) > $(ASAN_DIR).configure.log || { cat $(ASAN_DIR).configure.log; exit 1; }
+	cmake --build $(ASAN_DIR) -j$(JOBS) --target $(ASAN_TESTS)
+	cd $(ASAN_DIR) && $(ASAN_ENV) ctest --output-on-failure -j$(CTEST_JOBS) -E NOT_BUILT -LE 'executor|mpi|cuda|cli' --timeout 300
+
+# libFuzzer (clang + its runtime); the seeds and the run live in tests/fuzz/run_fuzzers.sh.
+FUZZ_DIR := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_PKGS := clang libclang-rt-14-dev
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps PKGS="$(PKGS) $(FUZZ_PKGS)" OPTIONAL=0
+fuzz: fuzz-deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -DSCALEPLAN_FUZZ=ON -DCMAKE_BUILD_TYPE=Release -DSCALEPLAN_BUILD_TESTS=OFF \
+	  -DSCALEPLAN_BUILD_BENCH=OFF -DSCALEPLAN_WITH_GUI=OFF -DSCALEPLAN_WITH_CUDA=OFF -DSCALEPLAN_WITH_MPI=OFF \
+	  -DSCALEPLAN_WITH_SIMGRID=OFF > $(FUZZ_DIR).configure.log || { cat $(FUZZ_DIR).configure.log; exit 1; }
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target fuzz_model_yaml fuzz_cluster_yaml fuzz_device_yaml fuzz_plan_string \
+	  fuzz_plan_yaml fuzz_runs_yaml
+	tests/fuzz/run_fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)

@@ -29,9 +29,9 @@ void add_budget(CLI::App& app, int& rc) {
   auto a = std::make_shared<BudgetArgs>();
   CLI::App* sub = app.add_subcommand("budget", "days, GPU-hours, dollars and energy to train on T tokens");
   add_model_cluster_options(sub, a->io);
-  sub->add_option("--gpus", a->gpus, "GPU count")->required();
+  sub->add_option("--gpus", a->gpus, "GPU count")->required()->check(gpus_range());
   sub->add_option("--tokens", a->tokens, "tokens to train (3e11, 300B, 15T)")->required();
-  sub->add_option("--price", a->price, "USD per GPU-hour (default: the cluster's)");
+  sub->add_option("--price", a->price, "USD per GPU-hour (default: the cluster's)")->check(finite_non_negative());
   sub->add_option("--gbs", a->gbs, "global batch (sequences) or 'auto' (default: auto)");
   add_seq_option(sub, a->io);
   add_search_tuning_options(sub, a->tune);
@@ -62,7 +62,9 @@ void add_budget(CLI::App& app, int& rc) {
       base.progress_label = "budget";
       search::Progress progress(stderr_progress_line());
       base.progress = &progress;
+      base.cancel = interrupt_flag();  // Ctrl-C stops cleanly (issue 17)
       const search::Budget r = search::run_budget(est, base, b, a->gpus, tokens, a->price);
+      throw_if_interrupted("budget");
       progress.finish();
       const search::TrainGoodput gp = r.at.ok() ? run_goodput(gsetup, c, r.at.best(), r.at.used, r.train.seconds, r.price_usd_per_gpu_hour,
                                                               r.power_W_per_gpu)

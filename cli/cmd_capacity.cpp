@@ -43,12 +43,12 @@ void add_capacity(CLI::App& app, int& rc) {
   auto a = std::make_shared<CapacityArgs>();
   CLI::App* sub = app.add_subcommand("capacity", "the largest GPT-shaped model each memory strategy trains, and its throughput");
   sub->add_option("--cluster", a->cluster, "cluster preset or YAML file")->required();
-  sub->add_option("--gpus", a->gpus, "GPU count")->required()->check(CLI::PositiveNumber);
+  sub->add_option("--gpus", a->gpus, "GPU count")->required()->check(gpus_range());
   add_stack_option(sub, a->stack);
   sub->add_option("--plan", a->plan,
                   "the rest of the plan (tp, pp, mbs, recompute, ...; default mbs=1,recompute=full); zero and offload come "
                   "from each strategy");
-  sub->add_option("--seq", a->seq, "sequence length of the model family (default 1024)")->check(CLI::PositiveNumber);
+  sub->add_option("--seq", a->seq, "sequence length of the model family (default 1024)")->check(seq_range());
   sub->add_flag("--json", a->json, "print one JSON object only");
   sub->callback([a, &rc] {
     rc = guarded([&] {

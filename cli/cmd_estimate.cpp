@@ -112,9 +112,9 @@ void add_estimate(CLI::App& app, int& rc) {
   CLI::App* sub = app.add_subcommand("estimate", "memory per GPU and step time of one plan");
   sub->add_option("--model", a->model, "model preset or YAML file")->required();
   sub->add_option("--cluster", a->cluster, "cluster preset or YAML file")->required();
-  sub->add_option("--gpus", a->gpus, "GPU count (dp is derived when the plan omits it)")->check(CLI::PositiveNumber);
+  sub->add_option("--gpus", a->gpus, "GPU count (dp is derived when the plan omits it)")->check(gpus_range());
   sub->add_option("--plan", a->plan, "plan: key=value,... or a plan preset / YAML file")->required();
-  sub->add_option("--seq", a->seq, "sequence length (overrides the model's)")->check(CLI::PositiveNumber);
+  sub->add_option("--seq", a->seq, "sequence length (overrides the model's)")->check(seq_range());
   add_stack_option(sub, a->stack);
   sub->add_option("--compare", a->compare, "side-by-side report over one plan dimension: tp_mode (1d, 2d, 2.5d, 3d)");
   sub->add_flag("--json", a->json, "print the contract JSON only");

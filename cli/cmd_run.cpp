@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
 #include "executor/backend.hpp"
@@ -54,6 +55,22 @@ Fault parse_fault(const std::string& s) {
   return f;
 }
 
+// --save DIR must be a folder this process can write, checked before the first step (issue 17: an
+// unwritable path used to fail only after training). Every rank checks for itself (same answer on
+// a shared folder), so no rank waits in a collective for one that gave up.
+void check_writable_dir(const std::string& dir, int rank) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir))
+    throw UsageError("--save '" + dir + "': cannot create the folder" + (ec ? " (" + ec.message() + ")" : std::string()));
+  const std::string probe = dir + "/.write-probe-rank-" + std::to_string(rank);
+  {
+    std::ofstream f(probe, std::ios::binary);
+    if (!(f << "probe") || !f.flush()) throw UsageError("--save '" + dir + "': the folder is not writable");
+  }
+  std::filesystem::remove(probe, ec);
+}
+
 nlohmann::json memory_json(const double* v) {  // params, grads, optimizer, activations, buffers
   return {{"params", v[0]}, {"grads", v[1]}, {"optimizer", v[2]}, {"activations", v[3]}, {"buffers", v[4]},
           {"total", v[0] + v[1] + v[2] + v[3] + v[4]}};
@@ -83,6 +100,7 @@ int run(const RunArgs& a, executor::Comm& world) {
   to.optimizer = a.optimizer;
   to.lr = a.lr;
   to.seed = a.seed;
+  if (!a.save.empty()) check_writable_dir(a.save, world.rank());  // before training, not after it
   Trainer tr(m, p, *be, tcomm, to);
   if (!a.resume.empty()) tr.load(a.resume);
   tr.reset_measurements();
@@ -235,12 +253,12 @@ void add_run(CLI::App& app, int& rc) {
   sub->add_option("--cluster", a->cluster, "cluster preset or YAML (e.g. from `calibrate`) for the predicted step time");
   sub->add_option("--data", a->data, "training text (bytes are tokens; default: executor/data/corpus.txt)");
   sub->add_option("--optimizer", a->optimizer, "adamw, lamb or lars");
-  sub->add_option("--lr", a->lr, "learning rate")->check(CLI::PositiveNumber);
+  sub->add_option("--lr", a->lr, "learning rate")->check(finite_positive());
   sub->add_option("--seed", a->seed, "initialisation seed");
   sub->add_option("--save", a->save, "write a checkpoint to this directory after the last step");
   sub->add_option("--resume", a->resume, "restore a checkpoint directory before the first step");
   sub->add_option("--timeout", a->timeout_s, "seconds before a collective that does not complete ends the job")
-      ->check(CLI::PositiveNumber);
+      ->check(finite_positive());
   sub->add_option("--trace", a->trace, "write the last step's per-rank spans as a Chrome trace (JSON)");
   sub->add_option("--fault", a->fault, "fault injection for tests: die:RANK:STEP or hang:RANK:STEP");
   sub->add_flag("--json", a->json, "print the contract JSON only (rank 0)");

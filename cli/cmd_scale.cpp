@@ -108,7 +108,9 @@ void add_scale(CLI::App& app, int& rc) {
       base.progress_label = "scale";
       search::Progress progress(stderr_progress_line());
       base.progress = &progress;
+      base.cancel = interrupt_flag();  // Ctrl-C stops cleanly (issue 17)
       const search::ScaleResult r = search::run_scale(est, base, b, counts, tokens);
+      throw_if_interrupted("scale");
       if (!a->plot.empty()) render_plot(scale_chart(r, m.name + " on " + c.name + ": scaling"), a->plot);
       progress.finish();
       const std::vector<PointGoodput> gp = scale_goodput(gsetup, c, r, g.automatic);

@@ -39,13 +39,13 @@ void add_search(CLI::App& app, int& rc) {
   auto a = std::make_shared<SearchArgs>();
   CLI::App* sub = app.add_subcommand("search", "every valid plan for a GPU count and global batch, ranked, with the Pareto front");
   add_model_cluster_options(sub, a->io);
-  sub->add_option("--gpus", a->gpus, "GPU count")->required();
+  sub->add_option("--gpus", a->gpus, "GPU count")->required()->check(gpus_range());
   sub->add_option("--gbs", a->gbs, "global batch (sequences), or 'auto' (large-batch model picks it)")->required();
   sub->add_option("--objective", a->objective,
                   "throughput | cost (USD per token) | time (to train --tokens) | time-to-train (--tokens, with failures)");
   sub->add_option("--top", a->top, "how many plans to print (default 10)");
   sub->add_option("--tokens", a->tokens, "tokens to train (3e11, 300B) for --objective time");
-  sub->add_option("--price", a->price, "USD per GPU-hour (default: the cluster's) for --objective cost");
+  sub->add_option("--price", a->price, "USD per GPU-hour (default: the cluster's) for --objective cost")->check(finite_non_negative());
   add_seq_option(sub, a->io);
   add_search_tuning_options(sub, a->tune);
   add_goodput_options(sub, a->goodput);
@@ -81,7 +81,9 @@ void add_search(CLI::App& app, int& rc) {
       spec.gbs = g.automatic ? search::auto_gbs_candidates(m, c, spec.gpus, spec.batch) : std::vector<long long>{g.gbs};
       search::Progress progress(stderr_progress_line());
       spec.progress = &progress;
+      spec.cancel = interrupt_flag();  // Ctrl-C stops cleanly (issue 17)
       const search::SearchResult r = search::run_search(est, spec);
+      throw_if_interrupted("search");
       progress.finish();
       const double price = a->price > 0 ? a->price : c.price_usd_per_gpu_hour;
       if (!a->export_format.empty()) {

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
 #include "cli/options.hpp"
@@ -89,7 +90,7 @@ void add_simulate(CLI::App& app, int& rc) {
   CLI::App* sub = app.add_subcommand("simulate", "one training step on the SimGrid discrete-event simulator (contention, timeline)");
   sub->add_option("--model", a->model, "model preset or YAML file")->required();
   sub->add_option("--cluster", a->cluster, "cluster preset or YAML file")->required();
-  sub->add_option("--gpus", a->gpus, "GPU count (dp is derived when the plan omits it)")->check(CLI::PositiveNumber);
+  sub->add_option("--gpus", a->gpus, "GPU count (dp is derived when the plan omits it)")->check(gpus_range());
   sub->add_option("--plan", a->plan, "plan: key=value,... or a plan preset / YAML file")->required();
   add_stack_option(sub, a->stack);
   sub->add_option("--trace", a->trace, "write a Chrome trace / Perfetto JSON timeline to this file");

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "common/errors.hpp"
 
 namespace scaleplan::cli {
@@ -9,15 +10,18 @@ namespace scaleplan::cli {
 int guarded(const std::function<int()>& fn) {
   try {
     return fn();
+  } catch (const Interrupted& e) {
+    std::cerr << "\nerror: " << e.what() << "\n";
+    return 130;
   } catch (const ConfigError& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error: " << printable(e.what()) << "\n";
   } catch (const PlanError& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error: " << printable(e.what()) << "\n";
   } catch (const UsageError& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error: " << printable(e.what()) << "\n";
   } catch (const std::exception& e) {
     // Anything else escaping the library is still reported on one line, never an abort.
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error: " << printable(e.what()) << "\n";
   }
   return 2;
 }
@@ -55,7 +59,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "error: " << e.what() << " (run with --help for usage)\n";
+    std::cerr << "error: " << scaleplan::printable(e.what()) << " (run with --help for usage)\n";
     return 2;
   }
   return rc;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "strategies/pipeline.hpp"
@@ -112,8 +113,8 @@ std::string report_text(const strategies::StepReport& r, const std::string& titl
   const auto& m = r.memory;
   const double cap = m.capacity > 0 ? m.capacity : 1;
   auto bar = [&](double v) {
-    const int n = static_cast<int>(40.0 * v / cap + 0.5);
-    return std::string(std::min(n, 40), '#');
+    const double n = std::clamp(40.0 * v / cap + 0.5, 0.0, 40.0);  // NaN-free: cap > 0, v finite or huge
+    return std::string(std::isfinite(n) ? static_cast<std::size_t>(n) : 0, '#');
   };
   s += title + "\n";
   s += "plan: " + r.plan.to_string() + "\n";

@@ -6,6 +6,11 @@
 
 namespace scaleplan {
 
+// `s` made safe for a one-line message (issue 17): bytes outside printable ASCII are written as
+// \n, \t, \r or \xNN (a block literal, a binary file, a terminal escape are never echoed raw), and
+// text beyond `max_chars` is cut with "...".
+std::string printable(const std::string& s, std::size_t max_chars = 600);
+
 // Where in an input a problem is: a file (or "<plan>", "<embedded:...>") and a 1-based line/column.
 struct SourceLocation {
   std::string file;

@@ -9,6 +9,7 @@
 
 #include "common/embedded_configs.hpp"
 #include "common/errors.hpp"
+#include "common/limits.hpp"
 
 namespace scaleplan {
 
@@ -39,12 +40,24 @@ bool has_preset(const std::string& kind, const std::string& name) {
   return false;
 }
 
+// Bounded (issue 17): only regular files (a FIFO would block in open(), /dev/zero never ends), at
+// most limits::kMaxFileBytes, read in blocks so a file that grows while read is cut there too.
 std::string read_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw UsageError("cannot read file '" + path + "'");
+  if (!S_ISREG(st.st_mode)) throw UsageError("cannot read file '" + path + "': not a regular file (a device, FIFO or folder)");
+  if (st.st_size > limits::kMaxFileBytes)
+    throw UsageError("cannot read file '" + path + "': larger than " + std::to_string(limits::kMaxFileBytes) + " bytes");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UsageError("cannot read file '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string out;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    out.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (static_cast<long long>(out.size()) > limits::kMaxFileBytes)
+      throw UsageError("cannot read file '" + path + "': larger than " + std::to_string(limits::kMaxFileBytes) + " bytes");
+  }
+  return out;
 }
 
 ConfigText load_config_text(const std::string& kind, const std::string& spec) {

@@ -1,7 +1,11 @@
 #include "common/yaml_reader.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <string_view>
+
+#include "common/limits.hpp"
 
 namespace scaleplan {
 
@@ -15,10 +19,49 @@ std::string num_str(double v) {
   o << v;
   return o.str();
 }
+
+// The line (1-based) of the document marker that starts a second document, or 0. A '---' or '...'
+// at column 0 followed by a blank or the line end is always a document marker in YAML (no scalar
+// may hold one), so a scan of the lines finds them. Not YAML::LoadAll: yaml-cpp 0.7's loops
+// forever on some malformed second documents (found by tests/fuzz, issue 17).
+int second_document_line(const std::string& text) {
+  const auto has_node = [](std::string_view rest) {  // anything but blanks and a comment
+    const auto b = rest.find_first_not_of(" \t\r");
+    return b != std::string_view::npos && rest[b] != '#';
+  };
+  bool content = false;  // a node of the first document was seen
+  int marker = 0;        // the line of the marker that ended the first document
+  int line = 0;
+  for (std::size_t at = 0; at <= text.size();) {
+    const std::size_t end = std::min(text.find('\n', at), text.size());
+    const std::string_view l(text.data() + at, end - at);
+    ++line;
+    at = end + 1;
+    const bool dashes = l.substr(0, 3) == "---", dots = l.substr(0, 3) == "...";
+    if ((dashes || dots) && (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r')) {
+      if (marker > 0 && dashes) return marker;  // a second document starts
+      if (content && marker == 0) marker = line;
+      if (has_node(l.substr(3))) {              // "--- {a: 1}": a node on the marker line
+        if (marker > 0) return marker;
+        content = true;
+      }
+      continue;
+    }
+    if (!has_node(l) || (l[0] == '%' && !content)) continue;  // blank, comment, directive
+    if (marker > 0) return marker;
+    content = true;
+  }
+  return 0;
+}
 }  // namespace
 
 YamlMap YamlMap::parse(const std::string& text, const std::string& file) {
   YAML::Node root;
+  if (static_cast<long long>(text.size()) > limits::kMaxFileBytes)
+    throw ConfigError({file, 0, 0}, "", "the file is larger than " + std::to_string(limits::kMaxFileBytes) + " bytes");
+  // A second document is refused, never silently dropped (YAML::Load reads the first only).
+  if (const int line = second_document_line(text); line > 0)
+    throw ConfigError({file, line, 1}, "", "a second YAML document ('---' or '...' then more): one document per file");
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
@@ -116,6 +159,30 @@ long long YamlMap::integer(const std::string& key, Bound b) const {
 
 long long YamlMap::integer_or(const std::string& key, long long dflt, Bound b) const {
   auto v = opt_integer(key, b);
+  return v ? *v : dflt;
+}
+
+std::optional<long long> YamlMap::opt_int_in(const std::string& key, long long lo, long long hi) const {
+  auto v = opt_num(key, Bound::any);
+  if (!v) return std::nullopt;
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  if (std::floor(*v) != *v) fail(key, "must be an integer in " + range);
+  if (*v < static_cast<double>(lo) || *v > static_cast<double>(hi)) {
+    const std::string got = get(key).Scalar();  // as written: 4294967296, not 4.29497e+09
+    if (lo == 1 && *v <= 0) fail(key, "must be > 0 (got " + got + ")");
+    fail(key, "must be in " + range + " (got " + got + ")");
+  }
+  return static_cast<long long>(*v);
+}
+
+long long YamlMap::int_in(const std::string& key, long long lo, long long hi) const {
+  auto v = opt_int_in(key, lo, hi);
+  if (!v) fail(key, has(key) ? "must not be null" : "is required but missing");
+  return *v;
+}
+
+long long YamlMap::int_in_or(const std::string& key, long long dflt, long long lo, long long hi) const {
+  auto v = opt_int_in(key, lo, hi);
   return v ? *v : dflt;
 }
 

@@ -32,6 +32,10 @@ class YamlMap {
   long long integer(const std::string& key, Bound b = Bound::positive) const;
   long long integer_or(const std::string& key, long long dflt, Bound b = Bound::positive) const;
   std::optional<long long> opt_integer(const std::string& key, Bound b = Bound::positive) const;
+  // Integers in a documented range [lo, hi] (common/limits.hpp): out of range names the range.
+  std::optional<long long> opt_int_in(const std::string& key, long long lo, long long hi) const;
+  long long int_in(const std::string& key, long long lo, long long hi) const;
+  long long int_in_or(const std::string& key, long long dflt, long long lo, long long hi) const;
   std::string str(const std::string& key) const;
   std::string str_or(const std::string& key, const std::string& dflt) const;
   std::string choice(const std::string& key, std::initializer_list<const char*> allowed,

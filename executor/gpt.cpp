@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "common/errors.hpp"
+#include "common/presets.hpp"
 #include "strategies/pipeline.hpp"
 
 namespace scaleplan::executor {
@@ -177,11 +178,13 @@ Corpus Corpus::from_text(const std::string& text) {
   return Corpus(std::move(t));
 }
 Corpus Corpus::from_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw ConfigError({path, 0, 0}, "data", "cannot open the training text file");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return from_text(ss.str());
+  // Bounded read (common/presets.hpp read_file): regular files up to limits::kMaxFileBytes only,
+  // so /dev/zero or a FIFO is refused instead of read forever (issue 17).
+  try {
+    return from_text(read_file(path));
+  } catch (const UsageError& e) {
+    throw ConfigError({path, 0, 0}, "data", std::string("cannot use the training text file: ") + e.what());
+  }
 }
 void Corpus::sequence(long long step, long long j, long long gbs, int s, std::int32_t* ids, std::int32_t* tg) const {
   const long long span = static_cast<long long>(tok_.size()) - s - 1;

@@ -1,5 +1,6 @@
 #include "hardware/cluster.hpp"
 
+#include "common/limits.hpp"
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
 #include "hardware/stack.hpp"
@@ -62,7 +63,7 @@ Cluster parse_cluster(const std::string& text, const std::string& file) {
   YamlMap n = y.map("node");
   n.check_keys({"gpus", "intra", "pcie_GBps", "host_memory_GiB", "host_mem_bw_GBps", "host_tflops_fp32", "nvme_TB",
                 "nvme_GBps"});
-  c.gpus_per_node = static_cast<int>(n.integer("gpus"));
+  c.gpus_per_node = static_cast<int>(n.int_in("gpus", 1, limits::kMaxGpus));
   YamlMap in = n.map("intra");
   in.check_keys({"kind", "bw_GBps", "latency_us", "bus_efficiency"});
   const std::string kind = in.choice("kind", {"nvswitch", "nvlink_mesh", "pcie"}, "nvswitch");
@@ -87,8 +88,8 @@ Cluster parse_cluster(const std::string& text, const std::string& file) {
   c.net.nic_bw_Bps = w.num("nic_Gbps_per_gpu") * 1e9 / 8.0;
   c.net.latency_s = w.num_or("latency_us", 5, Bound::non_negative) * 1e-6;
   c.net.bus_efficiency = w.num_or("bus_efficiency", 1, Bound::fraction);
-  c.net.levels = static_cast<int>(w.integer_or("levels", 3));
-  c.net.pod_gpus = static_cast<int>(w.integer_or("pod_gpus", 0, Bound::non_negative));
+  c.net.levels = static_cast<int>(w.int_in_or("levels", 3, 1, 16));
+  c.net.pod_gpus = static_cast<int>(w.int_in_or("pod_gpus", 0, 0, limits::kMaxGpus));
   c.net.oversubscription = w.num_or("oversubscription", 1);
   if (c.net.oversubscription < 1) w.fail("oversubscription", "must be >= 1 (1 = full bisection)");
   c.net.nics_per_node = static_cast<int>(w.integer_or("nics_per_node", 0, Bound::non_negative));

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "common/limits.hpp"
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
 #include "model/hf_config.hpp"
@@ -79,14 +80,16 @@ ModelSpec parse_model_map(const YamlMap& y) {
                 "tied_embeddings", "bias", "dropout", "moe", "params_b", "b_noise_tokens", "mla", "weight_bits", "head_dim"});
   ModelSpec m;
   m.name = y.str_or("name", "inline-model");
-  m.layers = y.integer("layers");
-  m.hidden = y.integer("hidden");
-  m.heads = y.integer("heads");
-  m.kv_heads = y.integer_or("kv_heads", m.heads);
-  m.ffn = y.integer_or("ffn", 4 * m.hidden);
-  m.vocab = y.integer("vocab");
-  m.seq = y.integer("seq");
-  m.head_dim_explicit = y.integer_or("head_dim", 0, Bound::non_negative);
+  // Documented ranges (common/limits.hpp, docs/reliability.md): far above published models, low
+  // enough that the search's loops over layers and heads end in seconds (issue 17).
+  m.layers = y.int_in("layers", 1, limits::kMaxLayers);
+  m.hidden = y.int_in("hidden", 1, limits::kMaxHidden);
+  m.heads = y.int_in("heads", 1, limits::kMaxHeads);
+  m.kv_heads = y.int_in_or("kv_heads", m.heads, 1, limits::kMaxHeads);
+  m.ffn = y.int_in_or("ffn", 4 * m.hidden, 1, limits::kMaxFfn);
+  m.vocab = y.int_in("vocab", 1, limits::kMaxVocab);
+  m.seq = y.int_in("seq", 1, limits::kMaxSeq);
+  m.head_dim_explicit = y.int_in_or("head_dim", 0, 0, limits::kMaxHidden);
   if (m.head_dim_explicit == 0 && m.hidden % m.heads != 0)
     y.fail("heads", "must divide hidden (" + std::to_string(m.hidden) + ")");
   if (m.heads % m.kv_heads != 0) y.fail("kv_heads", "must divide heads (" + std::to_string(m.heads) + ")");
@@ -104,10 +107,10 @@ ModelSpec parse_model_map(const YamlMap& y) {
   if (auto moe = y.opt_map("moe")) {
     moe->check_keys({"experts", "top_k", "capacity_factor", "shared_experts", "expert_ffn", "first_dense_layers",
                      "shared_expert_ffn", "shared_expert_gate"});
-    m.moe.shared_expert_ffn = moe->integer_or("shared_expert_ffn", 0, Bound::non_negative);
+    m.moe.shared_expert_ffn = moe->int_in_or("shared_expert_ffn", 0, 0, limits::kMaxFfn);
     m.moe.shared_expert_gate = moe->boolean_or("shared_expert_gate", false);
-    m.moe.experts = static_cast<int>(moe->integer("experts"));
-    m.moe.top_k = static_cast<int>(moe->integer_or("top_k", 2));
+    m.moe.experts = static_cast<int>(moe->int_in("experts", 1, limits::kMaxExperts));
+    m.moe.top_k = static_cast<int>(moe->int_in_or("top_k", 2, 1, limits::kMaxExperts));
     m.moe.capacity_factor = moe->num_or("capacity_factor", 1.0);
     if (m.moe.top_k > m.moe.experts) moe->fail("top_k", "must be <= experts");
     m.moe.shared_experts = static_cast<int>(moe->integer_or("shared_experts", 0, Bound::non_negative));

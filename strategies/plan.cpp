@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/errors.hpp"
+#include "common/limits.hpp"
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
 
@@ -109,12 +110,20 @@ std::string Plan::layers_string() const {
 
 namespace {
 
-long long parse_int(const std::string& key, const std::string& v, long long lo) {
+// An integer in [lo, hi] (docs/reliability.md "Ranges"): checked as 64-bit, so every value that
+// passes fits the Plan's int fields (hi <= 2^31 - 1 for those) and no check is defeated by a wrap.
+long long parse_int(const std::string& key, const std::string& v, long long lo, long long hi) {
   long long out = 0;
   auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec == std::errc::result_out_of_range)
+    throw PlanError(key, "must be in " + limits::range_str(lo, hi) + " (got " + v + ", beyond 64-bit)");
   if (ec != std::errc() || ptr != v.data() + v.size()) throw PlanError(key, "must be an integer (got '" + v + "')");
   if (out < lo) throw PlanError(key, "must be >= " + std::to_string(lo) + " (got " + v + ")");
+  if (out > hi) throw PlanError(key, "must be in " + limits::range_str(lo, hi) + " (got " + v + ")");
   return out;
+}
+int parse_degree(const std::string& key, const std::string& v) {
+  return static_cast<int>(parse_int(key, v, 1, limits::kMaxDegree));
 }
 
 template <typename E>
@@ -132,7 +141,7 @@ void parse_layers(Plan& p, const std::string& key, const std::string& v) {
   std::vector<long long> n;
   std::stringstream ss(v);
   std::string part;
-  while (std::getline(ss, part, '/')) n.push_back(parse_int(key, part, 1));
+  while (std::getline(ss, part, '/')) n.push_back(parse_int(key, part, 1, limits::kMaxLayers));
   if (n.empty() || n.size() > 3 || v.back() == '/')
     throw PlanError(key, "must be F/M/L (layers on the first, each middle and the last pipeline stage), F/L or L (got '" + v + "')");
   for (const long long x : n)
@@ -151,18 +160,18 @@ bool parse_bool(const std::string& key, const std::string& v) {
 
 void set_key(Plan& p, const std::string& k, const std::string& v) {
   if (v.empty()) throw PlanError(k, "has no value (write " + k + "=VALUE)");
-  if (k == "dp") p.dp = static_cast<int>(parse_int(k, v, 1));
-  else if (k == "tp") p.tp = static_cast<int>(parse_int(k, v, 1));
-  else if (k == "pp") p.pp = static_cast<int>(parse_int(k, v, 1));
-  else if (k == "vpp") p.vpp = static_cast<int>(parse_int(k, v, 1));
-  else if (k == "mbs") p.mbs = static_cast<int>(parse_int(k, v, 1));
-  else if (k == "gbs") p.gbs = parse_int(k, v, 1);
-  else if (k == "cp") p.cp = static_cast<int>(parse_int(k, v, 1));
-  else if (k == "ep") p.ep = static_cast<int>(parse_int(k, v, 1));
+  if (k == "dp") p.dp = parse_degree(k, v);
+  else if (k == "tp") p.tp = parse_degree(k, v);
+  else if (k == "pp") p.pp = parse_degree(k, v);
+  else if (k == "vpp") p.vpp = static_cast<int>(parse_int(k, v, 1, limits::kMaxLayers));
+  else if (k == "mbs") p.mbs = static_cast<int>(parse_int(k, v, 1, limits::kMaxDegree));
+  else if (k == "gbs") p.gbs = parse_int(k, v, 1, limits::kMaxGbs);
+  else if (k == "cp") p.cp = parse_degree(k, v);
+  else if (k == "ep") p.ep = parse_degree(k, v);
+  else if (k == "tp_depth") p.tp_depth = parse_degree(k, v);
+  else if (k == "zero") p.zero = static_cast<int>(parse_int(k, v, 0, limits::kMaxDegree));  // 0-3: resolve_plan
   else if (k == "layers") parse_layers(p, k, v);
-  else if (k == "tp_depth") p.tp_depth = static_cast<int>(parse_int(k, v, 1));
-  else if (k == "zero") p.zero = static_cast<int>(parse_int(k, v, 0));
-  else if (k == "zero_shard") p.zero_shard = static_cast<int>(parse_int(k, v, 1));
+  else if (k == "zero_shard") p.zero_shard = parse_degree(k, v);
   else if (k == "tp_mode")
     p.tp_mode = parse_enum<TpMode>(k, v, {{"1d", TpMode::d1}, {"2d", TpMode::d2}, {"2.5d", TpMode::d2_5}, {"3d", TpMode::d3}});
   else if (k == "sp") p.sp = parse_bool(k, v);
@@ -190,12 +199,16 @@ void set_key(Plan& p, const std::string& k, const std::string& v) {
 Plan parse_plan(const std::string& text) {
   Plan p;
   std::vector<std::string> seen;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    // trim
+  if (text.find_first_not_of(" \t") == std::string::npos) return p;  // "" or blanks: all defaults
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    std::string item = text.substr(start, comma - start);
+    start = comma + 1;
     const auto b = item.find_first_not_of(" \t");
-    if (b == std::string::npos) continue;
+    if (b == std::string::npos)  // "tp=8,,pp=1", ",tp=8" or "tp=8,": a typo, not "no key"
+      throw PlanError(seen.empty() ? std::string("(first item)") : seen.back(),
+                      "an empty plan item next to it (',,' or a leading/trailing ',')");
     item = item.substr(b, item.find_last_not_of(" \t") - b + 1);
     const auto eq = item.find('=');
     if (eq == std::string::npos) throw PlanError(item, "expected key=value");
@@ -211,6 +224,11 @@ Plan parse_plan(const std::string& text) {
 Plan load_plan(const std::string& spec) {
   if (spec.find('=') != std::string::npos || spec.empty()) return parse_plan(spec);
   ConfigText t = load_config_text("plans", spec);
+  return parse_plan_yaml(t.text, t.file);
+}
+
+Plan parse_plan_yaml(const std::string& text, const std::string& file) {
+  const ConfigText t{text, file};
   YamlMap y = YamlMap::parse(t.text, t.file);
   Plan p;
   for (const auto& kv : y.node()) {
@@ -244,6 +262,15 @@ void check_layers_split(Plan& p, long long L) {
     throw PlanError("layers", "layers=" + p.layers_string() + " leaves a stage with fewer layers than vpp=" + std::to_string(p.vpp) + " chunks");
   p.allow_uneven_layers = p.uneven_split() || L % (static_cast<long long>(p.pp) * p.vpp) != 0;
 }
+
+// The products resolve_plan forms, checked before use (docs/reliability.md "Ranges"): tp*pp*cp and
+// dp*tp*pp*cp within the GPU limit, gbs*seq within the tokens-per-step limit.
+long long checked_product(const char* key, const char* what, long long a, long long b, long long hi) {
+  long long r = 0;
+  if (!limits::mul_within(a, b, hi, &r))
+    throw PlanError(key, std::string(what) + " exceeds " + std::to_string(hi) + " (the limit of docs/reliability.md)");
+  return r;
+}
 }  // namespace
 
 Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long long gpus) {
@@ -251,15 +278,19 @@ Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long 
   // by `serve` (simulator/serve) only; the training layer costs assume MHA/GQA and one FFN width (issue 20).
   if (m.mla.enabled() || m.moe.expert_ffn > 0 || m.moe.shared_experts > 0 || m.moe.first_dense_layers > 0)
     throw PlanError("model", m.name + " uses MLA or DeepSeekMoE layers, which the training estimator does not model yet (`serve` does)");
-  const long long inner = static_cast<long long>(p.tp) * p.pp * p.cp;
+  if (gpus > limits::kMaxGpus)
+    throw PlanError("dp", "--gpus " + std::to_string(gpus) + " is outside " + limits::range_str(1, limits::kMaxGpus));
+  const long long inner = checked_product("tp", "tp*pp*cp", checked_product("tp", "tp*pp", p.tp, p.pp, limits::kMaxGpus), p.cp,
+                                          limits::kMaxGpus);
   if (p.dp == 0) {
     if (gpus <= 0) p.dp = 1;
     else if (gpus % inner != 0)
       throw PlanError("tp", "tp*pp*cp = " + std::to_string(inner) + " does not divide --gpus " + std::to_string(gpus));
     else p.dp = static_cast<int>(gpus / inner);
   }
-  if (gpus > 0 && static_cast<long long>(p.dp) * inner != gpus)
-    throw PlanError("dp", "dp*tp*pp*cp = " + std::to_string(p.dp * inner) + " does not match --gpus " + std::to_string(gpus));
+  const long long all = checked_product("dp", "dp*tp*pp*cp", p.dp, inner, limits::kMaxGpus);
+  if (gpus > 0 && all != gpus)
+    throw PlanError("dp", "dp*tp*pp*cp = " + std::to_string(all) + " does not match --gpus " + std::to_string(gpus));
   // Tensor parallel mode rules (strategies/tensor_nd: 1d heads/ffn/kv_heads divisible by tp; 2d
   // tp = q^2; 2.5d tp = tp_depth q^2; 3d tp = q^3; the grid side divides heads, hidden, ffn and
   // the microbatch rows).
@@ -277,6 +308,7 @@ Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long 
     if (p.offload != Offload::none) throw PlanError("zero_shard", "hybrid sharding with offload is not modelled");
   }
   if (p.pp > m.layers) throw PlanError("pp", "pp=" + std::to_string(p.pp) + " exceeds layers=" + std::to_string(m.layers));
+  if (p.vpp > m.layers) throw PlanError("vpp", "vpp=" + std::to_string(p.vpp) + " exceeds layers=" + std::to_string(m.layers));
   if (p.vpp > 1 && !p.schedule_set) p.schedule = Schedule::interleaved;
   if (p.vpp > 1 && p.schedule != Schedule::interleaved)
     throw PlanError("vpp", "vpp>1 needs schedule=interleaved (got " + std::string(name(p.schedule)) + ")");
@@ -284,7 +316,7 @@ Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long 
   if (p.schedule == Schedule::zero_bubble && p.pp == 1) throw PlanError("schedule", "zero_bubble needs pp>1");
   if (p.layers_given > 0) check_layers_split(p, m.layers);
   if (!p.allow_uneven_layers && m.layers % (static_cast<long long>(p.pp) * p.vpp) != 0)
-    throw PlanError(p.vpp > 1 ? "vpp" : "pp", "pp*vpp=" + std::to_string(p.pp * p.vpp) + " does not divide layers=" + std::to_string(m.layers));
+    throw PlanError(p.vpp > 1 ? "vpp" : "pp", "pp*vpp=" + std::to_string(static_cast<long long>(p.pp) * p.vpp) + " does not divide layers=" + std::to_string(m.layers));
   if (p.allow_uneven_layers && m.layers < static_cast<long long>(p.pp) * p.vpp)
     throw PlanError("vpp", "pp*vpp exceeds layers");
   if (p.allow_uneven_layers && p.layers_given == 0 && m.layers % p.pp != 0) {
@@ -302,7 +334,15 @@ Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long 
   if (c.device.peak(compute_dtype(p.precision)) <= 0)
     throw PlanError("precision", std::string(name(p.precision)) + " is not supported by " + c.device.name);
   // Default global batch: enough microbatches to fill the pipeline twice (README "Plan defaults").
-  if (p.gbs == 0) p.gbs = static_cast<long long>(p.dp) * p.mbs * (p.pp > 1 ? 2LL * p.pp * p.vpp : 1);
+  const long long per_step = checked_product("mbs", "mbs*dp", p.mbs, p.dp, limits::kMaxGbs);
+  if (p.gbs == 0) {
+    const long long fill = p.pp > 1 ? checked_product("vpp", "2*pp*vpp", 2LL * p.pp, p.vpp, limits::kMaxGbs) : 1;
+    p.gbs = checked_product("gbs", "the default gbs = mbs*dp*2*pp*vpp", per_step, fill, limits::kMaxGbs);
+  }
+  long long tokens_per_step = 0;  // the message is built only on failure: the search calls this per plan, allocation-free
+  if (!limits::mul_within(p.gbs, m.seq, limits::kMaxTokensPerStep, &tokens_per_step))
+    throw PlanError("gbs", "gbs*seq (tokens per step, seq=" + std::to_string(m.seq) + ") exceeds " +
+                               std::to_string(limits::kMaxTokensPerStep) + " (the limit of docs/reliability.md)");
   if (p.gbs % (static_cast<long long>(p.mbs) * p.dp) != 0)
     throw PlanError("gbs", "gbs=" + std::to_string(p.gbs) + " is not a multiple of mbs*dp=" + std::to_string(static_cast<long long>(p.mbs) * p.dp));
   if (p.schedule == Schedule::interleaved && p.microbatches() % p.pp != 0)

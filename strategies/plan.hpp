@@ -63,6 +63,8 @@ struct Plan {
 
 // Parses "tp=8,pp=16,mbs=1" (unknown keys, bad values -> PlanError naming the key).
 Plan parse_plan(const std::string& text);
+// Parses the text of a plan file (a YAML mapping with the same keys; errors name file:line:col).
+Plan parse_plan_yaml(const std::string& text, const std::string& file);
 // Parses a plan file (YAML mapping with the same keys) or, if `spec` contains '=', a plan string.
 Plan load_plan(const std::string& spec);
 // Fills defaults (dp from gpus, gbs, precision, schedule) and checks every divisibility rule

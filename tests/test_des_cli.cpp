@@ -104,3 +104,12 @@ TEST(SimulateCli, UnmodelledPlanPartsAreRefusedByKey) {
     EXPECT_NE(r.err.find("simulate does not model"), std::string::npos) << r.err;
   }
 }
+
+// Issue 17 (docs/reliability.md "Bounded work"): a step whose rank programs would hold more than
+// 4e6 pipeline operations is refused up front with the figure (2 x pp 2 x vpp 1 x 2^21
+// microbatches), instead of growing for minutes.
+TEST(SimulateCli, TooManyPipelineOperationsAreRefusedWithTheFigure) {
+  const CliResult r = run_cli(split_args("simulate --model gpt3-1.3b --cluster selene-a100 --gpus 16 --plan dp=8,pp=2,gbs=16777216"));
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_NE(r.err.find("plan key 'gbs': simulate would schedule 8388608 pipeline operations"), std::string::npos) << r.err;
+}

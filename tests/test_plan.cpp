@@ -121,11 +121,33 @@ TEST(ParsePlan, DefaultsOfAnEmptyPlan) {
   EXPECT_FALSE(p.precision_set);
 }
 
-TEST(ParsePlan, ToleratesBlanksAndEmptyItems) {
-  const Plan p = parse_plan(" tp=8 , pp=16,, mbs=1 ");
+TEST(ParsePlan, ToleratesBlanks) {
+  const Plan p = parse_plan(" tp=8 , pp=16, mbs=1 ");
   EXPECT_EQ(p.tp, 8);
   EXPECT_EQ(p.pp, 16);
   EXPECT_EQ(p.mbs, 1);
+}
+
+// Issue 17: an empty item is a typo ("tp=8,,pp=1"), refused, naming the key before it.
+TEST(ParsePlan, RefusesEmptyItems) {
+  expect_plan_error([] { parse_plan(" tp=8 , pp=16,, mbs=1 "); }, "pp", "empty plan item");
+  expect_plan_error([] { parse_plan("tp=8,"); }, "tp", "empty plan item");
+  expect_plan_error([] { parse_plan(",tp=8"); }, "(first item)", "empty plan item");
+  EXPECT_EQ(parse_plan("  ").tp, 1);  // blanks only: all defaults, as ""
+}
+
+// Issue 17: integers are range-checked as 64-bit against the documented ranges (common/limits.hpp)
+// before they are stored as int: 2^32 used to pass ">= 1" and wrap to 0 (a division by zero).
+TEST(ParsePlan, IntegersOutsideTheirRangeNameTheRange) {
+  expect_plan_error([] { parse_plan("mbs=4294967296"); }, "mbs", "must be in [1, 16777216] (got 4294967296)");
+  expect_plan_error([] { parse_plan("tp=9223372036854775807"); }, "tp", "must be in [1, 16777216]");
+  expect_plan_error([] { parse_plan("tp=9223372036854775808"); }, "tp", "beyond 64-bit");
+  expect_plan_error([] { parse_plan("vpp=65537"); }, "vpp", "must be in [1, 65536]");
+  expect_plan_error([] { parse_plan("gbs=1099511627777"); }, "gbs", "must be in [1, 1099511627776]");
+  const Plan p = parse_plan("dp=16777216,mbs=16777216,vpp=65536,gbs=1099511627776");  // the limits themselves pass
+  EXPECT_EQ(p.dp, 16777216);
+  EXPECT_EQ(p.vpp, 65536);
+  EXPECT_EQ(p.gbs, 1099511627776LL);
 }
 
 TEST(ParsePlan, RoundTripsThroughToString) {
@@ -261,6 +283,19 @@ TEST_F(PlanTest, ZeroFour) { expect_plan_error([] { resolve("tp=8,zero=4", 8); }
 TEST_F(PlanTest, ExpertParallelNeedsMoe) { expect_plan_error([] { resolve("tp=8,ep=2", 16); }, "ep", "MoE"); }
 
 TEST_F(PlanTest, ContextParallelMustDivideSeq) { expect_plan_error([] { resolve("tp=8,cp=3", 24); }, "cp", "does not divide seq"); }
+
+// Issue 17: the products resolve_plan forms are checked before use, never wrapped.
+TEST_F(PlanTest, ProductsBeyondTheGpuLimitAreRefused) {
+  expect_plan_error([] { resolve("dp=16777216,tp=8", 0); }, "dp", "dp*tp*pp*cp exceeds 16777216");
+  expect_plan_error([] { resolve("tp=65536,pp=65536", 0); }, "tp", "tp*pp exceeds 16777216");
+  expect_plan_error([] { resolve("tp=8", 16777217); }, "dp", "--gpus 16777217 is outside [1, 16777216]");
+}
+TEST_F(PlanTest, TokensPerStepBeyondTheLimitAreRefused) {
+  // gpt3-175b seq 2048: gbs 2^30 x 2^11 = 2^41 tokens > 2^40.
+  expect_plan_error([] { resolve("tp=8,gbs=1073741824", 8); }, "gbs", "gbs*seq (tokens per step, seq=2048) exceeds 1099511627776");
+  EXPECT_EQ(resolve("tp=8,gbs=536870912", 8).gbs, 536870912);  // 2^29 x 2^11 = 2^40: at the limit
+}
+TEST_F(PlanTest, VppBeyondLayersIsRefused) { expect_plan_error([] { resolve("tp=8,pp=2,vpp=60000", 16); }, "vpp", "exceeds layers=96"); }
 
 TEST_F(PlanTest, PlanErrorIsNotAConfigError) {
   // The CLI maps both to exit code 2, but a plan error names a key, not a file position.

@@ -1,9 +1,11 @@
 #include "validation/runs.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
 #include "common/errors.hpp"
+#include "common/limits.hpp"
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
 #include "hardware/stack.hpp"
@@ -29,8 +31,29 @@ double kor22_eq7_flops(const model::ModelSpec& m, double B) {
 
 namespace {
 
+// The keys a runs file may hold at each level (issue 17: unknown keys are errors naming
+// file:line:column, so a typo such as 'microbtach' is not silently a default). `stack` and `group`
+// are the wave-2 row keys (DESIGN.md sec. 6); `meta`, `notes`, `derived`, `assumed` are free text.
+constexpr std::initializer_list<const char*> kRootKeys = {"meta", "runs", "layer_timings"};
+// Informational per-row keys the parser reads no number from: notes, derived, assumed, quote (the
+// verbatim result line), role (fitting / held-out, docs/evidence.md), pending_reason, date.
+constexpr std::initializer_list<const char*> kRunKeys = {"id", "source", "source_type", "notes", "derived", "assumed", "model",
+                                                         "cluster", "hardware", "strategy", "result", "stack", "group",
+                                                         "quote", "role", "pending_reason", "date"};
+constexpr std::initializer_list<const char*> kLayerTimingKeys = {"id", "source", "source_type", "notes", "derived", "assumed",
+                                                                 "experiment", "model", "cluster", "hardware", "strategy",
+                                                                 "forward_ms", "backward_ms", "combined_ms", "overhead_pct",
+                                                                 "stack", "group"};
+constexpr std::initializer_list<const char*> kHardwareKeys = {"gpu", "gpus", "gpus_per_node", "inter_node", "intra_node", "system"};
+constexpr std::initializer_list<const char*> kStrategyKeys = {"tp", "pp", "cp", "dp", "vpp", "microbatch", "global_batch",
+                                                              "recompute", "sequence_parallel", "zero_stage", "cp_algo",
+                                                              "precision"};
+constexpr std::initializer_list<const char*> kResultKeys = {"iteration_time_s", "tflops_per_gpu", "mfu", "hfu", "percent_of_peak",
+                                                            "flops_counting", "tokens_per_s"};
+
 hw::Cluster cluster_of(const YamlMap& run) {
   YamlMap c = run.map("cluster");
+  c.check_keys({"preset", "gpus_per_node", "inter_node_gbps_per_gpu"});
   hw::Cluster cl;
   const std::string preset = c.str("preset");
   try {
@@ -38,7 +61,7 @@ hw::Cluster cluster_of(const YamlMap& run) {
   } catch (const UsageError& e) {
     c.fail("preset", e.what());
   }
-  if (auto g = c.opt_integer("gpus_per_node")) cl.gpus_per_node = static_cast<int>(*g);
+  if (auto g = c.opt_int_in("gpus_per_node", 1, limits::kMaxGpus)) cl.gpus_per_node = static_cast<int>(*g);
   if (auto bw = c.opt_num("inter_node_gbps_per_gpu")) cl.net.nic_bw_Bps = *bw * 1e9 / 8;
   // The row's software stack (configs/stacks) replaces the preset's default stack.
   if (!run.is_null("stack")) {
@@ -56,13 +79,16 @@ RowStrategy read_strategy(const std::optional<YamlMap>& sm) {
   RowStrategy st;
   if (!sm) return st;
   const YamlMap& s = *sm;
-  auto deg = [&](const char* k) -> std::optional<long long> { return s.opt_integer(k); };
+  s.check_keys(kStrategyKeys);
+  // Ranges of docs/reliability.md (common/limits.hpp): each degree fits the Plan's int fields, and
+  // resolve_plan checks their products.
+  auto deg = [&](const char* k) -> std::optional<long long> { return s.opt_int_in(k, 1, limits::kMaxDegree); };
   st.tp = deg("tp"), st.pp = deg("pp"), st.dp = deg("dp"), st.cp = deg("cp");
   st.present = st.tp || st.pp || st.dp || st.cp;
   st.vpp = deg("vpp"), st.mbs = deg("microbatch");
-  st.gbs = s.opt_integer("global_batch");
+  st.gbs = s.opt_int_in("global_batch", 1, limits::kMaxGbs);
   if (st.present && !st.gbs) s.fail("global_batch", "is required to predict the run");
-  st.zero = s.opt_integer("zero_stage", Bound::non_negative);
+  st.zero = s.opt_int_in("zero_stage", 0, 3);
   if (!s.is_null("recompute")) {
     const std::string rc = s.choice("recompute", {"full", "selective", "none"});
     st.recompute = rc == "full" ? Recompute::full : rc == "selective" ? Recompute::selective : Recompute::none;
@@ -86,6 +112,7 @@ std::string group_of(const YamlMap& r, const std::string& id) {
 }
 
 RunSpec parse_run(const YamlMap& r) {
+  r.check_keys(kRunKeys);
   RunSpec rs;
   rs.id = r.str("id");
   rs.group = group_of(r, rs.id);
@@ -93,9 +120,11 @@ RunSpec parse_run(const YamlMap& r) {
   rs.model = parse_row_model(r.map("model"), rs.assumed);
   rs.cluster = cluster_of(r);
   YamlMap hwm = r.map("hardware");
-  rs.gpus = hwm.integer("gpus");
-  if (auto g = hwm.opt_integer("gpus_per_node")) rs.cluster.gpus_per_node = static_cast<int>(*g);
+  hwm.check_keys(kHardwareKeys);
+  rs.gpus = hwm.int_in("gpus", 1, limits::kMaxGpus);
+  if (auto g = hwm.opt_int_in("gpus_per_node", 1, limits::kMaxGpus)) rs.cluster.gpus_per_node = static_cast<int>(*g);
   YamlMap res = r.map("result");
+  res.check_keys(kResultKeys);
   rs.iteration_time_s = res.opt_num("iteration_time_s");
   rs.tflops_per_gpu = res.opt_num("tflops_per_gpu");
   rs.mfu_pct = res.opt_num("mfu");
@@ -132,6 +161,7 @@ RunSpec refused_run(const YAML::Node& n, std::size_t i, const std::string& reaso
 
 RunsFile parse_runs(const std::string& text, const std::string& file) {
   YamlMap root = YamlMap::parse(text, file);
+  root.check_keys(kRootKeys);
   RunsFile f;
   f.file = file;
   const YAML::Node runs = root.node()["runs"];
@@ -151,11 +181,13 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
     }
   }
   const YAML::Node lt = root.node()["layer_timings"];
+  if (lt && !lt.IsNull() && !lt.IsSequence()) root.fail("layer_timings", "must be a list");
   if (lt && lt.IsSequence()) {
     for (std::size_t i = 0; i < lt.size(); ++i) {
       if (!lt[i].IsMap())
         throw ConfigError({file, lt[i].Mark().line + 1, lt[i].Mark().column + 1}, "layer_timings[" + std::to_string(i) + "]", "must be a mapping");
       YamlMap r(lt[i], file, "layer_timings[" + std::to_string(i) + "]");
+      r.check_keys(kLayerTimingKeys);
       LayerTimingSpec l;
       l.id = r.str("id");
       l.group = group_of(r, l.id);
@@ -169,7 +201,9 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
           r.fail("stack", e.what());
         }
       }
-      const long long gpus = r.map("hardware").integer("gpus");
+      const YamlMap lhw = r.map("hardware");
+      lhw.check_keys(kHardwareKeys);
+      const long long gpus = lhw.int_in("gpus", 1, limits::kMaxGpus);
       const StackCaps caps = stack_caps_from_row(row_month(r.str_or("date", ""), r.str_or("source", "")), l.cluster.sw);
       l.plan = infer_plan(read_strategy(r.map("strategy")), "null", caps, l.cluster, gpus).plan;
       l.forward_ms = r.num("forward_ms");

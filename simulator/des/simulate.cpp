@@ -1681,6 +1681,15 @@ SimResult simulate(const model::ModelSpec& m, const hw::Cluster& c, const Plan& 
   if (p.schedule == strategies::Schedule::interleaved && p.vpp > 1 && p.microbatches() % p.pp != 0)
     throw PlanError("vpp", "the interleaved schedule needs the microbatches per pipeline (" + std::to_string(p.microbatches()) +
                                ") to be a multiple of pp (" + std::to_string(p.pp) + ")");
+  // Bounded work (issue 17): the rank programs hold every pipeline operation of the step (a forward
+  // and a backward per microbatch, chunk and stage), so their count bounds the simulator's memory and
+  // time; gbs=2^31 used to grow by ~350 MiB/s until killed. Past kMaxPipelineOps: refused, with the figure.
+  constexpr double kMaxPipelineOps = 4e6;
+  const double pipeline_ops = 2.0 * p.pp * p.vpp * static_cast<double>(p.microbatches());
+  if (pipeline_ops > kMaxPipelineOps)
+    throw PlanError("gbs", "simulate would schedule " + std::to_string(static_cast<long long>(pipeline_ops)) +
+                               " pipeline operations (2 x pp x vpp x microbatches " + std::to_string(p.microbatches()) +
+                               "), more than the 4000000 it bounds; lower gbs or use estimate");
   analytic::Estimator est(m, c);
   const strategies::StepReport ana = est.evaluate(p);
   const Core core = o.in_process ? run_core(m, c, p, o) : run_isolated(m, c, p, o);

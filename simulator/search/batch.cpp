@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/errors.hpp"
+#include "common/limits.hpp"
 #include "simulator/search/space.hpp"
 
 namespace scaleplan::search {
@@ -27,8 +28,8 @@ GbsArg parse_gbs(const std::string& s) {
   }
   long long v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || v <= 0)
-    throw UsageError("--gbs must be a positive integer (sequences) or 'auto' (got '" + s + "')");
+  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || v <= 0 || v > limits::kMaxGbs)
+    throw UsageError("--gbs must be an integer in " + limits::range_str(1, limits::kMaxGbs) + " (sequences) or 'auto' (got '" + s + "')");
   g.gbs = v;
   return g;
 }
@@ -58,8 +59,8 @@ std::vector<long long> parse_counts(const std::string& s, const std::string& wha
     item = a == std::string::npos ? "" : item.substr(a, z - a + 1);
     long long v = 0;
     auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
-    if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || v <= 0)
-      throw UsageError(what + " must be positive integers separated by commas (bad item '" + item + "' in '" + s + "')");
+    if (item.empty() || ec != std::errc() || ptr != item.data() + item.size() || v <= 0 || v > limits::kMaxGpus)
+      throw UsageError(what + " must be integers in " + limits::range_str(1, limits::kMaxGpus) + " separated by commas (bad item '" + item + "')");
     out.push_back(v);
     i = j + 1;
   }
