@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/goodput_cli.hpp"
+#include "cli/plot.hpp"
 #include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
@@ -21,6 +22,7 @@ struct BudgetArgs {
   long long gpus = 0;
   double price = 0;
   bool json = false, csv = false;
+  std::string plot;  // --plot FILE.png|.svg: the wall-clock days, split
   GoodputArgs goodput;  // issue 19
 };
 }  // namespace
@@ -37,10 +39,12 @@ void add_budget(CLI::App& app, int& rc) {
   add_search_tuning_options(sub, a->tune);
   add_goodput_options(sub, a->goodput);
   sub->add_flag("--json", a->json, "print one JSON object only");
+  sub->add_option("--plot", a->plot, "also draw the wall-clock days (training, checkpoints, lost work, restarts) to FILE.png or FILE.svg (needs the GUI part)");
   sub->add_flag("--csv", a->csv, "print the rows as CSV (the --json fields, dotted columns) instead of the table");
   sub->callback([a, &rc] {
     rc = guarded([&] {
       if (a->json && a->csv) throw UsageError("--json and --csv each print the whole stdout: give one");
+      if (!a->plot.empty()) check_plot_path(a->plot);
       LoadedInputs in = load_inputs(a->io);
       const GoodputSetup gsetup = goodput_setup(a->goodput, in.cluster);
       model::ModelSpec& m = in.model;
@@ -69,6 +73,20 @@ void add_budget(CLI::App& app, int& rc) {
       const search::TrainGoodput gp = r.at.ok() ? run_goodput(gsetup, c, r.at.best(), r.at.used, r.train.seconds, r.price_usd_per_gpu_hour,
                                                               r.power_W_per_gpu)
                                                 : search::TrainGoodput{};
+      if (!a->plot.empty() && r.at.ok()) {
+        // One stacked bar: failure-free training days, then what failures add (docs/goodput.md).
+        const double d = 86400.0;
+        nlohmann::json series = nlohmann::json::array();
+        const auto add = [&](const char* name, const char* color, double days) { series.push_back({{"name", name}, {"color", color}, {"values", {days}}}); };
+        add("training (failure-free)", "#1f77b4", r.train.seconds / d);
+        add("checkpoints", "#ff7f0e", gp.g.checkpoint_s / d);
+        add("lost work", "#d62728", gp.g.lost_s / d);
+        add("restarts", "#7f7f7f", gp.g.restart_s / d);
+        render_plot({{"title", m.name + " on " + std::to_string(r.at.used) + " x " + c.device.name + " (" + c.name + ")\n" + r.at.best().plan.to_string()},
+                     {"kind", "bar"}, {"x_label", ""}, {"y_label", "days"},
+                     {"categories", {fmt::format("{:.1f} days, goodput {:.1f}%", gp.days, 100 * gp.g.fraction)}}, {"series", series}},
+                    a->plot);
+      }
 
       if (a->json || a->csv) {
         nlohmann::json j = {{"model", m.name},

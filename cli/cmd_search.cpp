@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "cli/export.hpp"
 #include "cli/goodput_cli.hpp"
+#include "cli/plot.hpp"
 #include "cli/options.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
@@ -28,6 +29,7 @@ struct SearchArgs {
   bool json = false, csv = false;
   std::string export_format, export_out;  // --export FORMAT [--out FILE]: the best plan for a framework
   GoodputArgs goodput;  // --objective time-to-train (issue 19)
+  std::string plot;     // --plot FILE.png|.svg: the top plans and the Pareto front
 };
 
 
@@ -50,6 +52,7 @@ void add_search(CLI::App& app, int& rc) {
   add_search_tuning_options(sub, a->tune);
   add_goodput_options(sub, a->goodput);
   sub->add_flag("--json", a->json, "print one JSON object only");
+  sub->add_option("--plot", a->plot, "also draw the top plans and the Pareto front (memory per GPU vs tokens/s) to FILE.png or FILE.svg (needs the GUI part)");
   sub->add_flag("--csv", a->csv, "print the rows as CSV (the --json fields, dotted columns) instead of the table");
   sub->add_option("--export", a->export_format, "print the best plan as this framework's launch arguments / config instead of "
                                                 "the table (megatron|nemo|deepspeed|torchtitan; see `scaleplan export`)");
@@ -58,6 +61,7 @@ void add_search(CLI::App& app, int& rc) {
     rc = guarded([&] {
       if (!a->export_out.empty() && a->export_format.empty()) throw UsageError("--out needs --export FORMAT");
       if (a->json && a->csv) throw UsageError("--json and --csv each print the whole stdout: give one");
+      if (!a->plot.empty()) check_plot_path(a->plot);
       if (!a->export_format.empty() && (a->json || a->csv)) throw UsageError("--export and --json each print the whole stdout: give one");
       LoadedInputs in = load_inputs(a->io);
       model::ModelSpec& m = in.model;
@@ -86,6 +90,17 @@ void add_search(CLI::App& app, int& rc) {
       throw_if_interrupted("search");
       progress.finish();
       const double price = a->price > 0 ? a->price : c.price_usd_per_gpu_hour;
+      if (!a->plot.empty() && r.ok()) {
+        const double gib = 1024.0 * 1024.0 * 1024.0;
+        nlohmann::json top = nlohmann::json::array(), front = nlohmann::json::array();
+        for (const auto& x : r.top) top.push_back({x.metrics.memory.total() / gib, x.metrics.throughput.tokens_per_s});
+        for (const auto& x : r.pareto) front.push_back({x.metrics.memory.total() / gib, x.metrics.throughput.tokens_per_s});
+        render_plot({{"title", fmt::format("{} on {} x {} ({}): top {} plans and the Pareto front", m.name, spec.gpus, c.device.name, c.name, r.top.size())},
+                     {"kind", "scatter"}, {"x_label", "memory per GPU, GiB"}, {"y_label", "tokens/s"},
+                     {"series", {{{"name", "top plans"}, {"color", "#1f77b4"}, {"points", top}},
+                                 {{"name", "Pareto front (speed vs memory)"}, {"color", "#d62728"}, {"points", front}}}}},
+                    a->plot);
+      }
       if (!a->export_format.empty()) {
         if (!r.ok()) {
           std::cerr << "error: no plan to export: " << r.reason << "\n";

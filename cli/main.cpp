@@ -31,6 +31,8 @@ int guarded(const std::function<int()>& fn) {
 int main(int argc, char** argv) {
   CLI::App app{"scaleplan - how to train a large model on 200 to 20,000 GPUs before renting them"};
   app.require_subcommand(1);
+  // Every option's --help shows its default (issue 18.6): options registered after this inherit it.
+  app.option_defaults()->always_capture_default();
   // SCALEPLAN_VERSION: the project version from CMakeLists.txt (project(... VERSION ...)).
   app.set_version_flag("--version", std::string("scaleplan ") + SCALEPLAN_VERSION);
   int rc = 0;

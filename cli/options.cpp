@@ -38,7 +38,7 @@ LoadedInputs load_inputs(const ModelClusterArgs& a) {
 }
 
 void add_search_tuning_options(CLI::App* sub, SearchTuningArgs& a) {
-  sub->add_option("--optimizer", a.optimizer, "adam | lamb (with --gbs auto: LAMB/LARS raise B_noise)");
+  sub->add_option("--optimizer", a.optimizer, "adam|adamw|lamb|lars (with --gbs auto: LAMB/LARS raise B_noise)");
   sub->add_option("--b-noise", a.b_noise, "critical batch B_noise in tokens (default: the model's)");
   sub->add_option("--threads", a.threads, "worker threads (default: all cores)");
 }

@@ -42,6 +42,15 @@ TEST(Plot, EstimateAndScaleWritePngAndSvg) {
   const std::string v = slurp(svg);
   EXPECT_NE(v.find("<svg"), std::string::npos);
   EXPECT_NE(v.find("<title>gpt3-1.3b on selene-a100: scaling</title>"), std::string::npos) << "the chart title";
+  // search (plans and the Pareto front) and budget (wall-clock days, split).
+  for (const std::string cmd : {"search --model gpt3-1.3b --cluster selene-a100 --gpus 8 --gbs 256 --plot ",
+                                "budget --model gpt3-1.3b --cluster selene-a100 --gpus 8 --tokens 1e9 --plot "}) {
+    const std::string out = ::testing::TempDir() + "scaleplan_test_" + cmd.substr(0, cmd.find(' ')) + ".png";
+    std::remove(out.c_str());
+    const auto r = run_cli(split_args(cmd + out));
+    ASSERT_EQ(r.exit_code, 0) << cmd << r.describe();
+    EXPECT_GT(slurp(out).size(), 5000u) << cmd;
+  }
 #endif
 }
 
