@@ -158,24 +158,8 @@ PlanClusterResult plan_cluster(const model::ModelSpec& m, const std::vector<hw::
   std::atomic<size_t> next{0}, done{0};
   std::mutex err_mu;
   std::exception_ptr err;
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < total;) {
-      const size_t ci = i / counts.size();
-      try {
-        r.options[i] = evaluate(*est[ci], clusters[ci], prof[ci], spec, ci, counts[i % counts.size()]);
-      } catch (...) {
-        std::lock_guard<std::mutex> lk(err_mu);
-        if (!err) err = std::current_exception();
-      }
-      done.fetch_add(1);
-    }
-  };
-  const unsigned hw_threads = std::max(1u, std::thread::hardware_concurrency());
-  const size_t n_threads = std::min<size_t>(total, spec.threads > 0 ? static_cast<size_t>(spec.threads) : hw_threads);
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < n_threads; ++t) pool.emplace_back(work);
-  // The calling thread works too and reports progress between options.
-  for (size_t i; (i = next.fetch_add(1)) < total;) {
+  // Evaluates one option (index i); the first exception is kept and rethrown after the join.
+  auto one = [&](size_t i) {
     const size_t ci = i / counts.size();
     try {
       r.options[i] = evaluate(*est[ci], clusters[ci], prof[ci], spec, ci, counts[i % counts.size()]);
@@ -184,6 +168,17 @@ PlanClusterResult plan_cluster(const model::ModelSpec& m, const std::vector<hw::
       if (!err) err = std::current_exception();
     }
     done.fetch_add(1);
+  };
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < total;) one(i);
+  };
+  const unsigned hw_threads = std::max(1u, std::thread::hardware_concurrency());
+  const size_t n_threads = std::min<size_t>(total, spec.threads > 0 ? static_cast<size_t>(spec.threads) : hw_threads);
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < n_threads; ++t) pool.emplace_back(work);
+  // The calling thread works too and reports progress between options.
+  for (size_t i; (i = next.fetch_add(1)) < total;) {
+    one(i);
     if (spec.progress && spec.progress->due()) spec.progress->update("plan-cluster, best plans of options", done.load(), total);
   }
   for (std::thread& t : pool) t.join();
