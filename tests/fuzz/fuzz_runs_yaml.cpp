@@ -13,6 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& r : v.runs)
       if (r.supported && r.feasible) fuzz::check_report(r.report);
     for (const auto& r : f.runs) {
+      if (!r.refused.empty()) continue;  // a refused row carries no model to cost (validation/runs.hpp)
       const analytic::Estimator est(r.model, r.cluster);
       fuzz::cost_plan(est, r.plan, r.gpus);
     }
