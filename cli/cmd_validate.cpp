@@ -14,7 +14,7 @@ namespace scaleplan::cli {
 namespace {
 
 struct ValidateArgs {
-  std::string runs;
+  std::vector<std::string> runs;  // none: the embedded shared set; several: one set (e.g. the whole fitting set)
   std::string cv;  // "group" or empty
   std::string stack;  // every row on this software stack (default: each row's own)
   bool fit = false;
@@ -168,7 +168,9 @@ void print_cv(const validation::CvResult& cv) {
 void add_validate(CLI::App& app, int& rc) {
   auto a = std::make_shared<ValidateArgs>();
   CLI::App* sub = app.add_subcommand("validate", "predict published training runs and report the error");
-  sub->add_option("--runs", a->runs, "runs file (schema of validation/published_runs.yaml); default: the embedded shared set");
+  sub->add_option("--runs", a->runs, "runs file (schema of validation/published_runs.yaml); repeat to validate several as one set "
+                                    "(the fitting set: --runs validation/published_runs.yaml --runs validation/fitting_runs.yaml); "
+                                    "default: the embedded shared set");
   sub->add_option("--cv", a->cv, "cross-validate: 'group' fits the efficiency parameters with one source group left out at a time")
       ->check(CLI::IsMember({"group"}));
   sub->add_option("--stack", a->stack, "predict every row on this software stack (default: each row's own; docs/stacks.md)");

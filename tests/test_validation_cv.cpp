@@ -312,7 +312,9 @@ constexpr double kFitWholeMapePct = 15.5, kRefitWholeMapePct = 12.5, kCvWholeMap
 const std::set<std::string> kTargetGroups = {"sc21t1", "kor22", "llama3"};
 
 const validation::RunsFile& shared() {
-  static const validation::RunsFile f = validation::load_runs("");
+  // The whole fitting set: the shared set (validate's default) plus validation/fitting_runs.yaml.
+  static const validation::RunsFile f = validation::load_runs(std::vector<std::string>{
+      SCALEPLAN_SOURCE_DIR "/validation/published_runs.yaml", SCALEPLAN_SOURCE_DIR "/validation/fitting_runs.yaml"});
   return f;
 }
 

@@ -223,6 +223,19 @@ RunsFile load_runs(const std::string& spec) {
   return parse_runs(read_file(spec), spec);
 }
 
+RunsFile load_runs(const std::vector<std::string>& specs) {
+  if (specs.empty()) return load_runs(std::string());
+  RunsFile all;
+  for (const auto& spec : specs) {
+    RunsFile f = load_runs(spec);
+    all.file += (all.file.empty() ? "" : " + ") + f.file;
+    all.runs.insert(all.runs.end(), f.runs.begin(), f.runs.end());
+    all.layer_timings.insert(all.layer_timings.end(), f.layer_timings.begin(), f.layer_timings.end());
+    all.serve_runs.insert(all.serve_runs.end(), f.serve_runs.begin(), f.serve_runs.end());
+  }
+  return all;
+}
+
 void use_stack(RunsFile& f, const std::string& stack) {
   const hw::Software sw = hw::load_stack(stack);
   for (auto& r : f.runs) r.cluster.sw = sw;

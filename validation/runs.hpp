@@ -53,6 +53,9 @@ struct RunsFile {
 // Parses a runs file; errors name file:line:column and field.
 RunsFile parse_runs(const std::string& text, const std::string& file);
 RunsFile load_runs(const std::string& spec);  // a path, or "" for the embedded shared set
+// Several runs files as one (validate --runs A --runs B): rows in file order; `file` joins the names.
+// The fitting set is the shared set plus validation/fitting_runs.yaml (docs/accuracy.md).
+RunsFile load_runs(const std::vector<std::string>& specs);
 // Puts every row on one software stack (validate --stack): a what-if over each row's own `stack:`.
 void use_stack(RunsFile& f, const std::string& stack);
 
