@@ -224,19 +224,18 @@ int run(const RunArgs& a, executor::Comm& world) {
   }
   std::cout << fmt::format("\n{} on {} rank(s), {} ({}), plan {}\n", m.name, n, a.backend, be->name(), p.to_string());
   std::cout << fmt::format("{:<22}{:>16}{:>16}{:>10}\n", "", "measured", "predicted", "error");
-  auto row = [](const std::string& k, double meas, double pred, bool bytes, bool modelled = true) {
-    const std::string e = !modelled ? "(n/m)" : pred > 0 ? fmt::format("{:+.1f}%", 100 * (meas - pred) / pred) : "";
+  auto row = [](const std::string& k, double meas, double pred, bool bytes) {
+    const std::string e = pred > 0 ? fmt::format("{:+.1f}%", 100 * (meas - pred) / pred) : "";
     std::cout << fmt::format("{:<22}{:>16}{:>16}{:>10}\n", k, bytes ? fmt::format("{:.0f} B", meas) : fmt_time(meas),
                              bytes ? fmt::format("{:.0f} B", pred) : (pred > 0 ? fmt_time(pred) : "-"), e);
   };
   const auto& mm = j["measured"]["memory"];
   for (const char* k : {"params", "grads", "optimizer", "activations", "buffers"})
-    row(std::string("memory.") + k, mm[k].get<double>(), pmem[k].get<double>(), true, std::string(k) != "buffers");
+    row(std::string("memory.") + k, mm[k].get<double>(), pmem[k].get<double>(), true);
   for (const char* k : {"tp", "pp", "dp"})
     row(std::string("comm.") + k, j["measured"]["comm_bytes_per_gpu"][k].get<double>(), pr["comm_bytes_per_gpu"][k].get<double>(), true);
   row("step time (mean)", step_s, a.cluster.empty() ? 0 : r.time.step_s, false);
   row("step time (median)", step_med, a.cluster.empty() ? 0 : r.time.step_s, false);
-  std::cout << "(n/m: the estimator's buffers are a fixed reserve plus one gathered activation, not the executor's workspace)\n";
   if (a.cluster.empty()) std::cout << "(predicted step time needs --cluster: run `scaleplan calibrate --out FILE.yaml` first)\n";
   return 0;
 }

@@ -179,6 +179,7 @@ TEST(Executor, MemoryMatchesEstimatorOnOneRank) {
     EXPECT_EQ(ms.at(MemCategory::grads), r.memory.grads) << ps;
     EXPECT_EQ(ms.at(MemCategory::optimizer), r.memory.optimizer) << ps;
     EXPECT_NEAR(ms.at(MemCategory::activations), r.memory.activations, 0.05 * r.memory.activations) << ps;
+    EXPECT_EQ(ms.at(MemCategory::buffers), r.memory.buffers) << ps;  // executor_buffer_bytes (issue 22)
   }
 }
 

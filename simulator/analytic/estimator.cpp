@@ -588,6 +588,8 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     // Buffers: fixed reserve + the layer's transient workspace (TP gather buffers: the gathered
     // activation in 1d; CP K/V buffers; MoE dispatch buffers) + p2p send/recv buffers + margin.
     mb.buffers = o_.reserved_bytes + lc.buffer_bytes + (p.pp > 1 ? 2 * p2p_bytes : 0) + o_.allocator_margin * act;
+    if (o_.executor_accounting)  // the executor's workspace peak; a stage whose chunk output goes to the next stage sends it from a buffer
+      mb.buffers = executor_buffer_bytes(m_, sh, p.zero, p.pp > 1 && (!last || v > 1));
     // The baseline's flattened fp32 gradient buffer (EstimatorOptions::dp_fused_grad_buffer_bytes; ZeRO paper sec. 3.2).
     if (p.zero == 0 && rec.main_grad_bytes <= 0 && o_.dp_fused_grad_buffer_bytes > 0)
       mb.buffers += o_.dp_fused_grad_buffer_bytes * P_i;

@@ -1,5 +1,7 @@
 #include "simulator/analytic/executor_ops.hpp"
 
+#include <algorithm>
+
 namespace scaleplan::analytic {
 
 namespace {
@@ -190,4 +192,33 @@ ExecutorOpTimes executor_op_times(const model::ModelSpec& m, const hw::Device& d
   return r;
 }
 
+double executor_buffer_bytes(const model::ModelSpec& m, const strategies::LayerShape& sh, int zero, bool sends) {
+  const double t = sh.tp;
+  const bool sp = sh.sp && sh.tp > 1;
+  const double b = sh.b, s = sh.s, h = m.hidden;
+  const double T = b * s, Tl = sp ? T / t : T;
+  const double hl = m.heads / t, dh = m.head_dim(), qw = 3 * hl * dh;
+  const double Fl = m.ffn / t, F1l = m.gated() ? 2 * Fl : Fl;
+  const double hn = b * hl * s * dh, sn = b * hl * s * s;
+  const bool selective = sh.recompute == strategies::Recompute::selective;
+  // layer_bwd, attention core: at the allocation of dS.
+  const double attn_bwd = Tl * h + T * qw + 2 * sn + hn + (selective ? sn : 0);
+  // layer_bwd, MLP: at df1 (SP: at da, while the gathered dy is alive).
+  const double mlp_bwd = std::max(Tl * h + T * Fl + T * F1l, sp ? Tl * h + T * h + T * Fl : 0.0);
+  double peak = std::max(attn_bwd, mlp_bwd);
+  if (sh.recompute == strategies::Recompute::full) {
+    // layer_fwd(keep=false) at f2: ln1, mu1, rs1, q, k, v, probs, ctx, x2, ln2, mu2, rs2, f1, a, f2
+    // (SP: and f2's reduce-scatter output; a sending stage: the output y, a buffer).
+    const double fwd = 2 * (Tl * h + 2 * Tl) + 3 * hn + sn + T * hl * dh + Tl * h + T * F1l + T * Fl + T * h + (sp ? Tl * h : 0) +
+                       (sends ? Tl * h : 0);
+    peak = std::max(peak, fwd);
+  }
+  if (zero == 2) {  // one layer's gradient bucket, the TP shard (executor/gpt.cpp LayerInfo order)
+    const double bias = m.bias ? qw + h + F1l + h : 0;
+    peak += h * qw + hl * dh * h + h * F1l + Fl * h + 4 * h + bias;
+  }
+  return 4 * peak;
+}
+
 }  // namespace scaleplan::analytic
+

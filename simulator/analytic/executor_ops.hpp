@@ -20,6 +20,16 @@ struct ExecutorOpTimes {
   double layer_gemm_s = 0;  // the GEMM part of one layer's forward + backward  // kernel calls of one layer's forward + backward (for the README/tests)
 };
 
+// The peak of the executor's workspace (MemCategory::buffers) on one rank, in bytes: the largest
+// set of buffers alive at once in executor/gpt.cpp, over the points where it peaks (fp32):
+//  - layer_bwd's attention core at `dS`: dx2 [Tl,h], dqkv [T,3h/t], dP and dS [b,h/t,s,s], dv, and under
+//    selective recompute the re-created probabilities;
+//  - layer_bwd's MLP at `df1`: dy [Tl,h], da [T,f/t], df1 [T,f1/t] (SP: dy, the gathered dy, da);
+//  - full recompute's first forward (keep=false): every intermediate of the layer is workspace, and
+//    on a stage that sends its output (`sends`) the output itself (a p2p buffer, forward());
+//  - ZeRO-2: plus one layer's gradient bucket (acquire_grads; a layer at a time).
+double executor_buffer_bytes(const model::ModelSpec& m, const strategies::LayerShape& sh, int zero, bool sends);
+
 // One microbatch on one rank (the shape's b, s, tp, sp, recompute; fp32).
 ExecutorOpTimes executor_op_times(const model::ModelSpec& m, const hw::Device& d, const strategies::LayerShape& sh);
 
