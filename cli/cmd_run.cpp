@@ -20,6 +20,7 @@
 #include "executor/comm.hpp"
 #include "executor/gpt.hpp"
 #include "executor/predict.hpp"
+#include "executor/timed_backend.hpp"
 
 namespace scaleplan::cli {
 
@@ -29,7 +30,7 @@ struct RunArgs {
   long long steps = 10;
   double lr = 3e-3, timeout_s = 60;
   std::uint64_t seed = 1234;
-  bool json = false;
+  bool json = false, profile = false;
 };
 
 // Deliberate failures for the fault tests: "die:RANK:STEP" (the rank exits at once without
@@ -76,6 +77,56 @@ nlohmann::json memory_json(const double* v) {  // params, grads, optimizer, acti
           {"total", v[0] + v[1] + v[2] + v[3] + v[4]}};
 }
 
+// --profile: every rank's seconds per step in each backend operation and each communication call
+// (summed over the dimensions' groups), gathered to all ranks: {"ranks": [{op: s, ...}, ...]}.
+nlohmann::json profile_json(const executor::OpProfile& prof, const executor::CommCounters& cc, executor::Comm& world,
+                            long long steps) {
+  using namespace executor;
+  const int n = world.size(), K = kTimedOps + kCommDims * kCollKinds + 1;
+  std::vector<double> v(static_cast<std::size_t>(n) * K, 0.0);
+  double* mine = v.data() + static_cast<std::size_t>(world.rank()) * K;
+  for (int i = 0; i < kTimedOps; ++i) mine[i] = prof.seconds[i] / steps;
+  for (int d = 0; d < kCommDims; ++d)
+    for (int k = 0; k < kCollKinds; ++k) mine[kTimedOps + d * kCollKinds + k] = cc.seconds[d][k] / steps;
+  mine[K - 1] = cc.sync_s / steps;
+  world.all_reduce_host(v.data(), v.size(), ReduceOp::sum);
+  nlohmann::json ranks = nlohmann::json::array();
+  for (int r = 0; r < n; ++r) {
+    const double* x = v.data() + static_cast<std::size_t>(r) * K;
+    nlohmann::json o;
+    for (int i = 0; i < kTimedOps; ++i) o["kernel"][name(static_cast<TimedOp>(i))] = x[i];
+    for (int d = 0; d < kCommDims; ++d)
+      for (int k = 0; k < kCollKinds; ++k)
+        if (x[kTimedOps + d * kCollKinds + k] > 0)
+          o["comm"][std::string(name(static_cast<CommDim>(d))) + "." + name(static_cast<CollKind>(k))] = x[kTimedOps + d * kCollKinds + k];
+    o["sync"] = x[K - 1];
+    ranks.push_back(o);
+  }
+  return {{"unit", "seconds per step"}, {"ranks", ranks}};
+}
+
+void print_profile(const nlohmann::json& pj) {
+  const auto& ranks = pj["ranks"];
+  std::cout << "\nprofile (ms per step, steps after the first):\n" << fmt::format("{:<26}", "");
+  for (std::size_t r = 0; r < ranks.size(); ++r) std::cout << fmt::format("{:>10}", fmt::format("rank {}", r));
+  std::cout << "\n";
+  std::vector<std::string> keys;
+  for (auto& [k, v] : ranks[0]["kernel"].items()) keys.push_back("kernel/" + k);
+  for (const auto& r : ranks)
+    if (r.contains("comm"))
+      for (auto& [k, v] : r["comm"].items())
+        if (std::find(keys.begin(), keys.end(), "comm/" + k) == keys.end()) keys.push_back("comm/" + k);
+  keys.push_back("sync");
+  for (const auto& key : keys) {
+    std::cout << fmt::format("{:<26}", key);
+    for (const auto& r : ranks) {
+      const auto ptr = nlohmann::json::json_pointer("/" + key);
+      std::cout << fmt::format("{:>10.3f}", r.contains(ptr) ? 1e3 * r[ptr].get<double>() : 0.0);
+    }
+    std::cout << "\n";
+  }
+}
+
 int run(const RunArgs& a, executor::Comm& world) {
   using namespace executor;
   const bool root = world.rank() == 0;
@@ -90,6 +141,8 @@ int run(const RunArgs& a, executor::Comm& world) {
   const Corpus data = Corpus::from_file(text);
   if (m.vocab < 256) throw ConfigError({a.model, 0, 0}, "vocab", "byte-level training data needs vocab >= 256");
   auto be = make_backend(a.backend);
+  OpProfile prof;  // --profile: every backend call timed (executor/timed_backend.hpp)
+  if (a.profile) be = make_timed_backend(std::move(be), prof);
   // Device memory (cuda) needs a device communicator (NCCL); the host communicator stays in
   // charge of barriers, host scalars and aborting the job.
   std::unique_ptr<Comm> dev = be->make_device_comm(world);
@@ -115,6 +168,11 @@ int run(const RunArgs& a, executor::Comm& world) {
     const auto t0 = std::chrono::steady_clock::now();
     losses.push_back(tr.step(data));  // the loss all-reduce ends the step on every rank
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (k == 0) {  // the profile, as the step time, leaves out the first (warm-up) step
+      prof.reset();
+      tcomm.counters().seconds = {};
+      tcomm.counters().sync_s = 0;
+    }
     if (root && !a.json) std::cout << fmt::format("step {:4d}  loss {:.4f}  {:.1f} ms\n", tr.steps_done(), losses.back(), 1e3 * times.back());
   }
   if (!a.save.empty()) {
@@ -174,6 +232,8 @@ int run(const RunArgs& a, executor::Comm& world) {
   mine[6] = cc.contract_bytes(CommDim::pp) / steps;
   mine[7] = cc.contract_bytes(CommDim::dp) / steps;
   world.all_reduce_host(all.data(), all.size(), ReduceOp::sum);
+  const nlohmann::json profile = a.profile ? profile_json(prof, tcomm.counters(), world, std::max<long long>(1, a.steps - 1))
+                                           : nlohmann::json(nullptr);
   if (!root) return 0;
   int worst = 0;
   double worst_total = -1, comm[3] = {0, 0, 0};
@@ -218,6 +278,7 @@ int run(const RunArgs& a, executor::Comm& world) {
   for (const char* k : {"capacity", "host", "nvme"}) pmem.erase(k);
   j["predicted"] = {{"memory", pmem}, {"time", pt}, {"comm_bytes_per_gpu", pr["comm_bytes_per_gpu"]}};
   j["cluster"] = a.cluster.empty() ? nlohmann::json(nullptr) : nlohmann::json(cl.name);
+  if (a.profile) j["measured"]["profile"] = profile;
   if (a.json) {
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -236,6 +297,7 @@ int run(const RunArgs& a, executor::Comm& world) {
     row(std::string("comm.") + k, j["measured"]["comm_bytes_per_gpu"][k].get<double>(), pr["comm_bytes_per_gpu"][k].get<double>(), true);
   row("step time (mean)", step_s, a.cluster.empty() ? 0 : r.time.step_s, false);
   row("step time (median)", step_med, a.cluster.empty() ? 0 : r.time.step_s, false);
+  if (a.profile) print_profile(profile);
   if (a.cluster.empty()) std::cout << "(predicted step time needs --cluster: run `scaleplan calibrate --out FILE.yaml` first)\n";
   return 0;
 }
@@ -261,6 +323,8 @@ void add_run(CLI::App& app, int& rc) {
   sub->add_option("--trace", a->trace, "write the last step's per-rank spans as a Chrome trace (JSON)");
   sub->add_option("--fault", a->fault, "fault injection for tests: die:RANK:STEP or hang:RANK:STEP");
   sub->add_flag("--json", a->json, "print the contract JSON only (rank 0)");
+  sub->add_flag("--profile", a->profile,
+                "time every kernel and communication call (per step, after the first): measured.profile in --json, a table otherwise");
   sub->callback([a, &rc] {
     std::unique_ptr<executor::Comm> world;
     try {

@@ -43,6 +43,10 @@ enum class ReduceOp : int { sum = 0, max = 1 };
 struct CommCounters {
   std::array<std::array<double, kCollKinds>, kCommDims> bytes{};  // [dim][kind]
   std::array<std::array<long long, kCollKinds>, kCommDims> calls{};
+  // Wall seconds spent waiting for each kind of call to complete (`run --profile`; 0 where the
+  // implementation does not time), and in barriers and host-scalar all-reduces (synchronisation).
+  std::array<std::array<double, kCollKinds>, kCommDims> seconds{};
+  double sync_s = 0;
   void add(CommDim d, CollKind k, double b) {
     bytes[static_cast<int>(d)][static_cast<int>(k)] += b;
     calls[static_cast<int>(d)][static_cast<int>(k)] += 1;

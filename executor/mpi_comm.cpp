@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <list>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -66,7 +67,7 @@ class MpiComm final : public Comm {
     count(CollKind::all_reduce, n * sizeof(float));
     MPI_Request r;
     MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_FLOAT, mop(op), comm_, &r);
-    wait(r, "all_reduce", -1);
+    wait(r, "all_reduce", -1, CollKind::all_reduce);
   }
   void reduce_scatter(const float* in, float* out, std::size_t n) override {
     if (size_ == 1) {
@@ -76,7 +77,7 @@ class MpiComm final : public Comm {
     count(CollKind::reduce_scatter, static_cast<double>(n) * size_ * sizeof(float));
     MPI_Request r;
     MPI_Ireduce_scatter_block(in, out, static_cast<int>(n), MPI_FLOAT, MPI_SUM, comm_, &r);
-    wait(r, "reduce_scatter", -1);
+    wait(r, "reduce_scatter", -1, CollKind::reduce_scatter);
   }
   void all_gather(const float* in, float* out, std::size_t n) override {
     if (size_ == 1) {
@@ -87,14 +88,14 @@ class MpiComm final : public Comm {
     MPI_Request r;
     const bool in_place = in == out + static_cast<std::size_t>(rank_) * n;
     MPI_Iallgather(in_place ? MPI_IN_PLACE : in, static_cast<int>(n), MPI_FLOAT, out, static_cast<int>(n), MPI_FLOAT, comm_, &r);
-    wait(r, "all_gather", -1);
+    wait(r, "all_gather", -1, CollKind::all_gather);
   }
   void broadcast(float* data, std::size_t n, int root) override {
     if (size_ == 1) return;
     count(CollKind::broadcast, n * sizeof(float));
     MPI_Request r;
     MPI_Ibcast(data, static_cast<int>(n), MPI_FLOAT, root, comm_, &r);
-    wait(r, "broadcast", root);
+    wait(r, "broadcast", root, CollKind::broadcast);
   }
   void send(const float* data, std::size_t n, int dst, int tag) override {
     count(CollKind::send, n * sizeof(float));
@@ -109,7 +110,7 @@ class MpiComm final : public Comm {
     count(CollKind::recv, n * sizeof(float));
     MPI_Request r;
     MPI_Irecv(data, static_cast<int>(n), MPI_FLOAT, src, tag, comm_, &r);
-    wait(r, "recv", src);
+    wait(r, "recv", src, CollKind::recv);
     progress();
   }
   void barrier() override {
@@ -157,13 +158,19 @@ class MpiComm final : public Comm {
   }
   // Polls `r` until it completes or the deadline passes (then CommError; the request is left
   // pending: the caller aborts the job).
-  void wait(MPI_Request& r, const char* what, int peer) {
+  // `kind`: the call's kind for counters().seconds; none (barrier, host scalars): counters().sync_s.
+  void wait(MPI_Request& r, const char* what, int peer, std::optional<CollKind> kind = std::nullopt) {
     auto t0 = std::chrono::steady_clock::now();
     int done = 0;
     long spins = 0;
     while (true) {
       MPI_Test(&r, &done, MPI_STATUS_IGNORE);
-      if (done) return;
+      if (done) {
+        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (kind) counters().seconds[static_cast<int>(dim())][static_cast<int>(*kind)] += el;
+        else counters().sync_s += el;
+        return;
+      }
       double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (el > timeout()) {
         std::string msg = std::string("communication timeout: ") + what + " on the " + scaleplan::executor::name(dim()) +

@@ -233,4 +233,30 @@ TEST(Executor, OpTimeCountsEveryKernelOnce) {
   d.eff.kernel_Bps[static_cast<int>(hw::KernelClass::gelu)] = 1e9;
   const auto e = analytic::executor_op_times(m, d, sh);
   EXPECT_GT(e.layer_fwd_s, b.layer_fwd_s);
+  // An unmeasured backward class runs at its forward class's rate; a measured one at its own.
+  EXPECT_EQ(d.kernel_time(hw::KernelClass::gelu_bwd, 1e6), d.kernel_time(hw::KernelClass::gelu, 1e6));
+  d.eff.kernel_Bps[static_cast<int>(hw::KernelClass::gelu_bwd)] = 0.5e9;
+  EXPECT_NEAR(d.kernel_time(hw::KernelClass::gelu_bwd, 1e6) - d.eff.kernel_overhead_s, 2e-3, 1e-12);
+  const auto f = analytic::executor_op_times(m, d, sh);
+  EXPECT_GT(f.layer_bwd_s, e.layer_bwd_s);
+  EXPECT_EQ(f.layer_fwd_s, e.layer_fwd_s);
+}
+
+// The workspace model (executor_buffer_bytes) by hand for gpt-tiny at b = 4 (T = 256, h = 64,
+// 4 heads of 16, ffn 256, s = 64): attention backward dx2 16384 + dqkv 49152 + dP, dS 2 x 65536
+// + dv 16384 = 212992 floats; selective adds the re-created probabilities (65536); ZeRO-2 one
+// layer's gradient bucket (49984); full recompute the whole keep=false forward (328704).
+TEST(Executor, BufferModelByHand) {
+  auto m = model::load_model("gpt-tiny");
+  strategies::LayerShape sh;
+  sh.b = 4;
+  sh.s = m.seq;
+  sh.s_kv = m.seq;
+  EXPECT_EQ(analytic::executor_buffer_bytes(m, sh, 0, false), 4 * 212992.0);
+  EXPECT_EQ(analytic::executor_buffer_bytes(m, sh, 2, false), 4 * (212992.0 + 49984));
+  sh.recompute = strategies::Recompute::selective;
+  EXPECT_EQ(analytic::executor_buffer_bytes(m, sh, 0, false), 4 * (212992.0 + 65536));
+  sh.recompute = strategies::Recompute::full;
+  EXPECT_EQ(analytic::executor_buffer_bytes(m, sh, 0, false), 4 * 328704.0);
+  EXPECT_EQ(analytic::executor_buffer_bytes(m, sh, 0, true), 4 * (328704.0 + 16384));
 }

@@ -47,6 +47,23 @@ TEST(ExecutorCli, RunJsonContractOnTwoRanks) {
   EXPECT_TRUE(j["predicted"]["time"]["step_s"].is_null());  // no --cluster given
 }
 
+// --profile: every backend call and every collective timed, per rank, per step (issue 22).
+TEST(ExecutorCli, RunProfileTimesKernelsAndCollectives) {
+  auto r = mpirun(2, {"run", "--model", "gpt-tiny", "--plan", "tp=2,gbs=2", "--steps", "3", "--json", "--profile"});
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  const auto j = nlohmann::json::parse(r.out);
+  const auto& ranks = j["measured"]["profile"]["ranks"];
+  ASSERT_EQ(ranks.size(), 2u);
+  for (const auto& rk : ranks) {
+    EXPECT_GT(rk["kernel"]["gemm"].get<double>(), 0);
+    EXPECT_GT(rk["kernel"]["gelu_bwd"].get<double>(), 0);
+    EXPECT_GT(rk["comm"]["tp.all_reduce"].get<double>(), 0);  // Megatron TP: all-reduces per layer
+    double sum = 0;
+    for (auto& [k, v] : rk["kernel"].items()) sum += v.get<double>();
+    EXPECT_LT(sum, 1.05 * j["measured"]["time"]["step_s"].get<double>());  // per step, inside the step
+  }
+}
+
 TEST(ExecutorCli, CalibrateWritesALoadableCluster) {
   const std::string out = tmpdir("cal") + ".yaml";
   auto r = mpirun(2, {"calibrate", "--out", out, "--budget", "0.005"});

@@ -15,8 +15,9 @@ struct Ops {
     t += d.kernel_time(c, bytes);
     ++n;
   }
-  // make_floats: aligned_alloc + memset of `floats` elements (cpu_backend.cpp allocate).
-  void alloc(double floats) { k(hw::KernelClass::copy, 4 * floats); }
+  // make_floats: aligned_alloc + memset of `floats` elements (cpu_backend.cpp allocate), at the
+  // measured rate of allocating while other buffers are live (KernelClass::alloc).
+  void alloc(double floats) { k(hw::KernelClass::alloc, 4 * floats); }
   // `count` row-major GEMMs of m x n x k (Device::gemm_time, fp32).
   void gemm(double m, double nn, double kk, double count = 1) {
     const double g = count * d.gemm_time(2 * m * nn * kk, 4 * (m * kk + kk * nn + m * nn), hw::Dtype::fp32);
@@ -100,7 +101,7 @@ ExecutorOpTimes executor_op_times(const model::ModelSpec& m, const hw::Device& d
     bw.gemm(T, Fl, h);
     wgemm(Fl, h, T);
     bw.alloc(T * F1l);
-    bw.k(hw::KernelClass::gelu, 8 * T * Fl);  // GeLU / SwiGLU backward (the forward's work per element, again)
+    bw.k(hw::KernelClass::gelu_bwd, 12 * T * Fl);  // GeLU / SwiGLU backward: reads x and dy, writes dx
     if (bias) bw.k(hw::KernelClass::simple, 4 * T * F1l);
     if (sp) bw.alloc(T * h);
     wgemm(h, F1l, T);
@@ -108,7 +109,7 @@ ExecutorOpTimes executor_op_times(const model::ModelSpec& m, const hw::Device& d
     bw.gemm(T, h, F1l);
     if (sp) bw.alloc(Tl * h);
     bw.alloc(Tl * h);
-    bw.k(hw::KernelClass::layernorm, 8 * Tl * h);  // LN2 backward (per element as the forward)
+    bw.k(hw::KernelClass::layernorm_bwd, 12 * Tl * h);  // LN2 backward: reads dy and x, writes dx
     bw.k(hw::KernelClass::simple, 12 * Tl * h);  // axpy (residual)
     if (bias) bw.k(hw::KernelClass::simple, 4 * Tl * h);
     bw.alloc(T * qw);
@@ -123,7 +124,7 @@ ExecutorOpTimes executor_op_times(const model::ModelSpec& m, const hw::Device& d
     bw.gemm(s, s, dh, bh);  // dP
     bw.gemm(s, dh, s, bh);  // dV
     bw.alloc(sn);
-    bw.k(hw::KernelClass::simple, 12 * sn);  // softmax backward
+    bw.k(hw::KernelClass::softmax_bwd, 12 * sn);  // softmax backward: reads p and dp, writes dx
     bw.alloc(2 * hn);
     bw.gemm(s, dh, s, bh);  // dQ
     bw.gemm(s, dh, s, bh);  // dK
@@ -135,7 +136,7 @@ ExecutorOpTimes executor_op_times(const model::ModelSpec& m, const hw::Device& d
     bw.gemm(T, h, qw);
     if (sp) bw.alloc(Tl * h);
     bw.alloc(Tl * h);
-    bw.k(hw::KernelClass::layernorm, 8 * Tl * h);  // LN1 backward
+    bw.k(hw::KernelClass::layernorm_bwd, 12 * Tl * h);  // LN1 backward
     bw.k(hw::KernelClass::simple, 12 * Tl * h);  // axpy
   }
   r.layer_fwd_s = f.t;
@@ -186,7 +187,7 @@ ExecutorOpTimes executor_op_times(const model::ModelSpec& m, const hw::Device& d
   r.head_wgrad_s = hb.t - before;
   if (sp) hb.alloc(Tl * h);
   hb.alloc(Tl * h);
-  hb.k(hw::KernelClass::layernorm, 8 * Tl * h);  // final LayerNorm backward
+  hb.k(hw::KernelClass::layernorm_bwd, 12 * Tl * h);  // final LayerNorm backward
   r.head_fwd_s = hf.t;
   r.head_bwd_s = hb.t;
   return r;
