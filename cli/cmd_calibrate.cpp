@@ -234,22 +234,33 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
     // collectives are mostly small (TP activations, per-layer buckets), where alpha dominates.
     double sxx = 0, sxy = 0, syy = 0, sx = 0, sy = 0, st1 = 0, st2 = 0;
     (void)sx; (void)sy;
-    for (std::size_t bytes = 64; bytes <= (8u << 20); bytes *= 4) {
-      Buffer B = make_floats(*be, bytes / 4, MemCategory::buffers);
-      world.barrier();
-      // Every rank must make the same number of calls: agree on it from the slowest first call.
-      auto call = [&] { comm.all_reduce(B.f(), bytes / 4); };
-      call();
-      auto t0 = Clock::now();
-      call();
-      double first = std::chrono::duration<double>(Clock::now() - t0).count();
-      world.all_reduce_host(&first, 1, ReduceOp::max);
-      const int reps = static_cast<int>(std::clamp(a.budget_s / std::max(first, 1e-9), 3.0, 2000.0));
-      world.barrier();
-      t0 = Clock::now();
-      for (int r = 0; r < reps; ++r) call();
-      const double t = mean(std::chrono::duration<double>(Clock::now() - t0).count() / reps);
-      const double x1 = 2.0 * (n - 1), x2 = 2.0 * (n - 1) / n * static_cast<double>(bytes), w = 1 / (t * t);
+    // Three interleaved passes over the sizes, the median pass per size (a slow phase of the shared
+    // VM halved the fitted bandwidth of single passes at 4 ranks; issue 22).
+    std::vector<std::size_t> sizes;
+    for (std::size_t bytes = 64; bytes <= (8u << 20); bytes *= 4) sizes.push_back(bytes);
+    std::vector<std::array<double, 3>> ts(sizes.size());
+    for (int pass = 0; pass < 3; ++pass)
+      for (std::size_t si = 0; si < sizes.size(); ++si) {
+        const std::size_t bytes = sizes[si];
+        Buffer B = make_floats(*be, bytes / 4, MemCategory::buffers);
+        world.barrier();
+        // Every rank must make the same number of calls: agree on it from the slowest first call.
+        auto call = [&] { comm.all_reduce(B.f(), bytes / 4); };
+        call();
+        auto t0 = Clock::now();
+        call();
+        double first = std::chrono::duration<double>(Clock::now() - t0).count();
+        world.all_reduce_host(&first, 1, ReduceOp::max);
+        const int reps = static_cast<int>(std::clamp(a.budget_s / 3 / std::max(first, 1e-9), 3.0, 2000.0));
+        world.barrier();
+        t0 = Clock::now();
+        for (int r = 0; r < reps; ++r) call();
+        ts[si][pass] = mean(std::chrono::duration<double>(Clock::now() - t0).count() / reps);
+      }
+    for (std::size_t si = 0; si < sizes.size(); ++si) {
+      std::sort(ts[si].begin(), ts[si].end());
+      const double t = ts[si][1];
+      const double x1 = 2.0 * (n - 1), x2 = 2.0 * (n - 1) / n * static_cast<double>(sizes[si]), w = 1 / (t * t);
       sxx += w * x1 * x1;
       sxy += w * x1 * x2;
       syy += w * x2 * x2;
@@ -268,17 +279,23 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
       Buffer s16 = make_floats(*be, 16, MemCategory::buffers);
       be->fill(A.f(), 0.5f, A.floats());
       auto g = [&] { be->gemm(Trans::N, Trans::N, 256, 256, 256, 1.f, A.f(), 256, A.f(), 256, 0.f, C.f(), 256); };
-      // The mean over 60 calls (not the median: a step pays every stall of its many collectives),
-      // every rank making every call.
-      auto med = [&](auto&& fn) {
+      // Per window the mean over 20 calls (a step pays every stall of its many collectives), every
+      // rank making every call; the median of 5 interleaved windows of each (issue 22: single
+      // 60-call means at 4 ranks on 2 cores ranged 120-1,350 us between back-to-back calibrations).
+      auto window = [&](auto&& fn) {
+        world.barrier();
         const auto t0 = Clock::now();
-        for (int r = 0; r < 60; ++r) fn();
-        return std::chrono::duration<double>(Clock::now() - t0).count() / 60;
+        for (int r = 0; r < 20; ++r) fn();
+        return mean(std::chrono::duration<double>(Clock::now() - t0).count() / 20);
       };
-      world.barrier();
-      const double t_c = mean(med([&] { g(); }));
-      world.barrier();
-      const double t_cs = mean(med([&] { g(); comm.all_reduce(s16.f(), 16); }));
+      std::array<double, 5> w_c{}, w_cs{};
+      for (int k = 0; k < 5; ++k) {
+        w_c[k] = window([&] { g(); });
+        w_cs[k] = window([&] { g(); comm.all_reduce(s16.f(), 16); });
+      }
+      std::sort(w_c.begin(), w_c.end());
+      std::sort(w_cs.begin(), w_cs.end());
+      const double t_c = w_c[2], t_cs = w_cs[2];
       sync_lat = std::max(0.0, t_cs - t_c);
       alpha = std::max(alpha, sync_lat / (2.0 * (n - 1)));
     }
