@@ -175,6 +175,11 @@ int run(const RunArgs& a, executor::Comm& world) {
     }
     if (root && !a.json) std::cout << fmt::format("step {:4d}  loss {:.4f}  {:.1f} ms\n", tr.steps_done(), losses.back(), 1e3 * times.back());
   }
+  // The job's step: the longest of the ranks' own windows (barrier exit to the loss all-reduce's
+  // end). Ranks leave the barrier at different times when they share cores (mpirun --oversubscribe:
+  // rank 0 descheduled at the exit while its core partner computes measured a 4-rank step at 8 ms
+  // that took 12-19 ms on the others; issue 22).
+  world.all_reduce_host(times.data(), times.size(), ReduceOp::max);
   if (!a.save.empty()) {
     if (root) std::filesystem::create_directories(a.save);
     world.barrier();
