@@ -343,6 +343,7 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
   y += fmt::format("    latency_us: {:.4g}       # measured: {}\n", link_lat * 1e6, lat_note);
   y += "    bus_efficiency: 1.0      # bw_GBps is the achieved rate\n";
   y += fmt::format("  host_memory_GiB: {:.4g}\n", mem_gib);
+  y += fmt::format("  host_cores: {}              # online CPU cores the ranks share (sysconf)\n", ::sysconf(_SC_NPROCESSORS_ONLN));
   y += "network:                     # one host: the network is the same shared memory\n";
   y += fmt::format("  nic_Gbps_per_gpu: {:.5g}\n", link_bw * 8 / 1e9);
   y += fmt::format("  latency_us: {:.4g}\n", link_lat * 1e6);

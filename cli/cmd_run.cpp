@@ -278,7 +278,7 @@ int run(const RunArgs& a, executor::Comm& world) {
                    {"time", {{"step_s", step_s}, {"step_s_median", step_med}}},
                    {"comm_bytes_per_gpu", {{"tp", comm[0]}, {"pp", comm[1]}, {"dp", comm[2]}, {"cp", 0}, {"ep", 0}}}};
   nlohmann::json pt = {{"step_s", nullptr}};
-  if (!a.cluster.empty()) pt["step_s"] = r.time.step_s;
+  if (!a.cluster.empty()) pt = pr["time"];  // step_s and its parts (compute, exposed comm, bubble, ...)
   nlohmann::json pmem = pr["memory"];
   for (const char* k : {"capacity", "host", "nvme"}) pmem.erase(k);
   j["predicted"] = {{"memory", pmem}, {"time", pt}, {"comm_bytes_per_gpu", pr["comm_bytes_per_gpu"]}};

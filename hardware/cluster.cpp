@@ -62,7 +62,7 @@ Cluster parse_cluster(const std::string& text, const std::string& file) {
   }
   YamlMap n = y.map("node");
   n.check_keys({"gpus", "intra", "pcie_GBps", "host_memory_GiB", "host_mem_bw_GBps", "host_tflops_fp32", "nvme_TB",
-                "nvme_GBps"});
+                "nvme_GBps", "host_cores"});
   c.gpus_per_node = static_cast<int>(n.int_in("gpus", 1, limits::kMaxGpus));
   YamlMap in = n.map("intra");
   in.check_keys({"kind", "bw_GBps", "latency_us", "bus_efficiency"});
@@ -77,6 +77,7 @@ Cluster parse_cluster(const std::string& text, const std::string& file) {
   c.host.flops_fp32 = n.num_or("host_tflops_fp32", 2, Bound::positive) * 1e12;
   c.host.nvme_bytes = n.num_or("nvme_TB", 0, Bound::non_negative) * 1e12;
   c.host.nvme_Bps = n.num_or("nvme_GBps", 0, Bound::non_negative) * 1e9;
+  c.host.cores = n.has("host_cores") ? static_cast<int>(n.int_in("host_cores", 1, 1 << 20)) : 0;
   if ((c.host.nvme_bytes > 0) != (c.host.nvme_Bps > 0))
     n.fail(c.host.nvme_bytes > 0 ? "nvme_GBps" : "nvme_TB", "nvme_TB and nvme_GBps must both be > 0 (NVMe present) or both 0 (none)");
 

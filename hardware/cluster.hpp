@@ -40,6 +40,7 @@ struct Host {
   double pcie_Bps = 0;      // per GPU, host<->device
   double nvme_bytes = 0;    // per node (ZeRO-Infinity; 0 = none)
   double nvme_Bps = 0;      // per node, aggregate read/write
+  int cores = 0;            // CPU cores the node's ranks share (`calibrate`: the CPU executor's ranks); 0 = not stated
 };
 
 // What a software stack can run (configs/stacks/*.yaml `capabilities`, hardware/stack.hpp). Each
