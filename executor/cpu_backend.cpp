@@ -146,16 +146,21 @@ class CpuBackend final : public Backend {
     }
   }
   static constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2/pi)
+  // tanh(u) = 1 - 2 / (exp(2u) + 1): one expf, whose cost does not depend on u, where glibc's tanhf
+  // takes a different path by magnitude (issue 22: GeLU on N(0, 0.1) inputs ran 2x faster than on
+  // N(0, 1), so no calibrated per-element rate could describe both models). Exact limits (+-1) for
+  // large |u|; absolute error < 1e-7 near 0, where GeLU adds it to 1.
+  static float tanh_exp(float u) { return 1.f - 2.f / (std::exp(2.f * u) + 1.f); }
   void gelu_fwd(const float* x, float* y, std::size_t n) override {
     for (std::size_t i = 0; i < n; ++i) {
       float v = x[i];
-      y[i] = 0.5f * v * (1.f + std::tanh(kGeluC * (v + 0.044715f * v * v * v)));
+      y[i] = 0.5f * v * (1.f + tanh_exp(kGeluC * (v + 0.044715f * v * v * v)));
     }
   }
   void gelu_bwd(const float* x, const float* dy, float* dx, std::size_t n) override {
     for (std::size_t i = 0; i < n; ++i) {
       float v = x[i];
-      float t = std::tanh(kGeluC * (v + 0.044715f * v * v * v));
+      float t = tanh_exp(kGeluC * (v + 0.044715f * v * v * v));
       float d = 0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * kGeluC * (1.f + 3.f * 0.044715f * v * v);
       dx[i] = dy[i] * d;
     }

@@ -22,7 +22,7 @@ double Device::gemm_time(double flops, double bytes, Dtype d) const {
 
 const char* kernel_class_name(KernelClass k) {
   static const char* names[] = {"copy", "simple", "gelu", "layernorm", "softmax", "optimizer",
-                                "gelu_bwd", "layernorm_bwd", "softmax_bwd", "alloc"};
+                                "gelu_bwd", "layernorm_bwd", "softmax_bwd", "alloc", "cross_entropy"};
   return names[static_cast<int>(k)];
 }
 
@@ -31,7 +31,8 @@ double Device::kernel_time(KernelClass k, double bytes) const {
   // by an older `calibrate` keep their meaning.
   static const KernelClass fallback[kNumKernelClasses] = {
       KernelClass::copy,      KernelClass::simple,    KernelClass::gelu,      KernelClass::layernorm, KernelClass::softmax,
-      KernelClass::optimizer, KernelClass::gelu,      KernelClass::layernorm, KernelClass::softmax,   KernelClass::copy};
+      KernelClass::optimizer, KernelClass::gelu,      KernelClass::layernorm, KernelClass::softmax,   KernelClass::copy,
+      KernelClass::softmax};
   double r = eff.kernel_Bps[static_cast<int>(k)];
   if (r <= 0) r = eff.kernel_Bps[static_cast<int>(fallback[static_cast<int>(k)])];
   const double rate = r > 0 ? r : hbm_bw_Bps * eff.mem_bw;
@@ -70,7 +71,7 @@ Device parse_device(const std::string& text, const std::string& file) {
     d.eff.kernel_overhead_s = e->num_or("kernel_overhead_us", d.eff.kernel_overhead_s * 1e6, Bound::non_negative) * 1e-6;
     if (auto k = e->opt_map("kernel_GBps")) {  // per-class host kernel rates (scaleplan calibrate)
       k->check_keys({"copy", "simple", "gelu", "layernorm", "softmax", "optimizer", "gelu_bwd", "layernorm_bwd", "softmax_bwd",
-                     "alloc"});  // kernel_class_name order
+                     "alloc", "cross_entropy"});  // kernel_class_name order
       for (int i = 0; i < kNumKernelClasses; ++i)
         d.eff.kernel_Bps[i] = k->num_or(kernel_class_name(static_cast<KernelClass>(i)), 0, Bound::non_negative) * 1e9;
     }

@@ -32,8 +32,9 @@ enum class KernelClass {
   layernorm_bwd,  // LayerNorm backward
   softmax_bwd,    // causal softmax backward
   alloc,          // a buffer's allocation + zero-fill + free while others are live (falls back to copy)
+  cross_entropy,  // the loss's exp passes over full rows (sum of exp, softmax - one-hot; falls back to softmax)
 };
-inline constexpr int kNumKernelClasses = 10;
+inline constexpr int kNumKernelClasses = 11;
 const char* kernel_class_name(KernelClass k);
 
 struct Efficiency {

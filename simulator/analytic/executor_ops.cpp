@@ -177,9 +177,9 @@ ExecutorOpTimes executor_op_times(const model::ModelSpec& m, const hw::Device& d
   hf.gemm(T, Vl, h);
   hf.alloc(3 * T);
   hf.k(hw::KernelClass::simple, 4 * T * Vl);  // row max
-  hf.k(hw::KernelClass::softmax, 8 * T * Vl);  // sum of exp (an exp per element, as the softmax)
-  hf.k(hw::KernelClass::simple, 4 * T);       // target logit
-  hf.k(hw::KernelClass::softmax, 8 * T * Vl);  // softmax - one-hot, in place (an exp per element)
+  hf.k(hw::KernelClass::cross_entropy, 4 * T * Vl);  // sum of exp: reads the logits, an exp per element
+  hf.k(hw::KernelClass::simple, 4 * T);             // target logit
+  hf.k(hw::KernelClass::cross_entropy, 8 * T * Vl);  // softmax - one-hot, in place: an exp per element
   hb.alloc(T * h);
   hb.gemm(T, h, Vl);
   const double before = hb.t;
