@@ -17,11 +17,11 @@ namespace scaleplan::serve {
 //  int8: weight-only INT8 (W8A16): weights 1 B, dequantized into bf16 GEMMs, bf16 KV (TensorRT-LLM "INT8 weight-only").
 //  int4: weight-only INT4 (W4A16, AWQ/GPTQ): weights 0.5 B, bf16 GEMMs, bf16 KV (Lin et al. 2024 AWQ).
 // Quantized checkpoints quantize the linear layers only and keep the word embedding, the LM head and the norms in
-// 16 bits (`unquantized_bytes`): DeepSeek-V3
-// report sec. 3.3.1 ("we retain the original precision (e.g., BF16 or FP32) for ... the embedding module, the
-// output head ... normalization operators"); ModelOpt FP8 checkpoints list lm_head in exclude_modules, and TensorRT-LLM logs "Rank 0 uses
-// 8.46 GB for model weights" for nvidia/Llama-3.1-8B-Instruct-FP8 (TensorRT-LLM issue #6294) = 6.98e9 FP8 linear
-// weights + 1.05e9 bf16 embedding and head parameters = 9.08e9 B = 8.46 GiB.
+// 16 bits (`unquantized_bytes`): DeepSeek-V3 report sec. 3.3.1 ("we retain the original precision (e.g., BF16 or
+// FP32) for ... the embedding module, the output head ... normalization operators"); ModelOpt FP8 checkpoints list
+// lm_head in exclude_modules, and TensorRT-LLM logs "Rank 0 uses 8.46 GB for model weights" for
+// nvidia/Llama-3.1-8B-Instruct-FP8 (TensorRT-LLM issue #6294) = 6.98e9 FP8 linear weights + 1.05e9 bf16 embedding
+// and head parameters = 9.08e9 B = 8.46 GiB.
 struct PrecisionSpec {
   const char* name;
   double weight_bytes;
