@@ -18,6 +18,7 @@
 #include <QHeaderView>
 #include <QTableWidget>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QThread>
 #include <QToolButton>
 #include <QVBoxLayout>
@@ -27,6 +28,7 @@
 #include "gui/charts.hpp"
 #include "gui/gantt_view.hpp"
 #include "gui/plan_view.hpp"
+#include "gui/serve_tab.hpp"
 #include "strategies/plan.hpp"
 
 namespace scaleplan::gui {
@@ -261,7 +263,13 @@ void MainWindow::build_ui() {
   hl->setSpacing(0);
   hl->addWidget(left);
   hl->addWidget(right, 1);
-  setCentralWidget(central);
+  // Two tabs: the training explorer above, and serving (issue 20: layouts, latency vs throughput, KV memory).
+  auto* tabs = new QTabWidget;
+  tabs->setObjectName("tabs");
+  tabs->addTab(central, tr("Train"));
+  serve_ = new ServeTab;
+  tabs->addTab(serve_, tr("Serve"));
+  setCentralWidget(tabs);
   resize(1600, 1000);
 }
 

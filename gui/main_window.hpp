@@ -27,6 +27,7 @@ class PlanScatter;
 class Breakdown;
 class ScalingView;
 class GanttView;
+class ServeTab;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -53,6 +54,7 @@ class MainWindow : public QMainWindow {
   Breakdown* breakdown() const { return breakdown_; }
   ScalingView* scaling() const { return scaling_; }
   GanttView* gantt() const { return gantt_; }
+  ServeTab* serve_tab() const { return serve_; }  // the "Serve" tab (gui/serve_tab.hpp)
 
   // Chart names: scatter, memory, time, scaling, timeline, window. False on an unknown name or a write error.
   bool export_chart(const QString& which, const QString& path);
@@ -120,6 +122,7 @@ class MainWindow : public QMainWindow {
   std::optional<Pinned> pinned_;
   void toggle_pin();
   QString comparison_table(const Pinned& a) const;
+  ServeTab* serve_ = nullptr;
 };
 
 }  // namespace scaleplan::gui

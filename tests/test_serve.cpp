@@ -76,16 +76,24 @@ TEST(ServeModelSpec, DeepSeekV3ParameterCount) {
   EXPECT_EQ(serve::default_precision(m), "fp8");
 }
 
-// Weights per GPU at tp = pp = 1 are every parameter of the model at the precision's bytes.
+// Weights per GPU at tp = pp = 1 are every parameter of the model: the linears at the precision's bytes, the word
+// embedding, the LM head and the norms in 16 bits (quantized checkpoints keep them; serve.hpp PrecisionSpec).
 TEST(ServeMemory, WeightsAreAllParametersOnOneGpu) {
   const model::ModelSpec m = model::load_model("llama3-8b");
+  const double words = m.embedding_params() + m.lm_head_params();  // 2 x 128256 x 4096
+  EXPECT_DOUBLE_EQ(words, 2.0 * 128256 * 4096);
+  const double norms = (2.0 * 32 + 1) * 4096;  // 2 RMSNorms per layer + the final one
   for (const char* p : {"bf16", "fp8", "int8", "int4"}) {
     const auto sm = make("llama3-8b", "dgx-h100", p, 128, 128);
-    EXPECT_DOUBLE_EQ(sm.weights_per_gpu(layout(1, 1, 1)), m.total_params() * serve::precision_spec(p).weight_bytes) << p;
+    EXPECT_DOUBLE_EQ(sm.weights_per_gpu(layout(1, 1, 1)),
+                     (m.total_params() - words - norms) * serve::precision_spec(p).weight_bytes + (words + norms) * 2)
+        << p;
   }
+  // Published: TensorRT-LLM logs "Rank 0 uses 8.46 GB for model weights" (GiB) for nvidia/Llama-3.1-8B-Instruct-FP8
+  // on one H100 (TensorRT-LLM issue #6294).
+  EXPECT_NEAR(make("llama3-8b", "dgx-h100", "fp8", 128, 128).weights_per_gpu(layout(1, 1, 1)) / (1 << 30), 8.46, 0.005);
   const auto sm = make("llama3-8b", "dgx-h100", "bf16", 128, 128);
   // tp = 4: every matrix split four ways; only the norms (2 per layer + final, 4096 each) are replicated.
-  const double norms = (2.0 * 32 + 1) * 4096;
   EXPECT_NEAR(sm.weights_per_gpu(layout(4, 1, 1)), ((m.total_params() - norms) / 4 + norms) * 2, 1.0);
 }
 
@@ -188,6 +196,43 @@ TEST(ServeSearch, MoeLayoutsIncludeExpertParallelism) {
   const serve::SearchResult four = serve::search(sm, spec);
   EXPECT_FALSE(four.found);
   EXPECT_NE(four.reason.find("out of memory"), std::string::npos) << four.reason;
+}
+
+// CUDA-graph padding (TensorRT-LLM _get_padded_batch; perf-overview llm_options.yml): a decode batch runs at the
+// smallest captured size >= it, unless that exceeds the engine's max batch; padding costs linears, all-reduces and
+// the LM head, not attention. At ctx = 0 attention costs nothing, so 226 sequences cost exactly 256 unpadded rows.
+TEST(ServeDecode, CudaGraphPaddingRoundsTheDecodeBatchUp) {
+  const auto sm = make("llama3-405b", "dgx-h100", "fp8", 128, 4096);
+  EXPECT_DOUBLE_EQ(sm.padded_decode_rows(1), 1);
+  EXPECT_DOUBLE_EQ(sm.padded_decode_rows(226), 256);
+  EXPECT_DOUBLE_EQ(sm.padded_decode_rows(257), 384);
+  EXPECT_DOUBLE_EQ(sm.padded_decode_rows(1145), 2048);  // 2048 <= max_batch 2048
+  EXPECT_DOUBLE_EQ(sm.padded_decode_rows(2049), 2049);  // 4096 > max_batch: runs unpadded
+  serve::StackOptions none;
+  none.graph_batch_count = 0;
+  const serve::ServeModel raw(model::load_model("llama3-405b"), hw::load_cluster("dgx-h100"), serve::precision_spec("fp8"),
+                              {128, 4096}, none);
+  EXPECT_DOUBLE_EQ(raw.padded_decode_rows(226), 226);
+  const serve::Layout l = layout(8, 1, 226);
+  EXPECT_DOUBLE_EQ(sm.decode_stage_s(l, 226, 0), raw.decode_stage_s(l, 256, 0));
+  EXPECT_GT(sm.decode_stage_s(l, 226, 2176), raw.decode_stage_s(l, 226, 2176));
+}
+
+// KV pool (TensorRT-LLM KvCacheCreator): kv_fraction x (capacity - weights - activations - communication buffers),
+// the buffers (StackOptions::comm_bytes, 1.79 GiB) only when the replica spans more than one GPU.
+TEST(ServeMemory, CommunicationBuffersComeOffBeforeTheKvFraction) {
+  const auto sm = make("llama3-70b", "dgx-h100", "fp8", 1000, 2000);
+  const double per_seq = std::ceil(3000.0 / 32) * 32;
+  for (int tp : {1, 2, 8}) {
+    const serve::Layout l = layout(tp, 1, 1);
+    const serve::Result r = sm.evaluate(l);
+    const double reserve = tp > 1 ? 1.79 * (1 << 30) : 0.0;
+    EXPECT_DOUBLE_EQ(sm.reserved_bytes(l), reserve) << tp;
+    const double free_b = r.memory.capacity - r.memory.weights - r.memory.activations - reserve;
+    EXPECT_EQ(sm.max_batch(l), static_cast<long long>(std::floor(0.9 * free_b / (per_seq * sm.kv_bytes_per_token(l))))) << tp;
+    // The breakdown still sums to the total, and the reserve is part of the buffers.
+    EXPECT_GE(r.memory.buffers, reserve) << tp;
+  }
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // Serving validation (issue 20): the `kind: serve` rows of validation/serve_runs.yaml (60 published TensorRT-LLM
 // H100/H200 FP8 throughput cells, Llama 3.1 8B / 3.3 70B / 3.1 405B) predicted by the serving cost model with
-// nothing fitted per row. Targets: MAPE <= 15%; max |error| <= 30% is NOT met (measured 42.1%, the H100 rows
-// whose batch is KV-memory-bound; docs/serve.md "Validation"), so the max is held at its measured value
-// as a regression guard.
+// nothing fitted per row. Targets (issue 20): MAPE <= 15%, max |error| <= 30%; both hold since the CUDA-graph
+// padding of decode batches and the communication buffers outside the KV pool (docs/serve.md "Validation":
+// MAPE 10.31% -> 7.21%, max 42.08% -> 23.46%). Asserted at the measured values (ratchet).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -24,8 +24,8 @@ TEST(ServeValidation, PublishedServingThroughput) {
     EXPECT_TRUE(r.feasible) << r.id << ": " << r.note;
     EXPECT_GT(r.predicted, 0) << r.id;
   }
-  EXPECT_LE(s.mape_pct, 15.0);
-  EXPECT_LE(s.max_error_pct, 43.0);  // measured 42.1% (target 30% not met; see the header)
+  EXPECT_LE(s.mape_pct, 7.5);         // measured 7.21% (target 15%)
+  EXPECT_LE(s.max_error_pct, 24.0);   // measured 23.46% (target 30%)
 }
 
 // A runs file may mix training and serving rows; the training rows are predicted as before.
@@ -38,7 +38,7 @@ TEST(ServeValidation, ServeRowBesideTrainingRows) {
 }  // namespace
 
 // The TensorRT-LLM v0.9.0 table (static batching at a published batch; validation/serve_runs_trtllm090.yaml):
-// the dense rows (Llama 2 7B / 70B, H100/H200 FP8) within MAPE 15% (measured 14.3%); the Mixtral rows are a
+// the dense rows (Llama 2 7B / 70B, H100/H200 FP8) within MAPE 15% (measured 14.1%); the Mixtral rows are a
 // known gap of the MoE path (over-predicted 1.1-3x, docs/serve.md), reported, not asserted.
 TEST(ServeValidation, TensorRtLlm090DenseRows) {
   const validation::RunsFile f =
@@ -55,5 +55,5 @@ TEST(ServeValidation, TensorRtLlm090DenseRows) {
     ++n;
   }
   ASSERT_EQ(n, 16);
-  EXPECT_LE(sum / n, 15.0);
+  EXPECT_LE(sum / n, 14.2);  // measured 14.13% (target 15%)
 }

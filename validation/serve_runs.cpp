@@ -11,7 +11,7 @@ namespace scaleplan::validation {
 
 ServeRunSpec parse_serve_run(const YamlMap& r) {
   r.check_keys({"id", "kind", "source", "source_type", "quote", "model", "cluster", "layout", "precision", "request", "scenario",
-                "slo", "result", "notes"});
+                "slo", "result", "notes", "stack"});
   ServeRunSpec s;
   s.id = r.str("id");
   s.source = r.str_or("source", "");
@@ -46,6 +46,10 @@ ServeRunSpec parse_serve_run(const YamlMap& r) {
   } catch (const UsageError& e) {
     r.fail("precision", e.what());
   }
+  if (auto st = r.opt_map("stack")) {  // the engine's options where they differ from serve::StackOptions' defaults
+    st->check_keys({"cuda_graph_padding"});
+    s.cuda_graph_padding = st->boolean_or("cuda_graph_padding", true);
+  }
   YamlMap q = r.map("request");
   q.check_keys({"prompt_tokens", "output_tokens"});
   s.request.prompt_tokens = q.integer("prompt_tokens");
@@ -72,7 +76,9 @@ RunResult predict_serve_run(const ServeRunSpec& r) {
   out.id = r.id;
   out.metric = r.per_gpu ? "output_tokens_per_s_per_gpu" : "output_tokens_per_s";
   out.published = r.output_tokens_per_s;
-  const serve::ServeModel sm(r.model, r.cluster, serve::precision_spec(r.precision), r.request);
+  serve::StackOptions opt;
+  if (!r.cuda_graph_padding) opt.graph_batch_count = 0;  // an engine without CUDA-graph padding (e.g. TensorRT-LLM v0.9)
+  const serve::ServeModel sm(r.model, r.cluster, serve::precision_spec(r.precision), r.request, opt);
   // The row's layout; its batch when published, else every candidate up to the largest that fits (the
   // benchmark's engine admits as many sequences as its KV pool holds, capped by its max batch size).
   serve::Layout l = r.layout;

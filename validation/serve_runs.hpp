@@ -26,6 +26,7 @@ struct ServeRunSpec {
   serve::Slo slo;                  // a server scenario's latency limits (0 = offline)
   double output_tokens_per_s = 0;  // published: all GPUs of the row together
   bool per_gpu = false;            // the source states tokens/s per GPU (result.output_tokens_per_s_per_gpu)
+  bool cuda_graph_padding = true;  // stack.cuda_graph_padding: decode batches padded to CUDA-graph sizes (serve.hpp)
 };
 
 // Parses one `kind: serve` row (errors name file:line:column and field).

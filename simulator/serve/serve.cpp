@@ -12,10 +12,10 @@ namespace {
 
 // The precision registry (serve.hpp documents each entry and its source).
 constexpr PrecisionSpec kPrecisions[] = {
-    {"bf16", 2.0, 2.0, hw::Dtype::bf16},
-    {"fp8", 1.0, 1.0, hw::Dtype::fp8},
-    {"int8", 1.0, 2.0, hw::Dtype::bf16},
-    {"int4", 0.5, 2.0, hw::Dtype::bf16},
+    {"bf16", 2.0, 2.0, hw::Dtype::bf16, 2.0},
+    {"fp8", 1.0, 1.0, hw::Dtype::fp8, 2.0},
+    {"int8", 1.0, 2.0, hw::Dtype::bf16, 2.0},
+    {"int4", 0.5, 2.0, hw::Dtype::bf16, 2.0},
 };
 
 double ceil_div(double a, double b) { return std::ceil(a / b); }
@@ -95,8 +95,9 @@ double ServeModel::weights_per_gpu(const Layout& l) const {
   // on different stages and the most-loaded stage holds the larger.
   const double own_head = (m_.tied_embeddings ? 0 : head_params_) / tp + m_.final_norm_params();
   const double words = s.embedding ? embed_params_ / tp + own_head : std::max(embed_params_ / tp, own_head);
-  const double params = s.dense_layers * dense_layer + s.moe_layers * moe_layer + (s.dense_layers + s.moe_layers) * norm_params_ + words;
-  return params * prec_.weight_bytes;
+  const double linears = s.dense_layers * dense_layer + s.moe_layers * moe_layer;
+  const double others = (s.dense_layers + s.moe_layers) * norm_params_ + words;  // embedding, head, norms: 16-bit
+  return linears * prec_.weight_bytes + others * prec_.unquantized_bytes;       // (serve.hpp PrecisionSpec)
 }
 
 double ServeModel::kv_bytes_per_token(const Layout& l) const {
@@ -124,9 +125,25 @@ double ServeModel::activations_per_gpu(const Layout& l) const {
   return T * per_token * act_bytes_ + logits;
 }
 
+double ServeModel::reserved_bytes(const Layout& l) const {
+  // Memory outside the KV pool and the activations (StackOptions::comm_bytes: TensorRT-LLM KvCacheCreator's
+  // non-torch share): communication buffers once the replica spans more than one GPU.
+  return l.tp * l.pp > 1 ? opt_.comm_bytes : 0.0;
+}
+
+double ServeModel::padded_decode_rows(double seqs) const {
+  // TensorRT-LLM _get_padded_batch: the smallest captured CUDA-graph batch >= seqs, unless it exceeds the engine's
+  // max batch size; a batch above every captured size runs unpadded (eager).
+  for (int i = 0; i < opt_.graph_batch_count; ++i) {
+    const double g = static_cast<double>(opt_.graph_batches[i]);
+    if (g >= seqs) return g <= static_cast<double>(opt_.max_batch) ? g : seqs;
+  }
+  return seqs;
+}
+
 long long ServeModel::max_batch(const Layout& l) const {
   const double cap = c_.device.hbm_bytes;
-  const double free_b = cap - weights_per_gpu(l) - activations_per_gpu(l);
+  const double free_b = cap - weights_per_gpu(l) - activations_per_gpu(l) - reserved_bytes(l);
   if (free_b <= 0) return 0;
   // Paged KV (Kwon et al. 2023 PagedAttention sec. 4.1): a sequence holds ceil(tokens / block) blocks.
   const double blocks = ceil_div(static_cast<double>(req_.prompt_tokens + req_.output_tokens), opt_.kv_block_tokens);
@@ -203,12 +220,14 @@ double ServeModel::layer_time_s(const Layout& l, bool moe, double tokens, double
 
 double ServeModel::decode_stage_s(const Layout& l, double seqs, double ctx) const {
   const StageShape s = stage(l);
+  // Linears, all-reduces and the LM head run the CUDA-graph padded rows; attention only the real sequences.
+  const double rows = padded_decode_rows(seqs);
   double t = 0;
-  if (s.dense_layers > 0) t += s.dense_layers * layer_time_s(l, false, seqs, seqs, ctx, false);
-  if (s.moe_layers > 0) t += s.moe_layers * layer_time_s(l, true, seqs, seqs, ctx, false);
-  // LM head on the last stage: one logits row per sequence (vocab-parallel).
+  if (s.dense_layers > 0) t += s.dense_layers * layer_time_s(l, false, rows, seqs, ctx, false);
+  if (s.moe_layers > 0) t += s.moe_layers * layer_time_s(l, true, rows, seqs, ctx, false);
+  // LM head on the last stage: one logits row per sequence (vocab-parallel), 16-bit weights (serve.hpp).
   const double hw_ = head_params_ / l.tp;
-  t += c_.device.gemm_time(2 * seqs * hw_, hw_ * prec_.weight_bytes, prec_.compute);
+  t += c_.device.gemm_time(2 * rows * hw_, hw_ * prec_.unquantized_bytes, prec_.compute);
   return t;
 }
 
@@ -219,7 +238,7 @@ double ServeModel::prefill_stage_s(const Layout& l, double seqs, double prompt) 
   if (s.dense_layers > 0) t += s.dense_layers * layer_time_s(l, false, tokens, seqs, prompt, true);
   if (s.moe_layers > 0) t += s.moe_layers * layer_time_s(l, true, tokens, seqs, prompt, true);
   const double hw_ = head_params_ / l.tp;  // logits of the last prompt token only
-  t += c_.device.gemm_time(2 * seqs * hw_, hw_ * prec_.weight_bytes, prec_.compute);
+  t += c_.device.gemm_time(2 * seqs * hw_, hw_ * prec_.unquantized_bytes, prec_.compute);
   return t;
 }
 
@@ -242,10 +261,12 @@ Result ServeModel::evaluate(const Layout& l, const Slo& slo) const {
   const double kv_tok = kv_bytes_per_token(l);
   mem.kv_cache = B * (P + O) * kv_tok;  // peak: every sequence at its full length
   const double blocks = ceil_div(P + O, opt_.kv_block_tokens) * opt_.kv_block_tokens;
-  const double free_b = std::max(0.0, mem.capacity - mem.weights - mem.activations);
-  // Buffers: the (1 - kv_fraction) reserve the engine leaves out of its KV pool (workspaces, CUDA graphs, NCCL,
-  // allocator) + the unused tail of each sequence's last KV block.
-  mem.buffers = (1.0 - opt_.kv_fraction) * free_b + B * (blocks - (P + O)) * kv_tok;
+  const double reserved = reserved_bytes(l);
+  const double free_b = std::max(0.0, mem.capacity - mem.weights - mem.activations - reserved);
+  // Buffers: the communication buffers outside torch (NCCL, all-reduce workspaces) + the (1 - kv_fraction) share of
+  // the rest the engine leaves out of its KV pool (workspaces, CUDA graphs, allocator) + the unused tail of each
+  // sequence's last KV block.
+  mem.buffers = reserved + (1.0 - opt_.kv_fraction) * free_b + B * (blocks - (P + O)) * kv_tok;
   r.max_batch_fit = max_batch(l);
   // --- time: continuous batching in steady state (Orca, Yu et al. 2022; vLLM): B sequences in flight per
   // replica, spread uniformly over their O decode steps, so the mean context is P + O/2 and B/O new prompts

@@ -2,6 +2,7 @@
 // Serving cost model (issue 20; docs/serve.md): memory per GPU (weights, KV cache, activations, buffers) and
 // time (prefill, decode, TP/PP/EP communication) of one serving layout, and continuous batching as a
 // steady-state model. Closed form; ServeModel::evaluate allocates nothing (the search calls it ~10^6 times/s).
+#include <array>
 #include <string>
 
 #include "hardware/cluster.hpp"
@@ -15,11 +16,18 @@ namespace scaleplan::serve {
 //        hf_quant_config quant_algo FP8 + kv_cache_quant_algo FP8).
 //  int8: weight-only INT8 (W8A16): weights 1 B, dequantized into bf16 GEMMs, bf16 KV (TensorRT-LLM "INT8 weight-only").
 //  int4: weight-only INT4 (W4A16, AWQ/GPTQ): weights 0.5 B, bf16 GEMMs, bf16 KV (Lin et al. 2024 AWQ).
+// Quantized checkpoints quantize the linear layers only and keep the word embedding, the LM head and the norms in
+// 16 bits (`unquantized_bytes`): DeepSeek-V3 report sec. 3.3.1 ("we retain the original precision (e.g., BF16 or
+// FP32) for ... the embedding module, the output head ... normalization operators"); ModelOpt FP8 checkpoints list
+// lm_head in exclude_modules, and TensorRT-LLM logs "Rank 0 uses 8.46 GB for model weights" for
+// nvidia/Llama-3.1-8B-Instruct-FP8 (TensorRT-LLM issue #6294) = 6.98e9 FP8 linear weights + 1.05e9 bf16 embedding
+// and head parameters = 9.08e9 B = 8.46 GiB.
 struct PrecisionSpec {
   const char* name;
   double weight_bytes;
   double kv_bytes;
   hw::Dtype compute;
+  double unquantized_bytes;
 };
 // Throws UsageError naming `flag` for an unknown name.
 const PrecisionSpec& precision_spec(const std::string& name, const std::string& flag = "--precision");
@@ -37,6 +45,21 @@ struct StackOptions {
   int kv_block_tokens = 32;        // paged-KV block (TensorRT-LLM tokens_per_block 32; vLLM block_size 16)
   long long max_num_tokens = 8192; // tokens per engine iteration (prefill chunk budget)
   long long max_batch = 2048;      // sequences in flight per replica (TensorRT-LLM LlmArgs max_batch_size)
+  // Communication buffers outside the KV pool when a replica spans > 1 GPU (NCCL communicators, custom all-reduce
+  // workspaces). TensorRT-LLM's KvCacheCreator (tensorrt_llm/_torch/pyexecutor/_util.py) sizes the pool as
+  // kv_fraction x (total - peak), peak = weights + activations + the memory "used outside torch (e.g., NCCL and
+  // CUDA graphs)", so this memory comes off before the fraction. Value: the TP2 - TP1 increment of non-torch memory
+  // measured on H100 80GB with Llama 3 8B (vLLM PR #10511 log: 1.79 GiB at TP1, 3.58 GiB at TP2); assumed flat
+  // beyond TP2 (not measured). The single-GPU share (CUDA context, workspaces) is left inside the (1 - kv_fraction)
+  // reserve: TensorRT-LLM v0.9 held Llama 2 7B FP8 at batch 120 x 2176 tokens on one H100
+  // (validation/serve_runs_trtllm090.yaml), which a further 1.79 GiB would not fit.
+  double comm_bytes = 1.79 * 1073741824.0;
+  // CUDA-graph decode batch sizes: a decode-only iteration runs padded up to the smallest captured size >= its
+  // batch when that size <= max_batch (TensorRT-LLM cuda_graph_runner.py _get_padded_batch; the perf-overview
+  // llm_options.yml: cuda_graph_config enable_padding true, batch_sizes 1 ... 8192). Padding rows cost GEMM,
+  // all-reduce and LM-head work, not attention (the dummy request holds one KV block). graph_batch_count 0: none.
+  std::array<long long, 15> graph_batches = {1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048, 4096, 8192};
+  int graph_batch_count = 15;
 };
 
 // One layout: tp x pp GPUs per replica (ep of the tp GPUs hold disjoint experts), dp replicas,
@@ -92,6 +115,8 @@ class ServeModel {
   double decode_stage_s(const Layout& l, double seqs, double ctx) const;   // one decode pass of one stage
   double prefill_stage_s(const Layout& l, double seqs, double prompt) const;
   long long prefill_batch(const Layout& l) const;                   // prompts per prefill pass
+  double padded_decode_rows(double seqs) const;                     // the CUDA-graph batch a decode pass runs at
+  double reserved_bytes(const Layout& l) const;                     // communication buffers per GPU (comm_bytes)
   const model::ModelSpec& model() const { return m_; }
   const hw::Cluster& cluster() const { return c_; }
   const PrecisionSpec& precision() const { return prec_; }

@@ -65,7 +65,7 @@ bool better(const Result& a, const Result& b) {
 
 }  // namespace
 
-SearchResult search(const ServeModel& sm, const SearchSpec& spec) {
+SearchResult search(const ServeModel& sm, const SearchSpec& spec, std::vector<Result>* evaluated) {
   SearchResult out;
   std::vector<Result> feasible;
   Result miss;  // nearest miss: fits in memory with the lowest TPOT, else the smallest memory overshoot
@@ -89,6 +89,7 @@ SearchResult search(const ServeModel& sm, const SearchSpec& spec) {
       }
       const Result r = sm.evaluate(l, spec.slo);
       ++out.evaluated;
+      if (evaluated) evaluated->push_back(r);
       if (r.feasible()) ok = std::max(ok, l.batch);
       else if (r.verdict != Verdict::out_of_memory && (slo_bad == 0 || l.batch < slo_bad)) slo_bad = l.batch;
       if (i == n) --i;  // keep bisecting

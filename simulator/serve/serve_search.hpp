@@ -28,6 +28,7 @@ std::vector<Layout> layouts(const model::ModelSpec& m, int gpus);
 // Candidate batches for one layout: the fixed one, or powers of two up to min(fit, cap) and that bound.
 int batch_candidates(long long fit, long long cap, long long fixed, long long* out, int max_out);
 
-SearchResult search(const ServeModel& sm, const SearchSpec& spec);
+// `evaluated` (optional): every costed layout x batch is appended there (the GUI's scatter).
+SearchResult search(const ServeModel& sm, const SearchSpec& spec, std::vector<Result>* evaluated = nullptr);
 
 }  // namespace scaleplan::serve
