@@ -102,6 +102,12 @@ struct Software {
   // per_node NIC shares, as NCCL's rings do (each channel enters and leaves the node once on its own
   // NIC: NVIDIA/nccl#687; 192 GB/s all-reduce bus bandwidth over a DGX A100's 8 NICs: NVIDIA/nccl#812).
   bool dp_nics_aggregate = false;
+  // Element-wise ops as separate eager PyTorch kernels (YAML `elementwise: eager`; default `fused`),
+  // as the 2019 Megatron-LM code runs them (NVIDIA/Megatron-LM mpu/transformer.py @a1d04b79): the causal
+  // mask as `torch.mul(scores, mask) - 10000.0 * (1.0 - mask)` (two passes over the scores before the
+  // softmax), the row-parallel bias added after the all-reduce, then dropout, then the residual add
+  // (three kernels where a fused bias-dropout-add is one). strategies/layer_cost.cpp charges the passes.
+  bool eager_elementwise = false;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

@@ -111,6 +111,7 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.cp = p.cp;
   sh.sp = p.sp && p.tp > 1 && p.tp_mode == TpMode::d1;
   sh.flash = c_.sw.flash_attention;
+  sh.eager_elementwise = c_.sw.eager_elementwise;
   sh.recompute = p.recompute;
   sh.precision = p.precision;
   sh.tp_mode = p.tp_mode;
