@@ -39,7 +39,7 @@ TEST(DpCollectiveNics, ShippedStacksCarryTheirSourcedValue) {
   // NCCL-ring stacks aggregate the node's NICs (NVIDIA/nccl#687, #812); DeepSpeed stacks keep one
   // NIC share per GPU (SC21 Table 2 ZeRO-3 rows); the default stack keeps the issue-23 behaviour.
   for (const char* s : {"llm-foundry-fsdp", "torchtitan-fsdp2", "megatron-core-2024", "megatron-core-2025", "nemo-2024",
-                        "megatron-lm-2020", "megatron-lm-2021", "megatron-lm-2022"})
+                        "megatron-lm-2019", "megatron-lm-2020", "megatron-lm-2021", "megatron-lm-2022"})
     EXPECT_TRUE(hw::load_stack(s).dp_nics_aggregate) << s;
   for (const char* s : {"deepspeed-zero", "megatron-deepspeed", "gpt-neox", "unrestricted", "llama3-meta", "colossalai-gemini",
                         "patrickstar"})
