@@ -96,6 +96,19 @@ struct Software {
   // stage3_max_reuse_distance (default 1e9 parameters; deepspeed/runtime/zero/config.py) and
   // FSDP(CheckpointWrapper(block)) unshards once in its pre-backward hook.
   bool zero3_regather_recompute = false;
+  // How the stack's data-parallel / ZeRO collectives (gradient reduce-scatter, parameter all-gather,
+  // all-reduce over the DP group) use a node's NICs across nodes (issue 15; docs/zero3.md):
+  // false (default, YAML `dp_collective_nics: per_gpu`): each GPU at its own NIC share, as the SC21
+  // ZeRO-3 runs behave (DeepSpeed); true (`node`): a ring with per_node members on a node moves
+  // per_node NIC shares, as NCCL's rings do (each channel enters and leaves the node once on its own
+  // NIC: NVIDIA/nccl#687; 192 GB/s all-reduce bus bandwidth over a DGX A100's 8 NICs: NVIDIA/nccl#812).
+  bool dp_nics_aggregate = false;
+  // Element-wise ops as separate eager PyTorch kernels (YAML `elementwise: eager`; default `fused`),
+  // as the 2019 Megatron-LM code runs them (NVIDIA/Megatron-LM mpu/transformer.py @a1d04b79): the causal
+  // mask as `torch.mul(scores, mask) - 10000.0 * (1.0 - mask)` (two passes over the scores before the
+  // softmax), the row-parallel bias added after the all-reduce, then dropout, then the residual add
+  // (three kernels where a fused bias-dropout-add is one). strategies/layer_cost.cpp charges the passes.
+  bool eager_elementwise = false;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

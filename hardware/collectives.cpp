@@ -29,7 +29,7 @@ namespace {
 // derivation, and NCCL's topology-aware rings that could in principle aggregate, in docs/zero3.md).
 double ring_bw(const Cluster& c, const Group& g) {
   if (g.nodes <= 1) return intra_bw(c);
-  return std::min(intra_bw(c), inter_bw(c, g));
+  return std::min(intra_bw(c), (g.aggregate_nics ? g.per_node : 1) * inter_bw(c, g));
 }
 // NCCL's tree and the hierarchical all-reduce put one rank per NIC on the inter-node step (NCCL
 // src/graph/trees.cc: one tree per channel, channels spread over the NICs; a chain inside the

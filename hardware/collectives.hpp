@@ -27,6 +27,10 @@ struct Group {
   // GPUs; fewer when the job holds only part of a node. Each of them gets its share of the node's
   // NICs (nic_share).
   int senders = 1;
+  // A ring over this group carries a node's crossing on all its members' NIC shares together
+  // (min(NVLink, per_node x share)) instead of each member's own share: the DP groups of a stack
+  // whose collectives use the node's NICs together (Software::dp_nics_aggregate, issue 15).
+  bool aggregate_nics = false;
 };
 // (Inline: the estimator builds several groups for every plan the search evaluates.)
 // `senders`: GPUs of a node communicating across nodes at the same time (0: all gpus_per_node).

@@ -110,6 +110,13 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
     // dropout backward reads dy and the mask and writes dx.
     attn_bwd = 2 * (gemm_t(d, qk, e, adt, bh) + gemm_t(d, av, e, adt, bh)) + d.stream_time(1.5 * softmax_bytes) +
                d.stream_time(drop * (2 * e + 1) * scores);
+    if (sh.eager_elementwise) {
+      // Eager causal mask (2019 Megatron-LM mpu/transformer.py: torch.mul(scores, mask) - 10000.0 * (1.0 - mask)):
+      // a multiply and a subtract, each reading and writing the scores; backward: the multiply's
+      // gradient (grad x mask), the subtract's passes through.
+      attn_fwd += 2 * d.stream_time(2 * e * scores);
+      attn_bwd += d.stream_time(2 * e * scores);
+    }
   }
 
   // Element-wise (memory-bound) ops: norms, bias+dropout+residual, activation, rotary embedding.
@@ -118,8 +125,13 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   const double act_in = m.gated() ? 2 : 1;
   const double act_bytes = experts * (act_in + 1) * e * T * m.ffn / t;  // read input(s), write output
   const double rope_bytes = m.position == model::Position::rope ? 2 * e * T * (h + m.kv_dim()) / t : 0;
-  const double elem_fwd = 2 * d.stream_time(norm_bytes) + 2 * d.stream_time(bdr_bytes) + d.stream_time(act_bytes) +
-                          d.stream_time(rope_bytes);
+  // Eager bias + dropout + residual (2019 Megatron-LM: RowParallelLinear adds its bias after the
+  // all-reduce, then nn.Dropout, then `hidden_states + attention_output`): three kernels moving
+  // 2e + (2e + drop) + 3e bytes per element where the fused kernel moves 3e + drop; two per layer.
+  const double bdr_fwd = sh.eager_elementwise ? d.stream_time(2 * e * T * h * rep) + d.stream_time((2 * e + drop) * T * h * rep) +
+                                                    d.stream_time(3 * e * T * h * rep)
+                                              : d.stream_time(bdr_bytes);
+  const double elem_fwd = 2 * d.stream_time(norm_bytes) + 2 * bdr_fwd + d.stream_time(act_bytes) + d.stream_time(rope_bytes);
   // Backward of norms and activations reads input and output-grad and writes input-grad (1.5x);
   // dropout/residual backward moves about the same bytes as forward.
   const double elem_bwd = 2 * d.stream_time(1.5 * norm_bytes) + 2 * d.stream_time(bdr_bytes) +

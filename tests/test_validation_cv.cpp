@@ -260,6 +260,47 @@ TEST(RunsFileRows, NoStrategyPredictedAsSearchBestUnderTheStackCapabilities) {
   EXPECT_TRUE(r.feasible);
 }
 
+// strategy.ep (issue 15 item 3): read as published; absent is 1; an MoE row with ep null says so.
+const char* kMoeRuns = R"(runs:
+- id: moe-ep4
+  model: {name: mixtral-8x7b, layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 32000, seq: 4096, activation: swiglu, norm: rmsnorm, position: rope, tied_embeddings: false, bias: false, moe: {experts: 8, top_k: 2}}
+  cluster: {preset: dgx-h100}
+  hardware: {gpus: 64}
+  strategy: {tp: 2, pp: 4, dp: 8, ep: 4, microbatch: 1, global_batch: 256, recompute: full, sequence_parallel: true, zero_stage: 1, precision: bf16}
+  result: {iteration_time_s: 10}
+- id: moe-ep-null
+  model: {name: mixtral-8x7b, layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 32000, seq: 4096, activation: swiglu, norm: rmsnorm, position: rope, tied_embeddings: false, bias: false, moe: {experts: 8, top_k: 2}}
+  cluster: {preset: dgx-h100}
+  hardware: {gpus: 64}
+  strategy: {tp: 2, pp: 4, dp: 8, ep: null, microbatch: 1, global_batch: 256, recompute: full, sequence_parallel: true, zero_stage: 1, precision: bf16}
+  result: {iteration_time_s: 10}
+- id: moe-ep-zero
+  model: {name: mixtral-8x7b, layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 32000, seq: 4096, activation: swiglu, moe: {experts: 8, top_k: 2}}
+  cluster: {preset: dgx-h100}
+  hardware: {gpus: 64}
+  strategy: {tp: 2, pp: 4, dp: 8, ep: 0, global_batch: 256}
+  result: {iteration_time_s: 10}
+)";
+
+TEST(RunsFileRows, ExpertParallelDegreeRead) {
+  const validation::RunsFile f = validation::parse_runs(kMoeRuns, "moe.yaml");
+  const validation::RunSpec& a = by_id(f, "moe-ep4");
+  ASSERT_TRUE(a.refused.empty()) << a.refused;
+  EXPECT_EQ(a.plan.ep, 4);
+  EXPECT_FALSE(has_assumed(a.assumed, "ep=1"));
+  const validation::RunResult ra = validation::predict_run(a);
+  ASSERT_TRUE(ra.supported) << ra.refused;
+  EXPECT_EQ(ra.report.plan.ep, 4);
+  EXPECT_GT(ra.report.ep_comm_exposed_s, 0);  // the MoE all-to-alls cross the 4 expert-parallel ranks
+  const validation::RunSpec& b = by_id(f, "moe-ep-null");
+  ASSERT_TRUE(b.refused.empty()) << b.refused;
+  EXPECT_EQ(b.plan.ep, 1);
+  EXPECT_TRUE(has_assumed(b.assumed, "ep=1 (null"));
+  EXPECT_NE(by_id(f, "moe-ep-zero").refused.find("ep"), std::string::npos) << by_id(f, "moe-ep-zero").refused;
+  // A dense row without ep assumes nothing about it (every row of the shared set).
+  for (const auto& r : validation::load_runs("").runs) EXPECT_FALSE(has_assumed(r.assumed, "ep=")) << r.id;
+}
+
 // A file where no row can be predicted is still read; the CLI turns that into exit 2 (bad input).
 TEST(RunsFileRows, EveryRowRefused) {
   const validation::RunsFile f = validation::parse_runs("runs:\n- 1\n- id: x\n", "all-bad.yaml");
@@ -302,13 +343,15 @@ TEST(OutOfMemory, MarkedAndMapeReportedWithAndWithout) {
 // and <= 12 % for every group with >= 3 runs.
 constexpr double kFitMapePct = 5.0, kFitMaxPct = 15.0, kCvMapePct = 8.0, kCvGroupPct = 12.0;
 // TARGETS NOT MET on the grown fitting set (53 runs since the evidence of issue 15.4; docs/accuracy.md):
-// the original three groups (SC21 Table 1, Korthikanti 2022, Llama 3) hold the issue's targets, the
-// new groups do not: megatron2019 (V100, no fitted V100 parameter), foundry-h100 (llm-foundry FSDP on
-// H100: 25 % too slow since the per-GPU NIC share of issue 23), sc21t2-zero3. Measured 2026-12-07:
-// shipped values MAPE 15.33 % (max 86.3 %), refitted 12.12 %, cross-validated 19.13 %. These bounds
-// are ratchets a little above the measured numbers (a change that makes them worse fails); they are
-// not the targets, which stay asserted on the groups that meet them.
-constexpr double kFitWholeMapePct = 15.5, kRefitWholeMapePct = 12.5, kCvWholeMapePct = 19.5;
+// the original three groups (SC21 Table 1, Korthikanti 2022, Llama 3) hold the issue's fitted targets,
+// the new groups do not: megatron2019 (V100, Megatron-LM 2019: the tensor-parallel strong-scaling rows
+// lose more than the model charges), foundry-h100 (llm-foundry FSDP: the 1B-7B rows too fast).
+// Measured 2026-12-07 on main: shipped 15.33 % (max 86.3 %), refitted 12.12 %, cross-validated 19.13 %;
+// after the sourced V100 gemm_max (v100.gemm_max fitted, prior 0.664), the per-stack
+// dp_collective_nics input and the 2019 Megatron-LM stack's eager element-wise kernels (acc2
+// branch): shipped 8.93 % (max 58.4 %), refitted 7.82 %, cross-validated 10.70 %. These bounds are ratchets a little above the measured numbers (a change
+// that makes them worse fails); they are not the targets, which stay asserted where they hold.
+constexpr double kFitWholeMapePct = 9.2, kRefitWholeMapePct = 8.1, kCvWholeMapePct = 11.0;
 const std::set<std::string> kTargetGroups = {"sc21t1", "kor22", "llama3"};
 
 const validation::RunsFile& shared() {
@@ -387,13 +430,13 @@ TEST(CrossValidation, LeaveOneGroupOut) {
   int total = 0;
   for (const auto& g : cv.groups) total += g.runs;
   EXPECT_EQ(total, validation::validate(shared()).counted);
-  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 19.13 % (target 8 %: not met, see above)
-  // Per group: the target where it holds, else a ratchet at the measured value (2026-12-07).
-  const std::map<std::string, double> bound = {{"sc21t1", kCvGroupPct},      {"kor22", kCvGroupPct},
-                                               {"llama3", 19.5},            // measured 18.86 %: not met
-                                               {"sc21t2-zero3", 15.0},      // measured 14.25 %: not met
-                                               {"foundry-h100", 26.5},      // measured 26.12 %: not met
-                                               {"megatron2019", 43.0}};     // measured 42.58 %: not met
+  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 10.70 % (target 8 %: not met, see above)
+  // Per group: the target where it holds, else a ratchet at the measured value (acc2, 2026-12-07).
+  const std::map<std::string, double> bound = {{"sc21t1", kCvGroupPct},       {"kor22", kCvGroupPct},
+                                               {"sc21t2-zero3", kCvGroupPct},  // measured 5.61 % (was 14.25 %)
+                                               {"llama3", 13.0},             // measured 12.57 %: not met
+                                               {"foundry-h100", 13.0},       // measured 12.61 %: not met
+                                               {"megatron2019", 23.0}};      // measured 22.63 %: not met
   for (const auto& g : cv.groups) {
     if (g.runs < 3) continue;
     const auto b = bound.find(g.group);

@@ -18,6 +18,9 @@ const std::vector<FitParam>& fit_params() {
        "h100-sxm-80gb.yaml before fitting: large bf16 cuBLAS GEMMs reach ~700-800 of 989 TFLOP/s", "h100-sxm-80gb"},
       {"h100.flash_attention", {"h100", "h200"}, &hw::Efficiency::flash_attention, 0.20, 0.90, false, 0.40,
        "h100-sxm-80gb.yaml before fitting: FlashAttention-2 on H100 ~35-40% of peak (FA2 paper)", "h100-sxm-80gb"},
+      // V100 (issue 15): the DGX-2H rows of Shoeybi et al. 2019 (group megatron2019) exercise them.
+      {"v100.gemm_max", {"v100"}, &hw::Efficiency::gemm_max, 0.40, 0.95, false, 0.664,
+       "Markidis et al. 2018 (arXiv 1803.04014) abstract: cuBLAS on V100 tensor cores 'up to 83 Tflops/s' of 125", "v100-32gb"},
       {"overlap_slowdown", {""}, &hw::Efficiency::overlap_slowdown, 0.0, 1.0, false, 0.2,
        "hw::Efficiency default before fitting", "a100-80gb"},
   };

@@ -191,6 +191,9 @@ InferredPlan infer_plan(const RowStrategy& s, const std::string& fc, const Stack
     p.dp = static_cast<int>(gpus / inner);
     out.assumed.push_back("dp=gpus/(tp*pp*cp)=" + std::to_string(p.dp) + " (null)");
   }
+  // Expert parallelism: as published; absent or null is 1 (no experts split), which is what a dense
+  // row means; an MoE row with ep null gets the assumption listed.
+  p.ep = s.ep ? static_cast<int>(*s.ep) : 1;
   if (s.mbs) p.mbs = static_cast<int>(*s.mbs);
   else out.assumed.push_back("microbatch=1 (null)");
   infer_vpp(s, caps, out);

@@ -21,6 +21,7 @@ namespace scaleplan::validation {
 struct RowStrategy {
   bool present = false;  // false: no strategy block, or every degree (tp, pp, dp, cp) null
   std::optional<long long> tp, pp, dp, cp, vpp, mbs, gbs, zero;
+  std::optional<long long> ep;  // expert-parallel degree (null/absent: 1)
   std::optional<strategies::Recompute> recompute;
   std::optional<bool> sp;
   std::optional<std::string> precision;  // fp32 | fp16 | bf16 | fp8 | mixed16

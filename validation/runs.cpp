@@ -47,7 +47,7 @@ constexpr std::initializer_list<const char*> kLayerTimingKeys = {"id", "source",
 constexpr std::initializer_list<const char*> kHardwareKeys = {"gpu", "gpus", "gpus_per_node", "inter_node", "intra_node", "system"};
 constexpr std::initializer_list<const char*> kStrategyKeys = {"tp", "pp", "cp", "dp", "vpp", "microbatch", "global_batch",
                                                               "recompute", "sequence_parallel", "zero_stage", "cp_algo",
-                                                              "precision"};
+                                                              "precision", "ep"};
 constexpr std::initializer_list<const char*> kResultKeys = {"iteration_time_s", "tflops_per_gpu", "mfu", "hfu", "percent_of_peak",
                                                             "flops_counting", "tokens_per_s"};
 
@@ -86,6 +86,7 @@ RowStrategy read_strategy(const std::optional<YamlMap>& sm) {
   st.tp = deg("tp"), st.pp = deg("pp"), st.dp = deg("dp"), st.cp = deg("cp");
   st.present = st.tp || st.pp || st.dp || st.cp;
   st.vpp = deg("vpp"), st.mbs = deg("microbatch");
+  st.ep = deg("ep");  // expert parallelism (MoE rows; ep divides dp, checked by resolve_plan)
   st.gbs = s.opt_int_in("global_batch", 1, limits::kMaxGbs);
   if (st.present && !st.gbs) s.fail("global_batch", "is required to predict the run");
   st.zero = s.opt_int_in("zero_stage", 0, 3);
@@ -142,6 +143,7 @@ RunSpec parse_run(const YamlMap& r) {
   rs.recompute_options = std::move(ip.recompute_options);
   rs.search = ip.search;
   rs.assumed.insert(rs.assumed.end(), ip.assumed.begin(), ip.assumed.end());
+  if (rs.given.present && !rs.given.ep && rs.model.moe.enabled()) rs.assumed.push_back("ep=1 (null: experts not split)");
   return rs;
 }
 
@@ -377,6 +379,7 @@ LayerTimingResult predict_layer(const LayerTimingSpec& l) {
   sh.cp = p.cp;
   sh.sp = p.sp && p.tp > 1;
   sh.flash = l.cluster.sw.flash_attention;
+  sh.eager_elementwise = l.cluster.sw.eager_elementwise;
   sh.recompute = p.recompute;
   sh.precision = p.precision;
   const strategies::TpGroups g_tp = strategies::make_tp_groups(l.cluster, strategies::tp_layout(p.tp_mode, p.tp, p.tp_depth));

@@ -111,6 +111,7 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.cp = p.cp;
   sh.sp = p.sp && p.tp > 1 && p.tp_mode == TpMode::d1;
   sh.flash = c_.sw.flash_attention;
+  sh.eager_elementwise = c_.sw.eager_elementwise;
   sh.recompute = p.recompute;
   sh.precision = p.precision;
   sh.tp_mode = p.tp_mode;
@@ -304,13 +305,15 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   // Strides of the DP and PP groups from the cluster's rank order (TP, CP innermost).
   const int s_dp = c_.sw.pp_inside_dp ? p.tp * p.cp * p.pp : p.tp * p.cp;
   const int s_pp = c_.sw.pp_inside_dp ? p.tp * p.cp : p.tp * p.cp * p.dp;
-  const hw::Group g_dp = hw::make_group(c_, p.dp, s_dp);
+  hw::Group g_dp = hw::make_group(c_, p.dp, s_dp);
+  g_dp.aggregate_nics = c_.sw.dp_nics_aggregate;  // how the stack's DP collectives use the NICs (issue 15)
   const hw::Group g_p2p = hw::make_group(c_, 2, s_pp);
   // Expert parallel: ep consecutive DP ranks (strategies/expert.hpp placement); the expert weights'
   // gradients reduce over the dp/ep ranks holding the same experts (stride ep x the DP stride).
   const bool ep_on = p.ep > 1;
   const hw::Group g_ep = ep_on ? hw::make_group(c_, p.ep, s_dp) : hw::Group{};
-  const hw::Group g_edp = ep_on ? hw::make_group(c_, p.dp / p.ep, s_dp * p.ep) : hw::Group{};
+  hw::Group g_edp = ep_on ? hw::make_group(c_, p.dp / p.ep, s_dp * p.ep) : hw::Group{};
+  g_edp.aggregate_nics = c_.sw.dp_nics_aggregate;
   const double wdiv = t.layout.weight_div;
 
   const LayerShape& sh = t.sh;
@@ -387,8 +390,9 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   const bool z3_regather = c_.sw.zero3_regather_recompute && p.recompute == Recompute::full;
   // Hybrid sharding: shard groups of zero_shard consecutive DP ranks, replica groups across them.
   const bool hsdp = p.zero >= 3 && p.zero_shard > 0 && p.zero_shard < p.dp;
-  const hw::Group g_shard = hsdp ? hw::make_group(c_, p.zero_shard, s_dp) : hw::Group{};
-  const hw::Group g_replica = hsdp ? hw::make_group(c_, p.dp / p.zero_shard, s_dp * p.zero_shard) : hw::Group{};
+  hw::Group g_shard = hsdp ? hw::make_group(c_, p.zero_shard, s_dp) : hw::Group{};
+  hw::Group g_replica = hsdp ? hw::make_group(c_, p.dp / p.zero_shard, s_dp * p.zero_shard) : hw::Group{};
+  g_shard.aggregate_nics = g_replica.aggregate_nics = c_.sw.dp_nics_aggregate;
   double z3_fwd = 0, z3_bwd = 0, z3_rs = 0;  // ZeRO-3, one microbatch: forward gathers, backward gathers + reduce-scatter
   // The data-parallel traffic of `P` parameters over group `g` of n ranks (time, payload bytes).
   auto dp_traffic = [&](double P, const hw::Group& g, double* time, double* bytes) {

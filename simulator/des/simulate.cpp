@@ -193,11 +193,14 @@ std::vector<std::vector<int>> by_node(const Net& net, const std::vector<int>& me
 // its own NIC share, not at the node's NICs combined; as flows, one channel whose every hop crosses
 // nodes (member i of node k sends to member i of node k + 1, the last node's member i to the first
 // node's member i + 1), so each member's NIC carries its whole share.
-void ring_flows(const std::vector<std::vector<int>>& nodes, double per_member_bytes, Phase& ph) {
+// `aggregate_nics` (a DP group of a stack whose collectives use the node's NICs together,
+// hw::Software::dp_nics_aggregate, issue 15): the per-NIC channels below, NCCL's rings, instead of
+// the one ring whose every hop crosses nodes.
+void ring_flows(const std::vector<std::vector<int>>& nodes, double per_member_bytes, Phase& ph, bool aggregate_nics = false) {
   const size_t per_node = nodes.front().size();
   bool even = true;
   for (const auto& nd : nodes) even = even && nd.size() == per_node;
-  if (nodes.size() > 1 && even) {
+  if (nodes.size() > 1 && even && !aggregate_nics) {
     std::vector<int> order;
     for (size_t i = 0; i < per_node; ++i)
       for (const auto& nd : nodes) order.push_back(nd[i]);
@@ -240,6 +243,7 @@ struct CollCall {
   double bytes;
   int n;                                    // members
   const std::vector<std::vector<int>>& nodes;  // members by node
+  bool aggregate_nics = false;              // hw::Group::aggregate_nics of the group (issue 15)
   bool all_reduce() const { return kind == CollKind::all_reduce; }
 };
 // A flow algorithm appends the call's phases; false when it does not apply to the call.
@@ -249,7 +253,7 @@ using FlowAlgo = bool (*)(const CollCall&, std::vector<Phase>&);
 bool ring_algo(const CollCall& k, std::vector<Phase>& out) {
   Phase ph;
   const double steps = k.all_reduce() ? 2.0 * (k.n - 1) : (k.n - 1);
-  ring_flows(k.nodes, steps / k.n * k.bytes, ph);
+  ring_flows(k.nodes, steps / k.n * k.bytes, ph, k.aggregate_nics);
   ph.latency_s = steps * (k.nodes.size() > 1 ? k.c.net.latency_s : k.c.intra.latency_s);
   out.push_back(std::move(ph));
   return true;
@@ -327,7 +331,8 @@ const struct {
   FlowAlgo fn;
 } kFlowAlgos[] = {{"ring", ring_algo}, {"tree", tree_algo}, {"hierarchical", hierarchical_algo}, {"direct", direct_algo}};
 
-std::vector<Phase> collective_phases(const Net& net, CollKind kind, double bytes, const std::vector<int>& members, int stride) {
+std::vector<Phase> collective_phases(const Net& net, CollKind kind, double bytes, const std::vector<int>& members, int stride,
+                                     bool aggregate_nics = false) {
   std::vector<Phase> out;
   const int n = static_cast<int>(members.size());
   if (n < 2 || bytes <= 0) return out;
@@ -338,9 +343,11 @@ std::vector<Phase> collective_phases(const Net& net, CollKind kind, double bytes
                                                          : hw::Coll::all_gather;
   // The algorithm NCCL's tuner would pick, as the estimator picks it (hardware/collectives.cpp).
   const char* algo = "ring";
-  hw::collective_time(c, hk, bytes, hw::make_group(c, n, stride), &algo);
+  hw::Group hg = hw::make_group(c, n, stride);
+  hg.aggregate_nics = aggregate_nics;
+  hw::collective_time(c, hk, bytes, hg, &algo);
   const auto nodes = by_node(net, members);
-  const CollCall call{c, kind, bytes, n, nodes};
+  const CollCall call{c, kind, bytes, n, nodes, aggregate_nics};
   for (const auto& a : kFlowAlgos)
     if (std::strcmp(a.name, algo) == 0 && a.fn(call, out)) return out;
   if (kind == CollKind::all_to_all) direct_algo(call, out);
@@ -374,6 +381,7 @@ struct Group {
   std::vector<std::vector<int>> mirrors;
   int stride = 1;
   int loop = 0;  // 1: a reduced CP group, 2: a reduced TP group: members[0] (and each mirror's [0]) loop to their shadow hosts
+  bool aggregate_nics = false;  // a DP group of a stack whose collectives use the node's NICs together (issue 15)
   std::vector<std::unique_ptr<Instance>> calls;
 };
 
@@ -567,9 +575,9 @@ void run_collective(Sim& x, Group& g, Instance& inst, CollKind kind, double byte
     for (int i = 1; i < g.joiners; ++i) inst.done->release();
     return;
   }
-  std::vector<Phase> phases = collective_phases(x.net, kind, bytes, g.members, g.stride);
+  std::vector<Phase> phases = collective_phases(x.net, kind, bytes, g.members, g.stride, g.aggregate_nics);
   for (const auto& mg : g.mirrors) {
-    const std::vector<Phase> more = collective_phases(x.net, kind, bytes, mg, g.stride);
+    const std::vector<Phase> more = collective_phases(x.net, kind, bytes, mg, g.stride, g.aggregate_nics);
     for (size_t i = 0; i < more.size() && i < phases.size(); ++i)
       phases[i].flows.insert(phases[i].flows.end(), more[i].flows.begin(), more[i].flows.end());
   }
@@ -1346,6 +1354,7 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
           g.members.push_back(id);
           if (w.runs(id)) ++g.joiners;
           g.stride = w.L.stride_dp();
+          g.aggregate_nics = c.sw.dp_nics_aggregate;
           if (w.tied_pp && (s == 0 || s == w.L.pp - 1)) {
             Group& ge = x->groups[x->emb_group(t, cc, d)];
             ge.members.push_back(id);
@@ -1423,6 +1432,7 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
             Group& gd = x->groups[x->edp_group(t, cc, d % w.ep, s)];
             gd.members.push_back(id);
             gd.stride = w.L.stride_dp() * w.ep;
+            gd.aggregate_nics = c.sw.dp_nics_aggregate;
             if (w.runs(id)) {
               ++ge.joiners;
               ++gd.joiners;
