@@ -302,7 +302,13 @@ int run(const RunArgs& a, executor::Comm& world) {
     row(std::string("comm.") + k, j["measured"]["comm_bytes_per_gpu"][k].get<double>(), pr["comm_bytes_per_gpu"][k].get<double>(), true);
   row("step time (mean)", step_s, a.cluster.empty() ? 0 : r.time.step_s, false);
   row("step time (median)", step_med, a.cluster.empty() ? 0 : r.time.step_s, false);
-  if (a.profile) print_profile(profile);
+  if (a.profile) {
+    print_profile(profile);
+    if (!a.cluster.empty())
+      std::cout << fmt::format("predicted step {}: compute {} (optimizer {}), exposed comm {}, bubble {}, host {}\n",
+                               fmt_time(r.time.step_s), fmt_time(r.time.compute_s), fmt_time(r.time.optimizer_s),
+                               fmt_time(r.time.comm_exposed_s), fmt_time(r.time.bubble_s), fmt_time(r.time.host_s));
+  }
   if (a.cluster.empty()) std::cout << "(predicted step time needs --cluster: run `scaleplan calibrate --out FILE.yaml` first)\n";
   return 0;
 }
