@@ -199,7 +199,7 @@ TEST(ServeSearch, MoeLayoutsIncludeExpertParallelism) {
 }
 
 // CUDA-graph padding (TensorRT-LLM _get_padded_batch; perf-overview llm_options.yml): a decode batch runs at the
-// smallest captured size >= it, unless that exceeds the engine's max batch; padding costs linears, all-reduces and
+// smallest captured size >= it, the captured sizes capped at the engine's max batch; padding costs linears, all-reduces and
 // the LM head, not attention. At ctx = 0 attention costs nothing, so 226 sequences cost exactly 256 unpadded rows.
 TEST(ServeDecode, CudaGraphPaddingRoundsTheDecodeBatchUp) {
   const auto sm = make("llama3-405b", "dgx-h100", "fp8", 128, 4096);
@@ -207,7 +207,20 @@ TEST(ServeDecode, CudaGraphPaddingRoundsTheDecodeBatchUp) {
   EXPECT_DOUBLE_EQ(sm.padded_decode_rows(226), 256);
   EXPECT_DOUBLE_EQ(sm.padded_decode_rows(257), 384);
   EXPECT_DOUBLE_EQ(sm.padded_decode_rows(1145), 2048);  // 2048 <= max_batch 2048
-  EXPECT_DOUBLE_EQ(sm.padded_decode_rows(2049), 2049);  // 4096 > max_batch: runs unpadded
+  EXPECT_DOUBLE_EQ(sm.padded_decode_rows(2049), 2049);  // above the max batch (never admitted): unpadded
+  // A max batch that is not a listed size (trtllm-bench's 1280): the listed sizes above it are replaced by it
+  // (model_engine.py _filter_cuda_graph_batch_sizes, PR #4843), so 1145 runs padded to 1280, 1000 to 1024.
+  serve::StackOptions mb;
+  mb.max_batch = 1280;
+  const serve::ServeModel capped(model::load_model("llama3-405b"), hw::load_cluster("dgx-h200"), serve::precision_spec("fp8"),
+                                 {128, 2048}, mb);
+  EXPECT_DOUBLE_EQ(capped.padded_decode_rows(1145), 1280);
+  EXPECT_DOUBLE_EQ(capped.padded_decode_rows(1000), 1024);
+  EXPECT_DOUBLE_EQ(capped.padded_decode_rows(1280), 1280);
+  mb.max_num_tokens = 1100;  // the bound is min(max_batch, max_num_tokens)
+  const serve::ServeModel tok(model::load_model("llama3-405b"), hw::load_cluster("dgx-h200"), serve::precision_spec("fp8"),
+                              {128, 2048}, mb);
+  EXPECT_DOUBLE_EQ(tok.padded_decode_rows(1050), 1100);
   serve::StackOptions none;
   none.graph_batch_count = 0;
   const serve::ServeModel raw(model::load_model("llama3-405b"), hw::load_cluster("dgx-h100"), serve::precision_spec("fp8"),

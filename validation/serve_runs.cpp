@@ -4,7 +4,7 @@
 
 #include "common/errors.hpp"
 #include "common/yaml_reader.hpp"
-#include "simulator/serve/serve_search.hpp"
+#include "validation/trtllm_bench.hpp"
 #include "validation/runs.hpp"
 
 namespace scaleplan::validation {
@@ -47,8 +47,10 @@ ServeRunSpec parse_serve_run(const YamlMap& r) {
     r.fail("precision", e.what());
   }
   if (auto st = r.opt_map("stack")) {  // the engine's options where they differ from serve::StackOptions' defaults
-    st->check_keys({"cuda_graph_padding"});
+    st->check_keys({"cuda_graph_padding", "engine_limits"});
     s.cuda_graph_padding = st->boolean_or("cuda_graph_padding", true);
+    s.engine_limits = st->str_or("engine_limits", "");
+    if (!s.engine_limits.empty() && s.engine_limits != "trtllm-bench") st->fail("engine_limits", "unknown value (known: trtllm-bench)");
   }
   YamlMap q = r.map("request");
   q.check_keys({"prompt_tokens", "output_tokens"});
@@ -78,28 +80,44 @@ RunResult predict_serve_run(const ServeRunSpec& r) {
   out.published = r.output_tokens_per_s;
   serve::StackOptions opt;
   if (!r.cuda_graph_padding) opt.graph_batch_count = 0;  // an engine without CUDA-graph padding (e.g. TensorRT-LLM v0.9)
-  const serve::ServeModel sm(r.model, r.cluster, serve::precision_spec(r.precision), r.request, opt);
-  // The row's layout; its batch when published, else every candidate up to the largest that fits (the
-  // benchmark's engine admits as many sequences as its KV pool holds, capped by its max batch size).
   serve::Layout l = r.layout;
-  long long cands[64];
-  const int n = serve::batch_candidates(std::max<long long>(1, sm.max_batch(l)), sm.options().max_batch, r.batch, cands, 64);
-  serve::Result best;
-  bool have = false;
-  for (int i = 0; i < n; ++i) {
-    l.batch = cands[i];
-    const serve::Result res = sm.evaluate(l, r.slo);
-    if (!have || (res.feasible() && (!best.feasible() || res.throughput.tokens_per_s_per_gpu > best.throughput.tokens_per_s_per_gpu))) {
-      best = res;
-      have = true;
+  std::string limits;
+  if (r.batch == 0 && r.engine_limits == "trtllm-bench") {
+    // The engine limits trtllm-bench set for this row (validation/trtllm_bench.hpp, TensorRT-LLM tuning.py).
+    TrtllmBenchInput in;
+    in.param_count = r.model.total_params();
+    in.precision = r.precision;
+    in.attention_layers = r.model.layers;
+    in.kv_heads = r.model.kv_heads;
+    in.head_size = r.model.head_dim();
+    in.tp = l.tp;
+    in.pp = l.pp;
+    in.device_memory_bytes = r.cluster.device.hbm_bytes;
+    in.isl = r.request.prompt_tokens;
+    in.osl = r.request.output_tokens;
+    in.kv_fraction = opt.kv_fraction;
+    const TrtllmBenchSettings b = trtllm_bench_settings(in);
+    if (!b.ok) {
+      out.supported = false;
+      out.refused = b.reason;
+      out.note = "serve: " + b.reason;
+      return out;
     }
+    opt.max_batch = b.max_batch_size;
+    opt.max_num_tokens = b.max_num_tokens;
+    limits = " (trtllm-bench max_batch_size=" + std::to_string(b.max_batch_size) + " max_num_tokens=" + std::to_string(b.max_num_tokens) + ")";
   }
-  out.feasible = best.feasible();
-  out.predicted = best.throughput.tokens_per_s_per_gpu * (r.per_gpu ? 1 : l.gpus());
+  const serve::ServeModel sm(r.model, r.cluster, serve::precision_spec(r.precision), r.request, opt);
+  // The row's batch when published; else the engine admits as many sequences as its KV pool holds, up to its max
+  // batch size (TensorRT-LLM's capacity scheduler) -- one batch, not the best of several.
+  l.batch = r.batch > 0 ? r.batch : std::max<long long>(1, std::min(sm.max_batch(l), opt.max_batch));
+  const serve::Result res = sm.evaluate(l, r.slo);
+  out.feasible = res.feasible();
+  out.predicted = res.throughput.tokens_per_s_per_gpu * (r.per_gpu ? 1 : l.gpus());
   out.error_pct = 100.0 * (out.predicted - out.published) / out.published;
   out.note = "serve: tp=" + std::to_string(l.tp) + " pp=" + std::to_string(l.pp) + " ep=" + std::to_string(l.ep) +
-             " dp=" + std::to_string(l.dp) + " batch=" + std::to_string(best.layout.batch) + " " + r.precision;
-  if (!best.feasible()) out.note += std::string("; infeasible: ") + serve::verdict_name(best.verdict);
+             " dp=" + std::to_string(l.dp) + " batch=" + std::to_string(l.batch) + " " + r.precision + limits;
+  if (!res.feasible()) out.note += std::string("; infeasible: ") + serve::verdict_name(res.verdict);
   return out;
 }
 

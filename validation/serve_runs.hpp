@@ -27,6 +27,10 @@ struct ServeRunSpec {
   double output_tokens_per_s = 0;  // published: all GPUs of the row together
   bool per_gpu = false;            // the source states tokens/s per GPU (result.output_tokens_per_s_per_gpu)
   bool cuda_graph_padding = true;  // stack.cuda_graph_padding: decode batches padded to CUDA-graph sizes (serve.hpp)
+  // stack.engine_limits: who set the engine's max batch size and max num tokens when the row publishes no batch.
+  // "trtllm-bench": its heuristic (validation/trtllm_bench.hpp); "" : the stack defaults (serve::StackOptions).
+  // Either way the row runs min(that max batch size, the sequences the KV pool holds).
+  std::string engine_limits;
 };
 
 // Parses one `kind: serve` row (errors name file:line:column and field).

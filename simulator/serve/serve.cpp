@@ -132,11 +132,14 @@ double ServeModel::reserved_bytes(const Layout& l) const {
 }
 
 double ServeModel::padded_decode_rows(double seqs) const {
-  // TensorRT-LLM _get_padded_batch: the smallest captured CUDA-graph batch >= seqs, unless it exceeds the engine's
-  // max batch size; a batch above every captured size runs unpadded (eager).
+  // TensorRT-LLM _get_padded_batch pads to the smallest captured CUDA-graph batch >= seqs. The captured sizes are
+  // the listed ones <= cap = min(max_batch, max_num_tokens), plus cap itself when padding is on and a listed size
+  // exceeds it (model_engine.py _filter_cuda_graph_batch_sizes, PR #4843 "Include the executor's max batch size in
+  // CUDA graph batch size list"); a batch above every captured size runs unpadded (eager).
+  const double cap = static_cast<double>(std::min(opt_.max_batch, opt_.max_num_tokens));
   for (int i = 0; i < opt_.graph_batch_count; ++i) {
     const double g = static_cast<double>(opt_.graph_batches[i]);
-    if (g >= seqs) return g <= static_cast<double>(opt_.max_batch) ? g : seqs;
+    if (g >= seqs) return g <= cap ? g : (seqs <= cap ? cap : seqs);
   }
   return seqs;
 }

@@ -55,7 +55,8 @@ struct StackOptions {
   // (validation/serve_runs_trtllm090.yaml), which a further 1.79 GiB would not fit.
   double comm_bytes = 1.79 * 1073741824.0;
   // CUDA-graph decode batch sizes: a decode-only iteration runs padded up to the smallest captured size >= its
-  // batch when that size <= max_batch (TensorRT-LLM cuda_graph_runner.py _get_padded_batch; the perf-overview
+  // batch; sizes above min(max_batch, max_num_tokens) are replaced by that bound (serve.cpp padded_decode_rows;
+  // TensorRT-LLM cuda_graph_runner.py _get_padded_batch, model_engine.py _filter_cuda_graph_batch_sizes; the perf-overview
   // llm_options.yml: cuda_graph_config enable_padding true, batch_sizes 1 ... 8192). Padding rows cost GEMM,
   // all-reduce and LM-head work, not attention (the dummy request holds one KV block). graph_batch_count 0: none.
   std::array<long long, 15> graph_batches = {1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048, 4096, 8192};
