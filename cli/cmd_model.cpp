@@ -16,6 +16,7 @@ const char* activation_name(model::Activation a) {
     case model::Activation::swiglu: return "swiglu";
     case model::Activation::relu: return "relu";
     case model::Activation::geglu: return "geglu";
+    case model::Activation::squared_relu: return "squared_relu";
   }
   return "?";
 }

@@ -89,6 +89,8 @@ Settings megatron_model_flags(const model::ModelSpec& m) {
     s.push_back({"--num-query-groups", m.kv_heads});
   }
   if (m.activation == model::Activation::swiglu) s.push_back({"--swiglu", true});
+  // arguments.py: '--squared-relu', "Use squared relu activation instead of default gelu".
+  if (m.activation == model::Activation::squared_relu) s.push_back({"--squared-relu", true});
   if (m.norm == model::Norm::rmsnorm) s.push_back({"--normalization", "RMSNorm"});
   if (m.position == model::Position::rope) s.push_back({"--position-embedding-type", "rope"});
   if (!m.tied_embeddings) s.push_back({"--untie-embeddings-and-output-weights", true});

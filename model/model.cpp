@@ -93,9 +93,12 @@ ModelSpec parse_model_map(const YamlMap& y) {
   if (m.head_dim_explicit == 0 && m.hidden % m.heads != 0)
     y.fail("heads", "must divide hidden (" + std::to_string(m.hidden) + ")");
   if (m.heads % m.kv_heads != 0) y.fail("kv_heads", "must divide heads (" + std::to_string(m.heads) + ")");
-  const std::string act = y.choice("activation", {"gelu", "swiglu", "relu", "geglu"}, "gelu");
-  m.activation = act == "swiglu" ? Activation::swiglu : act == "relu" ? Activation::relu : act == "geglu" ? Activation::geglu
-                                                                                                          : Activation::gelu;
+  const std::string act = y.choice("activation", {"gelu", "swiglu", "relu", "geglu", "squared_relu"}, "gelu");
+  m.activation = act == "swiglu"         ? Activation::swiglu
+                 : act == "relu"         ? Activation::relu
+                 : act == "geglu"        ? Activation::geglu
+                 : act == "squared_relu" ? Activation::squared_relu
+                                         : Activation::gelu;
   const bool llama_style = m.gated();
   m.norm = y.choice("norm", {"layernorm", "rmsnorm"}, llama_style ? "rmsnorm" : "layernorm") == "rmsnorm" ? Norm::rmsnorm
                                                                                                         : Norm::layernorm;

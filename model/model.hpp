@@ -9,8 +9,10 @@ class YamlMap;
 namespace scaleplan::model {
 
 // relu: OPT (modeling_opt.py, activation_function=relu); geglu: Gemma 2 (modeling_gemma2.py Gemma2MLP,
-// gelu-gated like swiglu: gate, up and down projections).
-enum class Activation { gelu, swiglu, relu, geglu };
+// gelu-gated like swiglu: gate, up and down projections). squared_relu: Nemotron-4 (arXiv 2402.16819 sec. 2,
+// "Squared ReLU activations in the MLP layers"; Megatron-Core megatron/core/activations.py squared_relu =
+// torch.pow(F.relu(x), 2) under jit_fuser): ungated two-matrix MLP as gelu/relu.
+enum class Activation { gelu, swiglu, relu, geglu, squared_relu };
 enum class Norm { layernorm, rmsnorm };
 // alibi: BLOOM (modeling_bloom.py build_alibi_tensor), no position parameters.
 enum class Position { learned, rope, alibi };

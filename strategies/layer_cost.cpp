@@ -122,6 +122,7 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   // Element-wise (memory-bound) ops: norms, bias+dropout+residual, activation, rotary embedding.
   const double norm_bytes = 2 * e * T * h * rep;                      // read x, write y
   const double bdr_bytes = (3 * e + drop) * T * h * rep;              // read 2, write 1 (+ mask)
+  // One fused kernel per activation (Megatron bias_gelu fusion; squared ReLU under jit_fuser, activations.py).
   const double act_in = m.gated() ? 2 : 1;
   const double act_bytes = experts * (act_in + 1) * e * T * m.ffn / t;  // read input(s), write output
   const double rope_bytes = m.position == model::Position::rope ? 2 * e * T * (h + m.kv_dim()) / t : 0;

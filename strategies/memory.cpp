@@ -38,6 +38,8 @@ double layer_activation_bytes(const model::ModelSpec& m, const ActShape& a) {
   // Inside the TP region: Q, K, V, the projection input, the MLP activation input and the FC2 input.
   bytes += e * sbh * (1 + 2 * kv_frac) / t;  // Q, K, V
   bytes += eg * sbh / t;                     // projection input (attention context)
+  // Ungated activations keep one FC1-output tensor for backward: GeLU its input; squared ReLU (Megatron-Core
+  // activations.py, jit_fuser(torch.pow(F.relu(x), 2))) one tensor of the same size. Gated: gate and up.
   const double act_in = m.gated() ? 2 : 1;
   bytes += experts_active * sbh * ffn_frac * (e * act_in + eg) / t;  // activation input(s) + FC2 input
   // Attention core: the s x s_kv scores (softmax output, dropout mask, dropout output) per head;
