@@ -313,6 +313,8 @@ struct Trainer::Impl {
 
   void setup() {
     if (m.moe.enabled()) throw PlanError("model", "the executor trains dense models only (this one is MoE)");
+    if (m.activation != model::Activation::gelu && m.activation != model::Activation::swiglu)
+      throw PlanError("model", "the executor implements the gelu and swiglu activations only (not relu, geglu, squared_relu)");
     if (m.norm != model::Norm::layernorm) throw PlanError("model", "the executor implements LayerNorm only (norm=rmsnorm)");
     if (m.position != model::Position::learned) throw PlanError("model", "the executor implements learned positions only (rope)");
     if (m.kv_heads != m.heads) throw PlanError("model", "the executor implements multi-head attention only (kv_heads != heads)");

@@ -160,6 +160,11 @@ TEST(Executor, RejectsPlansItCannotRun) {
   auto g = m;
   g.kv_heads = 2;
   EXPECT_THROW(Trainer(g, plan("gbs=1", m), *be, *w), PlanError);
+  for (auto act : {model::Activation::relu, model::Activation::geglu, model::Activation::squared_relu}) {
+    auto a = m;  // computed as GeLU before: now refused rather than silently wrong
+    a.activation = act;
+    EXPECT_THROW(Trainer(a, plan("gbs=1", m), *be, *w), PlanError);
+  }
   EXPECT_THROW(make_backend("tpu"), BackendError);
 }
 
