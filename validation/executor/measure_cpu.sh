@@ -8,7 +8,9 @@
 #   bash validation/executor/measure_cpu.sh [BUILD_DIR] [OUT_DIR]
 #   env: RANKS="1 2 4" (rank counts to measure), REPEATS=3, STEPS=20, CAL_BUDGET=0.4 (calibrate
 #   --budget: seconds per measurement; 8x the default, so that its three interleaved passes span
-#   several seconds each and a slow phase of a shared VM spoils one pass, not the median)
+#   several seconds each and a slow phase of a shared VM spoils one pass, not the median),
+#   CAL_EACH=0 (1: calibrate again right before every run, with the default budget: a calibration
+#   describes the machine as it is then, and a shared VM's speed drifts over minutes)
 # Timings need an otherwise idle machine; more ranks than cores run with --oversubscribe (stated
 # in the output). The table with the machine's load goes to docs/executor.md.
 set -euo pipefail
@@ -18,6 +20,7 @@ RANKS="${RANKS:-1 2 4}"
 REPEATS="${REPEATS:-3}"
 STEPS="${STEPS:-20}"
 CAL_BUDGET="${CAL_BUDGET:-0.4}"
+CAL_EACH="${CAL_EACH:-0}"
 mkdir -p "$OUT" && cd "$OUT"
 MPI=(mpirun --oversubscribe --allow-run-as-root --mca btl_vader_single_copy_mechanism none)
 CORES=$(nproc)
@@ -51,6 +54,7 @@ PLANS='1|gpt-tiny|mbs=4,gbs=4
 for rep in $(seq 1 "$REPEATS"); do
   while IFS='|' read -r np model plan; do
     case " $RANKS " in *" $np "*) ;; *) continue ;; esac
+    [ "$CAL_EACH" = 1 ] && launch "$np" "$B" calibrate --out "cal$np.yaml" >/dev/null 2>&1
     out=$(launch "$np" "$B" run --model "$model" --cluster "cal$np.yaml" --plan "$plan" --steps "$STEPS" --json)
     python3 -c '
 import json, sys
