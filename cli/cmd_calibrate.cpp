@@ -57,35 +57,45 @@ double time_per_call(F&& fn, double budget_s) {
   return w[2];
 }
 
-int calibrate(const CalArgs& a, executor::Comm& world) {
-  using namespace executor;
-  const bool root = world.rank() == 0;
-  auto be = make_backend(a.backend);
-  // The collectives run on the backend's buffers: through the backend's device communicator
-  // (NCCL for cuda) when its memory is not host accessible, through `world` (MPI) otherwise.
-  std::unique_ptr<Comm> dev = be->make_device_comm(world);
-  Comm& comm = dev ? *dev : world;
-  const int n = world.size();
-  auto mean = [&](double v) {
-    world.all_reduce_host(&v, 1, ReduceOp::sum);
+// What every measurement needs: the backend, the host communicator (barriers, host scalars), the
+// communicator under test, the rank count.
+struct Ctx {
+  executor::Backend& be;
+  executor::Comm& world;
+  executor::Comm& comm;
+  int n;
+  double mean(double v) const {
+    world.all_reduce_host(&v, 1, executor::ReduceOp::sum);
     return v / n;
-  };
+  }
   // The slowest rank's rate: the executor's ranks meet at every collective, so a step runs at the
   // pace of the slowest (issue 22: on the 2-core VM the rank on core 0 ran 0-40 % slower than the
   // other in the same run, rank 1 then waiting in the DP all-reduce).
-  auto slowest = [&](double rate) {
+  double slowest(double rate) const {
     double neg = -rate;
-    world.all_reduce_host(&neg, 1, ReduceOp::max);
+    world.all_reduce_host(&neg, 1, executor::ReduceOp::max);
     return -neg;
-  };
+  }
+};
 
-  // GEMM FLOP/s over shapes: squares and the executor's linear-layer shapes (tokens x out x in).
-  struct Shape {
-    int m, n, k;
-  };
-  const Shape shapes[] = {{32, 32, 32},    {64, 64, 64},     {128, 128, 128}, {256, 256, 256}, {512, 512, 512},
-                          {64, 192, 64},   {64, 256, 64},    {128, 768, 256}, {128, 1024, 256}, {256, 256, 1024},
-                          {1024, 1024, 1024}, {64, 64, 16},  {64, 16, 64},    {128, 128, 32},  {128, 32, 128}};
+// GEMM FLOP/s over shapes: squares and the executor's linear-layer shapes (tokens x out x in).
+struct Shape {
+  int m, n, k;
+};
+const Shape shapes[] = {{32, 32, 32},    {64, 64, 64},     {128, 128, 128}, {256, 256, 256}, {512, 512, 512},
+                        {64, 192, 64},   {64, 256, 64},    {128, 768, 256}, {128, 1024, 256}, {256, 256, 1024},
+                        {1024, 1024, 1024}, {64, 64, 16},  {64, 16, 64},    {128, 128, 32},  {128, 32, 128}};
+
+struct GemmFit {
+  std::vector<std::pair<double, double>> fr;  // per shape: (FLOPs, FLOP/s)
+  double peak = 0, half = 0;                 // the device model's fp32 peak and gemm_half_flop
+};
+
+GemmFit measure_gemm(const CalArgs& a, const Ctx& c) {
+  using namespace executor;
+  Backend* be = &c.be;
+  Comm& world = c.world;
+  auto slowest = [&](double r) { return c.slowest(r); };
   std::vector<std::pair<double, double>> fr;  // (FLOPs, FLOP/s)
   {
     // Three interleaved passes over the shapes after a warm-up (the first shapes measured alone
@@ -147,6 +157,20 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
   if (slope > 0 && icpt >= 0) peak = 1 / slope;
   const double half = (slope > 0 && icpt >= 0) ? icpt / slope : 0;
 
+  return {fr, peak, half};
+}
+
+struct KernelRates {
+  std::array<double, hw::kNumKernelClasses> class_Bps{};
+  double bw = 0, overhead = 0;  // streaming rate (geometric mean of the forward classes), one call's fixed cost
+};
+
+KernelRates measure_kernels(const CalArgs& a, const Ctx& c) {
+  using namespace executor;
+  Backend* be = &c.be;
+  Comm& world = c.world;
+  auto mean = [&](double v) { return c.mean(v); };
+  auto slowest = [&](double r) { return c.slowest(r); };
   // Streaming rate: the device model charges memory-bound kernels bytes / hbm_bw. On a CPU the
   // executor's elementwise kernels (GeLU's tanh, softmax's exp, LayerNorm) are compute-bound, so the
   // rate that predicts them is the one they reach: the geometric mean of read + write bytes per
@@ -243,6 +267,22 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
     }, a.budget_s / 5));
   }
 
+  return {class_Bps, bw, overhead};
+}
+
+struct LinkFit {
+  double bw_Bps = 0, lat_s = 0;
+  std::string bw_note, lat_note;
+};
+
+LinkFit measure_link(const CalArgs& a, const Ctx& c, const KernelRates& k) {
+  using namespace executor;
+  Backend* be = &c.be;
+  Comm& world = c.world;
+  Comm& comm = c.comm;
+  const int n = c.n;
+  auto mean = [&](double v) { return c.mean(v); };
+  const double bw = k.bw, overhead = k.overhead;
   // All-reduce alpha-beta: t = 2(n-1) alpha + 2(n-1)/n bytes / bw (ring, hardware/collectives.cpp),
   // least squares over message sizes. One rank: a shared-memory copy stands for the link.
   double sync_lat = 0;  // a small all-reduce right after compute, minus the compute (n > 1)
@@ -325,9 +365,18 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
     lat_note = fmt::format("the larger of the fitted alpha and a 16-float all-reduce after a GEMM minus the GEMM ({:.4g} us) / 2(n-1)",
                            sync_lat * 1e6);
   }
-  world.counters().reset();
-  if (!root) return 0;
+  return {link_bw, link_lat, link_note, lat_note};
+}
 
+// The calibrated cluster YAML, every number commented with how it was measured.
+std::string cluster_yaml(const CalArgs& a, const Ctx& c, const GemmFit& g, const KernelRates& k, const LinkFit& l) {
+  const int n = c.n;
+  const auto& fr = g.fr;
+  const double peak = g.peak, half = g.half, bw = k.bw, overhead = k.overhead;
+  const auto& class_Bps = k.class_Bps;
+  const double link_bw = l.bw_Bps, link_lat = l.lat_s;
+  const std::string &link_note = l.bw_note, &lat_note = l.lat_note;
+  const executor::Backend* be = &c.be;
   char host[256] = "host";
   ::gethostname(host, sizeof host - 1);
   const double mem_gib = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGE_SIZE) / (1024.0 * 1024 * 1024);
@@ -371,6 +420,23 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
   y += "software:                    # how the reference executor trains\n";
   y += "  attention: unfused\n";
   y += "  dp_overlap: false\n";
+  return y;
+}
+
+int calibrate(const CalArgs& a, executor::Comm& world) {
+  using namespace executor;
+  const bool root = world.rank() == 0;
+  auto be = make_backend(a.backend);
+  // The collectives run on the backend's buffers: through the backend's device communicator
+  // (NCCL for cuda) when its memory is not host accessible, through `world` (MPI) otherwise.
+  std::unique_ptr<Comm> dev = be->make_device_comm(world);
+  const Ctx c{*be, world, dev ? *dev : world, world.size()};
+  const GemmFit g = measure_gemm(a, c);
+  const KernelRates k = measure_kernels(a, c);
+  const LinkFit l = measure_link(a, c, k);
+  world.counters().reset();
+  if (!root) return 0;
+  const std::string y = cluster_yaml(a, c, g, k, l);
   // The file must load as a cluster (hardware/cluster.cpp) before it is written.
   (void)hw::parse_cluster(y, a.out.empty() ? "<calibrate>" : a.out);
   if (a.out.empty()) {
