@@ -3,7 +3,8 @@
 // saturating efficiency curve, hardware/device.hpp), copy bandwidth, the cost of a tiny kernel,
 // and the alpha-beta of the MPI all-reduce (fitted to the ring model of hardware/collectives.cpp).
 // Under mpirun every rank measures at the same time, so the numbers are per rank with the others
-// busy, as during `scaleplan run` with the same rank count; a compute rate is the slowest rank's.
+// busy, as during `scaleplan run` with the same rank count; a compute rate is the slowest rank's
+// (the ranks' mean when they share cores).
 #ifdef SCALEPLAN_HAVE_EXECUTOR
 #include <fmt/format.h>
 #include <unistd.h>
@@ -71,7 +72,13 @@ struct Ctx {
   // The slowest rank's rate: the executor's ranks meet at every collective, so a step runs at the
   // pace of the slowest (issue 22: on the 2-core VM the rank on core 0 ran 0-40 % slower than the
   // other in the same run, rank 1 then waiting in the DP all-reduce).
-  double slowest(double rate) const {
+  // With more ranks than cores (mpirun --oversubscribe) the kernel scheduler rotates the cores
+  // among the ranks every few ms, so no rank stays the slow one: over a step each runs at the
+  // ranks' mean share (issue 22, 4 ranks on 2 cores: the slowest rank's GEMM rate 16.1 GFLOP/s in
+  // one calibration, the mean 16.4 and 16.6 in the next two).
+  bool shared_cores = false;
+  double pace(double rate) const {
+    if (shared_cores) return mean(rate);
     double neg = -rate;
     world.all_reduce_host(&neg, 1, executor::ReduceOp::max);
     return -neg;
@@ -95,7 +102,7 @@ GemmFit measure_gemm(const CalArgs& a, const Ctx& c) {
   using namespace executor;
   Backend* be = &c.be;
   Comm& world = c.world;
-  auto slowest = [&](double r) { return c.slowest(r); };
+  auto pace = [&](double r) { return c.pace(r); };
   std::vector<std::pair<double, double>> fr;  // (FLOPs, FLOP/s)
   {
     // Three interleaved passes over the shapes after a warm-up (the first shapes measured alone
@@ -133,7 +140,7 @@ GemmFit measure_gemm(const CalArgs& a, const Ctx& c) {
         world.barrier();
         const double t = time_per_call([&] { run(i); }, a.budget_s / 3);
         const double f = 2.0 * shapes[i].m * shapes[i].n * shapes[i].k;
-        rates[i].push_back(slowest(f / t));
+        rates[i].push_back(pace(f / t));
       }
     for (int i = 0; i < S; ++i) {
       std::sort(rates[i].begin(), rates[i].end());
@@ -170,7 +177,7 @@ KernelRates measure_kernels(const CalArgs& a, const Ctx& c) {
   Backend* be = &c.be;
   Comm& world = c.world;
   auto mean = [&](double v) { return c.mean(v); };
-  auto slowest = [&](double r) { return c.slowest(r); };
+  auto pace = [&](double r) { return c.pace(r); };
   // Streaming rate: the device model charges memory-bound kernels bytes / hbm_bw. On a CPU the
   // executor's elementwise kernels (GeLU's tanh, softmax's exp, LayerNorm) are compute-bound, so the
   // rate that predicts them is the one they reach: the geometric mean of read + write bytes per
@@ -245,7 +252,7 @@ KernelRates measure_kernels(const CalArgs& a, const Ctx& c) {
       for (std::size_t i = 0; i < kernels.size(); ++i) {
         world.barrier();
         const double t = time_per_call([&] { kernels[i].run(); be->synchronize(); }, a.budget_s / 3);
-        passes[i][pass] = slowest(kernels[i].bytes_per_elem * N / t);
+        passes[i][pass] = pace(kernels[i].bytes_per_elem * N / t);
       }
     for (std::size_t i = 0; i < kernels.size(); ++i) {
       std::sort(passes[i].begin(), passes[i].end());
@@ -340,22 +347,23 @@ LinkFit measure_link(const CalArgs& a, const Ctx& c, const KernelRates& k) {
       be->fill(A.f(), 0.5f, A.floats());
       auto g = [&] { be->gemm(Trans::N, Trans::N, 256, 256, 256, 1.f, A.f(), 256, A.f(), 256, 0.f, C.f(), 256); };
       // Per window the mean over 20 calls (a step pays every stall of its many collectives), every
-      // rank making every call; the median of 5 interleaved windows of each (issue 22: single
-      // 60-call means at 4 ranks on 2 cores ranged 120-1,350 us between back-to-back calibrations).
+      // rank making every call; the median of 9 interleaved windows of each (issue 22: single
+      // 60-call means at 4 ranks on 2 cores ranged 120-1,350 us between back-to-back calibrations, medians
+      // of 5 windows 219-340 us).
       auto window = [&](auto&& fn) {
         world.barrier();
         const auto t0 = Clock::now();
         for (int r = 0; r < 20; ++r) fn();
         return mean(std::chrono::duration<double>(Clock::now() - t0).count() / 20);
       };
-      std::array<double, 5> w_c{}, w_cs{};
-      for (int k = 0; k < 5; ++k) {
+      std::array<double, 9> w_c{}, w_cs{};
+      for (int k = 0; k < 9; ++k) {
         w_c[k] = window([&] { g(); });
         w_cs[k] = window([&] { g(); comm.all_reduce(s16.f(), 16); });
       }
       std::sort(w_c.begin(), w_c.end());
       std::sort(w_cs.begin(), w_cs.end());
-      const double t_c = w_c[2], t_cs = w_cs[2];
+      const double t_c = w_c[4], t_cs = w_cs[4];
       sync_lat = std::max(0.0, t_cs - t_c);
       alpha = std::max(alpha, sync_lat / (2.0 * (n - 1)));
     }
@@ -430,7 +438,7 @@ int calibrate(const CalArgs& a, executor::Comm& world) {
   // The collectives run on the backend's buffers: through the backend's device communicator
   // (NCCL for cuda) when its memory is not host accessible, through `world` (MPI) otherwise.
   std::unique_ptr<Comm> dev = be->make_device_comm(world);
-  const Ctx c{*be, world, dev ? *dev : world, world.size()};
+  const Ctx c{*be, world, dev ? *dev : world, world.size(), world.size() > ::sysconf(_SC_NPROCESSORS_ONLN)};
   const GemmFit g = measure_gemm(a, c);
   const KernelRates k = measure_kernels(a, c);
   const LinkFit l = measure_link(a, c, k);
