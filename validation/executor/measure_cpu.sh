@@ -3,6 +3,7 @@
 # machine. Calibrates once per rank count into OUT_DIR (`calibrate` under mpirun -np N), then runs
 # every plan for STEPS steps, REPEATS times back to back (the whole table per repeat), and prints
 #   repeat | ranks | model | plan | measured ms (median step) | predicted ms | error | buffers meas/pred KiB
+#   | steal (the hypervisor's share of the cores during the run, /proc/stat)
 # then per rank count and repeat the mean and max |error|, and per plan the spread of the measured
 # median over the repeats.
 #   bash validation/executor/measure_cpu.sh [BUILD_DIR] [OUT_DIR]
@@ -25,6 +26,9 @@ mkdir -p "$OUT" && cd "$OUT"
 MPI=(mpirun --oversubscribe --allow-run-as-root --mca btl_vader_single_copy_mechanism none)
 CORES=$(nproc)
 echo "machine: $(uname -n), $CORES cores, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# CPU time the hypervisor gave to other guests (/proc/stat "steal", clock ticks over all cores):
+# printed per run as a share of the run's core time, a sign of a busy host.
+steal() { awk '/^cpu /{print $9}' /proc/stat; }
 launch() {  # ranks, command...
   local np=$1; shift
   if [ "$np" = 1 ]; then "$@"; else "${MPI[@]}" -np "$np" "$@" </dev/null; fi
@@ -55,13 +59,16 @@ for rep in $(seq 1 "$REPEATS"); do
   while IFS='|' read -r np model plan; do
     case " $RANKS " in *" $np "*) ;; *) continue ;; esac
     [ "$CAL_EACH" = 1 ] && launch "$np" "$B" calibrate --out "cal$np.yaml" >/dev/null 2>&1
+    st0=$(steal); t0=$(date +%s.%N)
     out=$(launch "$np" "$B" run --model "$model" --cluster "cal$np.yaml" --plan "$plan" --steps "$STEPS" --json)
+    st1=$(steal); t1=$(date +%s.%N)
     python3 -c '
 import json, sys
 j = json.loads(sys.argv[1]); m = j["measured"]["time"]["step_s_median"]; p = j["predicted"]["time"]["step_s"]
 bm = j["measured"]["memory"]["buffers"] / 1024; bp = j["predicted"]["memory"]["buffers"] / 1024
-print(f"{sys.argv[5]} | {sys.argv[2]} | {sys.argv[3]} | {sys.argv[4]} | {m*1e3:.2f} | {p*1e3:.2f} | {100*(p-m)/m:+.1f}% | {bm:.0f}/{bp:.0f} {100*(bp-bm)/bm:+.0f}%")' \
-      "$out" "$np" "$model" "$plan" "$rep" | tee -a rows.txt
+st = (int(sys.argv[7]) - int(sys.argv[6])) / float(sys.argv[10]) / (float(sys.argv[9]) - float(sys.argv[8])) / int(sys.argv[11])
+print(f"{sys.argv[5]} | {sys.argv[2]} | {sys.argv[3]} | {sys.argv[4]} | {m*1e3:.2f} | {p*1e3:.2f} | {100*(p-m)/m:+.1f}% | {bm:.0f}/{bp:.0f} {100*(bp-bm)/bm:+.0f}% | {100*st:.1f}%")' \
+      "$out" "$np" "$model" "$plan" "$rep" "$st0" "$st1" "$t0" "$t1" "$(getconf CLK_TCK)" "$CORES" | tee -a rows.txt
   done <<<"$PLANS"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -69,7 +76,7 @@ python3 - <<'EOF'
 from collections import defaultdict
 rows = [[c.strip() for c in l.split("|")] for l in open("rows.txt")]
 err = defaultdict(list); buf = defaultdict(list); meas = defaultdict(list)
-for rep, np, model, plan, m, p, e, b in rows:
+for rep, np, model, plan, m, p, e, b, st in rows:
     err[(int(np), rep)].append(abs(float(e.rstrip("%"))))
     buf[int(np)].append(abs(float(b.split()[-1].rstrip("%"))))
     meas[(np, model, plan)].append(float(m))
