@@ -65,6 +65,9 @@ struct Capabilities {
 // How the stack the cluster runs trains (the published runs on it used this stack).
 struct Software {
   bool flash_attention = true;  // false: unfused scaled-masked softmax + dropout (Megatron 2021-22)
+  // The fused kernel is FlashAttention-2 (YAML `attention: flash2`): its own device efficiency where the
+  // device file gives one (Efficiency::flash2_attention; FA2 reaches 35 % of H100's peak, Shah et al. 2024).
+  bool flash2_attention = false;
   bool dp_overlap = true;       // DP gradient reduction overlapped with backward (bucketed)
   double step_overhead_s = 0;   // fixed per-iteration host-side cost
   // Rank order, innermost first: tp, cp, then dp before pp (Megatron default) or pp before dp
@@ -109,6 +112,18 @@ struct Software {
   // softmax), the row-parallel bias added after the all-reduce, then dropout, then the residual add
   // (three kernels where a fused bias-dropout-add is one). strategies/layer_cost.cpp charges the passes.
   bool eager_elementwise = false;
+  // ZeRO / FSDP collectives per FSDP unit (YAML `fsdp_unit: layer`; default `stage`, one collective per
+  // pass over the whole stage). PyTorch FSDP wraps each transformer block as its own unit (llm-foundry
+  // llmfoundry/models/mpt/modeling_mpt.py `fsdp_wrap_fn`: isinstance(module, MPTBlock); the root unit
+  // holds the rest) and issues one all-gather / reduce-scatter per unit and pass, each paying the ring's
+  // latency (NCCL src/graph/tuning.cc: (nRanks - 1) steps per ring all-gather / reduce-scatter). With it,
+  // ZeRO-2 is FSDP SHARD_GRAD_OP: a per-unit gather before the forward and a per-unit reduce-scatter in the
+  // backward, overlapped as ZeRO-3's are (torch/distributed/fsdp/api.py ShardingStrategy docs).
+  bool fsdp_per_layer = false;
+  // Bytes per gradient element in the DP / ZeRO reduction (YAML `grad_reduce_dtype: fp32`; default
+  // `param`: the precision's gradient bytes). Composer's FSDP mixed_precision DEFAULT reduces in fp32
+  // (composer/trainer/mosaic_fsdp_utils.py get_mixed_precision: reduce_dtype = torch.float32).
+  double grad_reduce_bytes = 0;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

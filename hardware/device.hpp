@@ -42,6 +42,9 @@ struct Efficiency {
   double gemm_half_flop = 1e9;
   double mem_bw = 0.8;
   double flash_attention = 0.5;
+  // FlashAttention-2's fraction of peak where the device's file gives it apart (0: flash_attention), read
+  // for a stack whose kernel is FlashAttention-2 (hw::Software::flash2_attention).
+  double flash2_attention = 0;
   double kernel_overhead_s = 4e-6;
   double overlap_slowdown = 0.2;  // share of overlapped communication time still lost to compute
   // Bytes (read + written) per second of each KernelClass; 0: not measured (the streaming rate).
@@ -69,7 +72,7 @@ struct Device {
   // when not measured) + overhead; a kernel with no bytes still costs the overhead.
   double kernel_time(KernelClass k, double bytes) const;
   // Seconds for a fused (flash) attention of F FLOPs.
-  double flash_time(double flops, Dtype d) const;
+  double flash_time(double flops, Dtype d, bool flash2 = false) const;
 };
 
 // Parse a device from YAML text (file names the origin for errors).

@@ -44,9 +44,12 @@ bool required_bool(const YamlMap& caps, const char* key) {
 
 void apply_software_block(const YamlMap& s, Software& sw) {
   s.check_keys({"attention", "dp_overlap", "step_overhead_ms", "rank_order", "chunk_cap_ratio", "chunk_warmup_ratio",
-                "chunk_host_ratio", "dp_collective_nics", "elementwise"});
+                "chunk_host_ratio", "dp_collective_nics", "elementwise", "fsdp_unit", "grad_reduce_dtype"});
   sw.pp_inside_dp = s.choice("rank_order", {"tp-cp-dp-pp", "tp-cp-pp-dp"}, sw.pp_inside_dp ? "tp-cp-pp-dp" : "tp-cp-dp-pp") == "tp-cp-pp-dp";
-  sw.flash_attention = s.choice("attention", {"flash", "unfused"}, sw.flash_attention ? "flash" : "unfused") == "flash";
+  const std::string attn = s.choice("attention", {"flash", "flash2", "unfused"},
+                                    sw.flash_attention ? (sw.flash2_attention ? "flash2" : "flash") : "unfused");
+  sw.flash_attention = attn != "unfused";
+  sw.flash2_attention = attn == "flash2";
   sw.dp_overlap = s.boolean_or("dp_overlap", sw.dp_overlap);
   sw.step_overhead_s = s.num_or("step_overhead_ms", sw.step_overhead_s * 1e3, Bound::non_negative) * 1e-3;
   sw.chunk_cap_ratio = s.num_or("chunk_cap_ratio", sw.chunk_cap_ratio, Bound::fraction);
@@ -54,6 +57,8 @@ void apply_software_block(const YamlMap& s, Software& sw) {
   sw.chunk_host_ratio = s.num_or("chunk_host_ratio", sw.chunk_host_ratio, Bound::fraction);
   sw.eager_elementwise = s.choice("elementwise", {"fused", "eager"}, sw.eager_elementwise ? "eager" : "fused") == "eager";
   sw.dp_nics_aggregate = s.choice("dp_collective_nics", {"per_gpu", "node"}, sw.dp_nics_aggregate ? "node" : "per_gpu") == "node";
+  sw.fsdp_per_layer = s.choice("fsdp_unit", {"stage", "layer"}, sw.fsdp_per_layer ? "layer" : "stage") == "layer";
+  sw.grad_reduce_bytes = s.choice("grad_reduce_dtype", {"param", "fp32"}, sw.grad_reduce_bytes == 4 ? "fp32" : "param") == "fp32" ? 4 : 0;
   if (sw.chunk_warmup_ratio > sw.chunk_cap_ratio)
     s.fail("chunk_warmup_ratio", "must be <= chunk_cap_ratio (warm-up cannot give chunks more of the GPU than steady state)");
 }

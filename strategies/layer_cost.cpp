@@ -96,8 +96,8 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   double attn_fwd = 0, attn_bwd = 0;
   if (sh.flash) {
     // Fused kernel skips the masked (causal) half of the blocks: FlashAttention-2 sec. 3.1.
-    attn_fwd = d.flash_time(0.5 * attn_flops_fwd, adt);
-    attn_bwd = d.flash_time(0.5 * 2.5 * attn_flops_fwd, adt);  // bwd = 2.5x fwd FLOPs (recomputes S=QK^T)
+    attn_fwd = d.flash_time(0.5 * attn_flops_fwd, adt, sh.flash2);
+    attn_bwd = d.flash_time(0.5 * 2.5 * attn_flops_fwd, adt, sh.flash2);  // bwd = 2.5x fwd FLOPs (recomputes S=QK^T)
   } else {
     const double bh = bl * heads;
     const Gemm qk{sh.s, sh.s_kv, dh}, av{sh.s, dh, sh.s_kv};

@@ -18,6 +18,7 @@ struct LayerShape {
   int cp = 1;
   bool sp = false;
   bool flash = false;
+  bool flash2 = false;  // hw::Software::flash2_attention: the FlashAttention-2 kernel's device efficiency
   bool eager_elementwise = false;  // hw::Software::eager_elementwise (2019 Megatron-LM eager kernels)
   Recompute recompute = Recompute::none;
   Precision precision = Precision::bf16;

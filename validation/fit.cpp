@@ -23,6 +23,12 @@ const std::vector<FitParam>& fit_params() {
        "Markidis et al. 2018 (arXiv 1803.04014) abstract: cuBLAS on V100 tensor cores 'up to 83 Tflops/s' of 125", "v100-32gb"},
       {"overlap_slowdown", {""}, &hw::Efficiency::overlap_slowdown, 0.0, 1.0, false, 0.2,
        "hw::Efficiency default before fitting", "a100-80gb"},
+      // H100 / H200 fitted on their own (issue 15, branch acc5): the compute slowdown under
+      // overlapped collectives is the device's (NCCL's kernels take SMs and HBM bandwidth from the
+      // compute: 132 SMs on H100, 108 on A100), so the H100 rows do not set the A100 / V100 value.
+      // Listed after the generic entry: apply_params applies in order, this one wins on H100 / H200.
+      {"h100.overlap_slowdown", {"h100", "h200"}, &hw::Efficiency::overlap_slowdown, 0.0, 1.0, false, 0.2,
+       "hw::Efficiency default before fitting", "h100-sxm-80gb"},
   };
   return k;
 }

@@ -379,6 +379,7 @@ LayerTimingResult predict_layer(const LayerTimingSpec& l) {
   sh.cp = p.cp;
   sh.sp = p.sp && p.tp > 1;
   sh.flash = l.cluster.sw.flash_attention;
+  sh.flash2 = l.cluster.sw.flash2_attention;
   sh.eager_elementwise = l.cluster.sw.eager_elementwise;
   sh.recompute = p.recompute;
   sh.precision = p.precision;

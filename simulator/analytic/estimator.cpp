@@ -113,6 +113,7 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.cp = p.cp;
   sh.sp = p.sp && p.tp > 1 && p.tp_mode == TpMode::d1;
   sh.flash = c_.sw.flash_attention;
+  sh.flash2 = c_.sw.flash2_attention;
   sh.eager_elementwise = c_.sw.eager_elementwise;
   sh.recompute = p.recompute;
   sh.precision = p.precision;
@@ -168,6 +169,15 @@ LayerTable Estimator::prepare(const Plan& p) const {
 }
 
 namespace {
+// FSDP units on a stage (Software::fsdp_per_layer): its transformer blocks, plus the root unit
+// (embeddings, final norm; llm-foundry wraps each MPTBlock, the root FSDP instance the rest) on the
+// first and last stages.
+double fsdp_units(const Plan& p, int stage, const StageLayers& sl) {
+  const bool first = stage == 0, last = stage == p.pp - 1;
+  const double layers = first ? sl.first : last ? sl.last : sl.middle;
+  return std::max(1.0, layers + (first || last ? 1 : 0));
+}
+
 // The reason of an offload plan that the host, NVMe or the chunk manager's GPU room refuses
 // (false when the GPU itself is the binding resource: the generic message below says so).
 bool offload_reason(StepReport& r) {
@@ -414,6 +424,11 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   const double units_slow = (slowest == 0 ? sl.first : slowest == p.pp - 1 ? sl.last : sl.middle) +
                             (slowest == 0 ? 2 : 0) + (slowest == p.pp - 1 ? (p.pp > 1 ? 2 : 1) : 0);
   const double nu = o_.executor_op_time ? units_slow : 1;
+  // FSDP units (Software::fsdp_per_layer): one sharded collective per transformer block and pass, plus
+  // the root unit (embeddings, final norm) on the stages that hold it; each pays the ring latency.
+  const bool fsdp = c_.sw.fsdp_per_layer && p.zero >= 2;
+  const double nz = fsdp && !o_.executor_op_time ? fsdp_units(p, slowest, sl) : nu;
+  const double red_e = c_.sw.grad_reduce_bytes > 0 ? c_.sw.grad_reduce_bytes : grad_e;  // reduce dtype
   const bool z3_regather = c_.sw.zero3_regather_recompute && p.recompute == Recompute::full;
   // Hybrid sharding: shard groups of zero_shard consecutive DP ranks, replica groups across them.
   const bool hsdp = p.zero >= 3 && p.zero_shard > 0 && p.zero_shard < p.dp;
@@ -424,11 +439,21 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   // The data-parallel traffic of `P` parameters over group `g` of n ranks (time, payload bytes).
   auto dp_traffic = [&](double P, const hw::Group& g, double* time, double* bytes) {
     if (g.size <= 1 || P <= 0) return;
-    const double gb = grad_e * P, pb = rec.param_bytes * P;
+    const double gb = red_e * P, pb = rec.param_bytes * P;
     // nu buckets of equal share (nu = 1 unless executor_op_time): each collective pays its latency.
     if (p.zero == 0) {
       *time += nu * hw::collective_time(c_, hw::Coll::all_reduce, gb / nu, g);
       *bytes += gb;
+    } else if (p.zero == 2 && fsdp) {
+      // FSDP SHARD_GRAD_OP: every microbatch gathers each unit before its forward (kept through the
+      // backward) and reduce-scatters its gradients in the backward; overlapped as ZeRO-3's below.
+      const double ag = nz * hw::collective_time(c_, hw::Coll::all_gather, pb / nz, g);
+      const double rs = nz * hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nz, g);
+      z3_fwd += ag;
+      z3_bwd += rs;
+      z3_rs += rs;
+      *time += static_cast<double>(m) * (ag + rs);
+      *bytes += static_cast<double>(m) * (pb + gb);
     } else if (p.zero <= 2) {
       *time += nu * (hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nu, g) +
                      hw::collective_time(c_, hw::Coll::all_gather, pb / nu, g));
@@ -439,8 +464,8 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
       // reduce-scatters the gradients after its backward.
       // Hybrid sharding (zero_shard): the gathers and reduce-scatters stay inside the shard group.
       const hw::Group& gs = hsdp ? g_shard : g;
-      const double ag = nu * hw::collective_time(c_, hw::Coll::all_gather, pb / nu, gs);
-      const double rs = nu * hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nu, gs);
+      const double ag = nz * hw::collective_time(c_, hw::Coll::all_gather, pb / nz, gs);
+      const double rs = nz * hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nz, gs);
       z3_fwd += ag;
       z3_bwd += (z3_regather ? 2 : 1) * ag + rs;
       z3_rs += rs;
@@ -452,7 +477,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   dp_traffic(P_slow - P_exp, g_dp, &dp_time, &dp_bytes);
   if (ep_on) dp_traffic(P_exp, g_edp, &dp_time, &dp_bytes);
   double dp_exposed = dp_time;
-  if (p.zero >= 3 && p.dp > 1) {
+  if ((p.zero >= 3 || fsdp) && p.dp > 1) {
     // Hybrid sharding: the gradient shard is all-reduced over the replica group once per step, in
     // the last microbatch's backward (FSDP2 FSDPModule.set_requires_all_reduce(False) on the other
     // microbatches, torch/distributed/_composable/fsdp/fully_shard.py; FSDP1 HYBRID_SHARD

@@ -69,6 +69,9 @@ struct ChunkCost {
   double cp_layers = 0;
   bool cp_recompute = false;
   double tp_layers = 0;       // layers whose TP collectives run as flows (Work::tp_flows)
+  // Sharded-DP collectives per pass: one per FSDP unit (Software::fsdp_per_layer: the chunk's blocks,
+  // plus the root unit on the first and last chunk), else one for the whole chunk.
+  int fsdp_units = 1;
   bool tp_recompute = false;
   double bwd_overlap_delay = 0;  // backward compute before the weight-gradient window
   // The reduce-scatter queues behind the TP backward collectives on the communication stream and
@@ -101,6 +104,9 @@ struct Work {
   // With prefetch the gathers run ahead on the communication stream and the compute does not wait
   // (the estimator also charges the first fetch and the overlap slowdown; docs/zero3.md).
   bool zero3_blocking = false;
+  // FSDP units (Software::fsdp_per_layer, zero >= 2): ZeRO-2 runs as SHARD_GRAD_OP (a gather before
+  // each forward, a reduce-scatter in each backward), as the estimator prices it.
+  bool fsdp_per_layer = false;
   bool dp_overlap = true;
   bool tied_pp = false;     // tied embeddings over pp > 1: word-embedding gradient all-reduce
   double emb_grad_bytes = 0;
@@ -653,6 +659,8 @@ void rank_main(Sim* xp, int id) {
   const int buckets = std::max(1, static_cast<int>(std::ceil(chunk_grad_params / w.bucket_params)));
   const int exp_buckets = chunk_exp_params > 0 ? std::max(1, static_cast<int>(std::ceil(chunk_exp_params / w.bucket_params))) : 0;
   const CollKind grad_kind = w.zero >= 1 ? CollKind::reduce_scatter : CollKind::all_reduce;
+  // FSDP SHARD_GRAD_OP (zero 2 on an FSDP-unit stack) gathers and reduce-scatters per pass like ZeRO-3.
+  const bool fsdp2 = w.fsdp_per_layer && w.zero == 2, sharded = w.zero >= 3 || fsdp2;
   const double bucket_bytes = w.grad_e * chunk_grad_params / buckets;
   // Stage-to-stage latency: one send/recv step, NVLink or the fabric (hardware/collectives.cpp direct).
   auto p2p_latency = [&](int other_stage) {
@@ -721,7 +729,7 @@ void rank_main(Sim* xp, int id) {
   run_w = [&](int mb, int ch) {
     const ChunkCost& cc = w.cost[s][ch];
     const bool last_w = --w_left == 0;
-    if (last_w && dp_on && w.zero < 3 && w.dp_overlap) {
+    if (last_w && dp_on && !sharded && w.dp_overlap) {
       for (int k = 0; k < buckets; ++k) {
         lane.add(SpanKind::compute, cc.w_comp / buckets, "W", mb, ch, &rs.compute);
         post_now(gdp, grad_kind, bucket_bytes, "grad c" + std::to_string(ch) + " b" + std::to_string(k));
@@ -848,7 +856,7 @@ void rank_main(Sim* xp, int id) {
   // shards are all-gathered chunk by chunk while the step starts; a chunk's first forward waits
   // for its parameters. One step in steady state: this is the previous optimizer step's gather.
   std::vector<sg4::SemaphorePtr> params_ready(v);
-  if (dp_on && (w.zero == 1 || w.zero == 2))
+  if (dp_on && (w.zero == 1 || w.zero == 2) && !fsdp2)
     for (int c2 = 0; c2 < v; ++c2) {
       auto sem = sg4::Semaphore::create(0);
       if (ep_on && exp_buckets > 0) {
@@ -860,14 +868,17 @@ void rank_main(Sim* xp, int id) {
     }
   // ZeRO-3: the chunk's parameter all-gather before a forward or backward pass; without prefetch
   // the pass waits for it (zero3_blocking).
-  auto gather_params = [&](const std::string& label) {
+  auto gather_params = [&](const std::string& label, int ch) {
+    const int nu = w.cost[s][ch].fsdp_units;  // one gather per FSDP unit, in order on the stream
+    const double bytes = w.param_e * chunk_grad_params / nu;
     if (!w.zero3_blocking) {
-      post_now(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, label);
+      for (int u = 0; u < nu; ++u) post_now(gdp, CollKind::all_gather, bytes, label);
       return;
     }
     lane.flush();
+    for (int u = 0; u + 1 < nu; ++u) post.post(gdp, CollKind::all_gather, bytes, label);
     auto sem = sg4::Semaphore::create(0);
-    if (!post.post(gdp, CollKind::all_gather, w.param_e * chunk_grad_params, label, sem)) return;
+    if (!post.post(gdp, CollKind::all_gather, bytes, label, sem)) return;
     const double t0 = sg4::Engine::get_clock();
     sem->acquire();
     const double dt = sg4::Engine::get_clock() - t0;
@@ -890,7 +901,7 @@ void rank_main(Sim* xp, int id) {
         rs.dp += dt;
         if (dt > 0) x.span(id, SpanKind::comm, "wait params", t0, dt);
       }
-      if (w.zero >= 3 && dp_on) gather_params("ag F" + std::to_string(mb));
+      if (sharded && dp_on) gather_params("ag F" + std::to_string(mb), ch);
       if (w.cp_flows) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag F", mb, ch);
       lane.add(SpanKind::compute, cc.f_comp, "F", mb, ch, &rs.compute);
       lane.add(SpanKind::comm, cc.f_comm, "tp F", mb, ch, &rs.tp);
@@ -899,7 +910,7 @@ void rank_main(Sim* xp, int id) {
       if (vs < V - 1) send(vs + 1, 0);
     } else {
       if (vs < V - 1) receive(vs, 1, (vs + 1) % p, "wait B", mb, ch);
-      if (w.zero >= 3 && dp_on) gather_params("ag B" + std::to_string(mb));
+      if (w.zero >= 3 && dp_on) gather_params("ag B" + std::to_string(mb), ch);
       if (w.cp_flows && cc.cp_recompute) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag R", mb, ch);
       lane.add(SpanKind::recompute, cc.r_comp, "R", mb, ch, &rs.recompute);
       lane.add(SpanKind::comm, cc.r_comm, "tp R", mb, ch, &rs.tp);
@@ -911,7 +922,7 @@ void rank_main(Sim* xp, int id) {
         cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag B", mb, ch);
       }
       cp_rs = bwd_start(cc);
-      const bool bucketed = !zb && dp_on && w.zero < 3 && w.dp_overlap && static_cast<int>(i) == last_b[op.chunk];
+      const bool bucketed = !zb && dp_on && !sharded && w.dp_overlap && static_cast<int>(i) == last_b[op.chunk];
       if (zb) {
         lane.add(SpanKind::compute, cc.b_comp - cc.w_comp, "B", mb, ch, &rs.compute);
       } else if (bucketed) {
@@ -928,7 +939,9 @@ void rank_main(Sim* xp, int id) {
       cp_wait(cp_rs, "overlap B", mb, ch);
       lane.add(SpanKind::comm, cc.b_comm, "tp B", mb, ch, &rs.tp);
       ep_blocking(cc.ep_b_calls, "a2a B", mb, ch);
-      if (w.zero >= 3 && dp_on) post_now(gdp, CollKind::reduce_scatter, w.grad_e * chunk_grad_params, "rs B" + std::to_string(mb));
+      if (sharded && dp_on)
+        for (int u = 0, nu = cc.fsdp_units; u < nu; ++u)
+          post_now(gdp, CollKind::reduce_scatter, w.grad_e * chunk_grad_params / nu, "rs B" + std::to_string(mb));
       if (vs > 0) send(vs - 1, 1);
       if (zb) {
         pending_w.push_back({mb, ch});
@@ -946,7 +959,7 @@ void rank_main(Sim* xp, int id) {
     run_w(wm, wc);
   }
   lane.flush();
-  if (dp_on && w.zero < 3 && !w.dp_overlap) {
+  if (dp_on && !sharded && !w.dp_overlap) {
     // Gradient reduction after the pipeline flush (Megatron 2021-22 without overlap).
     for (int c2 = 0; c2 < v; ++c2)
     {
@@ -1106,6 +1119,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
   w.schedule = p.schedule;
   w.zero = p.zero;
   w.zero3_blocking = c.sw.zero3_prefetch_depth <= 0;
+  w.fsdp_per_layer = c.sw.fsdp_per_layer && p.zero >= 2;
   w.dp_overlap = c.sw.dp_overlap;
   w.total_ranks = p.gpus();
   analytic::Estimator est(m, c);
@@ -1121,6 +1135,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
     for (int ch = 0; ch < w.v; ++ch) {
       const bool first = s == 0 && ch == 0, last = s == p.pp - 1 && ch == w.v - 1;
       ChunkCost& cc = w.cost[s][ch];
+      if (w.fsdp_per_layer) cc.fsdp_units = std::max(1, static_cast<int>(std::lround(layers)) + (first || last ? 1 : 0));
       const auto& lc = tab.lc;
       const auto& ec = tab.ec;
       const auto& hc = tab.hc;
@@ -1176,6 +1191,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
   const strategies::Recipe rec = p.precision == strategies::Precision::fp32 ? strategies::recipe_zero_paper(strategies::Precision::fp32)
                                                                             : strategies::recipe_zero_paper(p.precision);
   w.grad_e = rec.grad_bytes > 0 ? rec.grad_bytes : rec.main_grad_bytes;
+  if (c.sw.grad_reduce_bytes > 0) w.grad_e = c.sw.grad_reduce_bytes;  // the stack's reduce dtype (Composer DEFAULT: fp32)
   w.param_e = rec.param_bytes;
   w.ep = p.ep;
   w.ep_a2a_bytes = tab.lc.ep_a2a_bytes;
