@@ -109,6 +109,13 @@ struct Software {
   // softmax), the row-parallel bias added after the all-reduce, then dropout, then the residual add
   // (three kernels where a fused bias-dropout-add is one). strategies/layer_cost.cpp charges the passes.
   bool eager_elementwise = false;
+  // Bytes of the CUDA RNG state that each torch.cuda.get_rng_state / set_rng_state copies between
+  // device and host with a synchronous cudaMemcpy (YAML `rng_state_bytes`; default 0 = none): PyTorch
+  // <= 1.1 keeps 200 MTGP32 generator states on the device (aten/src/THC/THCTensorRandom.cu
+  // THCRandom_getRNGState / setRNGState: cudaMemcpy of MAX_NUM_BLOCKS x sizeof(curandStateMtgp32);
+  // 824016-byte state, pytorch/pytorch#20843), removed by pytorch/pytorch#20886 (May 2019). The 2019
+  // Megatron-LM RNG tracker and checkpoint copy it 4 + 4 times per layer (strategies/layer_cost.cpp).
+  double rng_state_bytes = 0;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

@@ -380,6 +380,7 @@ LayerTimingResult predict_layer(const LayerTimingSpec& l) {
   sh.sp = p.sp && p.tp > 1;
   sh.flash = l.cluster.sw.flash_attention;
   sh.eager_elementwise = l.cluster.sw.eager_elementwise;
+  sh.rng_copy_s = strategies::rng_state_copy_s(l.cluster);
   sh.recompute = p.recompute;
   sh.precision = p.precision;
   const strategies::TpGroups g_tp = strategies::make_tp_groups(l.cluster, strategies::tp_layout(p.tp_mode, p.tp, p.tp_depth));

@@ -112,6 +112,7 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.sp = p.sp && p.tp > 1 && p.tp_mode == TpMode::d1;
   sh.flash = c_.sw.flash_attention;
   sh.eager_elementwise = c_.sw.eager_elementwise;
+  sh.rng_copy_s = rng_state_copy_s(c_);
   sh.recompute = p.recompute;
   sh.precision = p.precision;
   sh.tp_mode = p.tp_mode;
