@@ -116,6 +116,11 @@ struct Software {
   // 824016-byte state, pytorch/pytorch#20843), removed by pytorch/pytorch#20886 (May 2019). The 2019
   // Megatron-LM RNG tracker and checkpoint copy it 4 + 4 times per layer (strategies/layer_cost.cpp).
   double rng_state_bytes = 0;
+  // Bytes the stack's optimizer step moves per parameter of the GPU's shard (YAML
+  // `optimizer_bytes_per_param`; 0 = the estimator's fused default, EstimatorOptions, 32 B). The 2019
+  // Megatron-LM fp16 path runs one unfused pass per check and copy (fp16/fp16.py, fp16/loss_scaler.py,
+  // mpu/grads.py @a1d04b79; the count is in configs/stacks/megatron-lm-2019.yaml).
+  double optimizer_bytes_per_param = 0;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

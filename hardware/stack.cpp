@@ -44,7 +44,8 @@ bool required_bool(const YamlMap& caps, const char* key) {
 
 void apply_software_block(const YamlMap& s, Software& sw) {
   s.check_keys({"attention", "dp_overlap", "step_overhead_ms", "rank_order", "chunk_cap_ratio", "chunk_warmup_ratio",
-                "chunk_host_ratio", "dp_collective_nics", "elementwise", "rng_state_bytes"});
+                "chunk_host_ratio", "dp_collective_nics", "elementwise", "rng_state_bytes",
+                "optimizer_bytes_per_param"});
   sw.pp_inside_dp = s.choice("rank_order", {"tp-cp-dp-pp", "tp-cp-pp-dp"}, sw.pp_inside_dp ? "tp-cp-pp-dp" : "tp-cp-dp-pp") == "tp-cp-pp-dp";
   sw.flash_attention = s.choice("attention", {"flash", "unfused"}, sw.flash_attention ? "flash" : "unfused") == "flash";
   sw.dp_overlap = s.boolean_or("dp_overlap", sw.dp_overlap);
@@ -54,6 +55,7 @@ void apply_software_block(const YamlMap& s, Software& sw) {
   sw.chunk_host_ratio = s.num_or("chunk_host_ratio", sw.chunk_host_ratio, Bound::fraction);
   sw.eager_elementwise = s.choice("elementwise", {"fused", "eager"}, sw.eager_elementwise ? "eager" : "fused") == "eager";
   sw.rng_state_bytes = s.num_or("rng_state_bytes", sw.rng_state_bytes, Bound::non_negative);
+  sw.optimizer_bytes_per_param = s.num_or("optimizer_bytes_per_param", sw.optimizer_bytes_per_param, Bound::non_negative);
   sw.dp_nics_aggregate = s.choice("dp_collective_nics", {"per_gpu", "node"}, sw.dp_nics_aggregate ? "node" : "per_gpu") == "node";
   if (sw.chunk_warmup_ratio > sw.chunk_cap_ratio)
     s.fail("chunk_warmup_ratio", "must be <= chunk_cap_ratio (warm-up cannot give chunks more of the GPU than steady state)");

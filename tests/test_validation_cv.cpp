@@ -349,9 +349,11 @@ constexpr double kFitMapePct = 5.0, kFitMaxPct = 15.0, kCvMapePct = 8.0, kCvGrou
 // Measured 2026-12-07 on main: shipped 15.33 % (max 86.3 %), refitted 12.12 %, cross-validated 19.13 %;
 // after the sourced V100 gemm_max (v100.gemm_max fitted, prior 0.664), the per-stack
 // dp_collective_nics input and the 2019 Megatron-LM stack's eager element-wise kernels (acc2
-// branch): shipped 8.93 % (max 58.4 %), refitted 7.82 %, cross-validated 10.70 %. These bounds are ratchets a little above the measured numbers (a change
+// branch): shipped 8.93 % (max 58.4 %), refitted 7.82 %, cross-validated 10.70 %; after the 2019 stack's
+// PyTorch 1.1 RNG state copies, unfused fp16 optimizer passes and torch-DDP overlap (acc4 branch):
+// shipped 7.93 % (max 41.9 %), refitted 7.25 %, cross-validated 9.63 %. These bounds are ratchets a little above the measured numbers (a change
 // that makes them worse fails); they are not the targets, which stay asserted where they hold.
-constexpr double kFitWholeMapePct = 9.2, kRefitWholeMapePct = 8.1, kCvWholeMapePct = 11.0;
+constexpr double kFitWholeMapePct = 8.2, kRefitWholeMapePct = 7.5, kCvWholeMapePct = 9.9;
 const std::set<std::string> kTargetGroups = {"sc21t1", "kor22", "llama3"};
 
 const validation::RunsFile& shared() {
@@ -430,13 +432,13 @@ TEST(CrossValidation, LeaveOneGroupOut) {
   int total = 0;
   for (const auto& g : cv.groups) total += g.runs;
   EXPECT_EQ(total, validation::validate(shared()).counted);
-  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 10.70 % (target 8 %: not met, see above)
+  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 9.63 % (target 8 %: not met, see above)
   // Per group: the target where it holds, else a ratchet at the measured value (acc2, 2026-12-07).
   const std::map<std::string, double> bound = {{"sc21t1", kCvGroupPct},       {"kor22", kCvGroupPct},
                                                {"sc21t2-zero3", kCvGroupPct},  // measured 5.61 % (was 14.25 %)
                                                {"llama3", 13.0},             // measured 12.57 %: not met
                                                {"foundry-h100", 13.0},       // measured 12.61 %: not met
-                                               {"megatron2019", 23.0}};      // measured 22.63 %: not met
+                                               {"megatron2019", 14.0}};      // measured 13.72 % (acc4; was 22.63 %): not met
   for (const auto& g : cv.groups) {
     if (g.runs < 3) continue;
     const auto b = bound.find(g.group);
