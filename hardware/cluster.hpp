@@ -124,6 +124,18 @@ struct Software {
   // `param`: the precision's gradient bytes). Composer's FSDP mixed_precision DEFAULT reduces in fp32
   // (composer/trainer/mosaic_fsdp_utils.py get_mixed_precision: reduce_dtype = torch.float32).
   double grad_reduce_bytes = 0;
+  // Bytes of the CUDA RNG state that each torch.cuda.get_rng_state / set_rng_state copies between
+  // device and host with a synchronous cudaMemcpy (YAML `rng_state_bytes`; default 0 = none): PyTorch
+  // <= 1.1 keeps 200 MTGP32 generator states on the device (aten/src/THC/THCTensorRandom.cu
+  // THCRandom_getRNGState / setRNGState: cudaMemcpy of MAX_NUM_BLOCKS x sizeof(curandStateMtgp32);
+  // 824016-byte state, pytorch/pytorch#20843), removed by pytorch/pytorch#20886 (May 2019). The 2019
+  // Megatron-LM RNG tracker and checkpoint copy it 4 + 4 times per layer (strategies/layer_cost.cpp).
+  double rng_state_bytes = 0;
+  // Bytes the stack's optimizer step moves per parameter of the GPU's shard (YAML
+  // `optimizer_bytes_per_param`; 0 = the estimator's fused default, EstimatorOptions, 32 B). The 2019
+  // Megatron-LM fp16 path runs one unfused pass per check and copy (fp16/fp16.py, fp16/loss_scaler.py,
+  // mpu/grads.py @a1d04b79; the count is in configs/stacks/megatron-lm-2019.yaml).
+  double optimizer_bytes_per_param = 0;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

@@ -23,6 +23,12 @@ double gemm_t(const hw::Device& d, const Gemm& g, double e, hw::Dtype dt, double
 
 }  // namespace
 
+double rng_state_copy_s(const hw::Cluster& c) {
+  const double bytes = c.sw.rng_state_bytes;
+  if (bytes <= 0 || c.host.pcie_Bps <= 0) return 0;
+  return bytes / c.host.pcie_Bps + c.device.eff.kernel_overhead_s;
+}
+
 hw::Dtype gemm_dtype(Precision p) { return compute_dtype(p); }
 hw::Dtype attention_dtype(Precision p) { return p == Precision::fp8 ? hw::Dtype::bf16 : compute_dtype(p); }
 
@@ -140,6 +146,15 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
 
   pc.fwd_s = fwd + attn_fwd + elem_fwd;
   pc.bwd_s = dgrad + wgrad + attn_bwd + elem_bwd;
+  if (sh.rng_copy_s > 0) {
+    // 2019 Megatron-LM (mpu/transformer.py, mpu/random.py @a1d04b79): the attention dropout runs under
+    // get_cuda_rng_tracker().fork(), which gets and sets the CUDA RNG state twice each (4 copies, in
+    // every forward, the recomputed one too); CheckpointFunction stashes the state in its forward
+    // (1 get) and in backward gets the current one, restores the stashed one and sets it back (1 get,
+    // 2 sets): 4 more per checkpointed layer, charged here in backward.
+    pc.fwd_s += 4 * sh.rng_copy_s;
+    if (sh.recompute == Recompute::full) pc.bwd_s += 4 * sh.rng_copy_s;
+  }
   pc.wgrad_s = wgrad;
 
   pc.fwd_comm_s = tl.fwd_comm_s;

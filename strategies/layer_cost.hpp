@@ -20,6 +20,7 @@ struct LayerShape {
   bool flash = false;
   bool flash2 = false;  // hw::Software::flash2_attention: the FlashAttention-2 kernel's device efficiency
   bool eager_elementwise = false;  // hw::Software::eager_elementwise (2019 Megatron-LM eager kernels)
+  double rng_copy_s = 0;           // one synchronous CUDA RNG state copy (rng_state_copy_s; 0 = none)
   Recompute recompute = Recompute::none;
   Precision precision = Precision::bf16;
   TpMode tp_mode = TpMode::d1;
@@ -30,6 +31,11 @@ struct LayerShape {
 
 // GEMM dtype of a precision (fp8: the linears' GEMMs run in fp8, Transformer Engine) and the
 // dtype of the attention core (fp8 recipes keep attention in bf16: TE's default DotProductAttention).
+// Time of one synchronous host<->device copy of the CUDA RNG state (hw::Software::rng_state_bytes)
+// over the GPU's PCIe link, plus one kernel launch to refill the drained stream; 0 when the stack
+// keeps no device-side RNG state.
+double rng_state_copy_s(const hw::Cluster& c);
+
 hw::Dtype gemm_dtype(Precision p);
 hw::Dtype attention_dtype(Precision p);
 

@@ -352,9 +352,11 @@ constexpr double kFitMapePct = 5.0, kFitMaxPct = 15.0, kCvMapePct = 8.0, kCvGrou
 // branch): shipped 8.93 % (max 58.4 %), refitted 7.82 %, cross-validated 10.70 %; after FSDP's per-unit
 // collectives, its fp32 gradient reduction, FlashAttention-2's own H100 efficiency and h100.overlap_slowdown
 // fitted apart (acc5 branch, docs/accuracy.md): shipped 7.68 % (max 58.4 %), refitted 5.79 %,
-// cross-validated 9.33 %. These bounds are ratchets a little above the measured numbers (a change
+// cross-validated 9.33 %; after the 2019 stack's PyTorch 1.1 RNG state copies, unfused fp16 optimizer
+// passes and torch-DDP overlap (acc4 branch) as well: shipped 6.68 % (max 41.9 %), refitted 5.21 %,
+// cross-validated 8.41 %. These bounds are ratchets a little above the measured numbers (a change
 // that makes them worse fails); they are not the targets, which stay asserted where they hold.
-constexpr double kFitWholeMapePct = 7.9, kRefitWholeMapePct = 6.0, kCvWholeMapePct = 9.6;
+constexpr double kFitWholeMapePct = 6.9, kRefitWholeMapePct = 5.5, kCvWholeMapePct = 8.7;
 const std::set<std::string> kTargetGroups = {"sc21t1", "kor22", "llama3"};
 
 const validation::RunsFile& shared() {
@@ -433,13 +435,13 @@ TEST(CrossValidation, LeaveOneGroupOut) {
   int total = 0;
   for (const auto& g : cv.groups) total += g.runs;
   EXPECT_EQ(total, validation::validate(shared()).counted);
-  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 9.33 % (target 8 %: not met, see above)
-  // Per group: the target where it holds, else a ratchet at the measured value (acc2 / acc5, 2026-12-07).
+  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 8.41 % (target 8 %: not met, see above)
+  // Per group: the target where it holds, else a ratchet at the measured value (acc2 / acc4 / acc5, 2026-12-07).
   const std::map<std::string, double> bound = {{"sc21t1", kCvGroupPct},       {"kor22", kCvGroupPct},
                                                {"sc21t2-zero3", kCvGroupPct},  // measured 5.62 % (was 14.25 %)
-                                               {"llama3", 7.5},               // measured 6.92 % (was 12.57 %): target met
-                                               {"foundry-h100", 10.5},        // measured 9.75 % (was 12.61 %): target met
-                                               {"megatron2019", 23.0}};      // measured 22.63 %: not met
+                                               {"llama3", kCvGroupPct},        // measured 6.91 % (was 12.57 %): target met
+                                               {"foundry-h100", kCvGroupPct},  // measured 9.78 % (was 12.61 %): target met
+                                               {"megatron2019", 14.0}};     // measured 13.71 % (was 22.63 %): not met
   for (const auto& g : cv.groups) {
     if (g.runs < 3) continue;
     const auto b = bound.find(g.group);

@@ -381,6 +381,7 @@ LayerTimingResult predict_layer(const LayerTimingSpec& l) {
   sh.flash = l.cluster.sw.flash_attention;
   sh.flash2 = l.cluster.sw.flash2_attention;
   sh.eager_elementwise = l.cluster.sw.eager_elementwise;
+  sh.rng_copy_s = strategies::rng_state_copy_s(l.cluster);
   sh.recompute = p.recompute;
   sh.precision = p.precision;
   const strategies::TpGroups g_tp = strategies::make_tp_groups(l.cluster, strategies::tp_layout(p.tp_mode, p.tp, p.tp_depth));

@@ -115,6 +115,7 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.flash = c_.sw.flash_attention;
   sh.flash2 = c_.sw.flash2_attention;
   sh.eager_elementwise = c_.sw.eager_elementwise;
+  sh.rng_copy_s = rng_state_copy_s(c_);
   sh.recompute = p.recompute;
   sh.precision = p.precision;
   sh.tp_mode = p.tp_mode;
@@ -505,7 +506,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   }
   // Optimizer step on this GPU's shard.
   const double opt_params = p.zero >= 1 ? (P_slow - P_exp) / p.shard_degree() + P_exp / (p.dp / p.ep) : P_slow;
-  double t_opt = dev.stream_time(o_.optimizer_bytes_per_param * opt_params);
+  double t_opt = dev.stream_time(optimizer_bytes_per_param() * opt_params);
   double t_loop = 0;  // the executor's own per-step work outside the model (executor_op_time)
   if (o_.executor_op_time) {
     // One optimizer call per unit (nu kernels over the shard), and run_step's zero fill of every
@@ -688,7 +689,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     double exposed = 0, t_opt_gpu = 0;
     if (p.offload == Offload::gemini) {
       exposed = gemini.exposed_s;
-      t_opt_gpu = dev.stream_time(o_.optimizer_bytes_per_param * gemini.gpu_adam_params);
+      t_opt_gpu = dev.stream_time(optimizer_bytes_per_param() * gemini.gpu_adam_params);
       od.pcie_bytes = gemini.pcie_bytes;
       od.cpu_adam_s = gemini.cpu_adam_s;
       od.host_capacity = gemini.host_capacity;

@@ -163,6 +163,12 @@ class Estimator {
   const model::ModelSpec& model() const { return m_; }
   const hw::Cluster& cluster() const { return c_; }
   const EstimatorOptions& options() const { return o_; }
+  // Optimizer-step bytes per parameter: the stack's own value where it states one
+  // (hw::Software::optimizer_bytes_per_param, e.g. the 2019 per-tensor fp16 optimizer), else
+  // options().optimizer_bytes_per_param; the executor's calibrated value always wins.
+  double optimizer_bytes_per_param() const {
+    return c_.sw.optimizer_bytes_per_param > 0 && !o_.executor_op_time ? c_.sw.optimizer_bytes_per_param : o_.optimizer_bytes_per_param;
+  }
 
   // Model FLOPs of one optimizer step for `gbs` sequences (Korthikanti 2022 eq. 7 for GPT).
   double model_flops_per_step(double gbs) const;
