@@ -136,6 +136,14 @@ struct Software {
   // Megatron-LM fp16 path runs one unfused pass per check and copy (fp16/fp16.py, fp16/loss_scaler.py,
   // mpu/grads.py @a1d04b79; the count is in configs/stacks/megatron-lm-2019.yaml).
   double optimizer_bytes_per_param = 0;
+  // Extra memory-bound passes per transformer layer over activation-sized tensors (b x s x h elements of
+  // the compute dtype; each pass reads or writes one such tensor once), beyond the fused element-wise
+  // model of strategies/layer_cost.cpp, in forward (`activation_passes_fwd`) and backward
+  // (`activation_passes_bwd`); 0 = none. llm-foundry's flash_attn_fn unpads Q, K, V and pads the output
+  // around the varlen FlashAttention kernel (llmfoundry/models/layers/attention.py @5e85bd62; the count is
+  // in configs/stacks/llm-foundry-fsdp.yaml).
+  double activation_passes_fwd = 0;
+  double activation_passes_bwd = 0;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

@@ -143,9 +143,15 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   // dropout/residual backward moves about the same bytes as forward.
   const double elem_bwd = 2 * d.stream_time(1.5 * norm_bytes) + 2 * d.stream_time(bdr_bytes) +
                           d.stream_time(1.5 * act_bytes) + d.stream_time(rope_bytes);
+  // The stack's extra passes over activation-sized tensors (hw::Software::activation_passes_fwd/_bwd), e.g.
+  // llm-foundry's unpad / pad copies around the varlen FlashAttention kernel; one tensor is e x T x h bytes,
+  // split like the other element-wise work (rep).
+  const double act_tensor_bytes = e * T * h * rep;
+  const double extra_fwd = d.stream_time(sh.act_passes_fwd * act_tensor_bytes);
+  const double extra_bwd = d.stream_time(sh.act_passes_bwd * act_tensor_bytes);
 
-  pc.fwd_s = fwd + attn_fwd + elem_fwd;
-  pc.bwd_s = dgrad + wgrad + attn_bwd + elem_bwd;
+  pc.fwd_s = fwd + attn_fwd + elem_fwd + extra_fwd;
+  pc.bwd_s = dgrad + wgrad + attn_bwd + elem_bwd + extra_bwd;
   if (sh.rng_copy_s > 0) {
     // 2019 Megatron-LM (mpu/transformer.py, mpu/random.py @a1d04b79): the attention dropout runs under
     // get_cuda_rng_tracker().fork(), which gets and sets the CUDA RNG state twice each (4 copies, in

@@ -21,6 +21,8 @@ struct LayerShape {
   bool flash2 = false;  // hw::Software::flash2_attention: the FlashAttention-2 kernel's device efficiency
   bool eager_elementwise = false;  // hw::Software::eager_elementwise (2019 Megatron-LM eager kernels)
   double rng_copy_s = 0;           // one synchronous CUDA RNG state copy (rng_state_copy_s; 0 = none)
+  double act_passes_fwd = 0;       // hw::Software::activation_passes_fwd (extra b x s x h passes per layer)
+  double act_passes_bwd = 0;       // hw::Software::activation_passes_bwd
   Recompute recompute = Recompute::none;
   Precision precision = Precision::bf16;
   TpMode tp_mode = TpMode::d1;

@@ -381,6 +381,8 @@ LayerTimingResult predict_layer(const LayerTimingSpec& l) {
   sh.flash = l.cluster.sw.flash_attention;
   sh.flash2 = l.cluster.sw.flash2_attention;
   sh.eager_elementwise = l.cluster.sw.eager_elementwise;
+  sh.act_passes_fwd = l.cluster.sw.activation_passes_fwd;
+  sh.act_passes_bwd = l.cluster.sw.activation_passes_bwd;
   sh.rng_copy_s = strategies::rng_state_copy_s(l.cluster);
   sh.recompute = p.recompute;
   sh.precision = p.precision;

@@ -115,6 +115,8 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.flash = c_.sw.flash_attention;
   sh.flash2 = c_.sw.flash2_attention;
   sh.eager_elementwise = c_.sw.eager_elementwise;
+  sh.act_passes_fwd = c_.sw.activation_passes_fwd;
+  sh.act_passes_bwd = c_.sw.activation_passes_bwd;
   sh.rng_copy_s = rng_state_copy_s(c_);
   sh.recompute = p.recompute;
   sh.precision = p.precision;
