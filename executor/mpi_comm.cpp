@@ -197,7 +197,7 @@ class MpiComm final : public Comm {
   void wait(MPI_Request& r, const char* what, int peer, std::optional<CollKind> kind = std::nullopt) {
     auto t0 = std::chrono::steady_clock::now();
     int done = 0;
-    long spins = 0;
+    long spins = 0, nap_us = 20;
     while (true) {
       MPI_Test(&r, &done, MPI_STATUS_IGNORE);
       if (done) {
@@ -221,9 +221,14 @@ class MpiComm final : public Comm {
       // leave (issue 22: gpt-small dp=2,pp=2 on 4 ranks / 2 cores measured 210-224 ms or 331-345 ms
       // from run to run with spinning, as two ranks of one stage happened to share a core).
       // A collective's ring steps need every rank polling, so the first 200 us of a wait spin.
+      // The sleep doubles from 20 us up to 0.5 ms: every wake-up preempts a computing rank on that core.
       if (++spins > 1000) {
-        if (MpiRuntime::shares_cores() && el > 200e-6) std::this_thread::sleep_for(std::chrono::microseconds(20));
-        else std::this_thread::yield();
+        if (MpiRuntime::shares_cores() && el > 200e-6) {
+          std::this_thread::sleep_for(std::chrono::microseconds(nap_us));
+          nap_us = std::min(2 * nap_us, 500L);
+        } else {
+          std::this_thread::yield();
+        }
       }
     }
   }
