@@ -2,7 +2,6 @@
 // against a deadline, so a dead or stuck peer becomes a CommError naming the call instead of a
 // hang; the program reports it on rank 0 and calls abort() (MPI_Abort ends every rank).
 #include <mpi.h>
-#include <sched.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -42,7 +41,7 @@ struct MpiRuntime {  // initialises MPI once per process, finalises at exit of t
     static bool o = false;
     return o;
   }
-  // More ranks on this host than cores it may use (mpirun --oversubscribe): then a waiting rank
+  // More ranks on this host than online cores (mpirun --oversubscribe): then a waiting rank
   // sleeps between polls instead of spinning (MpiComm::wait). Set once, by the first world
   // communicator (a collective over MPI_COMM_WORLD, which every rank creates first).
   static bool& shares_cores() {
@@ -58,9 +57,9 @@ struct MpiRuntime {  // initialises MPI once per process, finalises at exit of t
     int ranks_here = 1;
     MPI_Comm_size(local, &ranks_here);
     MPI_Comm_free(&local);
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    const int cores = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
+    // The host's online cores, as calibrate's host_cores and the estimator count them (not this
+    // process's affinity mask: mpirun binds each of 2 ranks on 2 cores to one core by default).
+    const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
     shares_cores() = ranks_here > cores;
     // Sleeps of tens of microseconds need a timer slack below Linux's default 50 us.
     if (shares_cores()) ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
