@@ -7,6 +7,7 @@
 
 #include "common/errors.hpp"
 #include "hardware/stack.hpp"
+#include "stack_yaml_2019.hpp"
 #include "model/model.hpp"
 #include "strategies/layer_cost.hpp"
 #include "strategies/tensor_nd.hpp"
@@ -16,14 +17,7 @@ namespace {
 using namespace scaleplan;
 using namespace scaleplan::strategies;
 
-std::string stack_yaml(const std::string& line) {
-  return "name: t\nframework: f\nversion: v\ndate: '2019-09'\n"
-         "capabilities:\n  tensor_parallel: [1d]\n  sequence_parallel: false\n  pipeline_schedules: []\n"
-         "  recompute: [none, full]\n  context_parallel: []\n  zero_stages: [0]\n  offload: [none]\n"
-         "  precisions: [fp16]\n  expert_parallel: false\n  tp_comm_overlap: false\n"
-         "efficiency:\n  attention: unfused\n" +
-         line;
-}
+std::string stack_yaml(const std::string& line) { return test_support::stack_2019_yaml(line); }
 
 TEST(EagerElementwise, ParsedWithFusedAsTheDefault) {
   EXPECT_FALSE(hw::parse_stack(stack_yaml(""), "t.yaml").eager_elementwise);

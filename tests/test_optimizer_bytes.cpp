@@ -8,6 +8,7 @@
 
 #include "common/errors.hpp"
 #include "hardware/stack.hpp"
+#include "stack_yaml_2019.hpp"
 #include "model/model.hpp"
 #include "simulator/analytic/estimator.hpp"
 
@@ -15,14 +16,7 @@ namespace {
 
 using namespace scaleplan;
 
-std::string stack_yaml(const std::string& line) {
-  return "name: t\nframework: f\nversion: v\ndate: '2019-09'\n"
-         "capabilities:\n  tensor_parallel: [1d]\n  sequence_parallel: false\n  pipeline_schedules: []\n"
-         "  recompute: [none, full]\n  context_parallel: []\n  zero_stages: [0]\n  offload: [none]\n"
-         "  precisions: [fp16]\n  expert_parallel: false\n  tp_comm_overlap: false\n"
-         "efficiency:\n  attention: unfused\n" +
-         line;
-}
+std::string stack_yaml(const std::string& line) { return test_support::stack_2019_yaml(line); }
 
 TEST(OptimizerBytes, ParsedWithTheEstimatorDefaultWhenAbsent) {
   EXPECT_EQ(hw::parse_stack(stack_yaml(""), "t.yaml").optimizer_bytes_per_param, 0);
