@@ -342,10 +342,10 @@ TEST(OutOfMemory, MarkedAndMapeReportedWithAndWithout) {
 // Issue 15 "Done when": fitted MAPE <= 5 %, max <= 15 %; leave-one-group-out MAPE <= 8 % overall
 // and <= 12 % for every group with >= 3 runs.
 constexpr double kFitMapePct = 5.0, kFitMaxPct = 15.0, kCvMapePct = 8.0, kCvGroupPct = 12.0;
-// TARGETS NOT MET on the grown fitting set (53 runs since the evidence of issue 15.4; docs/accuracy.md):
-// the original three groups (SC21 Table 1, Korthikanti 2022, Llama 3) hold the issue's fitted targets,
-// the new groups do not: megatron2019 (V100, Megatron-LM 2019: the tensor-parallel strong-scaling rows
-// lose more than the model charges), foundry-h100 (llm-foundry FSDP: the 1B-7B rows too fast).
+// TARGET NOT MET on the grown fitting set (60 runs; docs/accuracy.md): max |error| <= 15 %. The
+// megatron2019 tensor-parallel strong-scaling rows (1.2B on 4 and 8 V100s) lose 20-38 % more than the model
+// charges; the shipped values (A100 / V100 / generic refitted, H100 kept) give 5.72 %, the refit 4.88 %.
+// History:
 // Measured 2026-12-07 on main: shipped 15.33 % (max 86.3 %), refitted 12.12 %, cross-validated 19.13 %;
 // after the sourced V100 gemm_max (v100.gemm_max fitted, prior 0.664), the per-stack
 // dp_collective_nics input and the 2019 Megatron-LM stack's eager element-wise kernels (acc2
@@ -356,9 +356,12 @@ constexpr double kFitMapePct = 5.0, kFitMaxPct = 15.0, kCvMapePct = 8.0, kCvGrou
 // passes and torch-DDP overlap (acc4 branch) as well: shipped 6.68 % (max 41.9 %), refitted 5.21 %,
 // cross-validated 8.41 %; after llm-foundry's unpad / pad copies around the varlen FlashAttention kernel
 // (stack activation_passes_fwd / _bwd; 13B / 30B on the triton variant, acc6 branch): shipped 6.33 %
-// (max 41.9 %), refitted 4.99 %, cross-validated 8.05 %. These bounds are ratchets a little above the measured numbers (a change
+// (max 41.9 %), refitted 4.99 %, cross-validated 8.05 %; after shipping the A100 / V100 / generic values fitted
+// on the whole set and adding the rest of Shoeybi et al. 2019's scaling data (Figure 5's weak-scaling and
+// model+data points, Table 7's head counts: 60 runs, docs/accuracy.md): shipped 5.72 % (max 38.3 %),
+// refitted 4.88 %, cross-validated 7.61 % (the cv target now holds). These bounds are ratchets a little above the measured numbers (a change
 // that makes them worse fails); they are not the targets, which stay asserted where they hold.
-constexpr double kFitWholeMapePct = 6.5, kRefitWholeMapePct = 5.2, kCvWholeMapePct = 8.3;
+constexpr double kFitWholeMapePct = 5.9, kRefitWholeMapePct = kFitMapePct, kCvWholeMapePct = kCvMapePct;
 const std::set<std::string> kTargetGroups = {"sc21t1", "kor22", "llama3"};
 
 const validation::RunsFile& shared() {
@@ -437,13 +440,13 @@ TEST(CrossValidation, LeaveOneGroupOut) {
   int total = 0;
   for (const auto& g : cv.groups) total += g.runs;
   EXPECT_EQ(total, validation::validate(shared()).counted);
-  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 8.05 % (target 8 %: not met, see above)
+  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 7.61 % (target 8 %)
   // Per group: the target where it holds, else a ratchet at the measured value (acc2 / acc4 / acc5, 2026-12-07).
   const std::map<std::string, double> bound = {{"sc21t1", kCvGroupPct},       {"kor22", kCvGroupPct},
                                                {"sc21t2-zero3", kCvGroupPct},  // measured 5.62 % (was 14.25 %)
                                                {"llama3", kCvGroupPct},        // measured 6.91 % (was 12.57 %): target met
                                                {"foundry-h100", kCvGroupPct},  // measured 8.77 % (was 12.61 %, 9.78 %): target met
-                                               {"megatron2019", 14.0}};     // measured 13.71 % (was 22.63 %): not met
+                                               {"megatron2019", kCvGroupPct}};  // measured 9.53 % over 13 runs (13.70 % over the 6 before Figure 5 / Table 7)
   for (const auto& g : cv.groups) {
     if (g.runs < 3) continue;
     const auto b = bound.find(g.group);
