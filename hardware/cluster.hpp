@@ -57,8 +57,8 @@ struct Capabilities {
   unsigned precisions = 0xF;  // strategies::Precision {fp32, fp16, bf16, fp8}
   bool sequence_parallel = true;  // Megatron sequence parallelism (Korthikanti et al. 2022)
   bool expert_parallel = true;    // MoE expert parallelism (ep > 1)
-  // Recorded for the stack's description (and validate's inference); no cost term reads it yet:
-  // the estimator exposes tensor-parallel collectives in full.
+  // The sequence-parallel collectives run under the GEMMs next to them (TE userbuffers, torch async TP):
+  // strategies/tensor_nd overlap_sp_collectives, when sp is on and the TP group is inside a node.
   bool tp_comm_overlap = false;
 };
 

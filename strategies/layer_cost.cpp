@@ -185,7 +185,12 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
     pc.buffer_bytes += cc.buffer_bytes;
   }
 
-  pc.bwd_comm_exposed_s = exposed_under(d, pc.bwd_comm_s, pc.wgrad_s) + pc.bwd_comm_critical_s;
+  // With TP overlap (LayerShape::tp_overlap) the TP backward collectives hide under their own GEMMs
+  // (tensor_nd overlap_sp_collectives); a context-parallel exchange still hides under the wgrad.
+  pc.tp_bwd_exposed_s = tl.bwd_comm_exposed_s;
+  pc.bwd_comm_exposed_s = tl.bwd_comm_exposed_s >= 0
+                              ? tl.bwd_comm_exposed_s + exposed_under(d, pc.bwd_comm_s - tl.bwd_comm_s, pc.wgrad_s) + pc.bwd_comm_critical_s
+                              : exposed_under(d, pc.bwd_comm_s, pc.wgrad_s) + pc.bwd_comm_critical_s;
 
   switch (sh.recompute) {
     case Recompute::full:

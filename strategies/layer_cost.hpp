@@ -19,6 +19,10 @@ struct LayerShape {
   bool sp = false;
   bool flash = false;
   bool flash2 = false;  // hw::Software::flash2_attention: the FlashAttention-2 kernel's device efficiency
+  // The stack overlaps the sequence-parallel all-gathers / reduce-scatters with the GEMMs they feed or
+  // follow (Capabilities::tp_comm_overlap: Transformer Engine userbuffers, torch async TP); set by the
+  // estimator when sp is on and the TP group is inside a node (NVLink), as those implementations need.
+  bool tp_overlap = false;
   bool eager_elementwise = false;  // hw::Software::eager_elementwise (2019 Megatron-LM eager kernels)
   double rng_copy_s = 0;           // one synchronous CUDA RNG state copy (rng_state_copy_s; 0 = none)
   double act_passes_fwd = 0;       // hw::Software::activation_passes_fwd (extra b x s x h passes per layer)
@@ -58,6 +62,7 @@ struct PhaseCost {
   double bwd_comm_s = 0;     // TP/CP collectives issued in backward (may hide under wgrad)
   double bwd_comm_critical_s = 0; // backward collectives on the critical path (Ulysses all-to-alls, CP all-gathers)
   double bwd_comm_exposed_s = 0;  // what of bwd_comm_s the weight-gradient GEMMs do not hide, + critical
+  double tp_bwd_exposed_s = -1;   // with TP overlap (LayerShape::tp_overlap): the TP part of it (< 0: no overlap)
   double recompute_comm_s = 0;
   double model_flops = 0;    // forward + backward FLOPs (model convention)
   double recompute_flops = 0;

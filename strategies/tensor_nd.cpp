@@ -236,6 +236,33 @@ struct Lin {
   LinearRole role;
 };
 
+// Sequence-parallel collectives overlapped with their GEMMs (LayerShape::tp_overlap). Transformer
+// Engine's userbuffers (Megatron-Core --tp-comm-overlap, NeMo ub_tp_comm_overlap; TE
+// pytorch/module/base.py initialize_ub: "qkv_fprop", "proj_fprop", "fc1_fprop", "fc2_fprop" ... as
+// split-pipelined ring exchanges, "qkv_dgrad" / "fc1_dgrad" as bulk overlaps) and torch's async TP
+// (torch/distributed/_symmetric_memory: fused all-gather-matmul / matmul-reduce-scatter) split each
+// all-gather or reduce-scatter into chunks that run under the GEMM next to it, so each pair exposes
+// exposed_under(collective, GEMM) (strategies/layer_cost: the part the GEMM does not cover, plus the
+// device's overlap_slowdown of the covered part). Forward: the all-gather before QKV and before FC1,
+// the reduce-scatter after proj and after FC2. Backward (the mirror, Korthikanti 2022 sec. 4.2.2):
+// the all-gather of the output gradient before the proj and FC2 input-gradient GEMMs, the
+// reduce-scatter after the QKV and FC1 input-gradient GEMMs, and the re-gather of the QKV and FC1
+// inputs under their weight-gradient GEMMs. An MoE layer's FFN collectives stay exposed.
+void overlap_sp_collectives(const hw::Device& d, const GemmCost& qkv, const GemmCost& proj, bool ffn, const GemmCost& fc1,
+                            const GemmCost& fc2, double ag, double rs, TpLayerCost& r) {
+  double f = exposed_under(d, ag, qkv.fwd) + exposed_under(d, rs, proj.fwd);
+  double b = exposed_under(d, ag, proj.dgrad) + exposed_under(d, rs, qkv.dgrad) + exposed_under(d, ag, qkv.wgrad);
+  if (ffn) {
+    f += exposed_under(d, ag, fc1.fwd) + exposed_under(d, rs, fc2.fwd);
+    b += exposed_under(d, ag, fc2.dgrad) + exposed_under(d, rs, fc1.dgrad) + exposed_under(d, ag, fc1.wgrad);
+  } else {
+    f += ag + rs;
+    b += 2 * ag + rs;
+  }
+  r.fwd_comm_s = r.recompute_comm_s = f;
+  r.bwd_comm_exposed_s = b;
+}
+
 // Megatron 1d: the code that validated against Korthikanti 2022 Table 4 (moved from layer_cost).
 TpLayerCost layer_1d(const model::ModelSpec& m, const hw::Cluster& c, const LayerShape& sh, const TpLayout&, const TpGroups& g,
                      bool ffn_linears) {
@@ -251,10 +278,11 @@ TpLayerCost layer_1d(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   r.fwd_s = qkv.fwd + proj.fwd;
   r.dgrad_s = qkv.dgrad + proj.dgrad;
   r.wgrad_s = qkv.wgrad + proj.wgrad;
+  GemmCost fc1, fc2;
   if (ffn_linears) {
     const double up_cols = static_cast<double>(m.ffn) * (m.gated() ? 2 : 1) / t;
-    const GemmCost fc1 = linear_gemms(d, T, up_cols, h, e, dt);
-    const GemmCost fc2 = linear_gemms(d, T, h, m.ffn / t, e, dt);
+    fc1 = linear_gemms(d, T, up_cols, h, e, dt);
+    fc2 = linear_gemms(d, T, h, m.ffn / t, e, dt);
     r.fwd_s += fc1.fwd + fc2.fwd;
     r.dgrad_s += fc1.dgrad + fc2.dgrad;
     r.wgrad_s += fc1.wgrad + fc2.wgrad;
@@ -274,6 +302,7 @@ TpLayerCost layer_1d(const model::ModelSpec& m, const hw::Cluster& c, const Laye
     r.tp_bytes = sh.sp ? 10 * act : 4 * act;
     r.recompute_comm_s = r.fwd_comm_s;
     r.recompute_tp_bytes = (sh.sp ? 4 : 2) * act;
+    if (sh.tp_overlap && sh.sp) overlap_sp_collectives(d, qkv, proj, ffn_linears, fc1, fc2, ag, rs, r);
   }
   return r;
 }

@@ -62,6 +62,9 @@ struct TpLayerCost {
   double fwd_s = 0, dgrad_s = 0, wgrad_s = 0;  // GEMM time of the four linears (dense FFN; MoE FFN excluded)
   double fwd_comm_s = 0, bwd_comm_s = 0;       // TP collectives (bwd may hide under wgrad)
   double recompute_comm_s = 0;                 // forward collectives again under full recompute
+  // LayerShape::tp_overlap: what of bwd_comm_s its paired GEMMs do not hide (< 0: not computed, the
+  // layer exposes bwd_comm_s under the weight gradients as without overlap).
+  double bwd_comm_exposed_s = -1;
   double tp_bytes = 0, recompute_tp_bytes = 0; // contract payload per microbatch
   double buffer_bytes = 0;                     // transient gather buffers (workspace)
 };

@@ -194,9 +194,11 @@ TEST(Validation, HoldoutRatchetAfterPendingRowsMoved) {
   EXPECT_EQ(found, 5);
   ASSERT_EQ(n_nemo, 12);
   ASSERT_EQ(n_mb, 15);
-  EXPECT_LE(h.mape_pct, 13.7);         // measured 13.67 %
-  EXPECT_LE(nemo / n_nemo, 12.6);      // measured 12.51 %
-  EXPECT_LE(mb / n_mb, 7.8);           // measured 7.76 %
+  // Later (2026-12-07, stop 27): A100 / V100 / generic values refitted on the whole fitting set and
+  // TP communication overlap on the stacks that run it: 11.74 %, nemo2407 12.13 %, mbridge 5.00 %.
+  EXPECT_LE(h.mape_pct, 11.8);         // measured 11.74 % (13.67 % when the rows moved)
+  EXPECT_LE(nemo / n_nemo, 12.2);      // measured 12.13 % (12.51 %)
+  EXPECT_LE(mb / n_mb, 5.1);           // measured 5.00 % (7.76 %)
 }
 
 // Every row of both runs files (docs/evidence.md) parses, is predicted

@@ -381,6 +381,7 @@ LayerTimingResult predict_layer(const LayerTimingSpec& l) {
   sh.flash = l.cluster.sw.flash_attention;
   sh.flash2 = l.cluster.sw.flash2_attention;
   sh.eager_elementwise = l.cluster.sw.eager_elementwise;
+  sh.tp_overlap = l.cluster.sw.caps.tp_comm_overlap && sh.sp && p.tp <= l.cluster.gpus_per_node;
   sh.act_passes_fwd = l.cluster.sw.activation_passes_fwd;
   sh.act_passes_bwd = l.cluster.sw.activation_passes_bwd;
   sh.rng_copy_s = strategies::rng_state_copy_s(l.cluster);

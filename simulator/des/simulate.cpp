@@ -1166,6 +1166,15 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
         cc.b_comm = layers * (c.device.eff.overlap_slowdown * hidden + lc.bwd_comm_critical_s - lc.cp_bwd_critical_s) +
                     (last ? hc.bwd_comm_exposed_s : 0);
         cc.cp_rs_delay = cc.b_comp - layers * lc.wgrad_s + layers * tp_bwd;
+        if (lc.tp_bwd_exposed_s >= 0) {
+          // TP overlap: the TP collectives hide under their own GEMMs (a fixed exposed duration, as the
+          // estimator's); only the CP reduce-scatter waits on the weight-gradient window.
+          const double cp_hidden = std::min(lc.cp_bwd_comm_s, lc.wgrad_s);
+          cc.b_comm = layers * (lc.tp_bwd_exposed_s + c.device.eff.overlap_slowdown * cp_hidden + lc.bwd_comm_critical_s -
+                                lc.cp_bwd_critical_s) +
+                      (last ? hc.bwd_comm_exposed_s : 0);
+          cc.cp_rs_delay = cc.b_comp - layers * lc.wgrad_s;
+        }
       }
       if (w.tp_flows) {
         // The layers' TP collectives run as flows: out of the durations; the backward ones (and the
