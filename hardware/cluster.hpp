@@ -69,6 +69,10 @@ struct Software {
   // device file gives one (Efficiency::flash2_attention; FA2 reaches 35 % of H100's peak, Shah et al. 2024).
   bool flash2_attention = false;
   bool dp_overlap = true;       // DP gradient reduction overlapped with backward (bucketed)
+  // ZeRO-1/2: the updated parameters' all-gather runs under the next step's first forward
+  // (Megatron-Core --overlap-param-gather; YAML `dp_param_gather_overlap`); false: it waits with the
+  // gradient reduce-scatter on the backward window.
+  bool dp_param_gather_overlap = false;
   double step_overhead_s = 0;   // fixed per-iteration host-side cost
   // Rank order, innermost first: tp, cp, then dp before pp (Megatron default) or pp before dp
   // (Llama 3 sec. 3.3.2: [TP, CP, PP, DP]). Decides which tier DP and PP groups span.

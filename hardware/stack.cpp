@@ -45,13 +45,15 @@ bool required_bool(const YamlMap& caps, const char* key) {
 void apply_software_block(const YamlMap& s, Software& sw) {
   s.check_keys({"attention", "dp_overlap", "step_overhead_ms", "rank_order", "chunk_cap_ratio", "chunk_warmup_ratio",
                 "chunk_host_ratio", "dp_collective_nics", "elementwise", "fsdp_unit", "grad_reduce_dtype",
-                "rng_state_bytes", "optimizer_bytes_per_param", "activation_passes_fwd", "activation_passes_bwd"});
+                "rng_state_bytes", "optimizer_bytes_per_param", "activation_passes_fwd", "activation_passes_bwd",
+                "dp_param_gather_overlap"});
   sw.pp_inside_dp = s.choice("rank_order", {"tp-cp-dp-pp", "tp-cp-pp-dp"}, sw.pp_inside_dp ? "tp-cp-pp-dp" : "tp-cp-dp-pp") == "tp-cp-pp-dp";
   const std::string attn = s.choice("attention", {"flash", "flash2", "unfused"},
                                     sw.flash_attention ? (sw.flash2_attention ? "flash2" : "flash") : "unfused");
   sw.flash_attention = attn != "unfused";
   sw.flash2_attention = attn == "flash2";
   sw.dp_overlap = s.boolean_or("dp_overlap", sw.dp_overlap);
+  sw.dp_param_gather_overlap = s.boolean_or("dp_param_gather_overlap", sw.dp_param_gather_overlap);
   sw.step_overhead_s = s.num_or("step_overhead_ms", sw.step_overhead_s * 1e3, Bound::non_negative) * 1e-3;
   sw.chunk_cap_ratio = s.num_or("chunk_cap_ratio", sw.chunk_cap_ratio, Bound::fraction);
   sw.chunk_warmup_ratio = s.num_or("chunk_warmup_ratio", sw.chunk_warmup_ratio, Bound::fraction);

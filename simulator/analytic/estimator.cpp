@@ -440,6 +440,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   hw::Group g_replica = hsdp ? hw::make_group(c_, p.dp / p.zero_shard, s_dp * p.zero_shard) : hw::Group{};
   g_shard.aggregate_nics = g_replica.aggregate_nics = c_.sw.dp_nics_aggregate;
   double z3_fwd = 0, z3_bwd = 0, z3_rs = 0;  // ZeRO-3, one microbatch: forward gathers, backward gathers + reduce-scatter
+  double dp_ag = 0;  // ZeRO-1/2: the updated parameters' all-gather (part of the DP time)
   // The data-parallel traffic of `P` parameters over group `g` of n ranks (time, payload bytes).
   auto dp_traffic = [&](double P, const hw::Group& g, double* time, double* bytes) {
     if (g.size <= 1 || P <= 0) return;
@@ -459,8 +460,9 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
       *time += static_cast<double>(m) * (ag + rs);
       *bytes += static_cast<double>(m) * (pb + gb);
     } else if (p.zero <= 2) {
-      *time += nu * (hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nu, g) +
-                     hw::collective_time(c_, hw::Coll::all_gather, pb / nu, g));
+      const double ag = nu * hw::collective_time(c_, hw::Coll::all_gather, pb / nu, g);
+      *time += nu * hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nu, g) + ag;
+      dp_ag += ag;
       *bytes += gb + pb;
     } else {
       // ZeRO-3 / FSDP (docs/zero3.md): every microbatch gathers the parameters before its forward
@@ -499,7 +501,18 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     // Bucketed reduction overlapped with backward (ZeRO 0-2): the last microbatch's backward is the
     // window (ZeRO-3 above: its prefetch decides the overlap).
     const double bwd_window = comp_max - (sl.first * (lc.fwd_s) + 0);
-    dp_exposed = std::max(0.0, dp_time - std::max(0.0, bwd_window));
+    // ZeRO-1/2: the reduce-scatters and the updated parameters' all-gather share the backward
+    // window. With the stack's dp_param_gather_overlap (Megatron-Core --overlap-param-gather) the
+    // gather runs bucket by bucket under the next step's first forward (a bucket's forward pre-hook
+    // waits for it) and only what that forward does not cover joins the reduce-scatters. (The shared
+    // window is optimistic where nothing overlaps the gather, which follows the optimizer step: the
+    // DES gathers under the first forward on every stack; docs/stacks.md.)
+    if (c_.sw.dp_param_gather_overlap && dp_ag > 0) {
+      const double fwd_window = stage_f[slowest == 0 ? 0 : slowest == p.pp - 1 ? 2 : 1];
+      dp_exposed = std::max(0.0, dp_time - dp_ag + std::max(0.0, dp_ag - fwd_window) - std::max(0.0, bwd_window));
+    } else {
+      dp_exposed = std::max(0.0, dp_time - std::max(0.0, bwd_window));
+    }
   }
   // Tied embeddings across pipeline ends: all-reduce of the word-embedding gradient (first <-> last stage).
   double emb_ar = 0;
