@@ -115,7 +115,8 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.flash = c_.sw.flash_attention;
   sh.flash2 = c_.sw.flash2_attention;
   sh.eager_elementwise = c_.sw.eager_elementwise;
-  sh.tp_overlap = c_.sw.caps.tp_comm_overlap && sh.sp && p.tp <= c_.gpus_per_node;  // userbuffers / async TP: NVLink peers
+  // Userbuffers / async TP need NVLink peers; the CPU executor's collectives block where issued.
+  sh.tp_overlap = c_.sw.caps.tp_comm_overlap && sh.sp && p.tp <= c_.gpus_per_node && !o_.executor_op_time;
   sh.act_passes_fwd = c_.sw.activation_passes_fwd;
   sh.act_passes_bwd = c_.sw.activation_passes_bwd;
   sh.rng_copy_s = rng_state_copy_s(c_);
