@@ -144,6 +144,12 @@ struct Software {
   // in configs/stacks/llm-foundry-fsdp.yaml).
   double activation_passes_fwd = 0;
   double activation_passes_bwd = 0;
+  // Bytes moved per logit element (b x s x vocab/tp) and microbatch by the stack's training metrics,
+  // computed on the forward's logits outside autograd after each microbatch's backward (0 = none).
+  // Composer + llm-foundry compute LanguageCrossEntropy and LanguagePerplexity every microbatch
+  // (composer/trainer/trainer.py v0.17.2 _train_microbatch -> _eval_train_metrics; the count is in
+  // configs/stacks/llm-foundry-fsdp.yaml).
+  double metric_logit_bytes = 0;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

@@ -247,6 +247,9 @@ PhaseCost head_cost(const model::ModelSpec& m, const hw::Cluster& c, const Layer
   const double ce_bytes = 3 * 4 * T * v_local;
   pc.fwd_s = d.stream_time(norm_bytes) + logits.fwd + d.stream_time(ce_bytes);
   pc.bwd_s = d.stream_time(1.5 * norm_bytes) + logits.dgrad + logits.wgrad + d.stream_time((4 + e) * T * v_local);
+  // The stack's training metrics over the logits, after the backward on the same stream
+  // (hw::Software::metric_logit_bytes; Composer's _eval_train_metrics, trainer.py v0.17.2).
+  pc.bwd_s += d.stream_time(sh.metric_logit_bytes * T * v_local);
   pc.wgrad_s = logits.wgrad;
   if (sh.tp > 1) {
     const double act = e * T * h;

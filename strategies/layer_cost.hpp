@@ -23,6 +23,7 @@ struct LayerShape {
   double rng_copy_s = 0;           // one synchronous CUDA RNG state copy (rng_state_copy_s; 0 = none)
   double act_passes_fwd = 0;       // hw::Software::activation_passes_fwd (extra b x s x h passes per layer)
   double act_passes_bwd = 0;       // hw::Software::activation_passes_bwd
+  double metric_logit_bytes = 0;   // hw::Software::metric_logit_bytes (training metrics over the logits)
   Recompute recompute = Recompute::none;
   Precision precision = Precision::bf16;
   TpMode tp_mode = TpMode::d1;

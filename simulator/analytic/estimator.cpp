@@ -117,6 +117,7 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.eager_elementwise = c_.sw.eager_elementwise;
   sh.act_passes_fwd = c_.sw.activation_passes_fwd;
   sh.act_passes_bwd = c_.sw.activation_passes_bwd;
+  sh.metric_logit_bytes = c_.sw.metric_logit_bytes;
   sh.rng_copy_s = rng_state_copy_s(c_);
   sh.recompute = p.recompute;
   sh.precision = p.precision;
