@@ -1,0 +1,83 @@
+// The stack input `metric_logit_bytes` (hw::Software; docs/accuracy-acc8.md): bytes moved per logit
+// element and microbatch by the stack's training metrics, computed on the forward's logits outside
+// autograd after each microbatch's backward, charged in strategies/layer_cost.cpp head_cost.
+// llm-foundry + Composer v0.17.2 compute LanguageCrossEntropy and LanguagePerplexity every microbatch
+// (composer/trainer/trainer.py _eval_train_metrics; llmfoundry/models/mpt/modeling_mpt.py @5e85bd62):
+// each an fp32 cast of the bf16 logits (2 + 4 B) and a log_softmax reading them three times and writing
+// once (3 x 4 + 4 B): 44 B per logit (configs/stacks/llm-foundry-fsdp.yaml).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/errors.hpp"
+#include "hardware/stack.hpp"
+#include "model/model.hpp"
+#include "simulator/analytic/estimator.hpp"
+#include "strategies/layer_cost.hpp"
+#include "strategies/tensor_nd.hpp"
+
+namespace {
+
+using namespace scaleplan;
+using namespace scaleplan::strategies;
+
+std::string stack_yaml(const std::string& line) {
+  return "name: t\nframework: f\nversion: v\ndate: '2024-01'\n"
+         "capabilities:\n  tensor_parallel: []\n  sequence_parallel: false\n  pipeline_schedules: []\n"
+         "  recompute: [none, full]\n  context_parallel: []\n  zero_stages: [0, 2, 3]\n  offload: [none]\n"
+         "  precisions: [bf16]\n  expert_parallel: false\n  tp_comm_overlap: false\n"
+         "efficiency:\n  attention: flash2\n" +
+         line;
+}
+
+TEST(MetricLogits, ParsedWithNoneAsTheDefault) {
+  EXPECT_EQ(hw::parse_stack(stack_yaml(""), "t.yaml").metric_logit_bytes, 0);
+  EXPECT_EQ(hw::parse_stack(stack_yaml("  metric_logit_bytes: 44\n"), "t.yaml").metric_logit_bytes, 44);
+  EXPECT_THROW(hw::parse_stack(stack_yaml("  metric_logit_bytes: -1\n"), "t.yaml"), ConfigError);
+  // The shipped values: two metrics x (cast 2 + 4 B, log_softmax 3 x 4 + 4 B) on both llm-foundry
+  // stacks (the attention kernel does not change the metrics); none on the stacks without them.
+  for (const char* n : {"llm-foundry-fsdp", "llm-foundry-fsdp-triton"})
+    EXPECT_EQ(hw::load_stack(n).metric_logit_bytes, 2 * ((2 + 4) + (3 * 4 + 4))) << n;
+  for (const char* n : {"megatron-core-2024", "torchtitan-fsdp2", "megatron-lm-2019", "deepspeed-zero", "unrestricted"})
+    EXPECT_EQ(hw::load_stack(n).metric_logit_bytes, 0) << n;
+}
+
+// MPT-1B (h 2048, vocab 50368, s 2048) at the H100 table's microbatch 12, bf16, on an H100.
+TEST(MetricLogits, ChargedOncePerMicrobatchInTheHeadsBackward) {
+  const model::ModelSpec m = model::load_model("mpt-1b");
+  const hw::Cluster c = hw::load_cluster("dgx-h100");
+  LayerShape sh;
+  sh.b = 12, sh.s = 2048, sh.s_kv = 2048, sh.tp = 1;
+  sh.flash = true, sh.flash2 = true;
+  sh.precision = Precision::bf16;
+  const hw::Group g = make_tp_groups(c, tp_layout(TpMode::d1, 1, 1)).all;
+  const PhaseCost base = head_cost(m, c, sh, g);
+  sh.metric_logit_bytes = 44;
+  const PhaseCost with = head_cost(m, c, sh, g);
+  const double logits = 12.0 * 2048 * 50368;  // 1.238e9 logit elements per microbatch
+  EXPECT_NEAR(with.bwd_s - base.bwd_s, c.device.stream_time(44 * logits), 1e-12);
+  // Hand: 44 x 1.238e9 B = 54.47 GB / (3350 GB/s x 0.85) + 4 us = 19.131 ms.
+  EXPECT_NEAR(1e3 * (with.bwd_s - base.bwd_s), 19.131, 0.001);
+  EXPECT_EQ(with.fwd_s, base.fwd_s);      // after the backward, not in the forward
+  EXPECT_EQ(with.wgrad_s, base.wgrad_s);  // not weight-gradient work: hides no TP collective
+  EXPECT_EQ(with.model_flops, base.model_flops);
+}
+
+// Through the estimator: the llm-foundry stack's step grows by m x the per-microbatch time.
+TEST(MetricLogits, EstimatorStepGrowsByMicrobatchesTimesThePass) {
+  const model::ModelSpec m = model::load_model("mpt-1b");
+  hw::Cluster c = hw::load_cluster("dgx-h100");
+  c.sw = hw::load_stack("llm-foundry-fsdp");
+  const strategies::Plan p =
+      strategies::resolve_plan(strategies::parse_plan("tp=1,pp=1,mbs=12,gbs=192,zero=2,recompute=none"), m, c, 8);  // 2 microbatches
+  ASSERT_EQ(p.microbatches(), 2);
+  const double with = analytic::Estimator(m, c).evaluate(p).time.step_s;
+  c.sw.metric_logit_bytes = 0;
+  const double without = analytic::Estimator(m, c).evaluate(p).time.step_s;
+  const double pass = c.device.stream_time(44 * 12.0 * 2048 * 50368);
+  EXPECT_GT(with - without, 0);
+  // The heads' backward also widens the FSDP overlap window a little, so allow 1 % of slack.
+  EXPECT_NEAR(with - without, 2 * pass, 0.01 * 2 * pass);
+}
+
+}  // namespace
