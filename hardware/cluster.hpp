@@ -150,6 +150,12 @@ struct Software {
   // (composer/trainer/trainer.py v0.17.2 _train_microbatch -> _eval_train_metrics; the count is in
   // configs/stacks/llm-foundry-fsdp.yaml).
   double metric_logit_bytes = 0;
+  // Full recompute stops once every tensor the backward needs is recomputed (torch.utils.checkpoint
+  // non-reentrant "early stop", the default since PyTorch 2.1: pytorch/pytorch#96866): a block whose
+  // last saved tensor is the MLP output projection's input skips that GEMM and the residual add after
+  // it (strategies/layer_cost.cpp). false = the whole forward is recomputed (reentrant checkpoint,
+  // Megatron's CheckpointFunction).
+  bool recompute_early_stop = false;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

@@ -187,9 +187,19 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
 
   pc.bwd_comm_exposed_s = exposed_under(d, pc.bwd_comm_s, pc.wgrad_s) + pc.bwd_comm_critical_s;
 
+  // Non-reentrant checkpoint with early stop (hw::Software::recompute_early_stop): the recompute ends when
+  // the last tensor the backward saved is recreated. Autograd saves a linear's input before running it, so
+  // in a dense block whose residual adds save nothing (no dropout mask) the last saved tensor is the MLP
+  // output projection's input: that GEMM and the bias + residual add after it are not rerun. With dropout
+  // the mask after the projection is saved last; MoE and grid-TP layers are left whole (not analysed).
+  const bool early_stop = sh.recompute_early_stop && !moe && !grid && !m.dropout;
+  const double fc2_fwd = early_stop ? linear_gemms(d, T, h, m.ffn / t, e, gemm_dtype(sh.precision)).fwd : 0;
+  const double skip_s = early_stop ? fc2_fwd + bdr_fwd : 0;
+  const double skip_flops = early_stop ? 2 * T * h * m.ffn / t : 0;
+
   switch (sh.recompute) {
     case Recompute::full:
-      pc.recompute_s = pc.fwd_s;
+      pc.recompute_s = pc.fwd_s - skip_s;
       pc.recompute_comm_s = pc.fwd_comm_s;
       pc.tp_bytes += tl.recompute_tp_bytes;  // the forward collectives again
       pc.cp_bytes += cp_recompute_bytes;
@@ -202,7 +212,7 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   pc.model_flops = 3 * (2 * T * (h * (h + 2.0 * m.kv_dim()) / t + h * h / t + (moe ? m.moe.top_k : 1) * m.mlp_matrices() * h * m.ffn / t)) +
                    3 * attn_flops_fwd;
   const double fwd_flops = pc.model_flops / 3;
-  pc.recompute_flops = sh.recompute == Recompute::full ? fwd_flops
+  pc.recompute_flops = sh.recompute == Recompute::full ? fwd_flops - skip_flops
                        : sh.recompute == Recompute::selective && !sh.flash ? attn_flops_fwd
                                                                            : 0;
   return pc;

@@ -24,6 +24,7 @@ struct LayerShape {
   double act_passes_fwd = 0;       // hw::Software::activation_passes_fwd (extra b x s x h passes per layer)
   double act_passes_bwd = 0;       // hw::Software::activation_passes_bwd
   double metric_logit_bytes = 0;   // hw::Software::metric_logit_bytes (training metrics over the logits)
+  bool recompute_early_stop = false;  // hw::Software::recompute_early_stop (non-reentrant checkpoint early stop)
   Recompute recompute = Recompute::none;
   Precision precision = Precision::bf16;
   TpMode tp_mode = TpMode::d1;

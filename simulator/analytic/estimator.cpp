@@ -118,6 +118,7 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.act_passes_fwd = c_.sw.activation_passes_fwd;
   sh.act_passes_bwd = c_.sw.activation_passes_bwd;
   sh.metric_logit_bytes = c_.sw.metric_logit_bytes;
+  sh.recompute_early_stop = c_.sw.recompute_early_stop;
   sh.rng_copy_s = rng_state_copy_s(c_);
   sh.recompute = p.recompute;
   sh.precision = p.precision;
@@ -164,7 +165,11 @@ LayerTable Estimator::prepare(const Plan& p) const {
   t.head_act = 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden;  // fp32 logits, final-norm input (one microbatch)
   // Recomputed FLOPs per sequence and layer: the whole forward under full recompute; the attention
   // scores (4 s^2 h) under selective recompute without flash attention.
-  t.recompute_flops_per_seq_layer = p.recompute == Recompute::full ? layer_fwd_flops_per_seq_
+  // Early-stopping recompute (Software::recompute_early_stop) skips part of the forward: the layer
+  // cost's own recomputed share of its forward FLOPs.
+  const double lc_fwd_flops = t.lc.model_flops / 3;
+  const double rc_share = lc_fwd_flops > 0 ? t.lc.recompute_flops / lc_fwd_flops : 1.0;
+  t.recompute_flops_per_seq_layer = p.recompute == Recompute::full ? layer_fwd_flops_per_seq_ * rc_share
                                     : p.recompute == Recompute::selective && !sh.flash
                                         ? 4.0 * m_.seq * static_cast<double>(m_.seq) * m_.hidden
                                         : 0;
