@@ -36,7 +36,7 @@ TEST(MetricLogits, ParsedWithNoneAsTheDefault) {
   EXPECT_THROW(hw::parse_stack(stack_yaml("  metric_logit_bytes: -1\n"), "t.yaml"), ConfigError);
   // The shipped values: two metrics x (cast 2 + 4 B, log_softmax 3 x 4 + 4 B) on both llm-foundry
   // stacks (the attention kernel does not change the metrics); none on the stacks without them.
-  for (const char* n : {"llm-foundry-fsdp", "llm-foundry-fsdp-triton"})
+  for (const char* n : {"llm-foundry-fsdp", "llm-foundry-fsdp-triton", "llm-foundry-fsdp-2023"})
     EXPECT_EQ(hw::load_stack(n).metric_logit_bytes, 2 * ((2 + 4) + (3 * 4 + 4))) << n;
   for (const char* n : {"megatron-core-2024", "torchtitan-fsdp2", "megatron-lm-2019", "deepspeed-zero", "unrestricted"})
     EXPECT_EQ(hw::load_stack(n).metric_logit_bytes, 0) << n;
