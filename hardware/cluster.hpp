@@ -156,6 +156,11 @@ struct Software {
   // it (strategies/layer_cost.cpp). false = the whole forward is recomputed (reentrant checkpoint,
   // Megatron's CheckpointFunction).
   bool recompute_early_stop = false;
+  // Scalar metric states synchronized over all ranks at the end of every step (0 = none), each with a
+  // barrier (an all-reduce of one element) and an all-gather of one element per rank: torchmetrics'
+  // Metric.compute -> _sync_dist -> gather_all_tensors (src/torchmetrics/utilities/distributed.py
+  // v1.0.3), which Composer calls for every train metric after every batch (strategies::metric_sync_s).
+  double metric_sync_states = 0;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

@@ -29,6 +29,15 @@ double rng_state_copy_s(const hw::Cluster& c) {
   return bytes / c.host.pcie_Bps + c.device.eff.kernel_overhead_s;
 }
 
+double metric_sync_s(const hw::Cluster& c, long long gpus) {
+  if (c.sw.metric_sync_states <= 0 || gpus <= 1) return 0;
+  // torchmetrics gather_all_tensors (v1.0.3): torch.distributed.barrier(group), then for a 0-dim state
+  // _simple_gather_all_tensors, one all_gather of the scalar (4 B per rank).
+  const hw::Group all = hw::make_group(c, static_cast<int>(gpus), 1);
+  return c.sw.metric_sync_states * (hw::collective_time(c, hw::Coll::all_reduce, 4, all) +
+                                    hw::collective_time(c, hw::Coll::all_gather, 4.0 * static_cast<double>(gpus), all));
+}
+
 hw::Dtype gemm_dtype(Precision p) { return compute_dtype(p); }
 hw::Dtype attention_dtype(Precision p) { return p == Precision::fp8 ? hw::Dtype::bf16 : compute_dtype(p); }
 

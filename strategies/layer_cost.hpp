@@ -39,6 +39,10 @@ struct LayerShape {
 // over the GPU's PCIe link, plus one kernel launch to refill the drained stream; 0 when the stack
 // keeps no device-side RNG state.
 double rng_state_copy_s(const hw::Cluster& c);
+// Time of the stack's end-of-step metric synchronization over all `gpus` ranks
+// (hw::Software::metric_sync_states): per state a barrier (one-element all-reduce) and a one-element
+// all-gather, each paying its ring / tree latency; 0 when the stack syncs none or on one GPU.
+double metric_sync_s(const hw::Cluster& c, long long gpus);
 
 hw::Dtype gemm_dtype(Precision p);
 hw::Dtype attention_dtype(Precision p);

@@ -4,12 +4,15 @@
 // llm-foundry + Composer v0.17.2 compute LanguageCrossEntropy and LanguagePerplexity every microbatch
 // (composer/trainer/trainer.py _eval_train_metrics; llmfoundry/models/mpt/modeling_mpt.py @5e85bd62):
 // each an fp32 cast of the bf16 logits (2 + 4 B) and a log_softmax reading them three times and writing
-// once (3 x 4 + 4 B): 44 B per logit (configs/stacks/llm-foundry-fsdp.yaml).
+// once (3 x 4 + 4 B): 44 B per logit (configs/stacks/llm-foundry-fsdp.yaml). And `metric_sync_states`: at
+// each step's end Composer computes the metrics, and torchmetrics syncs every state over all ranks with a
+// barrier and an all_gather (gather_all_tensors, v1.0.3): 2 metrics x 2 scalar states = 4 per step.
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "common/errors.hpp"
+#include "hardware/collectives.hpp"
 #include "hardware/stack.hpp"
 #include "model/model.hpp"
 #include "simulator/analytic/estimator.hpp"
@@ -78,6 +81,41 @@ TEST(MetricLogits, EstimatorStepGrowsByMicrobatchesTimesThePass) {
   EXPECT_GT(with - without, 0);
   // The heads' backward also widens the FSDP overlap window a little, so allow 1 % of slack.
   EXPECT_NEAR(with - without, 2 * pass, 0.01 * 2 * pass);
+}
+
+TEST(MetricSync, ParsedShippedAndTimedByHand) {
+  EXPECT_EQ(hw::parse_stack(stack_yaml(""), "t.yaml").metric_sync_states, 0);
+  EXPECT_EQ(hw::parse_stack(stack_yaml("  metric_sync_states: 4\n"), "t.yaml").metric_sync_states, 4);
+  EXPECT_THROW(hw::parse_stack(stack_yaml("  metric_sync_states: -1\n"), "t.yaml"), ConfigError);
+  for (const char* n : {"llm-foundry-fsdp", "llm-foundry-fsdp-triton", "llm-foundry-fsdp-2023"})
+    EXPECT_EQ(hw::load_stack(n).metric_sync_states, 2 * 2) << n;
+  EXPECT_EQ(hw::load_stack("megatron-core-2024").metric_sync_states, 0);
+  hw::Cluster c = hw::load_cluster("dgx-h100");  // 8 GPUs per node; NIC hop 5 us, NVLink hop 3 us
+  c.sw = hw::load_stack("llm-foundry-fsdp");
+  EXPECT_EQ(metric_sync_s(c, 1), 0);
+  // 512 GPUs (64 nodes): the barrier's one-element all-reduce takes NCCL's tree, 2 x (log2 64 x 5 us +
+  // 7 x 3 us) = 102 us; the scalar all_gather a ring, 511 x 5 us = 2.555 ms (its 2 KB are negligible).
+  EXPECT_NEAR(1e3 * metric_sync_s(c, 512), 4 * (0.102 + 2.555), 0.001);
+  // 128 GPUs (16 nodes): 2 x (4 x 5 + 21) us = 82 us and 127 x 5 us = 0.635 ms.
+  EXPECT_NEAR(1e3 * metric_sync_s(c, 128), 4 * (0.082 + 0.635), 0.001);
+  c.sw.metric_sync_states = 0;
+  EXPECT_EQ(metric_sync_s(c, 512), 0);
+}
+
+// The estimator and the DES add it to the step and to the exposed communication.
+TEST(MetricSync, EstimatorStepAndExposedCommunication) {
+  const model::ModelSpec m = model::load_model("mpt-1b");
+  hw::Cluster c = hw::load_cluster("dgx-h100");
+  c.sw = hw::load_stack("llm-foundry-fsdp");
+  const strategies::Plan p =
+      strategies::resolve_plan(strategies::parse_plan("tp=1,pp=1,mbs=12,gbs=1536,zero=2,recompute=none"), m, c, 128);
+  const strategies::StepReport with = analytic::Estimator(m, c).evaluate(p);
+  const double sync = metric_sync_s(c, 128);
+  c.sw.metric_sync_states = 0;
+  const strategies::StepReport without = analytic::Estimator(m, c).evaluate(p);
+  EXPECT_NEAR(with.time.step_s - without.time.step_s, sync, 1e-12);
+  EXPECT_NEAR(with.time.comm_exposed_s - without.time.comm_exposed_s, sync, 1e-12);
+  EXPECT_EQ(with.time.compute_s, without.time.compute_s);
 }
 
 }  // namespace

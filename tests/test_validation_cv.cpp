@@ -360,9 +360,10 @@ constexpr double kFitMapePct = 5.0, kFitMaxPct = 15.0, kCvMapePct = 8.0, kCvGrou
 // over the logits (stack metric_logit_bytes, acc8 branch, docs/accuracy-acc8.md): shipped 5.65 % (max 38.3 %),
 // refitted 4.75 %, cross-validated 7.69 %; after PyTorch's non-reentrant checkpoint early stop on the
 // llm-foundry stacks (recompute_early_stop) and dropout: false on the MPT rows (acc8): shipped 4.30 %
-// (max 38.3 %), refitted 4.19 %, cross-validated 6.23 %. These bounds are ratchets a little above the measured numbers (a change
+// (max 38.3 %), refitted 4.19 %, cross-validated 6.23 %; with torchmetrics' end-of-step sync of the four
+// metric states as well (metric_sync_states): shipped 4.20 %, refitted 4.10 %, cross-validated 6.02 %. These bounds are ratchets a little above the measured numbers (a change
 // that makes them worse fails); they are not the targets, which stay asserted where they hold.
-constexpr double kFitWholeMapePct = 4.5, kRefitWholeMapePct = 4.4, kCvWholeMapePct = 6.5;
+constexpr double kFitWholeMapePct = 4.4, kRefitWholeMapePct = 4.3, kCvWholeMapePct = 6.3;
 const std::set<std::string> kTargetGroups = {"sc21t1", "kor22", "llama3"};
 
 const validation::RunsFile& shared() {
@@ -441,12 +442,12 @@ TEST(CrossValidation, LeaveOneGroupOut) {
   int total = 0;
   for (const auto& g : cv.groups) total += g.runs;
   EXPECT_EQ(total, validation::validate(shared()).counted);
-  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 6.23 % (target 8 %: met since acc8)
+  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 6.02 % (target 8 %: met since acc8)
   // Per group: the target where it holds, else a ratchet at the measured value (acc2 / acc4 / acc5, 2026-12-07).
   const std::map<std::string, double> bound = {{"sc21t1", kCvGroupPct},       {"kor22", kCvGroupPct},
                                                {"sc21t2-zero3", kCvGroupPct},  // measured 5.62 % (was 14.25 %)
-                                               {"llama3", kCvGroupPct},        // measured 4.29 % (was 12.57 %, 6.91 %): target met
-                                               {"foundry-h100", kCvGroupPct},  // measured 3.96 % (was 12.61 %, 9.78 %, 8.77 %): target met
+                                               {"llama3", kCvGroupPct},        // measured 4.27 % (was 12.57 %, 6.91 %): target met
+                                               {"foundry-h100", kCvGroupPct},  // measured 3.57 % (was 12.61 %, 9.78 %, 8.77 %): target met
                                                {"megatron2019", 14.0}};     // measured 13.71 % (was 22.63 %): not met
   for (const auto& g : cv.groups) {
     if (g.runs < 3) continue;

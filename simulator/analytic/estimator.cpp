@@ -534,7 +534,9 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     const double k = static_cast<double>(p.gpus()) / c_.host.cores;
     t_pipe = shared_pipeline(p, m, k, t_pipe, st, stage_f, stage_b);
   }
-  const double step = t_pipe + dp_exposed + emb_ar + t_opt + t_loop + c_.sw.step_overhead_s;
+  // The stack's end-of-step metric synchronization over all ranks (Software::metric_sync_states).
+  const double t_msync = c_.sw.metric_sync_states > 0 ? metric_sync_s(c_, p.gpus()) : 0;
+  const double step = t_pipe + dp_exposed + emb_ar + t_opt + t_loop + c_.sw.step_overhead_s + t_msync;
 
   // Time breakdown (contract): compute = the slowest stage's compute for m microbatches + optimizer;
   // bubble = what the schedule adds beyond m x the slowest stage; comm = exposed collectives.
@@ -542,7 +544,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   r.time.compute_s = static_cast<double>(m) * comp_max + t_opt;
   r.time.optimizer_s = t_opt;
   r.time.bubble_s = std::max(0.0, t_pipe - static_cast<double>(m) * st.max_s);
-  r.time.comm_exposed_s = static_cast<double>(m) * comm_at_max + dp_exposed + emb_ar;
+  r.time.comm_exposed_s = static_cast<double>(m) * comm_at_max + dp_exposed + emb_ar + t_msync;
   r.time.offload_exposed_s = 0;
   r.time.host_s = t_loop + c_.sw.step_overhead_s;
   r.stages = st;
