@@ -148,6 +148,23 @@ struct Software {
   // in configs/stacks/llm-foundry-fsdp.yaml).
   double activation_passes_fwd = 0;
   double activation_passes_bwd = 0;
+  // Bytes moved per logit element (b x s x vocab/tp) and microbatch by the stack's training metrics,
+  // computed on the forward's logits outside autograd after each microbatch's backward (0 = none).
+  // Composer + llm-foundry compute LanguageCrossEntropy and LanguagePerplexity every microbatch
+  // (composer/trainer/trainer.py v0.17.2 _train_microbatch -> _eval_train_metrics; the count is in
+  // configs/stacks/llm-foundry-fsdp.yaml).
+  double metric_logit_bytes = 0;
+  // Full recompute stops once every tensor the backward needs is recomputed (torch.utils.checkpoint
+  // non-reentrant "early stop", the default since PyTorch 2.1: pytorch/pytorch#96866): a block whose
+  // last saved tensor is the MLP output projection's input skips that GEMM and the residual add after
+  // it (strategies/layer_cost.cpp). false = the whole forward is recomputed (reentrant checkpoint,
+  // Megatron's CheckpointFunction).
+  bool recompute_early_stop = false;
+  // Scalar metric states synchronized over all ranks at the end of every step (0 = none), each with a
+  // barrier (an all-reduce of one element) and an all-gather of one element per rank: torchmetrics'
+  // Metric.compute -> _sync_dist -> gather_all_tensors (src/torchmetrics/utilities/distributed.py
+  // v1.0.3), which Composer calls for every train metric after every batch (strategies::metric_sync_s).
+  double metric_sync_states = 0;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

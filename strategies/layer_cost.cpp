@@ -29,6 +29,15 @@ double rng_state_copy_s(const hw::Cluster& c) {
   return bytes / c.host.pcie_Bps + c.device.eff.kernel_overhead_s;
 }
 
+double metric_sync_s(const hw::Cluster& c, long long gpus) {
+  if (c.sw.metric_sync_states <= 0 || gpus <= 1) return 0;
+  // torchmetrics gather_all_tensors (v1.0.3): torch.distributed.barrier(group), then for a 0-dim state
+  // _simple_gather_all_tensors, one all_gather of the scalar (4 B per rank).
+  const hw::Group all = hw::make_group(c, static_cast<int>(gpus), 1);
+  return c.sw.metric_sync_states * (hw::collective_time(c, hw::Coll::all_reduce, 4, all) +
+                                    hw::collective_time(c, hw::Coll::all_gather, 4.0 * static_cast<double>(gpus), all));
+}
+
 hw::Dtype gemm_dtype(Precision p) { return compute_dtype(p); }
 hw::Dtype attention_dtype(Precision p) { return p == Precision::fp8 ? hw::Dtype::bf16 : compute_dtype(p); }
 
@@ -192,9 +201,19 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
                               ? tl.bwd_comm_exposed_s + exposed_under(d, pc.bwd_comm_s - tl.bwd_comm_s, pc.wgrad_s) + pc.bwd_comm_critical_s
                               : exposed_under(d, pc.bwd_comm_s, pc.wgrad_s) + pc.bwd_comm_critical_s;
 
+  // Non-reentrant checkpoint with early stop (hw::Software::recompute_early_stop): the recompute ends when
+  // the last tensor the backward saved is recreated. Autograd saves a linear's input before running it, so
+  // in a dense block whose residual adds save nothing (no dropout mask) the last saved tensor is the MLP
+  // output projection's input: that GEMM and the bias + residual add after it are not rerun. With dropout
+  // the mask after the projection is saved last; MoE and grid-TP layers are left whole (not analysed).
+  const bool early_stop = sh.recompute_early_stop && !moe && !grid && !m.dropout;
+  const double fc2_fwd = early_stop ? linear_gemms(d, T, h, m.ffn / t, e, gemm_dtype(sh.precision)).fwd : 0;
+  const double skip_s = early_stop ? fc2_fwd + bdr_fwd : 0;
+  const double skip_flops = early_stop ? 2 * T * h * m.ffn / t : 0;
+
   switch (sh.recompute) {
     case Recompute::full:
-      pc.recompute_s = pc.fwd_s;
+      pc.recompute_s = pc.fwd_s - skip_s;
       pc.recompute_comm_s = pc.fwd_comm_s;
       pc.tp_bytes += tl.recompute_tp_bytes;  // the forward collectives again
       pc.cp_bytes += cp_recompute_bytes;
@@ -207,7 +226,7 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   pc.model_flops = 3 * (2 * T * (h * (h + 2.0 * m.kv_dim()) / t + h * h / t + (moe ? m.moe.top_k : 1) * m.mlp_matrices() * h * m.ffn / t)) +
                    3 * attn_flops_fwd;
   const double fwd_flops = pc.model_flops / 3;
-  pc.recompute_flops = sh.recompute == Recompute::full ? fwd_flops
+  pc.recompute_flops = sh.recompute == Recompute::full ? fwd_flops - skip_flops
                        : sh.recompute == Recompute::selective && !sh.flash ? attn_flops_fwd
                                                                            : 0;
   return pc;
@@ -252,6 +271,9 @@ PhaseCost head_cost(const model::ModelSpec& m, const hw::Cluster& c, const Layer
   const double ce_bytes = 3 * 4 * T * v_local;
   pc.fwd_s = d.stream_time(norm_bytes) + logits.fwd + d.stream_time(ce_bytes);
   pc.bwd_s = d.stream_time(1.5 * norm_bytes) + logits.dgrad + logits.wgrad + d.stream_time((4 + e) * T * v_local);
+  // The stack's training metrics over the logits, after the backward on the same stream
+  // (hw::Software::metric_logit_bytes; Composer's _eval_train_metrics, trainer.py v0.17.2).
+  pc.bwd_s += d.stream_time(sh.metric_logit_bytes * T * v_local);
   pc.wgrad_s = logits.wgrad;
   if (sh.tp > 1) {
     const double act = e * T * h;

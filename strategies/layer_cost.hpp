@@ -27,6 +27,8 @@ struct LayerShape {
   double rng_copy_s = 0;           // one synchronous CUDA RNG state copy (rng_state_copy_s; 0 = none)
   double act_passes_fwd = 0;       // hw::Software::activation_passes_fwd (extra b x s x h passes per layer)
   double act_passes_bwd = 0;       // hw::Software::activation_passes_bwd
+  double metric_logit_bytes = 0;   // hw::Software::metric_logit_bytes (training metrics over the logits)
+  bool recompute_early_stop = false;  // hw::Software::recompute_early_stop (non-reentrant checkpoint early stop)
   Recompute recompute = Recompute::none;
   Precision precision = Precision::bf16;
   TpMode tp_mode = TpMode::d1;
@@ -41,6 +43,10 @@ struct LayerShape {
 // over the GPU's PCIe link, plus one kernel launch to refill the drained stream; 0 when the stack
 // keeps no device-side RNG state.
 double rng_state_copy_s(const hw::Cluster& c);
+// Time of the stack's end-of-step metric synchronization over all `gpus` ranks
+// (hw::Software::metric_sync_states): per state a barrier (one-element all-reduce) and a one-element
+// all-gather, each paying its ring / tree latency; 0 when the stack syncs none or on one GPU.
+double metric_sync_s(const hw::Cluster& c, long long gpus);
 
 hw::Dtype gemm_dtype(Precision p);
 hw::Dtype attention_dtype(Precision p);

@@ -359,9 +359,12 @@ constexpr double kFitMapePct = 5.0, kFitMaxPct = 15.0, kCvMapePct = 8.0, kCvGrou
 // (max 41.9 %), refitted 4.99 %, cross-validated 8.05 %; after shipping the A100 / V100 / generic values fitted
 // on the whole set and adding the rest of Shoeybi et al. 2019's scaling data (Figure 5's weak-scaling and
 // model+data points, Table 7's head counts: 60 runs, docs/accuracy.md): shipped 5.72 % (max 38.3 %),
-// refitted 4.88 %, cross-validated 7.61 % (the cv target now holds). These bounds are ratchets a little above the measured numbers (a change
+// refitted 4.88 %, cross-validated 7.61 %; with the acc8 branch's llm-foundry inputs (Composer's training
+// metrics over the logits and their end-of-step sync, PyTorch's non-reentrant checkpoint early stop, MPT
+// without dropout; docs/accuracy-acc8.md; 53 runs on that branch: shipped 4.20 %, refitted 4.10 %,
+// cross-validated 6.02 %) merged: see the measured values at the constants. These bounds are ratchets a little above the measured numbers (a change
 // that makes them worse fails); they are not the targets, which stay asserted where they hold.
-constexpr double kFitWholeMapePct = 5.9, kRefitWholeMapePct = kFitMapePct, kCvWholeMapePct = kCvMapePct;
+constexpr double kFitWholeMapePct = 4.3, kRefitWholeMapePct = 4.2, kCvWholeMapePct = 6.2;  // measured 4.19 / 4.12 / 6.05 % (60 runs, after the acc8 merge)
 const std::set<std::string> kTargetGroups = {"sc21t1", "kor22", "llama3"};
 
 const validation::RunsFile& shared() {
@@ -440,12 +443,12 @@ TEST(CrossValidation, LeaveOneGroupOut) {
   int total = 0;
   for (const auto& g : cv.groups) total += g.runs;
   EXPECT_EQ(total, validation::validate(shared()).counted);
-  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 7.61 % (target 8 %)
+  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 6.05 % (target 8 %)
   // Per group: the target where it holds, else a ratchet at the measured value (acc2 / acc4 / acc5, 2026-12-07).
   const std::map<std::string, double> bound = {{"sc21t1", kCvGroupPct},       {"kor22", kCvGroupPct},
                                                {"sc21t2-zero3", kCvGroupPct},  // measured 5.62 % (was 14.25 %)
-                                               {"llama3", kCvGroupPct},        // measured 6.91 % (was 12.57 %): target met
-                                               {"foundry-h100", kCvGroupPct},  // measured 8.77 % (was 12.61 %, 9.78 %): target met
+                                               {"llama3", kCvGroupPct},        // measured 4.27 % (was 12.57 %, 6.91 %): target met
+                                               {"foundry-h100", kCvGroupPct},  // measured 3.57 % (was 12.61 %, 9.78 %, 8.77 %): target met
                                                {"megatron2019", kCvGroupPct}};  // measured 9.53 % over 13 runs (13.70 % over the 6 before Figure 5 / Table 7)
   for (const auto& g : cv.groups) {
     if (g.runs < 3) continue;

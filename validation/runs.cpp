@@ -384,6 +384,7 @@ LayerTimingResult predict_layer(const LayerTimingSpec& l) {
   sh.tp_overlap = l.cluster.sw.caps.tp_comm_overlap && sh.sp && p.tp <= l.cluster.gpus_per_node;
   sh.act_passes_fwd = l.cluster.sw.activation_passes_fwd;
   sh.act_passes_bwd = l.cluster.sw.activation_passes_bwd;
+  sh.recompute_early_stop = l.cluster.sw.recompute_early_stop;
   sh.rng_copy_s = strategies::rng_state_copy_s(l.cluster);
   sh.recompute = p.recompute;
   sh.precision = p.precision;

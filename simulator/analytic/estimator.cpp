@@ -119,6 +119,8 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.tp_overlap = c_.sw.caps.tp_comm_overlap && sh.sp && p.tp <= c_.gpus_per_node && !o_.executor_op_time;
   sh.act_passes_fwd = c_.sw.activation_passes_fwd;
   sh.act_passes_bwd = c_.sw.activation_passes_bwd;
+  sh.metric_logit_bytes = c_.sw.metric_logit_bytes;
+  sh.recompute_early_stop = c_.sw.recompute_early_stop;
   sh.rng_copy_s = rng_state_copy_s(c_);
   sh.recompute = p.recompute;
   sh.precision = p.precision;
@@ -165,7 +167,11 @@ LayerTable Estimator::prepare(const Plan& p) const {
   t.head_act = 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden;  // fp32 logits, final-norm input (one microbatch)
   // Recomputed FLOPs per sequence and layer: the whole forward under full recompute; the attention
   // scores (4 s^2 h) under selective recompute without flash attention.
-  t.recompute_flops_per_seq_layer = p.recompute == Recompute::full ? layer_fwd_flops_per_seq_
+  // Early-stopping recompute (Software::recompute_early_stop) skips part of the forward: the layer
+  // cost's own recomputed share of its forward FLOPs.
+  const double lc_fwd_flops = t.lc.model_flops / 3;
+  const double rc_share = lc_fwd_flops > 0 ? t.lc.recompute_flops / lc_fwd_flops : 1.0;
+  t.recompute_flops_per_seq_layer = p.recompute == Recompute::full ? layer_fwd_flops_per_seq_ * rc_share
                                     : p.recompute == Recompute::selective && !sh.flash
                                         ? 4.0 * m_.seq * static_cast<double>(m_.seq) * m_.hidden
                                         : 0;
@@ -543,7 +549,9 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     const double k = static_cast<double>(p.gpus()) / c_.host.cores;
     t_pipe = shared_pipeline(p, m, k, t_pipe, st, stage_f, stage_b);
   }
-  const double step = t_pipe + dp_exposed + emb_ar + t_opt + t_loop + c_.sw.step_overhead_s;
+  // The stack's end-of-step metric synchronization over all ranks (Software::metric_sync_states).
+  const double t_msync = c_.sw.metric_sync_states > 0 ? metric_sync_s(c_, p.gpus()) : 0;
+  const double step = t_pipe + dp_exposed + emb_ar + t_opt + t_loop + c_.sw.step_overhead_s + t_msync;
 
   // Time breakdown (contract): compute = the slowest stage's compute for m microbatches + optimizer;
   // bubble = what the schedule adds beyond m x the slowest stage; comm = exposed collectives.
@@ -551,7 +559,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   r.time.compute_s = static_cast<double>(m) * comp_max + t_opt;
   r.time.optimizer_s = t_opt;
   r.time.bubble_s = std::max(0.0, t_pipe - static_cast<double>(m) * st.max_s);
-  r.time.comm_exposed_s = static_cast<double>(m) * comm_at_max + dp_exposed + emb_ar;
+  r.time.comm_exposed_s = static_cast<double>(m) * comm_at_max + dp_exposed + emb_ar + t_msync;
   r.time.offload_exposed_s = 0;
   r.time.host_s = t_loop + c_.sw.step_overhead_s;
   r.stages = st;

@@ -1514,13 +1514,15 @@ Core run_core(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p, co
   for (size_t id = 1; id < n; ++id)
     if (x->stats[id].end > x->stats[crit].end) crit = id;
   const RankStats& rs = x->stats[crit];
-  core.step_s = rs.end + c.sw.step_overhead_s;
+  // The stack's end-of-step metric synchronization (Software::metric_sync_states), as the estimator.
+  const double msync = strategies::metric_sync_s(c, p.gpus());
+  core.step_s = rs.end + c.sw.step_overhead_s + msync;
   core.compute_s = rs.compute + rs.recompute + rs.optimizer;
   core.optimizer_s = rs.optimizer;
   core.tp_s = rs.tp;
   core.dp_s = rs.dp;
   core.ep_s = rs.ep;
-  core.comm_s = rs.tp + rs.dp + rs.ep;
+  core.comm_s = rs.tp + rs.dp + rs.ep + msync;
   core.bubble_s = rs.idle;
   const double step = rs.end;
   const double k = w.reduction;
