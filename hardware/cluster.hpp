@@ -165,6 +165,15 @@ struct Software {
   // Metric.compute -> _sync_dist -> gather_all_tensors (src/torchmetrics/utilities/distributed.py
   // v1.0.3), which Composer calls for every train metric after every batch (strategies::metric_sync_s).
   double metric_sync_states = 0;
+  // Host (CPU) time per parameter tensor of the stack's per-tensor optimizer loops (YAML
+  // `optimizer_host_us_per_tensor`; default 0 = none): eager Python loops that dispatch one op after
+  // another on each tensor (the 2019 Megatron-LM fp16 path: fp16/fp16.py, fp16/loss_scaler.py,
+  // mpu/grads.py @a1d04b79; the count is in configs/stacks/megatron-lm-2019.yaml). The optimizer step
+  // takes the longer of this host time and the device's stream time (Estimator::optimizer_time).
+  double optimizer_host_s_per_tensor = 0;
+  // Parameter tensors per transformer layer in the stack's modules (YAML `param_tensors_per_layer`;
+  // read only with optimizer_host_us_per_tensor), e.g. 12 in 2019 Megatron-LM's GPT2ParallelTransformerLayer.
+  double param_tensors_per_layer = 0;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

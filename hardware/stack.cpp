@@ -46,7 +46,8 @@ void apply_software_block(const YamlMap& s, Software& sw) {
   s.check_keys({"attention", "dp_overlap", "step_overhead_ms", "rank_order", "chunk_cap_ratio", "chunk_warmup_ratio",
                 "chunk_host_ratio", "dp_collective_nics", "elementwise", "fsdp_unit", "grad_reduce_dtype",
                 "rng_state_bytes", "optimizer_bytes_per_param", "activation_passes_fwd", "activation_passes_bwd",
-                "dp_param_gather_overlap", "metric_logit_bytes", "recompute_early_stop", "metric_sync_states"});
+                "dp_param_gather_overlap", "metric_logit_bytes", "recompute_early_stop", "metric_sync_states",
+                "optimizer_host_us_per_tensor", "param_tensors_per_layer"});
   sw.pp_inside_dp = s.choice("rank_order", {"tp-cp-dp-pp", "tp-cp-pp-dp"}, sw.pp_inside_dp ? "tp-cp-pp-dp" : "tp-cp-dp-pp") == "tp-cp-pp-dp";
   const std::string attn = s.choice("attention", {"flash", "flash2", "unfused"},
                                     sw.flash_attention ? (sw.flash2_attention ? "flash2" : "flash") : "unfused");
@@ -66,9 +67,14 @@ void apply_software_block(const YamlMap& s, Software& sw) {
   sw.metric_logit_bytes = s.num_or("metric_logit_bytes", sw.metric_logit_bytes, Bound::non_negative);
   sw.recompute_early_stop = s.boolean_or("recompute_early_stop", sw.recompute_early_stop);
   sw.metric_sync_states = s.num_or("metric_sync_states", sw.metric_sync_states, Bound::non_negative);
+  sw.optimizer_host_s_per_tensor =
+      s.num_or("optimizer_host_us_per_tensor", sw.optimizer_host_s_per_tensor * 1e6, Bound::non_negative) * 1e-6;
+  sw.param_tensors_per_layer = s.num_or("param_tensors_per_layer", sw.param_tensors_per_layer, Bound::non_negative);
   sw.dp_nics_aggregate = s.choice("dp_collective_nics", {"per_gpu", "node"}, sw.dp_nics_aggregate ? "node" : "per_gpu") == "node";
   sw.fsdp_per_layer = s.choice("fsdp_unit", {"stage", "layer"}, sw.fsdp_per_layer ? "layer" : "stage") == "layer";
   sw.grad_reduce_bytes = s.choice("grad_reduce_dtype", {"param", "fp32"}, sw.grad_reduce_bytes == 4 ? "fp32" : "param") == "fp32" ? 4 : 0;
+  if (sw.optimizer_host_s_per_tensor > 0 && sw.param_tensors_per_layer <= 0)
+    s.fail("param_tensors_per_layer", "is required (> 0) with optimizer_host_us_per_tensor");
   if (sw.chunk_warmup_ratio > sw.chunk_cap_ratio)
     s.fail("chunk_warmup_ratio", "must be <= chunk_cap_ratio (warm-up cannot give chunks more of the GPU than steady state)");
 }

@@ -364,7 +364,7 @@ constexpr double kFitMapePct = 5.0, kFitMaxPct = 15.0, kCvMapePct = 8.0, kCvGrou
 // without dropout; docs/accuracy-acc8.md; 53 runs on that branch: shipped 4.20 %, refitted 4.10 %,
 // cross-validated 6.02 %) merged: see the measured values at the constants. These bounds are ratchets a little above the measured numbers (a change
 // that makes them worse fails); they are not the targets, which stay asserted where they hold.
-constexpr double kFitWholeMapePct = 4.3, kRefitWholeMapePct = 4.2, kCvWholeMapePct = 6.2;  // measured 4.19 / 4.12 / 6.05 % (60 runs, after the acc8 merge)
+constexpr double kFitWholeMapePct = 4.1, kRefitWholeMapePct = 4.0, kCvWholeMapePct = 6.0;  // measured 3.96 / 3.89 / 5.81 % (60 runs, acc8 and acc7 merged; 4.19 / 4.12 / 6.05 % with acc8 alone)
 const std::set<std::string> kTargetGroups = {"sc21t1", "kor22", "llama3"};
 
 const validation::RunsFile& shared() {
@@ -443,13 +443,13 @@ TEST(CrossValidation, LeaveOneGroupOut) {
   int total = 0;
   for (const auto& g : cv.groups) total += g.runs;
   EXPECT_EQ(total, validation::validate(shared()).counted);
-  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 6.05 % (target 8 %)
+  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 5.81 % (target 8 %)
   // Per group: the target where it holds, else a ratchet at the measured value (acc2 / acc4 / acc5, 2026-12-07).
   const std::map<std::string, double> bound = {{"sc21t1", kCvGroupPct},       {"kor22", kCvGroupPct},
                                                {"sc21t2-zero3", kCvGroupPct},  // measured 5.62 % (was 14.25 %)
                                                {"llama3", kCvGroupPct},        // measured 4.27 % (was 12.57 %, 6.91 %): target met
                                                {"foundry-h100", kCvGroupPct},  // measured 3.57 % (was 12.61 %, 9.78 %, 8.77 %): target met
-                                               {"megatron2019", kCvGroupPct}};  // measured 9.53 % over 13 runs (13.70 % over the 6 before Figure 5 / Table 7)
+                                               {"megatron2019", kCvGroupPct}};  // measured 8.42 % over 13 runs (9.53 % before acc7; 13.70 % over the 6 before Figure 5 / Table 7)
   for (const auto& g : cv.groups) {
     if (g.runs < 3) continue;
     const auto b = bound.find(g.group);

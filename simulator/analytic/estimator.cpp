@@ -60,6 +60,23 @@ double Estimator::params_on_stage(const Plan& p, int stage) const {
   return stage_params(p, stage, layer, word, stage_layers(p, m_.layers));
 }
 
+double Estimator::param_tensors_on_stage(const Plan& p, int stage, const StageLayers& sl) const {
+  const double per_layer = c_.sw.param_tensors_per_layer;
+  if (per_layer <= 0) return 0;
+  const bool first = stage == 0, last = stage == p.pp - 1;
+  double n = (first ? sl.first : last ? sl.last : sl.middle) * per_layer;
+  if (first) n += 1 + (m_.position == model::Position::learned ? 1 : 0);  // word (+ position) embedding
+  if (last) n += m_.norm_params_per_norm() + (!m_.tied_embeddings || p.pp > 1 ? 1 : 0);  // final norm, head
+  return n;
+}
+
+double Estimator::optimizer_time(double opt_params, double tensors) const {
+  const double gpu = c_.device.stream_time(optimizer_bytes_per_param() * opt_params);
+  // 2019 Megatron-LM (fp16/fp16.py, fp16/loss_scaler.py, mpu/grads.py @a1d04b79): Python loops over the
+  // parameter tensors, one eager op per call; the step lasts at least as long as the host issues them.
+  return std::max(gpu, tensors * c_.sw.optimizer_host_s_per_tensor);
+}
+
 double Estimator::stage_params(const Plan& p, int stage, double layer, double word, const StageLayers& sl) const {
   const bool first = stage == 0, last = stage == p.pp - 1;
   const double n = first ? sl.first : last ? sl.last : sl.middle;
@@ -529,7 +546,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   }
   // Optimizer step on this GPU's shard.
   const double opt_params = p.zero >= 1 ? (P_slow - P_exp) / p.shard_degree() + P_exp / (p.dp / p.ep) : P_slow;
-  double t_opt = dev.stream_time(optimizer_bytes_per_param() * opt_params);
+  double t_opt = optimizer_time(opt_params, param_tensors_on_stage(p, slowest, sl));
   double t_loop = 0;  // the executor's own per-step work outside the model (executor_op_time)
   if (o_.executor_op_time) {
     // One optimizer call per unit (nu kernels over the shard), and run_step's zero fill of every

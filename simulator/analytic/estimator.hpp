@@ -170,6 +170,16 @@ class Estimator {
     return c_.sw.optimizer_bytes_per_param > 0 && !o_.executor_op_time ? c_.sw.optimizer_bytes_per_param : o_.optimizer_bytes_per_param;
   }
 
+  // Parameter tensors one GPU of pipeline stage `stage` updates: hw::Software::param_tensors_per_layer
+  // per layer, the word (and learned position) embedding on the first stage, the final norm and an
+  // untied (or, at pp > 1, copied) LM head on the last. 0 where the stack states no per-layer count.
+  double param_tensors_on_stage(const strategies::Plan& p, int stage, const strategies::StageLayers& sl) const;
+  // Optimizer step of `opt_params` parameters in `tensors` tensors: the device's stream time of
+  // optimizer_bytes_per_param() per parameter, or, where longer, the stack's per-tensor host work
+  // (hw::Software::optimizer_host_s_per_tensor): eager loops whose launches cannot run ahead of a
+  // device that finishes each small tensor's kernels sooner than the host issues them.
+  double optimizer_time(double opt_params, double tensors) const;
+
   // Model FLOPs of one optimizer step for `gbs` sequences (Korthikanti 2022 eq. 7 for GPT).
   double model_flops_per_step(double gbs) const;
   // Parameters one GPU of pipeline stage `stage` holds before ZeRO sharding (all, and the MoE
