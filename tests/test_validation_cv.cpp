@@ -343,8 +343,8 @@ TEST(OutOfMemory, MarkedAndMapeReportedWithAndWithout) {
 // and <= 12 % for every group with >= 3 runs.
 constexpr double kFitMapePct = 5.0, kFitMaxPct = 15.0, kCvMapePct = 8.0, kCvGroupPct = 12.0;
 // TARGET NOT MET on the grown fitting set (60 runs; docs/accuracy.md): max |error| <= 15 %. The
-// megatron2019 tensor-parallel strong-scaling rows (1.2B on 4 and 8 V100s) lose 20-38 % more than the model
-// charges; the shipped values (A100 / V100 / generic refitted, H100 kept) give 5.72 %, the refit 4.88 %.
+// megatron2019 tensor-parallel strong-scaling rows (1.2B on 4 and 8 V100s) lose 16-28 % more than the model
+// charges (docs/accuracy-acc7.md: no sourced mechanism for the rest); shipped 3.96 %, refitted 3.89 %.
 // History:
 // Measured 2026-12-07 on main: shipped 15.33 % (max 86.3 %), refitted 12.12 %, cross-validated 19.13 %;
 // after the sourced V100 gemm_max (v100.gemm_max fitted, prior 0.664), the per-stack
