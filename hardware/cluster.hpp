@@ -68,6 +68,10 @@ struct Software {
   // The fused kernel is FlashAttention-2 (YAML `attention: flash2`): its own device efficiency where the
   // device file gives one (Efficiency::flash2_attention; FA2 reaches 35 % of H100's peak, Shah et al. 2024).
   bool flash2_attention = false;
+  // The fused kernel is llm-foundry's Triton FlashAttention (YAML `attention: flash_triton`,
+  // llmfoundry/models/layers/flash_attn_triton.py): timed as FlashAttention-2 (flash2_attention is set
+  // too) times the device's Efficiency::flash_triton_fwd/bwd_vs_flash2.
+  bool flash_triton = false;
   bool dp_overlap = true;       // DP gradient reduction overlapped with backward (bucketed)
   // ZeRO-1/2: the updated parameters' all-gather runs under the next step's first forward
   // (Megatron-Core --overlap-param-gather; YAML `dp_param_gather_overlap`); false: it waits with the

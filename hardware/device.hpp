@@ -45,6 +45,11 @@ struct Efficiency {
   // FlashAttention-2's fraction of peak where the device's file gives it apart (0: flash_attention), read
   // for a stack whose kernel is FlashAttention-2 (hw::Software::flash2_attention).
   double flash2_attention = 0;
+  // Time of the Triton FlashAttention kernel (llm-foundry attn_impl: triton; hw::Software::flash_triton)
+  // over FlashAttention-2's on this device, forward and backward (YAML `flash_triton_fwd_vs_flash2`,
+  // `flash_triton_bwd_vs_flash2`; 1 = as FA2, where no measurement is known).
+  double flash_triton_fwd_vs_flash2 = 1;
+  double flash_triton_bwd_vs_flash2 = 1;
   double kernel_overhead_s = 4e-6;
   double overlap_slowdown = 0.2;  // share of overlapped communication time still lost to compute
   // Bytes (read + written) per second of each KernelClass; 0: not measured (the streaming rate).

@@ -49,10 +49,11 @@ void apply_software_block(const YamlMap& s, Software& sw) {
                 "dp_param_gather_overlap", "metric_logit_bytes", "recompute_early_stop", "metric_sync_states",
                 "optimizer_host_us_per_tensor", "param_tensors_per_layer"});
   sw.pp_inside_dp = s.choice("rank_order", {"tp-cp-dp-pp", "tp-cp-pp-dp"}, sw.pp_inside_dp ? "tp-cp-pp-dp" : "tp-cp-dp-pp") == "tp-cp-pp-dp";
-  const std::string attn = s.choice("attention", {"flash", "flash2", "unfused"},
-                                    sw.flash_attention ? (sw.flash2_attention ? "flash2" : "flash") : "unfused");
+  const std::string attn = s.choice("attention", {"flash", "flash2", "flash_triton", "unfused"},
+                                    sw.flash_attention ? (sw.flash_triton ? "flash_triton" : sw.flash2_attention ? "flash2" : "flash") : "unfused");
   sw.flash_attention = attn != "unfused";
-  sw.flash2_attention = attn == "flash2";
+  sw.flash_triton = attn == "flash_triton";
+  sw.flash2_attention = attn == "flash2" || sw.flash_triton;  // the Triton kernel is timed against FA2's efficiency
   sw.dp_overlap = s.boolean_or("dp_overlap", sw.dp_overlap);
   sw.dp_param_gather_overlap = s.boolean_or("dp_param_gather_overlap", sw.dp_param_gather_overlap);
   sw.step_overhead_s = s.num_or("step_overhead_ms", sw.step_overhead_s * 1e3, Bound::non_negative) * 1e-3;

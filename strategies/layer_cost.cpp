@@ -113,6 +113,10 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
     // Fused kernel skips the masked (causal) half of the blocks: FlashAttention-2 sec. 3.1.
     attn_fwd = d.flash_time(0.5 * attn_flops_fwd, adt, sh.flash2);
     attn_bwd = d.flash_time(0.5 * 2.5 * attn_flops_fwd, adt, sh.flash2);  // bwd = 2.5x fwd FLOPs (recomputes S=QK^T)
+    if (sh.flash_triton) {  // llm-foundry's Triton kernel: FA2's time x the device's measured ratio
+      attn_fwd *= d.eff.flash_triton_fwd_vs_flash2;
+      attn_bwd *= d.eff.flash_triton_bwd_vs_flash2;
+    }
   } else {
     const double bh = bl * heads;
     const Gemm qk{sh.s, sh.s_kv, dh}, av{sh.s, dh, sh.s_kv};

@@ -19,6 +19,7 @@ struct LayerShape {
   bool sp = false;
   bool flash = false;
   bool flash2 = false;  // hw::Software::flash2_attention: the FlashAttention-2 kernel's device efficiency
+  bool flash_triton = false;  // hw::Software::flash_triton: FA2's time x the device's Triton-kernel ratios
   // The stack overlaps the sequence-parallel all-gathers / reduce-scatters with the GEMMs they feed or
   // follow (Capabilities::tp_comm_overlap: Transformer Engine userbuffers, torch async TP); set by the
   // estimator when sp is on and the TP group is inside a node (NVLink), as those implementations need.

@@ -197,8 +197,9 @@ TEST(Validation, HoldoutRatchetAfterPendingRowsMoved) {
   // Later (2026-12-07, stop 27): A100 / V100 / generic values refitted on the whole fitting set and
   // TP communication overlap on the stacks that run it: 11.74 %, nemo2407 12.13 %, mbridge 5.00 %;
   // with Megatron-Core's --overlap-param-gather: 11.40 %, mbridge 4.96 %; with the acc8 branch's llm-foundry
-  // inputs (A100 rows on llm-foundry-fsdp-2023, MPT without dropout): 10.55 %.
-  EXPECT_LE(h.mape_pct, 10.6);         // measured 10.55 % (13.67 % when the rows moved)
+  // inputs (A100 rows on llm-foundry-fsdp-2023, MPT without dropout): 10.55 %; with the A100 table's
+  // Triton attention kernel and its October 2023 rows on llm-foundry-fsdp-2023-10 (torch 2.1): 9.18 %.
+  EXPECT_LE(h.mape_pct, 9.2);          // measured 9.18 % (13.67 % when the rows moved)
   EXPECT_LE(nemo / n_nemo, 12.2);      // measured 12.13 % (12.51 %)
   EXPECT_LE(mb / n_mb, 5.1);           // measured 5.00 % (7.76 %)
 }

@@ -380,6 +380,7 @@ LayerTimingResult predict_layer(const LayerTimingSpec& l) {
   sh.sp = p.sp && p.tp > 1;
   sh.flash = l.cluster.sw.flash_attention;
   sh.flash2 = l.cluster.sw.flash2_attention;
+  sh.flash_triton = l.cluster.sw.flash_triton;
   sh.eager_elementwise = l.cluster.sw.eager_elementwise;
   sh.tp_overlap = l.cluster.sw.caps.tp_comm_overlap && sh.sp && p.tp <= l.cluster.gpus_per_node;
   sh.act_passes_fwd = l.cluster.sw.activation_passes_fwd;

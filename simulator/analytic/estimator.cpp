@@ -131,6 +131,7 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.sp = p.sp && p.tp > 1 && p.tp_mode == TpMode::d1;
   sh.flash = c_.sw.flash_attention;
   sh.flash2 = c_.sw.flash2_attention;
+  sh.flash_triton = c_.sw.flash_triton;
   sh.eager_elementwise = c_.sw.eager_elementwise;
   // Userbuffers / async TP need NVLink peers; the CPU executor's collectives block where issued.
   sh.tp_overlap = c_.sw.caps.tp_comm_overlap && sh.sp && p.tp <= c_.gpus_per_node && !o_.executor_op_time;
