@@ -12,29 +12,23 @@
 #include "model/model.hpp"
 #include "strategies/layer_cost.hpp"
 #include "strategies/tensor_nd.hpp"
+#include "stack_yaml_fsdp.hpp"
 
 namespace {
 
 using namespace scaleplan;
 using namespace scaleplan::strategies;
 
-std::string stack_yaml(const std::string& line) {
-  return "name: t\nframework: f\nversion: v\ndate: '2024-01'\n"
-         "capabilities:\n  tensor_parallel: []\n  sequence_parallel: false\n  pipeline_schedules: []\n"
-         "  recompute: [none, full]\n  context_parallel: []\n  zero_stages: [0, 2, 3]\n  offload: [none]\n"
-         "  precisions: [bf16]\n  expert_parallel: false\n  tp_comm_overlap: false\n"
-         "efficiency:\n  attention: flash2\n" +
-         line;
-}
+using test_support::stack_fsdp_yaml;
 
 TEST(ActivationPasses, ParsedWithNoneAsTheDefault) {
-  const hw::Software none = hw::parse_stack(stack_yaml(""), "t.yaml");
+  const hw::Software none = hw::parse_stack(stack_fsdp_yaml(""), "t.yaml");
   EXPECT_EQ(none.activation_passes_fwd, 0);
   EXPECT_EQ(none.activation_passes_bwd, 0);
-  const hw::Software s = hw::parse_stack(stack_yaml("  activation_passes_fwd: 9\n  activation_passes_bwd: 11\n"), "t.yaml");
+  const hw::Software s = hw::parse_stack(stack_fsdp_yaml("  activation_passes_fwd: 9\n  activation_passes_bwd: 11\n"), "t.yaml");
   EXPECT_EQ(s.activation_passes_fwd, 9);
   EXPECT_EQ(s.activation_passes_bwd, 11);
-  EXPECT_THROW(hw::parse_stack(stack_yaml("  activation_passes_fwd: -1\n"), "t.yaml"), ConfigError);
+  EXPECT_THROW(hw::parse_stack(stack_fsdp_yaml("  activation_passes_fwd: -1\n"), "t.yaml"), ConfigError);
   // The shipped values: attn_impl flash (unpad q, k, v: 3 x (read + write); pad: zeros + index_put,
   // 1 + 2) = 9 forward; pad's gather 2 + per q, k, v zeros + scatter_ 3 = 11 backward. The triton
   // variant (13B / 30B in sweep.py @5e85bd62) and every other stack: none.

@@ -18,25 +18,19 @@
 #include "simulator/analytic/estimator.hpp"
 #include "strategies/layer_cost.hpp"
 #include "strategies/tensor_nd.hpp"
+#include "stack_yaml_fsdp.hpp"
 
 namespace {
 
 using namespace scaleplan;
 using namespace scaleplan::strategies;
 
-std::string stack_yaml(const std::string& line) {
-  return "name: t\nframework: f\nversion: v\ndate: '2024-01'\n"
-         "capabilities:\n  tensor_parallel: []\n  sequence_parallel: false\n  pipeline_schedules: []\n"
-         "  recompute: [none, full]\n  context_parallel: []\n  zero_stages: [0, 2, 3]\n  offload: [none]\n"
-         "  precisions: [bf16]\n  expert_parallel: false\n  tp_comm_overlap: false\n"
-         "efficiency:\n  attention: flash2\n" +
-         line;
-}
+using test_support::stack_fsdp_yaml;
 
 TEST(MetricLogits, ParsedWithNoneAsTheDefault) {
-  EXPECT_EQ(hw::parse_stack(stack_yaml(""), "t.yaml").metric_logit_bytes, 0);
-  EXPECT_EQ(hw::parse_stack(stack_yaml("  metric_logit_bytes: 44\n"), "t.yaml").metric_logit_bytes, 44);
-  EXPECT_THROW(hw::parse_stack(stack_yaml("  metric_logit_bytes: -1\n"), "t.yaml"), ConfigError);
+  EXPECT_EQ(hw::parse_stack(stack_fsdp_yaml(""), "t.yaml").metric_logit_bytes, 0);
+  EXPECT_EQ(hw::parse_stack(stack_fsdp_yaml("  metric_logit_bytes: 44\n"), "t.yaml").metric_logit_bytes, 44);
+  EXPECT_THROW(hw::parse_stack(stack_fsdp_yaml("  metric_logit_bytes: -1\n"), "t.yaml"), ConfigError);
   // The shipped values: two metrics x (cast 2 + 4 B, log_softmax 3 x 4 + 4 B) on both llm-foundry
   // stacks (the attention kernel does not change the metrics); none on the stacks without them.
   for (const char* n : {"llm-foundry-fsdp", "llm-foundry-fsdp-triton", "llm-foundry-fsdp-2023"})
@@ -84,9 +78,9 @@ TEST(MetricLogits, EstimatorStepGrowsByMicrobatchesTimesThePass) {
 }
 
 TEST(MetricSync, ParsedShippedAndTimedByHand) {
-  EXPECT_EQ(hw::parse_stack(stack_yaml(""), "t.yaml").metric_sync_states, 0);
-  EXPECT_EQ(hw::parse_stack(stack_yaml("  metric_sync_states: 4\n"), "t.yaml").metric_sync_states, 4);
-  EXPECT_THROW(hw::parse_stack(stack_yaml("  metric_sync_states: -1\n"), "t.yaml"), ConfigError);
+  EXPECT_EQ(hw::parse_stack(stack_fsdp_yaml(""), "t.yaml").metric_sync_states, 0);
+  EXPECT_EQ(hw::parse_stack(stack_fsdp_yaml("  metric_sync_states: 4\n"), "t.yaml").metric_sync_states, 4);
+  EXPECT_THROW(hw::parse_stack(stack_fsdp_yaml("  metric_sync_states: -1\n"), "t.yaml"), ConfigError);
   for (const char* n : {"llm-foundry-fsdp", "llm-foundry-fsdp-triton", "llm-foundry-fsdp-2023"})
     EXPECT_EQ(hw::load_stack(n).metric_sync_states, 2 * 2) << n;
   EXPECT_EQ(hw::load_stack("megatron-core-2024").metric_sync_states, 0);

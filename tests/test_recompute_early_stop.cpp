@@ -16,25 +16,19 @@
 #include "simulator/analytic/estimator.hpp"
 #include "strategies/layer_cost.hpp"
 #include "strategies/tensor_nd.hpp"
+#include "stack_yaml_fsdp.hpp"
 
 namespace {
 
 using namespace scaleplan;
 using namespace scaleplan::strategies;
 
-std::string stack_yaml(const std::string& line) {
-  return "name: t\nframework: f\nversion: v\ndate: '2024-01'\n"
-         "capabilities:\n  tensor_parallel: []\n  sequence_parallel: false\n  pipeline_schedules: []\n"
-         "  recompute: [none, full]\n  context_parallel: []\n  zero_stages: [0, 2, 3]\n  offload: [none]\n"
-         "  precisions: [bf16]\n  expert_parallel: false\n  tp_comm_overlap: false\n"
-         "efficiency:\n  attention: flash2\n" +
-         line;
-}
+using test_support::stack_fsdp_yaml;
 
 TEST(RecomputeEarlyStop, ParsedWithTheWholeForwardAsTheDefault) {
-  EXPECT_FALSE(hw::parse_stack(stack_yaml(""), "t.yaml").recompute_early_stop);
-  EXPECT_TRUE(hw::parse_stack(stack_yaml("  recompute_early_stop: true\n"), "t.yaml").recompute_early_stop);
-  EXPECT_THROW(hw::parse_stack(stack_yaml("  recompute_early_stop: 3\n"), "t.yaml"), ConfigError);
+  EXPECT_FALSE(hw::parse_stack(stack_fsdp_yaml(""), "t.yaml").recompute_early_stop);
+  EXPECT_TRUE(hw::parse_stack(stack_fsdp_yaml("  recompute_early_stop: true\n"), "t.yaml").recompute_early_stop);
+  EXPECT_THROW(hw::parse_stack(stack_fsdp_yaml("  recompute_early_stop: 3\n"), "t.yaml"), ConfigError);
   for (const char* n : {"llm-foundry-fsdp", "llm-foundry-fsdp-triton"}) EXPECT_TRUE(hw::load_stack(n).recompute_early_stop) << n;
   // Megatron's CheckpointFunction is reentrant (the whole forward again); the others are not claimed.
   // llm-foundry-fsdp-2023 (the 2023 A100 tables, torch 1.13.1: no early stop yet).
