@@ -247,20 +247,14 @@ struct Lin {
 // the reduce-scatter after proj and after FC2. Backward (the mirror, Korthikanti 2022 sec. 4.2.2):
 // the all-gather of the output gradient before the proj and FC2 input-gradient GEMMs, the
 // reduce-scatter after the QKV and FC1 input-gradient GEMMs, and the re-gather of the QKV and FC1
-// inputs under their weight-gradient GEMMs. An MoE layer's FFN collectives stay exposed.
-void overlap_sp_collectives(const hw::Device& d, const GemmCost& qkv, const GemmCost& proj, bool ffn, const GemmCost& fc1,
+// inputs under their weight-gradient GEMMs. Dense layers only: an MoE layer's FFN GEMMs are the
+// experts' (strategies/expert), not paired here, so its collectives keep the non-overlapped model.
+void overlap_sp_collectives(const hw::Device& d, const GemmCost& qkv, const GemmCost& proj, const GemmCost& fc1,
                             const GemmCost& fc2, double ag, double rs, TpLayerCost& r) {
-  double f = exposed_under(d, ag, qkv.fwd) + exposed_under(d, rs, proj.fwd);
-  double b = exposed_under(d, ag, proj.dgrad) + exposed_under(d, rs, qkv.dgrad) + exposed_under(d, ag, qkv.wgrad);
-  if (ffn) {
-    f += exposed_under(d, ag, fc1.fwd) + exposed_under(d, rs, fc2.fwd);
-    b += exposed_under(d, ag, fc2.dgrad) + exposed_under(d, rs, fc1.dgrad) + exposed_under(d, ag, fc1.wgrad);
-  } else {
-    f += ag + rs;
-    b += 2 * ag + rs;
-  }
-  r.fwd_comm_s = r.recompute_comm_s = f;
-  r.bwd_comm_exposed_s = b;
+  r.fwd_comm_s = r.recompute_comm_s = exposed_under(d, ag, qkv.fwd) + exposed_under(d, rs, proj.fwd) +
+                                      exposed_under(d, ag, fc1.fwd) + exposed_under(d, rs, fc2.fwd);
+  r.bwd_comm_exposed_s = exposed_under(d, ag, proj.dgrad) + exposed_under(d, rs, qkv.dgrad) + exposed_under(d, ag, qkv.wgrad) +
+                         exposed_under(d, ag, fc2.dgrad) + exposed_under(d, rs, fc1.dgrad) + exposed_under(d, ag, fc1.wgrad);
 }
 
 // Megatron 1d: the code that validated against Korthikanti 2022 Table 4 (moved from layer_cost).
@@ -302,7 +296,7 @@ TpLayerCost layer_1d(const model::ModelSpec& m, const hw::Cluster& c, const Laye
     r.tp_bytes = sh.sp ? 10 * act : 4 * act;
     r.recompute_comm_s = r.fwd_comm_s;
     r.recompute_tp_bytes = (sh.sp ? 4 : 2) * act;
-    if (sh.tp_overlap && sh.sp) overlap_sp_collectives(d, qkv, proj, ffn_linears, fc1, fc2, ag, rs, r);
+    if (sh.tp_overlap && sh.sp && ffn_linears) overlap_sp_collectives(d, qkv, proj, fc1, fc2, ag, rs, r);
   }
   return r;
 }

@@ -114,4 +114,20 @@ TEST(TpOverlap, SimulatorAgreesWithTheEstimator) {
   EXPECT_NEAR(r.report.time.step_s, r.analytic_step_s, 0.05 * r.analytic_step_s);
 }
 
+// The overlap never makes a plan slower, dense or MoE (whose layers keep the non-overlapped model).
+TEST(TpOverlap, NeverSlowerThanWithoutIt) {
+  const hw::Cluster base = hw::load_cluster("dgx-h100");
+  for (const char* model : {"llama3-70b", "gpt3-175b", "mixtral-8x7b"})
+    for (const char* plan : {"tp=8,pp=1,sp=on,mbs=1,gbs=16,recompute=full", "tp=4,pp=2,sp=on,mbs=2,gbs=32",
+                             "tp=2,pp=1,sp=on,mbs=1,gbs=64,recompute=selective"}) {
+      const model::ModelSpec m = model::load_model(model);
+      hw::Cluster on = base, off = base;
+      on.sw = off.sw = hw::load_stack("megatron-core-2024");
+      off.sw.caps.tp_comm_overlap = false;
+      const Plan p = resolve_plan(parse_plan(plan), m, on, 64);
+      EXPECT_LE(analytic::Estimator(m, on).evaluate(p).time.step_s, analytic::Estimator(m, off).evaluate(p).time.step_s + 1e-12)
+          << model << " " << plan;
+    }
+}
+
 }  // namespace
