@@ -1,5 +1,6 @@
 #include "strategies/chunks.hpp"
 #include "strategies/pipeline.hpp"
+#include "strategies/expert.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -103,7 +104,10 @@ ChunkConfig search_chunk_configuration(const std::vector<double>& tensor_elems, 
 
 std::vector<double> stage_tensors(const model::ModelSpec& m, int tp, int ep, double layers, bool first, bool last, bool pp_gt1) {
   const double h = static_cast<double>(m.hidden), t = tp > 0 ? tp : 1, e = ep > 0 ? ep : 1;
-  const double kv = static_cast<double>(m.kv_dim()), ffn = static_cast<double>(m.ffn), V = static_cast<double>(m.vocab);
+  const double kv = static_cast<double>(m.kv_dim()), q = static_cast<double>(m.q_dim()), V = static_cast<double>(m.vocab);
+  // FFN width of one MLP unit: the dense FFN, or one routed expert (strategies/expert expert_width).
+  const double ffn = m.moe.enabled() ? expert_width(m) : static_cast<double>(m.ffn);
+  const double shared = shared_experts_width(m);
   const double norm = m.norm_params_per_norm() * h;  // weight (+ bias), one tensor per norm for packing
   std::vector<double> out;
   if (first) {
@@ -114,9 +118,9 @@ std::vector<double> stage_tensors(const model::ModelSpec& m, int tp, int ep, dou
   const double experts = m.moe.enabled() ? m.moe.experts / e : 1;
   for (int l = 0; l < L; ++l) {
     out.push_back(norm);
-    out.push_back(h * (h + 2 * kv) / t);  // QKV weight (column parallel)
-    if (m.bias) out.push_back((h + 2 * kv) / t);
-    out.push_back(h * h / t);  // attention output (row parallel)
+    out.push_back(h * (q + 2 * kv) / t);  // QKV weight (column parallel)
+    if (m.bias) out.push_back((q + 2 * kv) / t);
+    out.push_back(q * h / t);  // attention output (row parallel)
     if (m.bias) out.push_back(h);
     out.push_back(norm);
     if (m.moe.enabled()) out.push_back(h * m.moe.experts);  // router
@@ -128,6 +132,7 @@ std::vector<double> stage_tensors(const model::ModelSpec& m, int tp, int ep, dou
       out.push_back(ffn * h / t);  // FC2
       if (m.bias) out.push_back(h);
     }
+    for (int k = 0; shared > 0 && k < m.mlp_matrices(); ++k) out.push_back(h * shared / t);  // shared experts' FC1 (gate), FC2
   }
   if (last) {
     out.push_back(norm);

@@ -30,6 +30,13 @@ struct MoeCost {
 // expert: T k cf tokens in total, in E/ep expert GEMMs (a grouped GEMM).
 MoeCost moe_cost(const model::ModelSpec& m, const hw::Device& d, const LayerShape& sh);
 
+// Fine-grained MoE widths (model/model.hpp MoeSpec; DeepSeekMoE, arXiv 2401.06066 sec. 3; Qwen3-MoE,
+// Megatron-Core moe_ffn_hidden_size / moe_shared_expert_intermediate_size): one routed expert's
+// intermediate size (expert_ffn, or ffn as in Mixtral/GShard), and the shared experts' total
+// intermediate size, which Megatron-Core's SharedExpertMLP runs as one dense MLP over every token.
+double expert_width(const model::ModelSpec& m);
+double shared_experts_width(const model::ModelSpec& m);
+
 // Throws PlanError naming "ep" for an invalid expert-parallel degree.
 void check_expert_parallel(const Plan& p, const model::ModelSpec& m);
 

@@ -57,7 +57,6 @@ double exposed_under(const hw::Device& d, double comm_s, double compute_s) {
 }
 
 double layer_forward_flops(const model::ModelSpec& m, double s) {
-  const double h = m.hidden;
   // 2 FLOPs per weight per token for every projection a token passes through: the attention matrices
   // (h x h, 2 h x kv, h x h for MHA/GQA; MLA's down/up projections, DeepSeek-V2 eqs. 9-18; h x heads*head_dim
   // when head_dim is explicit) and the MLP it uses: one dense FFN, or top_k routed experts of expert_ffn
@@ -66,7 +65,12 @@ double layer_forward_flops(const model::ModelSpec& m, double s) {
   const double mlp = m.moe.enabled() ? m.moe.top_k * m.expert_mlp_params() + m.moe.shared_experts * m.shared_expert_mlp_params()
                                      : m.mlp_weight_params();
   const double gemm = 2 * s * (m.attn_weight_params() + mlp);
-  const double attn = 4 * s * s * h;  // QK^T and AV, full (non-causal) count: Megatron / Korthikanti convention
+  // QK^T and AV, full (non-causal) count: Megatron / Korthikanti convention, 2 s^2 per head and unit of the
+  // query-key and the value head dims: 4 s^2 h for MHA/GQA with head_dim = h / heads (q_dim otherwise; MLA:
+  // qk_nope + qk_rope and v_head_dim, DeepSeek-V2 eqs. 9-18).
+  const double qk = m.mla.enabled() ? static_cast<double>(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) : m.head_dim();
+  const double vd = m.mla.enabled() ? static_cast<double>(m.mla.v_head_dim) : m.head_dim();
+  const double attn = 2 * s * s * static_cast<double>(m.heads) * (qk + vd);
   return gemm + attn;
 }
 
@@ -143,7 +147,9 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   const double bdr_bytes = (3 * e + drop) * T * h * rep;              // read 2, write 1 (+ mask)
   // One fused kernel per activation (Megatron bias_gelu fusion; squared ReLU under jit_fuser, activations.py).
   const double act_in = m.gated() ? 2 : 1;
-  const double act_bytes = experts * (act_in + 1) * e * T * m.ffn / t;  // read input(s), write output
+  // MoE: the routed copies at the expert width plus the shared experts over every token (strategies/expert).
+  const double act_width = moe ? experts * expert_width(m) + shared_experts_width(m) : static_cast<double>(m.ffn);
+  const double act_bytes = (act_in + 1) * e * T * act_width / t;  // read input(s), write output
   const double rope_bytes = m.position == model::Position::rope ? 2 * e * T * (h + m.kv_dim()) / t : 0;
   // Eager bias + dropout + residual (2019 Megatron-LM: RowParallelLinear adds its bias after the
   // all-reduce, then nn.Dropout, then `hidden_states + attention_output`): three kernels moving
@@ -227,8 +233,11 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   }
 
   // Model FLOPs per rank: the layer's FLOPs (Korthikanti eq. 7 terms, top_k experts) / P.
-  pc.model_flops = 3 * (2 * T * (h * (h + 2.0 * m.kv_dim()) / t + h * h / t + (moe ? m.moe.top_k : 1) * m.mlp_matrices() * h * m.ffn / t)) +
-                   3 * attn_flops_fwd;
+  // Attention matrices h (q_dim + 2 kv) + q_dim h (ModelSpec::attn_weight_params); the MLP the token uses:
+  // top_k routed experts plus the shared experts, or the dense FFN (layer_forward_flops).
+  const double mlp_params = moe ? m.moe.top_k * m.expert_mlp_params() + m.moe.shared_experts * m.shared_expert_mlp_params()
+                                : m.mlp_weight_params();
+  pc.model_flops = 3 * (2 * T * (m.attn_weight_params() + mlp_params) / t) + 3 * attn_flops_fwd;
   const double fwd_flops = pc.model_flops / 3;
   pc.recompute_flops = sh.recompute == Recompute::full ? fwd_flops - skip_flops
                        : sh.recompute == Recompute::selective && !sh.flash ? attn_flops_fwd

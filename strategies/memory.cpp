@@ -1,5 +1,7 @@
 #include "strategies/memory.hpp"
 
+#include "strategies/expert.hpp"
+
 namespace scaleplan::strategies {
 
 Recipe recipe_zero_paper(Precision p) {
@@ -24,24 +26,28 @@ double layer_activation_bytes(const model::ModelSpec& m, const ActShape& a) {
   const double rep = a.sp ? 1.0 / t : 1.0;  // tensors outside the TP region: split only with SP
   if (a.recompute == Recompute::full) return e * sbh * rep;  // the layer input (2sbh in 16-bit)
   const double kv_frac = static_cast<double>(m.kv_dim()) / m.hidden;
+  const double q_frac = static_cast<double>(m.q_dim()) / m.hidden;  // 1 unless head_dim is decoupled
   const double drop = m.dropout ? 1.0 : 0.0;  // 1-byte dropout masks
-  const double ffn_frac = static_cast<double>(m.ffn) / m.hidden;
+
   // MoE: every token goes to top_k experts, padded to the capacity factor (GShard sec. 2.2); the
   // experts keep their permuted inputs (the FC1 input, k cf copies) and the router keeps its fp32
   // probabilities (T x E) for backward.
   const bool moe = m.moe.enabled();
   const double experts_active = moe ? m.moe.top_k * m.moe.capacity_factor : 1;
+  // FC1-output width per token: the routed copies at the expert width plus the shared experts (strategies/expert).
+  const double ffn_frac = (moe ? experts_active * expert_width(m) + shared_experts_width(m) : static_cast<double>(m.ffn)) / m.hidden;
+  const double shared_in = shared_experts_width(m) > 0 ? 1 : 0;  // the shared experts' FC1 input (unpermuted)
   double bytes = 0;
   // Outside the TP region (Korthikanti's "10 sbh"): two norm inputs, QKV input, FC1 input, two dropout masks.
-  bytes += (2 * e /*norm inputs*/ + eg /*QKV input*/ + eg * experts_active /*FC1 input*/ + 2 * drop /*masks*/) * sbh * rep;
+  bytes += (2 * e /*norm inputs*/ + eg /*QKV input*/ + eg * (experts_active + shared_in) /*FC1 input*/ + 2 * drop /*masks*/) * sbh * rep;
   if (moe) bytes += 4.0 * a.s * a.b * m.moe.experts * rep;  // router probabilities (fp32)
   // Inside the TP region: Q, K, V, the projection input, the MLP activation input and the FC2 input.
-  bytes += e * sbh * (1 + 2 * kv_frac) / t;  // Q, K, V
-  bytes += eg * sbh / t;                     // projection input (attention context)
+  bytes += e * sbh * (q_frac + 2 * kv_frac) / t;  // Q, K, V
+  bytes += eg * sbh * q_frac / t;                 // projection input (attention context)
   // Ungated activations keep one FC1-output tensor for backward: GeLU its input; squared ReLU (Megatron-Core
   // activations.py, jit_fuser(torch.pow(F.relu(x), 2))) one tensor of the same size. Gated: gate and up.
   const double act_in = m.gated() ? 2 : 1;
-  bytes += experts_active * sbh * ffn_frac * (e * act_in + eg) / t;  // activation input(s) + FC2 input
+  bytes += sbh * ffn_frac * (e * act_in + eg) / t;  // activation input(s) + FC2 input
   // Attention core: the s x s_kv scores (softmax output, dropout mask, dropout output) per head;
   // selective recompute drops them, flash attention never stores them (it keeps a fp32 logsumexp).
   const double heads_local = static_cast<double>(m.heads) / t;

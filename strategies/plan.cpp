@@ -274,10 +274,11 @@ long long checked_product(const char* key, const char* what, long long a, long l
 }  // namespace
 
 Plan resolve_plan(Plan p, const model::ModelSpec& m, const hw::Cluster& c, long long gpus) {
-  // MLA and DeepSeekMoE shapes (model/model.hpp: mla, moe.expert_ffn/shared_experts/first_dense_layers) are costed
-  // by `serve` (simulator/serve) only; the training layer costs assume MHA/GQA and one FFN width (issue 20).
-  if (m.mla.enabled() || m.moe.expert_ffn > 0 || m.moe.shared_experts > 0 || m.moe.first_dense_layers > 0)
-    throw PlanError("model", m.name + " uses MLA or DeepSeekMoE layers, which the training estimator does not model yet (`serve` does)");
+  // MLA and dense-first MoE stacks (model/model.hpp: mla, moe.first_dense_layers) are costed by `serve`
+  // (simulator/serve) only: the training layer costs assume MHA/GQA and one layer kind. Fine-grained and
+  // shared experts (moe.expert_ffn, shared_experts) are costed (strategies/expert).
+  if (m.mla.enabled() || m.moe.first_dense_layers > 0)
+    throw PlanError("model", m.name + " uses MLA or dense-first MoE layers, which the training estimator does not model yet (`serve` does)");
   if (gpus > limits::kMaxGpus)
     throw PlanError("dp", "--gpus " + std::to_string(gpus) + " is outside " + limits::range_str(1, limits::kMaxGpus));
   const long long inner = checked_product("tp", "tp*pp*cp", checked_product("tp", "tp*pp", p.tp, p.pp, limits::kMaxGpus), p.cp,

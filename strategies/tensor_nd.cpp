@@ -267,8 +267,10 @@ TpLayerCost layer_1d(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   const double T = sh.b * sh.s;
   const double h = m.hidden;
   TpLayerCost r;
-  const GemmCost qkv = linear_gemms(d, T, (h + 2.0 * m.kv_dim()) / t, h, e, dt);
-  const GemmCost proj = linear_gemms(d, T, h, h / t, e, dt);
+  // Q is heads x head_dim wide (q_dim; = h unless the model decouples head_dim, e.g. Qwen3, Gemma 2).
+  const double q = static_cast<double>(m.q_dim());
+  const GemmCost qkv = linear_gemms(d, T, (q + 2.0 * m.kv_dim()) / t, h, e, dt);
+  const GemmCost proj = linear_gemms(d, T, h, q / t, e, dt);
   r.fwd_s = qkv.fwd + proj.fwd;
   r.dgrad_s = qkv.dgrad + proj.dgrad;
   r.wgrad_s = qkv.wgrad + proj.wgrad;

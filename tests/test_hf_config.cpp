@@ -177,7 +177,9 @@ TEST(HfImport, LayerFlopsUseExpertWidthAndMla) {
   const model::ModelSpec v3 = load("deepseek-v3.json");
   EXPECT_EQ(v3.attn_weight_params(), 187107328.0);
   const double s = 4096;
-  const double expected = 2 * s * (187107328.0 + 396361728.0) + 4 * s * s * 7168;
+  // Attention core: 2 s^2 per head and unit of the query-key (qk_nope 128 + qk_rope 64) and value (128)
+  // head dims, 128 heads (DeepSeek-V2 eqs. 9-18); not 4 s^2 h, which holds only when head dims are h / heads.
+  const double expected = 2 * s * (187107328.0 + 396361728.0) + 2 * s * s * 128 * (192 + 128);
   EXPECT_NEAR(strategies::layer_forward_flops(v3, s), expected, expected * 1e-12);
   // Mixtral (expert_ffn = intermediate_size): 2 s (h (h + 2 kv) + h^2 + 2 x 3 h f) + 4 s^2 h, as before.
   const model::ModelSpec mix = load("mixtral-8x7b-v0.1.json");
@@ -262,8 +264,9 @@ TEST(HfImport, EstimatorAcceptsEveryFileItModels) {
     m.seq = 2048;
     const int tp = m.heads % 8 == 0 && (m.kv_heads % 8 == 0 || m.mla.enabled()) ? 8 : 1;
     const strategies::Plan plan = strategies::parse_plan("tp=" + std::to_string(tp) + ",mbs=1,gbs=64");
-    if (m.mla.enabled() || m.moe.expert_ffn > 0 || m.moe.shared_experts > 0 || m.moe.first_dense_layers > 0) {
-      // DeepSeek-V2/V3 (MLA, DeepSeekMoE): the training estimator refuses them by key (`serve` costs them).
+    if (m.mla.enabled() || m.moe.first_dense_layers > 0) {
+      // DeepSeek-V2/V3 (MLA, dense first layers): the training estimator refuses them by key (`serve` costs
+      // them); fine-grained and shared experts (Qwen1.5-MoE) are costed (strategies/expert).
       EXPECT_THROW(strategies::resolve_plan(plan, m, c, 8), PlanError) << e.path();
       continue;
     }

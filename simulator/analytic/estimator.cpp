@@ -8,6 +8,7 @@
 #include "hardware/collectives.hpp"
 #include "simulator/analytic/executor_ops.hpp"
 #include "strategies/chunks.hpp"
+#include "strategies/expert.hpp"
 #include "strategies/layer_cost.hpp"
 #include "strategies/offload.hpp"
 #include "strategies/pipeline.hpp"
@@ -25,9 +26,15 @@ Estimator::Estimator(model::ModelSpec m, hw::Cluster c, EstimatorOptions o)
   const double col_bias = m_.bias ? (h + 2 * kv) + static_cast<double>(m_.ffn) * (m_.mlp_matrices() - 1) : 0;
   const double row_bias = m_.bias ? 2 * h : 0;  // attention output bias and FC2 bias
   const double experts = m_.moe.enabled() ? m_.moe.experts : 1;
-  const double mlp_w = m_.mlp_weight_params() + (m_.bias ? static_cast<double>(m_.ffn) * (m_.mlp_matrices() - 1) : 0);
-  layer_split_params_ = m_.attn_weight_params() + (m_.bias ? (h + 2 * kv) : 0) + (m_.moe.enabled() ? 0 : mlp_w);
-  layer_expert_params_ = m_.moe.enabled() ? experts * mlp_w : 0;
+  const double col_b = m_.bias ? m_.mlp_matrices() - 1 : 0;  // FC1 (and gate) bias elements per unit of width
+  const double mlp_w = m_.mlp_weight_params() + col_b * static_cast<double>(m_.ffn);
+  // MoE: the routed experts split over ep (and tp); the shared experts are a dense TP-split MLP
+  // (strategies/expert: expert_width, shared_experts_width).
+  const double expert_w = m_.expert_mlp_params() + col_b * expert_width(m_);
+  const double shared_w = m_.moe.shared_experts * m_.shared_expert_mlp_params() + col_b * shared_experts_width(m_);
+  layer_split_params_ = m_.attn_weight_params() + (m_.bias ? (static_cast<double>(m_.q_dim()) + 2 * kv) : 0) +
+                        (m_.moe.enabled() ? shared_w : mlp_w);
+  layer_expert_params_ = m_.moe.enabled() ? experts * expert_w : 0;
   layer_replicated_params_ = m_.norm_params() + row_bias + m_.router_params();
   (void)col_bias;
   layer_fwd_flops_per_seq_ = layer_forward_flops(m_, static_cast<double>(m_.seq));
