@@ -175,8 +175,8 @@ TEST(Validation, HoldoutMegatronFamilyWithinBounds) {
 TEST(Validation, HoldoutRatchetAfterPendingRowsMoved) {
   const validation::ValidationSummary h =
       validation::validate(validation::load_runs(SCALEPLAN_SOURCE_DIR "/validation/holdout_runs.yaml"));
-  EXPECT_EQ(h.runs.size(), 68u);
-  EXPECT_EQ(h.counted, 68);
+  EXPECT_EQ(h.runs.size(), 69u);
+  EXPECT_EQ(h.counted, 69);
   const std::set<std::string> moved = {"nemo2407-nemotron-8b-64gpu-fp8", "nemo2407-nemotron-22b-64gpu-fp8",
                                        "nemo2407-nemotron-340b-128gpu-fp8", "mbridge2511-llama3-8b-8gpu-b200-fp8",
                                        "mbridge2511-llama31-405b-128gpu-b200-fp8"};
@@ -193,15 +193,19 @@ TEST(Validation, HoldoutRatchetAfterPendingRowsMoved) {
   }
   EXPECT_EQ(found, 5);
   ASSERT_EQ(n_nemo, 12);
-  ASSERT_EQ(n_mb, 15);
+  ASSERT_EQ(n_mb, 16);
   // Later (2026-12-07, stop 27): A100 / V100 / generic values refitted on the whole fitting set and
   // TP communication overlap on the stacks that run it: 11.74 %, nemo2407 12.13 %, mbridge 5.00 %;
   // with Megatron-Core's --overlap-param-gather: 11.40 %, mbridge 4.96 %; with the acc8 branch's llm-foundry
   // inputs (A100 rows on llm-foundry-fsdp-2023, MPT without dropout): 10.55 %; with the A100 table's
   // Triton attention kernel and its October 2023 rows on llm-foundry-fsdp-2023-10 (torch 2.1): 9.18 %.
-  EXPECT_LE(h.mape_pct, 9.2);          // measured 9.18 % (13.67 % when the rows moved)
+  // Stop 28: the GPT-NeoX-20B row on its own 2022 stack (no FlashAttention, no dropout): 8.95 %. Then the
+  // first MoE training row, Qwen3-30B-A3B (mbridge, moved from pending once fine-grained experts were costed),
+  // held out whatever its error: -67.2 % (the MoE layer's dispatcher / grouped-GEMM host costs are not
+  // charged, docs/accuracy.md), so 69 rows at 9.79 % and mbridge 8.85 % over 16.
+  EXPECT_LE(h.mape_pct, 9.8);          // measured 9.79 % (13.67 % when the five rows moved)
   EXPECT_LE(nemo / n_nemo, 12.2);      // measured 12.13 % (12.51 %)
-  EXPECT_LE(mb / n_mb, 5.1);           // measured 5.00 % (7.76 %)
+  EXPECT_LE(mb / n_mb, 8.9);           // measured 8.85 % over 16 (4.96 % over the 15 dense rows; 7.76 %)
 }
 
 // Every row of both runs files (docs/evidence.md) parses, is predicted
