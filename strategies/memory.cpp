@@ -15,6 +15,35 @@ Recipe with_fp8_weights(Recipe r) {
   return r;
 }
 
+Recipe recipe_apex_distributed_adam(double state_bytes, double grad_sync_bytes) {
+  const double model_bytes = 2;  // bf16 working weights (megatron_amp_O2)
+  // Master copy: none at the model's dtype; the low 16 bits (int16) of an fp32 master over bf16; else a copy.
+  const double master = state_bytes == model_bytes ? 0 : state_bytes == 4 ? 2 : state_bytes;
+  return {"apex-distributed-adam", model_bytes, grad_sync_bytes, 0, 2 * state_bytes + master, false, false};
+}
+
+const Recipe* recipe_named(std::string_view name) {
+  static const Recipe kNamed[] = {
+      recipe_zero_paper(Precision::bf16),
+      recipe_megatron(),
+      recipe_deepspeed(),
+      recipe_apex_distributed_adam(4, 4),  // NeMo default optim dtype fp32; grad_sync_dtype = dtype
+      [] {  // optim dtype fp32, grad_sync_dtype bf16 (NeMo-Framework-Launcher 24.07 examples/training/*/h100/*_fp8*.sh)
+        Recipe r = recipe_apex_distributed_adam(4, 2);
+        r.name = "apex-distributed-adam-bf16-grads";
+        return r;
+      }(),
+      [] {
+        Recipe r = recipe_apex_distributed_adam(2, 2);
+        r.name = "apex-distributed-adam-bf16";
+        return r;
+      }(),
+  };
+  for (const Recipe& r : kNamed)
+    if (name == r.name) return &r;
+  return nullptr;
+}
+
 double layer_activation_bytes_no_recompute(const model::ModelSpec& m, ActShape a) {
   a.recompute = Recompute::none;
   return layer_activation_bytes(m, a);

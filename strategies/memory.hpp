@@ -1,6 +1,8 @@
 #pragma once
 // Memory per GPU: model states under ZeRO (bytes per parameter per recipe) and activation bytes
 // per transformer layer (Korthikanti et al. 2022, generalised to GQA, SwiGLU, no-dropout, flash).
+#include <string_view>
+
 #include "model/model.hpp"
 #include "strategies/plan.hpp"
 
@@ -31,6 +33,20 @@ Recipe recipe_deepspeed();
 // GEMMs take only the TN layout, so TE caches both for forward and dgrad): +2 B/param on `params`,
 // derived locally from the working weights (not part of the data-parallel all-gathers).
 Recipe with_fp8_weights(Recipe r);
+// NVIDIA Apex DistributedFusedAdam as NeMo 1.x / 24.07 sets it up (optim `name: distributed_fused_adam`;
+// NeMo nemo/collections/nlp/models/language_modeling/megatron_base_model.py setup_optimization, r2.0.0rc1;
+// apex/contrib/optimizers/distributed_fused_adam.py, Jul 2024): 16-bit params (param_sync_dtype = the
+// model dtype), one full contiguous gradient buffer "dtype=grad_sync_dtype" (_init_grad_buffer), and per
+// DP shard exp_avg + exp_avg_sq "dtype=self.dtype" plus the master copy: none when the optimizer dtype
+// equals the model dtype ("store_params = False"), int16 remainders when an fp32 optimizer runs a bf16
+// model ("store_param_remainders = True"). state_bytes / grad_sync_bytes: the `dtype` /
+// `grad_sync_dtype` sizes (Apex default: grad_sync_dtype "same as dtype").
+Recipe recipe_apex_distributed_adam(double state_bytes, double grad_sync_bytes);
+// The model-state layouts a run's configuration can name (validation rows' strategy `optimizer:`):
+// "zero-paper", "megatron", "deepspeed", "apex-distributed-adam" (NeMo's default optim dtype fp32),
+// "apex-distributed-adam-bf16-grads" (optim dtype fp32, grad_sync_dtype bf16), "apex-distributed-adam-bf16"
+// (optim dtype bf16, grad_sync_dtype bf16). nullptr: unknown name.
+const Recipe* recipe_named(std::string_view name);
 
 struct ModelStates {
   double params = 0, grads = 0, optimizer = 0;

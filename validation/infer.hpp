@@ -26,6 +26,8 @@ struct RowStrategy {
   std::optional<bool> sp;
   std::optional<std::string> precision;  // fp32 | fp16 | bf16 | fp8 | mixed16
   strategies::CpAlgo cp_algo = strategies::CpAlgo::ring;
+  // The model-state layout the run's optimizer config gives (strategies::recipe_named); null: the estimator's.
+  std::optional<std::string> optimizer;
 };
 
 // What the row's training stack can do: the one place capabilities enter inference. Until a

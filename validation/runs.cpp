@@ -47,7 +47,7 @@ constexpr std::initializer_list<const char*> kLayerTimingKeys = {"id", "source",
 constexpr std::initializer_list<const char*> kHardwareKeys = {"gpu", "gpus", "gpus_per_node", "inter_node", "intra_node", "system"};
 constexpr std::initializer_list<const char*> kStrategyKeys = {"tp", "pp", "cp", "dp", "vpp", "microbatch", "global_batch",
                                                               "recompute", "sequence_parallel", "zero_stage", "cp_algo",
-                                                              "precision", "ep"};
+                                                              "precision", "ep", "optimizer"};
 constexpr std::initializer_list<const char*> kResultKeys = {"iteration_time_s", "tflops_per_gpu", "mfu", "hfu", "percent_of_peak",
                                                             "flops_counting", "tokens_per_s"};
 
@@ -96,6 +96,11 @@ RowStrategy read_strategy(const std::optional<YamlMap>& sm) {
   }
   if (!s.is_null("sequence_parallel")) st.sp = s.boolean_or("sequence_parallel", false);
   if (!s.is_null("precision")) st.precision = s.choice("precision", {"fp32", "fp16", "bf16", "fp8", "mixed16"});
+  if (!s.is_null("optimizer")) {
+    st.optimizer = s.str("optimizer");
+    if (!strategies::recipe_named(*st.optimizer))
+      s.fail("optimizer", "unknown model-state layout (zero-paper, megatron, deepspeed, apex-distributed-adam, apex-distributed-adam-bf16-grads, apex-distributed-adam-bf16)");
+  }
   // cp_algo (optional; default ring): how the run's context parallelism exchanged K/V.
   const std::string ca = s.str_or("cp_algo", "ring");
   try {
@@ -321,7 +326,9 @@ RunResult predict_run(const RunSpec& r) {
     out.refused = r.refused;
     return out;
   }
-  analytic::Estimator est(r.model, r.cluster);
+  analytic::EstimatorOptions opts;
+  if (r.given.optimizer) opts.recipe_override = *strategies::recipe_named(*r.given.optimizer);
+  analytic::Estimator est(r.model, r.cluster, opts);
   strategies::StepReport rep;
   try {
     rep = r.search ? searched_report(r, est) : best_report(r, est);

@@ -46,6 +46,7 @@ Estimator::Estimator(model::ModelSpec m, hw::Cluster c, EstimatorOptions o)
                  : o_.recipe == EstimatorOptions::RecipeKind::megatron ? recipe_megatron()
                  : o_.recipe == EstimatorOptions::RecipeKind::deepspeed ? recipe_deepspeed()
                                                                         : recipe_zero_paper(pr);
+    if (pr != Precision::fp32 && o_.recipe_override) rec = *o_.recipe_override;
     if (pr == Precision::fp8) rec = with_fp8_weights(rec);
     if (o_.optimizer_state_bytes_per_param > 0) rec.optimizer_bytes = o_.optimizer_state_bytes_per_param;
     recipes_[static_cast<int>(pr)] = rec;

@@ -2,6 +2,8 @@
 // The analytic estimator: a closed-form StepReport for (model, cluster, plan) in microseconds.
 // Construct once per (model, cluster); evaluate() does arithmetic only (no allocation) so the
 // search can call it millions of times per second.
+#include <optional>
+
 #include "hardware/cluster.hpp"
 #include "model/model.hpp"
 #include "hardware/collectives.hpp"
@@ -17,6 +19,9 @@ namespace scaleplan::analytic {
 struct EstimatorOptions {
   // Model-state recipe when precision is 16-bit (fp32 plans always use 4+4+8).
   enum class RecipeKind { zero_paper, megatron, deepspeed } recipe = RecipeKind::zero_paper;
+  // The model-state layout the run's configuration names (strategies::recipe_named; validation rows'
+  // strategy `optimizer:`): replaces `recipe` for 16-bit and fp8 plans (fp8 still adds its weight copies).
+  std::optional<strategies::Recipe> recipe_override;
   // Fixed per-GPU reserve outside the caching allocator: CUDA context, cuBLAS workspace, NCCL
   // channel buffers (~0.5 GiB context + ~0.5 GiB NCCL/cuBLAS on A100/H100, measured with nvidia-smi).
   double reserved_bytes = 1.0 * 1024 * 1024 * 1024;
