@@ -73,6 +73,7 @@ struct ChunkCost {
   // plus the root unit on the first and last chunk), else one for the whole chunk.
   int fsdp_units = 1;
   bool tp_recompute = false;
+  double wcast_s = 0;  // FP8 weight cast of the chunk's layers, once per step (PhaseCost::fp8_weight_cast_s)
   double bwd_overlap_delay = 0;  // backward compute before the weight-gradient window
   // The reduce-scatter queues behind the TP backward collectives on the communication stream and
   // hides under the weight-gradient GEMMs, as the estimator's exposed_under(tp + cp, wgrad) has it:
@@ -903,6 +904,7 @@ void rank_main(Sim* xp, int id) {
       }
       if (sharded && dp_on) gather_params("ag F" + std::to_string(mb), ch);
       if (w.cp_flows) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag F", mb, ch);
+      if (mb == 0 && cc.wcast_s > 0) lane.add(SpanKind::compute, cc.wcast_s, "fp8 weight cast", mb, ch, &rs.compute);
       lane.add(SpanKind::compute, cc.f_comp, "F", mb, ch, &rs.compute);
       lane.add(SpanKind::comm, cc.f_comm, "tp F", mb, ch, &rs.tp);
       tp_fwd(cc.tp_layers, "tp flows F", mb, ch);
@@ -1141,6 +1143,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
       const auto& hc = tab.hc;
       cc.f_comp = layers * lc.fwd_s + (first ? ec.fwd_s : 0) + (last ? hc.fwd_s : 0);
       cc.f_comm = layers * lc.fwd_comm_s + (first ? ec.fwd_comm_s : 0) + (last ? hc.fwd_comm_s : 0);
+      cc.wcast_s = layers * lc.fp8_weight_cast_s;
       cc.r_comp = layers * lc.recompute_s;
       cc.r_comm = layers * lc.recompute_comm_s;
       cc.b_comp = layers * lc.bwd_s + (first ? ec.bwd_s : 0) + (last ? hc.bwd_s : 0);
