@@ -174,3 +174,36 @@ TEST(Fp8Cast, EstimatorWeightCastOncePerStep) {
 }
 
 }  // namespace
+
+namespace {
+
+// fp8 with sequence parallelism: TE all-gathers fp8 tensors (the LayerNormLinear inputs, forward and
+// the backward re-gather, and the row-parallel output gradients), 1 B per element; the reduce-scatters
+// stay bf16. Per layer and microbatch: 6 all-gathers of T h and 4 reduce-scatters of 2 T h bytes.
+TEST(Fp8Cast, SequenceParallelGathersFp8) {
+  using namespace scaleplan;
+  using namespace scaleplan::strategies;
+  const model::ModelSpec m = model::load_model("llama2-70b");
+  const hw::Cluster c = hw::load_cluster("dgx-h100");
+  LayerShape sh;
+  sh.b = 1, sh.s = 4096, sh.s_kv = 4096, sh.tp = 4, sh.sp = true, sh.flash = true;
+  const auto g = make_tp_groups(c, tp_layout(TpMode::d1, 4, 1));
+  auto tl = [&](Precision p) {
+    sh.precision = p;
+    return tp_model(TpMode::d1).layer(m, c, sh, tp_layout(TpMode::d1, 4, 1), g, true);
+  };
+  const TpLayerCost f8 = tl(Precision::fp8), b16 = tl(Precision::bf16);
+  const double Th = 4096.0 * 8192;
+  EXPECT_DOUBLE_EQ(b16.tp_bytes, 10 * 2 * Th);
+  EXPECT_DOUBLE_EQ(f8.tp_bytes, 6 * Th + 4 * 2 * Th);
+  EXPECT_DOUBLE_EQ(f8.recompute_tp_bytes, 2 * Th + 2 * 2 * Th);
+  const double ag8 = hw::collective_time(c, hw::Coll::all_gather, Th, g.all);
+  const double ag16 = hw::collective_time(c, hw::Coll::all_gather, 2 * Th, g.all);
+  // Without TP overlap the forward pays 2 all-gathers + 2 reduce-scatters.
+  EXPECT_NEAR(b16.fwd_comm_s - f8.fwd_comm_s, 2 * (ag16 - ag8), 1e-12);
+  // Without SP the all-reduces carry bf16 in both.
+  sh.sp = false;
+  EXPECT_DOUBLE_EQ(tl(Precision::fp8).tp_bytes, tl(Precision::bf16).tp_bytes);
+}
+
+}  // namespace
