@@ -57,8 +57,9 @@ Fp8CastBytes fp8_layer_cast_bytes(const model::ModelSpec& m, const LayerShape& s
   auto column = [&](double k, double n, bool fused) { return Fp8Linear{T, k, n, local, T, fused, sh.sp, 1}; };
   // Row-parallel (projection, FC2): input local (T x k/t), output gradient gathered under SP.
   auto row = [&](double k, double n) { return Fp8Linear{T, k, n, T, local, false, sh.sp, 1}; };
-  r += fp8_cast_bytes(column(h, (h + 2.0 * m.kv_dim()) / t, norm_fused), e);
-  r += fp8_cast_bytes(row(h / t, h), e);
+  const double q = static_cast<double>(m.q_dim());  // Q width, heads x head_dim (= h unless head_dim is decoupled)
+  r += fp8_cast_bytes(column(h, (q + 2.0 * m.kv_dim()) / t, norm_fused), e);
+  r += fp8_cast_bytes(row(q / t, h), e);
   const double up = static_cast<double>(m.ffn) * (m.gated() ? 2 : 1) / t;
   if (!m.moe.enabled()) {
     r += fp8_cast_bytes(column(h, up, norm_fused), e);
