@@ -178,6 +178,14 @@ struct Software {
   // Parameter tensors per transformer layer in the stack's modules (YAML `param_tensors_per_layer`;
   // read only with optimizer_host_us_per_tensor), e.g. 12 in 2019 Megatron-LM's GPT2ParallelTransformerLayer.
   double param_tensors_per_layer = 0;
+  // FP8 through Transformer Engine (docs/accuracy-acc9.md, strategies/fp8_cast.hpp). The norm before
+  // QKV and FC1 is TE's LayerNormLinear, whose norm kernel writes the GEMM input in fp8 (YAML
+  // `fp8_norm_fused_cast`; Megatron-Core's TELayerNormColumnParallelLinear); false = a separate cast.
+  bool fp8_norm_fused_cast = false;
+  // The fp8 weights (and their transposes) are cast once per step and reused by the other
+  // microbatches (YAML `fp8_weight_cache`; TE `is_first_microbatch`, which Megatron-Core sets on the
+  // first microbatch of every step); false = TE's default `is_first_microbatch=None`, a cast per microbatch.
+  bool fp8_weight_cache = false;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

@@ -4,6 +4,7 @@
 
 #include "strategies/context.hpp"
 #include "strategies/expert.hpp"
+#include "strategies/fp8_cast.hpp"
 
 namespace scaleplan::strategies {
 
@@ -169,8 +170,12 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   const double extra_fwd = d.stream_time(sh.act_passes_fwd * act_tensor_bytes);
   const double extra_bwd = d.stream_time(sh.act_passes_bwd * act_tensor_bytes);
 
-  pc.fwd_s = fwd + attn_fwd + elem_fwd + extra_fwd;
-  pc.bwd_s = dgrad + wgrad + attn_bwd + elem_bwd + extra_bwd;
+  // FP8: Transformer Engine's casts of the GEMM operands (strategies/fp8_cast.hpp); the weights'
+  // cast per microbatch, or once per step with the stack's weight cache (PhaseCost::fp8_weight_cast_s).
+  const Fp8CastTime cast = fp8_cast_time(d, fp8_layer_cast_bytes(m, sh, sh.fp8_norm_fused));
+  pc.fwd_s = fwd + attn_fwd + elem_fwd + extra_fwd + cast.fwd_s + (sh.fp8_weight_cache ? 0 : cast.weight_s);
+  pc.bwd_s = dgrad + wgrad + attn_bwd + elem_bwd + extra_bwd + cast.bwd_s;
+  pc.fp8_weight_cast_s = sh.fp8_weight_cache ? cast.weight_s : 0;
   if (sh.rng_copy_s > 0) {
     // 2019 Megatron-LM (mpu/transformer.py, mpu/random.py @a1d04b79): the attention dropout runs under
     // get_cuda_rng_tracker().fork(), which gets and sets the CUDA RNG state twice each (4 copies, in

@@ -36,6 +36,10 @@ struct LayerShape {
   int tp_depth = 1;
   CpAlgo cp_algo = CpAlgo::ring;
   int ep = 1;
+  // FP8 (Transformer Engine) casts of the GEMM operands (strategies/fp8_cast.hpp): hw::Software
+  // fp8_norm_fused_cast and fp8_weight_cache.
+  bool fp8_norm_fused = false;
+  bool fp8_weight_cache = false;
 };
 
 // GEMM dtype of a precision (fp8: the linears' GEMMs run in fp8, Transformer Engine) and the
@@ -82,6 +86,9 @@ struct PhaseCost {
   double ep_a2a_bytes = 0;   // MoE: payload of one dispatch/combine all-to-all (timed by the estimator on the EP group)
   int ep_a2a_fwd = 0, ep_a2a_bwd = 0;  // all-to-all calls per microbatch (forward; backward), recompute adds forward's
   double buffer_bytes = 0;   // transient workspace (TP gather buffers, CP K/V buffers, MoE dispatch buffers)
+  // FP8 with the stack's weight cache (LayerShape::fp8_weight_cache): the layer's fp8 weight cast +
+  // transpose, run once per step (in the step's first microbatch) rather than in fwd_s. 0 otherwise.
+  double fp8_weight_cast_s = 0;
 };
 
 // One transformer layer. `tp_groups` from strategies/tensor_nd make_tp_groups for the shape's layout.

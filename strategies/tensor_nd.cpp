@@ -288,16 +288,21 @@ TpLayerCost layer_1d(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   const double act = e * T * h;
   r.buffer_bytes = act;  // the gathered activation (SP all-gather output / all-reduce buffer)
   if (t > 1) {
-    const double ag = hw::collective_time(c, hw::Coll::all_gather, act, g.all);
+    // fp8 with SP: TE gathers fp8 tensors (1 B), the QKV / FC1 inputs (LayerNormLinear writes them in
+    // fp8 and gathers `ln_out`, also for the backward re-gather) and the row-parallel output gradients
+    // (base.py grad_output_preprocess "FP8 case with gather": cast, gather, transpose), TE v1.8;
+    // the reduce-scatters stay 16-bit.
+    const double ag_bytes = sh.sp && sh.precision == Precision::fp8 ? act / e : act;
+    const double ag = hw::collective_time(c, hw::Coll::all_gather, ag_bytes, g.all);
     const double rs = hw::collective_time(c, hw::Coll::reduce_scatter, act, g.all);
     const double ar = hw::collective_time(c, hw::Coll::all_reduce, act, g.all);
     r.fwd_comm_s = sh.sp ? 2 * (ag + rs) : 2 * ar;
     // Backward: the mirrored collectives; with SP Megatron also re-gathers the two sharded GEMM
     // inputs (QKV and FC1) for the weight gradients (Korthikanti 2022 sec. 4.2.2).
     r.bwd_comm_s = sh.sp ? 2 * (ag + rs) + 2 * ag : 2 * ar;
-    r.tp_bytes = sh.sp ? 10 * act : 4 * act;
+    r.tp_bytes = sh.sp ? 6 * ag_bytes + 4 * act : 4 * act;
     r.recompute_comm_s = r.fwd_comm_s;
-    r.recompute_tp_bytes = (sh.sp ? 4 : 2) * act;
+    r.recompute_tp_bytes = sh.sp ? 2 * ag_bytes + 2 * act : 2 * act;
     if (sh.tp_overlap && sh.sp && ffn_linears) overlap_sp_collectives(d, qkv, proj, fc1, fc2, ag, rs, r);
   }
   return r;

@@ -154,6 +154,8 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.tp_depth = p.tp_depth;
   sh.cp_algo = p.cp_algo;
   sh.ep = p.ep;
+  sh.fp8_norm_fused = c_.sw.fp8_norm_fused_cast;
+  sh.fp8_weight_cache = c_.sw.fp8_weight_cache;
 
   t.lc = layer_cost(m_, c_, sh, t.g_tp, t.g_cp);
   t.ec = embedding_cost(m_, c_, sh, t.g_tp.all);
@@ -577,12 +579,15 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   }
   // The stack's end-of-step metric synchronization over all ranks (Software::metric_sync_states).
   const double t_msync = c_.sw.metric_sync_states > 0 ? metric_sync_s(c_, p.gpus()) : 0;
-  const double step = t_pipe + dp_exposed + emb_ar + t_opt + t_loop + c_.sw.step_overhead_s + t_msync;
+  // FP8 with the stack's weight cache: the slowest stage's layers cast their weights once per step,
+  // in the first microbatch's forward (PhaseCost::fp8_weight_cast_s; TE is_first_microbatch).
+  const double t_wcast = (slowest == 0 ? sl.first : slowest == p.pp - 1 ? sl.last : sl.middle) * lc.fp8_weight_cast_s;
+  const double step = t_pipe + dp_exposed + emb_ar + t_opt + t_loop + c_.sw.step_overhead_s + t_msync + t_wcast;
 
   // Time breakdown (contract): compute = the slowest stage's compute for m microbatches + optimizer;
   // bubble = what the schedule adds beyond m x the slowest stage; comm = exposed collectives.
   r.time.step_s = step;
-  r.time.compute_s = static_cast<double>(m) * comp_max + t_opt;
+  r.time.compute_s = static_cast<double>(m) * comp_max + t_opt + t_wcast;
   r.time.optimizer_s = t_opt;
   r.time.bubble_s = std::max(0.0, t_pipe - static_cast<double>(m) * st.max_s);
   r.time.comm_exposed_s = static_cast<double>(m) * comm_at_max + dp_exposed + emb_ar + t_msync;

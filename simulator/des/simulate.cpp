@@ -73,6 +73,7 @@ struct ChunkCost {
   // plus the root unit on the first and last chunk), else one for the whole chunk.
   int fsdp_units = 1;
   bool tp_recompute = false;
+  double wcast_s = 0;  // FP8 weight cast of the chunk's layers, once per step (PhaseCost::fp8_weight_cast_s)
   double bwd_overlap_delay = 0;  // backward compute before the weight-gradient window
   // The reduce-scatter queues behind the TP backward collectives on the communication stream and
   // hides under the weight-gradient GEMMs, as the estimator's exposed_under(tp + cp, wgrad) has it:
@@ -126,6 +127,7 @@ struct Work {
   bool tp_loop = false;
   bool tp_sp = false;
   double tp_act_bytes = 0;
+  double tp_ag_bytes = 0;  // its all-gathers' payload: 1 B per element with fp8 + SP (tensor_nd layer_1d)
   // CP groups reduced to one rank (SimOptions::reduce) when every member sits on its own node (tp a
   // multiple of the node) or the whole group on one node, and no group leaves its pod: each
   // member's ring hop then loads its own NIC (or NVLink port) up and its successor's down, so the
@@ -795,7 +797,7 @@ void rank_main(Sim* xp, int id) {
     lane.flush();
     const double t0 = sg4::Engine::get_clock();
     if (w.tp_sp) {
-      run_collective(x, x.groups[gtp], *tp_instance(), CollKind::all_gather, w.tp_act_bytes, 2 * layers);
+      run_collective(x, x.groups[gtp], *tp_instance(), CollKind::all_gather, w.tp_ag_bytes, 2 * layers);
       run_collective(x, x.groups[gtp], *tp_instance(), CollKind::reduce_scatter, w.tp_act_bytes, 2 * layers);
     } else {
       run_collective(x, x.groups[gtp], *tp_instance(), CollKind::all_reduce, w.tp_act_bytes, 2 * layers);
@@ -820,7 +822,7 @@ void rank_main(Sim* xp, int id) {
     std::vector<Job> jobs;
     if (w.tp_flows && cc.tp_layers > 0) {
       if (w.tp_sp) {
-        jobs.push_back({gtp, tp_instance(), CollKind::all_gather, w.tp_act_bytes, 4 * cc.tp_layers});
+        jobs.push_back({gtp, tp_instance(), CollKind::all_gather, w.tp_ag_bytes, 4 * cc.tp_layers});
         jobs.push_back({gtp, tp_instance(), CollKind::reduce_scatter, w.tp_act_bytes, 2 * cc.tp_layers});
       } else {
         jobs.push_back({gtp, tp_instance(), CollKind::all_reduce, w.tp_act_bytes, 2 * cc.tp_layers});
@@ -903,6 +905,7 @@ void rank_main(Sim* xp, int id) {
       }
       if (sharded && dp_on) gather_params("ag F" + std::to_string(mb), ch);
       if (w.cp_flows) cp_blocking(CollKind::all_gather, cc.cp_layers, "cp ag F", mb, ch);
+      if (mb == 0 && cc.wcast_s > 0) lane.add(SpanKind::compute, cc.wcast_s, "fp8 weight cast", mb, ch, &rs.compute);
       lane.add(SpanKind::compute, cc.f_comp, "F", mb, ch, &rs.compute);
       lane.add(SpanKind::comm, cc.f_comm, "tp F", mb, ch, &rs.tp);
       tp_fwd(cc.tp_layers, "tp flows F", mb, ch);
@@ -1141,6 +1144,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
       const auto& hc = tab.hc;
       cc.f_comp = layers * lc.fwd_s + (first ? ec.fwd_s : 0) + (last ? hc.fwd_s : 0);
       cc.f_comm = layers * lc.fwd_comm_s + (first ? ec.fwd_comm_s : 0) + (last ? hc.fwd_comm_s : 0);
+      cc.wcast_s = layers * lc.fp8_weight_cast_s;
       cc.r_comp = layers * lc.recompute_s;
       cc.r_comm = layers * lc.recompute_comm_s;
       cc.b_comp = layers * lc.bwd_s + (first ? ec.bwd_s : 0) + (last ? hc.bwd_s : 0);
@@ -1195,6 +1199,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
   }
   w.cp_full_bytes = tab.lc.cp_kv_block_bytes * p.cp;
   w.tp_act_bytes = e * tab.sh.b * tab.sh.s * m.hidden;  // layer_1d's act = e T h
+  w.tp_ag_bytes = tab.sh.sp && p.precision == strategies::Precision::fp8 ? w.tp_act_bytes / e : w.tp_act_bytes;
   // Stage-to-stage activations T h / t (Estimator::metrics p2p_bytes).
   w.p2p_bytes = e * tab.sh.b * tab.sh.s * m.hidden / p.tp;
   const strategies::Recipe rec = p.precision == strategies::Precision::fp32 ? strategies::recipe_zero_paper(strategies::Precision::fp32)
@@ -1243,7 +1248,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
     // The loop form covers the ring and hierarchical algorithms; NCCL's trees (all-reduce over more
     // than two nodes) load root, inner and leaf NICs differently: then every TP rank keeps its host.
     const char* algo = "ring";
-    hw::collective_time(c, p.sp ? hw::Coll::all_gather : hw::Coll::all_reduce, w.tp_act_bytes, hw::make_group(c, p.tp, 1), &algo);
+    hw::collective_time(c, p.sp ? hw::Coll::all_gather : hw::Coll::all_reduce, p.sp ? w.tp_ag_bytes : w.tp_act_bytes, hw::make_group(c, p.tp, 1), &algo);
     const bool in_pod = c.net.pod_gpus <= 0 || p.gpus() <= c.net.pod_gpus || (p.tp <= c.net.pod_gpus && c.net.pod_gpus % p.tp == 0);
     w.tp_loop = in_pod && std::strcmp(algo, "tree") != 0;
     if (p.sp) {
