@@ -203,9 +203,12 @@ TEST(Validation, HoldoutRatchetAfterPendingRowsMoved) {
   // first MoE training row, Qwen3-30B-A3B (mbridge, moved from pending once fine-grained experts were costed),
   // held out whatever its error: -67.2 % (the MoE layer's dispatcher / grouped-GEMM host costs are not
   // charged, docs/accuracy.md), so 69 rows at 9.79 % and mbridge 8.85 % over 16.
-  EXPECT_LE(h.mape_pct, 9.8);          // measured 9.79 % (13.67 % when the five rows moved)
-  EXPECT_LE(nemo / n_nemo, 12.2);      // measured 12.13 % (12.51 %)
-  EXPECT_LE(mb / n_mb, 8.9);           // measured 8.85 % over 16 (4.96 % over the 15 dense rows; 7.76 %)
+  // With acc11's Apex DistributedFusedAdam layout on the Nemotron-340B row (NeMo 24.07 config): 9.41 %,
+  // nemo2407 9.95 %; with acc9's Transformer Engine FP8 cast kernels and fp8 SP all-gathers: 9.23 %,
+  // nemo2407 8.42 %, while mbridge's large FP8 rows, already slightly slow, move up (8.85 -> 9.20 %).
+  EXPECT_LE(h.mape_pct, 9.3);          // measured 9.23 % (13.67 % when the five rows moved)
+  EXPECT_LE(nemo / n_nemo, 8.5);       // measured 8.42 % (12.51 %)
+  EXPECT_LE(mb / n_mb, 9.25);          // measured 9.20 % over 16 (7.76 % over 15 when the rows moved)
 }
 
 // Every row of both runs files (docs/evidence.md) parses, is predicted
