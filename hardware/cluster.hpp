@@ -178,6 +178,23 @@ struct Software {
   // Parameter tensors per transformer layer in the stack's modules (YAML `param_tensors_per_layer`;
   // read only with optimizer_host_us_per_tensor), e.g. 12 in 2019 Megatron-LM's GPT2ParallelTransformerLayer.
   double param_tensors_per_layer = 0;
+  // Megatron-Core DDP bucket size in parameters: max(dp_bucket_min_params, dp_bucket_params_per_dp_rank x dp)
+  // (megatron/core/distributed/distributed_data_parallel.py core_r0.8.0: "max(40000000, 1000000 *
+  // parallel_state.get_data_parallel_world_size())"); 0 = no bucket model. The bucket that holds the word
+  // embedding is reduce-scattered last (buckets are filled in reverse parameter order, param_and_grad_buffer.py)
+  // and all-gathered first (distrib_optimizer.py zero_grad dispatches all-gather 0 "before forward compute is
+  // initiated"): that bucket's reduce-scatter and all-gather stay exposed however long the overlap windows are.
+  double dp_bucket_min_params = 0;
+  double dp_bucket_params_per_dp_rank = 0;
+  // The interleaved schedule syncs each model chunk's gradients after that chunk's last backward (YAML
+  // `dp_chunk_sync: true`; default false = the whole stage's reduction under the last microbatch's backward):
+  // megatron/core/pipeline_parallel/schedules.py core_r0.8.0 (analytic::dp_window_scale).
+  bool dp_chunk_sync = false;
+  // Bytes moved per logit element (b x s x vocab/tp) by the stack's cross-entropy in forward and backward
+  // (0 = the estimator's default: 12 B forward, 4 + e B backward, strategies/layer_cost.cpp head_cost).
+  // Megatron-Core's unfused vocab-parallel cross-entropy (the count is in configs/stacks/megatron-core-2024.yaml).
+  double ce_logit_bytes_fwd = 0;
+  double ce_logit_bytes_bwd = 0;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

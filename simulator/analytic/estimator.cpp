@@ -7,6 +7,7 @@
 
 #include "hardware/collectives.hpp"
 #include "simulator/analytic/executor_ops.hpp"
+#include "simulator/analytic/mcore_ddp.hpp"
 #include "strategies/chunks.hpp"
 #include "strategies/layer_cost.hpp"
 #include "strategies/offload.hpp"
@@ -532,11 +533,22 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     // waits for it) and only what that forward does not cover joins the reduce-scatters. (The shared
     // window is optimistic where nothing overlaps the gather, which follows the optimizer step: the
     // DES gathers under the first forward on every stack; docs/stacks.md.)
+    // Interleaved: each chunk syncs after its own last backward (mcore_ddp.hpp dp_window_scale).
+    const double k_win = c_.sw.dp_chunk_sync ? dp_window_scale(v, p.pp, m) : 1.0;
     if (c_.sw.dp_param_gather_overlap && dp_ag > 0) {
-      const double fwd_window = stage_f[slowest == 0 ? 0 : slowest == p.pp - 1 ? 2 : 1];
-      dp_exposed = std::max(0.0, dp_time - dp_ag + std::max(0.0, dp_ag - fwd_window) - std::max(0.0, bwd_window));
+      const double fwd_window = k_win * stage_f[slowest == 0 ? 0 : slowest == p.pp - 1 ? 2 : 1];
+      dp_exposed = std::max(0.0, dp_time - dp_ag + std::max(0.0, dp_ag - fwd_window) - std::max(0.0, k_win * bwd_window));
     } else {
-      dp_exposed = std::max(0.0, dp_time - std::max(0.0, bwd_window));
+      dp_exposed = std::max(0.0, dp_time - std::max(0.0, k_win * bwd_window));
+    }
+    // Megatron-Core buckets (Software::dp_bucket_*): on the stage holding the word embedding its bucket's
+    // reduce-scatter starts only when the backward has ended and its all-gather before the forward starts.
+    const double edge = slowest == 0 && !ep_on ? dp_edge_bucket_params(dp_bucket_params(c_.sw, p.dp), t.word_params, P_slow) : 0;
+    if (edge > 0) {
+      const double floor_s = p.zero == 0 ? hw::collective_time(c_, hw::Coll::all_reduce, red_e * edge, g_dp)
+                                         : hw::collective_time(c_, hw::Coll::reduce_scatter, red_e * edge, g_dp) +
+                                               hw::collective_time(c_, hw::Coll::all_gather, rec.param_bytes * edge, g_dp);
+      dp_exposed = std::max(dp_exposed, std::min(dp_time, floor_s));
     }
   }
   // Tied embeddings across pipeline ends: all-reduce of the word-embedding gradient (first <-> last stage).
