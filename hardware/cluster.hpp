@@ -190,6 +190,11 @@ struct Software {
   // `dp_chunk_sync: true`; default false = the whole stage's reduction under the last microbatch's backward):
   // megatron/core/pipeline_parallel/schedules.py core_r0.8.0 (analytic::dp_window_scale).
   bool dp_chunk_sync = false;
+  // Passes over the DP gradient buffer (gradient_reduce bytes per element) the stack's DDP runs on the
+  // compute stream every step with dp > 1 (YAML `ddp_grad_passes`; 0 = none), e.g. Megatron-Core's
+  // zero_grad_buffer (grad_data.zero_()) and, per bucket before its collective, the NaN check's norm and the
+  // 1/dp scaling (param_and_grad_buffer.py core_r0.8.0; the count is in configs/stacks/megatron-core-2024.yaml).
+  double ddp_grad_passes = 0;
   // Bytes moved per logit element (b x s x vocab/tp) by the stack's cross-entropy in forward and backward
   // (0 = the estimator's default: 12 B forward, 4 + e B backward, strategies/layer_cost.cpp head_cost).
   // Megatron-Core's unfused vocab-parallel cross-entropy (the count is in configs/stacks/megatron-core-2024.yaml).

@@ -61,6 +61,7 @@ TEST(McoreDdp, StackCarriesTheR080Values) {
   EXPECT_DOUBLE_EQ(s.dp_bucket_min_params, 4e7);
   EXPECT_DOUBLE_EQ(s.dp_bucket_params_per_dp_rank, 1e6);
   EXPECT_TRUE(s.dp_chunk_sync);
+  EXPECT_DOUBLE_EQ(s.ddp_grad_passes, 4);  // zero 1 + NaN-check norm 1 + 1/dp scaling 2
   EXPECT_DOUBLE_EQ(s.ce_logit_bytes_fwd, 38);  // 6 + 4 + 8 + 8 + 4 + 8
   EXPECT_DOUBLE_EQ(s.ce_logit_bytes_bwd, 14);  // 8 + 6
   // Other stacks keep today's behaviour.
@@ -68,6 +69,7 @@ TEST(McoreDdp, StackCarriesTheR080Values) {
   EXPECT_EQ(n.dp_bucket_min_params, 0);
   EXPECT_FALSE(n.dp_chunk_sync);
   EXPECT_EQ(n.ce_logit_bytes_fwd, 0);
+  EXPECT_EQ(n.ddp_grad_passes, 0);
 }
 
 // The cross-entropy's extra bytes: (38 - 12) per logit element in forward and (14 - 6) in backward,
@@ -129,6 +131,35 @@ TEST(McoreDdp, ChunkSyncWidensOnlyTheInterleavedWindow) {
       strategies::parse_plan("tp=8,pp=8,dp=16,mbs=1,gbs=256,zero=1,sp=on,recompute=none,precision=bf16"), m, c, 1024);
   EXPECT_DOUBLE_EQ(analytic::Estimator(m, c).evaluate(p1).dp_comm_exposed_s,
                    analytic::Estimator(m, off).evaluate(p1).dp_comm_exposed_s);
+}
+
+// The DDP's passes over the fp32 gradient buffer: 4 passes x 4 B x 4e9 parameters (a 32B model at tp=8)
+// = 64 GB at 3350 GB/s x 0.85 = 22.4759 ms, plus one kernel for the zero and two per bucket
+// (ceil(4e9 / 4.8e7) = 84 buckets): (1 + 168) x 4 us = 0.676 ms -> 23.1519 ms.
+TEST(McoreDdp, GradBufferPasses) {
+  const hw::Device h = hw::load_device("h100-sxm-80gb");
+  EXPECT_NEAR(analytic::ddp_grad_pass_s(h, 4, 4, 4e9, 4.8e7), 64e9 / (3350e9 * 0.85) + 169 * 4e-6, 1e-12);
+  EXPECT_NEAR(analytic::ddp_grad_pass_s(h, 4, 4, 4e9, 4.8e7), 23.1519e-3, 1e-7);
+  EXPECT_EQ(analytic::ddp_grad_pass_s(h, 0, 4, 4e9, 4.8e7), 0);
+}
+
+// In the estimator the passes add to the step and to the compute breakdown, on the slowest stage's
+// parameters; the 1.7B dp=48 plan of EmbeddingBucketStaysExposed.
+TEST(McoreDdp, GradBufferPassesAddToTheStep) {
+  const model::ModelSpec m = gpt_1_7b_mcore();
+  hw::Cluster c = hw::load_cluster("dgx-h100");
+  hw::use_stack(c, "megatron-core-2024");
+  hw::Cluster off = c;
+  off.sw.ddp_grad_passes = 0;
+  const strategies::Plan p = strategies::resolve_plan(
+      strategies::parse_plan("tp=1,pp=1,mbs=1,gbs=192,zero=1,recompute=none,precision=bf16"), m, c, 48);
+  const analytic::Estimator est(m, c);
+  const double P = est.params_on_stage(p, 0);
+  const double t = analytic::ddp_grad_pass_s(c.device, 4, 4, P, 4.8e7);
+  const strategies::StepReport a = est.evaluate(p), b = analytic::Estimator(m, off).evaluate(p);
+  EXPECT_NEAR(a.time.step_s - b.time.step_s, t, 1e-12);
+  EXPECT_NEAR(a.time.compute_s - b.time.compute_s, t, 1e-12);
+  EXPECT_GT(t, 16 * 1.6e9 / (3350e9 * 0.85));  // at least 16 B per parameter of a ~1.7e9-parameter GPU
 }
 
 }  // namespace

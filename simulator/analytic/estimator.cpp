@@ -551,6 +551,10 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
       dp_exposed = std::max(dp_exposed, std::min(dp_time, floor_s));
     }
   }
+  // The DDP's gradient-buffer passes on the compute stream (Software::ddp_grad_passes; mcore_ddp.hpp).
+  const double t_ddp = p.dp > 1 && p.zero <= 2 && !fsdp
+                           ? ddp_grad_pass_s(dev, c_.sw.ddp_grad_passes, red_e, P_slow, dp_bucket_params(c_.sw, p.dp))
+                           : 0;
   // Tied embeddings across pipeline ends: all-reduce of the word-embedding gradient (first <-> last stage).
   double emb_ar = 0;
   if (m_.tied_embeddings && p.pp > 1) {
@@ -581,12 +585,12 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   }
   // The stack's end-of-step metric synchronization over all ranks (Software::metric_sync_states).
   const double t_msync = c_.sw.metric_sync_states > 0 ? metric_sync_s(c_, p.gpus()) : 0;
-  const double step = t_pipe + dp_exposed + emb_ar + t_opt + t_loop + c_.sw.step_overhead_s + t_msync;
+  const double step = t_pipe + dp_exposed + emb_ar + t_opt + t_ddp + t_loop + c_.sw.step_overhead_s + t_msync;
 
   // Time breakdown (contract): compute = the slowest stage's compute for m microbatches + optimizer;
   // bubble = what the schedule adds beyond m x the slowest stage; comm = exposed collectives.
   r.time.step_s = step;
-  r.time.compute_s = static_cast<double>(m) * comp_max + t_opt;
+  r.time.compute_s = static_cast<double>(m) * comp_max + t_opt + t_ddp;
   r.time.optimizer_s = t_opt;
   r.time.bubble_s = std::max(0.0, t_pipe - static_cast<double>(m) * st.max_s);
   r.time.comm_exposed_s = static_cast<double>(m) * comm_at_max + dp_exposed + emb_ar + t_msync;

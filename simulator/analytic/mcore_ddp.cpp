@@ -1,6 +1,7 @@
 #include "simulator/analytic/mcore_ddp.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace scaleplan::analytic {
 
@@ -17,6 +18,12 @@ double dp_bucket_params(const hw::Software& sw, int dp) {
 double dp_edge_bucket_params(double bucket_params, double word_params, double stage_params) {
   if (bucket_params <= 0) return 0;
   return std::min(stage_params, std::max(bucket_params, word_params));
+}
+
+double ddp_grad_pass_s(const hw::Device& d, double passes, double bytes_per_elem, double params, double bucket_params) {
+  if (passes <= 0 || params <= 0) return 0;
+  const double buckets = bucket_params > 0 ? std::ceil(params / bucket_params) : 1;
+  return d.stream_time(passes * bytes_per_elem * params) + 2 * buckets * d.eff.kernel_overhead_s;
 }
 
 }  // namespace scaleplan::analytic

@@ -29,4 +29,9 @@ double dp_bucket_params(const hw::Software& sw, int dp);
 // embedding is smaller. Capped at the stage's parameters.
 double dp_edge_bucket_params(double bucket_params, double word_params, double stage_params);
 
+// Seconds of the DDP's own passes over the gradient buffer on the compute stream per step
+// (hw::Software::ddp_grad_passes): `passes` x bytes_per_elem x params streamed, one kernel for the
+// buffer-wide zero and two per bucket (norm, scale); 0 without passes.
+double ddp_grad_pass_s(const hw::Device& d, double passes, double bytes_per_elem, double params, double bucket_params);
+
 }  // namespace scaleplan::analytic
