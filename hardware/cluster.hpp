@@ -195,6 +195,12 @@ struct Software {
   // zero_grad_buffer (grad_data.zero_()) and, per bucket before its collective, the NaN check's norm and the
   // 1/dp scaling (param_and_grad_buffer.py core_r0.8.0; the count is in configs/stacks/megatron-core-2024.yaml).
   double ddp_grad_passes = 0;
+  // Bytes moved per word-embedding parameter on this rank (vocab/tp x hidden) and microbatch by the dense
+  // embedding gradient and its accumulation into the main gradient (YAML `embedding_grad_bytes_per_param`;
+  // 0 = none): F.embedding's backward (sparse=False) zero-fills a dense vocab/tp x h gradient and the DDP's
+  // param hook adds it to the fp32 main_grad (Megatron-Core core_r0.8.0 tensor_parallel/layers.py
+  // VocabParallelEmbedding, distributed_data_parallel.py param_hook; count in configs/stacks/megatron-core-2024.yaml).
+  double embedding_grad_bytes_per_param = 0;
   // Bytes moved per logit element (b x s x vocab/tp) by the stack's cross-entropy in forward and backward
   // (0 = the estimator's default: 12 B forward, 4 + e B backward, strategies/layer_cost.cpp head_cost).
   // Megatron-Core's unfused vocab-parallel cross-entropy (the count is in configs/stacks/megatron-core-2024.yaml).

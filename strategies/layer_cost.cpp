@@ -249,6 +249,8 @@ PhaseCost embedding_cost(const model::ModelSpec& m, const hw::Cluster& c, const 
                        (m.dropout ? (2 * e + 1) * T * h : 0);
   pc.fwd_s = d.stream_time(bytes);
   pc.bwd_s = d.stream_time(bytes) + d.stream_time(2 * e * T * h);  // scatter-add into the table
+  // The stack's dense embedding gradient and its main-grad accumulation (hw::Software::embedding_grad_bytes_per_param).
+  pc.bwd_s += d.stream_time(c.sw.embedding_grad_bytes_per_param * static_cast<double>(m.vocab) / sh.tp * h);
   if (sh.tp > 1) {  // vocab-parallel embedding: all-reduce (reduce-scatter with SP) of the output
     const double act = e * T * h;
     pc.fwd_comm_s = dist ? hw::collective_time(c, hw::Coll::reduce_scatter, act, tp_group)

@@ -62,6 +62,7 @@ TEST(McoreDdp, StackCarriesTheR080Values) {
   EXPECT_DOUBLE_EQ(s.dp_bucket_params_per_dp_rank, 1e6);
   EXPECT_TRUE(s.dp_chunk_sync);
   EXPECT_DOUBLE_EQ(s.ddp_grad_passes, 4);  // zero 1 + NaN-check norm 1 + 1/dp scaling 2
+  EXPECT_DOUBLE_EQ(s.embedding_grad_bytes_per_param, 12);  // zero-fill 2 + main_grad add_ 4 + 2 + 4
   EXPECT_DOUBLE_EQ(s.ce_logit_bytes_fwd, 38);  // 6 + 4 + 8 + 8 + 4 + 8
   EXPECT_DOUBLE_EQ(s.ce_logit_bytes_bwd, 14);  // 8 + 6
   // Other stacks keep today's behaviour.
@@ -70,6 +71,7 @@ TEST(McoreDdp, StackCarriesTheR080Values) {
   EXPECT_FALSE(n.dp_chunk_sync);
   EXPECT_EQ(n.ce_logit_bytes_fwd, 0);
   EXPECT_EQ(n.ddp_grad_passes, 0);
+  EXPECT_EQ(n.embedding_grad_bytes_per_param, 0);
 }
 
 // The cross-entropy's extra bytes: (38 - 12) per logit element in forward and (14 - 6) in backward,
@@ -131,6 +133,21 @@ TEST(McoreDdp, ChunkSyncWidensOnlyTheInterleavedWindow) {
       strategies::parse_plan("tp=8,pp=8,dp=16,mbs=1,gbs=256,zero=1,sp=on,recompute=none,precision=bf16"), m, c, 1024);
   EXPECT_DOUBLE_EQ(analytic::Estimator(m, c).evaluate(p1).dp_comm_exposed_s,
                    analytic::Estimator(m, off).evaluate(p1).dp_comm_exposed_s);
+}
+
+// The dense embedding gradient and its fp32 main-grad accumulation, per microbatch: 12 B x 131072 x 2048
+// (tp=1) = 3.2212 GB at 3350 GB/s x 0.85 = 1.13124 ms, plus one kernel (4 us); at tp=8 an eighth of the bytes.
+TEST(McoreDdp, DenseEmbeddingGradient) {
+  const model::ModelSpec m = gpt_1_7b_mcore();
+  hw::Cluster c = hw::load_cluster("dgx-h100");
+  strategies::LayerShape sh;
+  sh.b = 1, sh.s = 4096, sh.s_kv = 4096, sh.tp = 1, sh.flash = true;
+  const strategies::PhaseCost base = strategies::embedding_cost(m, c, sh, hw::Group{});
+  c.sw.embedding_grad_bytes_per_param = 12;
+  const double rate = 3350e9 * 0.85;
+  EXPECT_NEAR(strategies::embedding_cost(m, c, sh, hw::Group{}).bwd_s - base.bwd_s, 12 * 131072.0 * 2048 / rate + 4e-6, 1e-12);
+  EXPECT_NEAR(12 * 131072.0 * 2048 / rate, 1.13124e-3, 1e-8);
+  EXPECT_EQ(strategies::embedding_cost(m, c, sh, hw::Group{}).fwd_s, base.fwd_s);  // backward only
 }
 
 // The DDP's passes over the fp32 gradient buffer: 4 passes x 4 B x 4e9 parameters (a 32B model at tp=8)
