@@ -186,6 +186,34 @@ struct Software {
   // microbatches (YAML `fp8_weight_cache`; TE `is_first_microbatch`, which Megatron-Core sets on the
   // first microbatch of every step); false = TE's default `is_first_microbatch=None`, a cast per microbatch.
   bool fp8_weight_cache = false;
+  // Megatron-Core DDP bucket size in parameters: max(dp_bucket_min_params, dp_bucket_params_per_dp_rank x dp)
+  // (megatron/core/distributed/distributed_data_parallel.py core_r0.8.0: "max(40000000, 1000000 *
+  // parallel_state.get_data_parallel_world_size())"); 0 = no bucket model. The bucket that holds the word
+  // embedding is reduce-scattered last (buckets are filled in reverse parameter order, param_and_grad_buffer.py)
+  // and all-gathered first (distrib_optimizer.py zero_grad dispatches all-gather 0 "before forward compute is
+  // initiated"): that bucket's reduce-scatter and all-gather stay exposed however long the overlap windows are.
+  double dp_bucket_min_params = 0;
+  double dp_bucket_params_per_dp_rank = 0;
+  // The interleaved schedule syncs each model chunk's gradients after that chunk's last backward (YAML
+  // `dp_chunk_sync: true`; default false = the whole stage's reduction under the last microbatch's backward):
+  // megatron/core/pipeline_parallel/schedules.py core_r0.8.0 (analytic::dp_window_scale).
+  bool dp_chunk_sync = false;
+  // Passes over the DP gradient buffer (gradient_reduce bytes per element) the stack's DDP runs on the
+  // compute stream every step with dp > 1 (YAML `ddp_grad_passes`; 0 = none), e.g. Megatron-Core's
+  // zero_grad_buffer (grad_data.zero_()) and, per bucket before its collective, the NaN check's norm and the
+  // 1/dp scaling (param_and_grad_buffer.py core_r0.8.0; the count is in configs/stacks/megatron-core-2024.yaml).
+  double ddp_grad_passes = 0;
+  // Bytes moved per word-embedding parameter on this rank (vocab/tp x hidden) and microbatch by the dense
+  // embedding gradient and its accumulation into the main gradient (YAML `embedding_grad_bytes_per_param`;
+  // 0 = none): F.embedding's backward (sparse=False) zero-fills a dense vocab/tp x h gradient and the DDP's
+  // param hook adds it to the fp32 main_grad (Megatron-Core core_r0.8.0 tensor_parallel/layers.py
+  // VocabParallelEmbedding, distributed_data_parallel.py param_hook; count in configs/stacks/megatron-core-2024.yaml).
+  double embedding_grad_bytes_per_param = 0;
+  // Bytes moved per logit element (b x s x vocab/tp) by the stack's cross-entropy in forward and backward
+  // (0 = the estimator's default: 12 B forward, 4 + e B backward, strategies/layer_cost.cpp head_cost).
+  // Megatron-Core's unfused vocab-parallel cross-entropy (the count is in configs/stacks/megatron-core-2024.yaml).
+  double ce_logit_bytes_fwd = 0;
+  double ce_logit_bytes_bwd = 0;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

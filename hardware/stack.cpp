@@ -47,7 +47,9 @@ void apply_software_block(const YamlMap& s, Software& sw) {
                 "chunk_host_ratio", "dp_collective_nics", "elementwise", "fsdp_unit", "grad_reduce_dtype",
                 "rng_state_bytes", "optimizer_bytes_per_param", "activation_passes_fwd", "activation_passes_bwd",
                 "dp_param_gather_overlap", "metric_logit_bytes", "recompute_early_stop", "metric_sync_states",
-                "optimizer_host_us_per_tensor", "param_tensors_per_layer", "fp8_norm_fused_cast", "fp8_weight_cache"});
+                "optimizer_host_us_per_tensor", "param_tensors_per_layer", "fp8_norm_fused_cast", "fp8_weight_cache",
+                "dp_bucket_min_params", "dp_bucket_params_per_dp_rank", "ce_logit_bytes_fwd", "ce_logit_bytes_bwd", "dp_chunk_sync", "ddp_grad_passes",
+                "embedding_grad_bytes_per_param"});
   sw.pp_inside_dp = s.choice("rank_order", {"tp-cp-dp-pp", "tp-cp-pp-dp"}, sw.pp_inside_dp ? "tp-cp-pp-dp" : "tp-cp-dp-pp") == "tp-cp-pp-dp";
   const std::string attn = s.choice("attention", {"flash", "flash2", "flash_triton", "unfused"},
                                     sw.flash_attention ? (sw.flash_triton ? "flash_triton" : sw.flash2_attention ? "flash2" : "flash") : "unfused");
@@ -73,6 +75,13 @@ void apply_software_block(const YamlMap& s, Software& sw) {
   sw.param_tensors_per_layer = s.num_or("param_tensors_per_layer", sw.param_tensors_per_layer, Bound::non_negative);
   sw.fp8_norm_fused_cast = s.boolean_or("fp8_norm_fused_cast", sw.fp8_norm_fused_cast);
   sw.fp8_weight_cache = s.boolean_or("fp8_weight_cache", sw.fp8_weight_cache);
+  sw.dp_bucket_min_params = s.num_or("dp_bucket_min_params", sw.dp_bucket_min_params, Bound::non_negative);
+  sw.dp_bucket_params_per_dp_rank = s.num_or("dp_bucket_params_per_dp_rank", sw.dp_bucket_params_per_dp_rank, Bound::non_negative);
+  sw.ce_logit_bytes_fwd = s.num_or("ce_logit_bytes_fwd", sw.ce_logit_bytes_fwd, Bound::non_negative);
+  sw.ce_logit_bytes_bwd = s.num_or("ce_logit_bytes_bwd", sw.ce_logit_bytes_bwd, Bound::non_negative);
+  sw.dp_chunk_sync = s.boolean_or("dp_chunk_sync", sw.dp_chunk_sync);
+  sw.ddp_grad_passes = s.num_or("ddp_grad_passes", sw.ddp_grad_passes, Bound::non_negative);
+  sw.embedding_grad_bytes_per_param = s.num_or("embedding_grad_bytes_per_param", sw.embedding_grad_bytes_per_param, Bound::non_negative);
   sw.dp_nics_aggregate = s.choice("dp_collective_nics", {"per_gpu", "node"}, sw.dp_nics_aggregate ? "node" : "per_gpu") == "node";
   sw.fsdp_per_layer = s.choice("fsdp_unit", {"stage", "layer"}, sw.fsdp_per_layer ? "layer" : "stage") == "layer";
   sw.grad_reduce_bytes = s.choice("grad_reduce_dtype", {"param", "fp32"}, sw.grad_reduce_bytes == 4 ? "fp32" : "param") == "fp32" ? 4 : 0;

@@ -263,6 +263,8 @@ PhaseCost embedding_cost(const model::ModelSpec& m, const hw::Cluster& c, const 
                        (m.dropout ? (2 * e + 1) * T * h : 0);
   pc.fwd_s = d.stream_time(bytes);
   pc.bwd_s = d.stream_time(bytes) + d.stream_time(2 * e * T * h);  // scatter-add into the table
+  // The stack's dense embedding gradient and its main-grad accumulation (hw::Software::embedding_grad_bytes_per_param).
+  pc.bwd_s += d.stream_time(c.sw.embedding_grad_bytes_per_param * static_cast<double>(m.vocab) / sh.tp * h);
   if (sh.tp > 1) {  // vocab-parallel embedding: all-reduce (reduce-scatter with SP) of the output
     const double act = e * T * h;
     pc.fwd_comm_s = dist ? hw::collective_time(c, hw::Coll::reduce_scatter, act, tp_group)
@@ -286,9 +288,11 @@ PhaseCost head_cost(const model::ModelSpec& m, const hw::Cluster& c, const Layer
   // Final norm, then vocab-parallel cross-entropy in fp32: cast, max, exp-sum, loss (about 3 passes
   // over T x V/t fp32 logits); backward writes the softmax-minus-one-hot gradient.
   const double norm_bytes = 2 * e * T * h / (dist ? sh.tp : 1);
-  const double ce_bytes = 3 * 4 * T * v_local;
-  pc.fwd_s = d.stream_time(norm_bytes) + logits.fwd + d.stream_time(ce_bytes);
-  pc.bwd_s = d.stream_time(1.5 * norm_bytes) + logits.dgrad + logits.wgrad + d.stream_time((4 + e) * T * v_local);
+  // The stack's own count per logit element where it gives one (hw::Software::ce_logit_bytes_fwd / _bwd).
+  const double ce_fwd_per_logit = c.sw.ce_logit_bytes_fwd > 0 ? c.sw.ce_logit_bytes_fwd : 3 * 4;
+  const double ce_bwd_per_logit = c.sw.ce_logit_bytes_bwd > 0 ? c.sw.ce_logit_bytes_bwd : 4 + e;
+  pc.fwd_s = d.stream_time(norm_bytes) + logits.fwd + d.stream_time(ce_fwd_per_logit * T * v_local);
+  pc.bwd_s = d.stream_time(1.5 * norm_bytes) + logits.dgrad + logits.wgrad + d.stream_time(ce_bwd_per_logit * T * v_local);
   // The stack's training metrics over the logits, after the backward on the same stream
   // (hw::Software::metric_logit_bytes; Composer's _eval_train_metrics, trainer.py v0.17.2).
   pc.bwd_s += d.stream_time(sh.metric_logit_bytes * T * v_local);

@@ -55,7 +55,8 @@ TEST(FsdpUnits, LlmFoundryStackCarriesItsSourcedValues) {
   for (const char* s : {"unrestricted", "deepspeed-zero", "megatron-core-2024", "llama3-meta"}) {
     const hw::Software o = hw::load_stack(s);
     EXPECT_FALSE(o.fsdp_per_layer) << s;
-    EXPECT_EQ(o.grad_reduce_bytes, 0) << s;
+    // Megatron-LM core_r0.8.0 arguments.py: bf16 -> accumulate_allreduce_grads_in_fp32 (acc10, test_mcore_ddp).
+    EXPECT_EQ(o.grad_reduce_bytes, std::string(s) == "megatron-core-2024" ? 4 : 0) << s;
     EXPECT_FALSE(o.flash2_attention) << s;
   }
 }

@@ -7,6 +7,7 @@
 
 #include "hardware/collectives.hpp"
 #include "simulator/analytic/executor_ops.hpp"
+#include "simulator/analytic/mcore_ddp.hpp"
 #include "strategies/chunks.hpp"
 #include "strategies/expert.hpp"
 #include "strategies/layer_cost.hpp"
@@ -542,13 +543,28 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     // waits for it) and only what that forward does not cover joins the reduce-scatters. (The shared
     // window is optimistic where nothing overlaps the gather, which follows the optimizer step: the
     // DES gathers under the first forward on every stack; docs/stacks.md.)
+    // Interleaved: each chunk syncs after its own last backward (mcore_ddp.hpp dp_window_scale).
+    const double k_win = c_.sw.dp_chunk_sync ? dp_window_scale(v, p.pp, m) : 1.0;
     if (c_.sw.dp_param_gather_overlap && dp_ag > 0) {
-      const double fwd_window = stage_f[slowest == 0 ? 0 : slowest == p.pp - 1 ? 2 : 1];
-      dp_exposed = std::max(0.0, dp_time - dp_ag + std::max(0.0, dp_ag - fwd_window) - std::max(0.0, bwd_window));
+      const double fwd_window = k_win * stage_f[slowest == 0 ? 0 : slowest == p.pp - 1 ? 2 : 1];
+      dp_exposed = std::max(0.0, dp_time - dp_ag + std::max(0.0, dp_ag - fwd_window) - std::max(0.0, k_win * bwd_window));
     } else {
-      dp_exposed = std::max(0.0, dp_time - std::max(0.0, bwd_window));
+      dp_exposed = std::max(0.0, dp_time - std::max(0.0, k_win * bwd_window));
+    }
+    // Megatron-Core buckets (Software::dp_bucket_*): on the stage holding the word embedding its bucket's
+    // reduce-scatter starts only when the backward has ended and its all-gather before the forward starts.
+    const double edge = slowest == 0 && !ep_on ? dp_edge_bucket_params(dp_bucket_params(c_.sw, p.dp), t.word_params, P_slow) : 0;
+    if (edge > 0) {
+      const double floor_s = p.zero == 0 ? hw::collective_time(c_, hw::Coll::all_reduce, red_e * edge, g_dp)
+                                         : hw::collective_time(c_, hw::Coll::reduce_scatter, red_e * edge, g_dp) +
+                                               hw::collective_time(c_, hw::Coll::all_gather, rec.param_bytes * edge, g_dp);
+      dp_exposed = std::max(dp_exposed, std::min(dp_time, floor_s));
     }
   }
+  // The DDP's gradient-buffer passes on the compute stream (Software::ddp_grad_passes; mcore_ddp.hpp).
+  const double t_ddp = p.dp > 1 && p.zero <= 2 && !fsdp
+                           ? ddp_grad_pass_s(dev, c_.sw.ddp_grad_passes, red_e, P_slow, dp_bucket_params(c_.sw, p.dp))
+                           : 0;
   // Tied embeddings across pipeline ends: all-reduce of the word-embedding gradient (first <-> last stage).
   double emb_ar = 0;
   if (m_.tied_embeddings && p.pp > 1) {
@@ -582,12 +598,12 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   // FP8 with the stack's weight cache: the slowest stage's layers cast their weights once per step,
   // in the first microbatch's forward (PhaseCost::fp8_weight_cast_s; TE is_first_microbatch).
   const double t_wcast = (slowest == 0 ? sl.first : slowest == p.pp - 1 ? sl.last : sl.middle) * lc.fp8_weight_cast_s;
-  const double step = t_pipe + dp_exposed + emb_ar + t_opt + t_loop + c_.sw.step_overhead_s + t_msync + t_wcast;
+  const double step = t_pipe + dp_exposed + emb_ar + t_opt + t_ddp + t_loop + c_.sw.step_overhead_s + t_msync + t_wcast;
 
   // Time breakdown (contract): compute = the slowest stage's compute for m microbatches + optimizer;
   // bubble = what the schedule adds beyond m x the slowest stage; comm = exposed collectives.
   r.time.step_s = step;
-  r.time.compute_s = static_cast<double>(m) * comp_max + t_opt + t_wcast;
+  r.time.compute_s = static_cast<double>(m) * comp_max + t_opt + t_ddp + t_wcast;
   r.time.optimizer_s = t_opt;
   r.time.bubble_s = std::max(0.0, t_pipe - static_cast<double>(m) * st.max_s);
   r.time.comm_exposed_s = static_cast<double>(m) * comm_at_max + dp_exposed + emb_ar + t_msync;
