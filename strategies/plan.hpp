@@ -42,6 +42,11 @@ struct Plan {
   int zero_shard = 0;
   // The shard group size ZeRO-3 uses (dp unless zero_shard says fewer).
   int shard_degree() const { return zero_shard > 0 ? zero_shard : dp; }
+  // The ranks the optimizer states (and ZeRO-2 gradients) are split over. ZeRO-1/2: the DP x CP group,
+  // since context-parallel ranks hold the same weights (Megatron-Core 0.8 megatron/core/optimizer/__init__.py
+  // "data_parallel_group=mpu.get_data_parallel_group(with_context_parallel=True)"; NeMo 24.07's
+  // DistributedFusedAdam process_group likewise, docs/accuracy-acc11.md). ZeRO-3: shard_degree().
+  int state_shards() const { return zero <= 2 ? dp * cp : shard_degree(); }
   Offload offload = Offload::none;
   Precision precision = Precision::bf16;
   bool precision_set = false;

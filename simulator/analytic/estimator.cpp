@@ -572,7 +572,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     emb_ar = hw::collective_time(c_, hw::Coll::all_reduce, grad_e * m_.vocab * m_.hidden / p.tp, g_ends);
   }
   // Optimizer step on this GPU's shard.
-  const double opt_params = p.zero >= 1 ? (P_slow - P_exp) / p.shard_degree() + P_exp / (p.dp / p.ep) : P_slow;
+  const double opt_params = p.zero >= 1 ? (P_slow - P_exp) / p.state_shards() + P_exp / (p.dp / p.ep) : P_slow;
   double t_opt = optimizer_time(opt_params, param_tensors_on_stage(p, slowest, sl));
   double t_loop = 0;  // the executor's own per-step work outside the model (executor_op_time)
   if (o_.executor_op_time) {
@@ -693,7 +693,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     const double Pe = ep_on ? expert_params_on_stage(p, i, wdiv, sl) : 0;
     // (offload=gemini places the states in chunks below and replaces all of these.)
     const bool by_chunks = p.offload == Offload::gemini;
-    const OffloadStates off = by_chunks ? OffloadStates{} : offload_states(rec, p.offload, P_i - Pe, p.zero, p.shard_degree(), largest_layer);
+    const OffloadStates off = by_chunks ? OffloadStates{} : offload_states(rec, p.offload, P_i - Pe, p.zero, p.state_shards(), largest_layer);
     ModelStates ms = off.gpu;
     double off_host = off.host, off_nvme = off.nvme;
     if (Pe > 0 && !by_chunks) {

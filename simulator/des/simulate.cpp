@@ -1215,7 +1215,7 @@ Work prepare_work(const model::ModelSpec& m, const hw::Cluster& c, const Plan& p
     w.params_stage.push_back(P);
     w.exp_params_stage.push_back(P_exp);
     // Adam on this GPU's shard (Estimator::metrics t_opt; expert weights sharded over dp/ep).
-    const double opt_params = p.zero >= 1 ? (P - P_exp) / p.dp + P_exp / (p.dp / p.ep) : P;
+    const double opt_params = p.zero >= 1 ? (P - P_exp) / p.state_shards() + P_exp / (p.dp / p.ep) : P;
     w.opt_s.push_back(est.optimizer_time(opt_params, est.param_tensors_on_stage(p, s, strategies::stage_layers(p, m.layers))));
   }
   if (w.schedule == strategies::Schedule::zero_bubble) {
