@@ -24,7 +24,6 @@ Estimator::Estimator(model::ModelSpec m, hw::Cluster c, EstimatorOptions o)
     : m_(std::move(m)), c_(std::move(c)), o_(o) {
   const double h = m_.hidden;
   const double kv = m_.kv_dim();
-  const double col_bias = m_.bias ? (h + 2 * kv) + static_cast<double>(m_.ffn) * (m_.mlp_matrices() - 1) : 0;
   const double row_bias = m_.bias ? 2 * h : 0;  // attention output bias and FC2 bias
   const double experts = m_.moe.enabled() ? m_.moe.experts : 1;
   const double col_b = m_.bias ? m_.mlp_matrices() - 1 : 0;  // FC1 (and gate) bias elements per unit of width
@@ -37,7 +36,6 @@ Estimator::Estimator(model::ModelSpec m, hw::Cluster c, EstimatorOptions o)
                         (m_.moe.enabled() ? shared_w : mlp_w);
   layer_expert_params_ = m_.moe.enabled() ? experts * expert_w : 0;
   layer_replicated_params_ = m_.norm_params() + row_bias + m_.router_params();
-  (void)col_bias;
   layer_fwd_flops_per_seq_ = layer_forward_flops(m_, static_cast<double>(m_.seq));
   final_norm_params_ = m_.final_norm_params();
   // Model-state recipes: fp32 plans always use 4+4+8; 16-bit ones the options' recipe; fp8 adds
