@@ -39,9 +39,10 @@ double Device::kernel_time(KernelClass k, double bytes) const {
   return std::max(0.0, bytes) / rate + eff.kernel_overhead_s;
 }
 
-double Device::flash_time(double flops, Dtype d, bool flash2) const {
+double Device::flash_time(double flops, Dtype d, bool flash2, bool backward) const {
   if (flops <= 0) return 0;
-  const double f = flash2 && eff.flash2_attention > 0 ? eff.flash2_attention : eff.flash_attention;
+  const double f2 = backward && eff.flash2_attention_bwd > 0 ? eff.flash2_attention_bwd : eff.flash2_attention;
+  const double f = flash2 && f2 > 0 ? f2 : eff.flash_attention;
   return flops / (peak(d) * f) + eff.kernel_overhead_s;
 }
 
@@ -63,13 +64,14 @@ Device parse_device(const std::string& text, const std::string& file) {
   d.hbm_bw_Bps = y.num("hbm_bw_GBps") * 1e9;
   d.tdp_W = y.num_or("tdp_W", 0, Bound::non_negative);
   if (auto e = y.opt_map("efficiency")) {
-    e->check_keys({"gemm_max", "gemm_half_flop", "mem_bw", "flash_attention", "flash2_attention", "kernel_overhead_us", "overlap_slowdown", "kernel_GBps",
+    e->check_keys({"gemm_max", "gemm_half_flop", "mem_bw", "flash_attention", "flash2_attention", "flash2_attention_bwd", "kernel_overhead_us", "overlap_slowdown", "kernel_GBps",
                    "flash_triton_fwd_vs_flash2", "flash_triton_bwd_vs_flash2"});
     d.eff.gemm_max = e->num_or("gemm_max", d.eff.gemm_max, Bound::fraction);
     d.eff.gemm_half_flop = e->num_or("gemm_half_flop", d.eff.gemm_half_flop, Bound::non_negative);
     d.eff.mem_bw = e->num_or("mem_bw", d.eff.mem_bw, Bound::fraction);
     d.eff.flash_attention = e->num_or("flash_attention", d.eff.flash_attention, Bound::fraction);
     d.eff.flash2_attention = e->num_or("flash2_attention", d.eff.flash2_attention, Bound::fraction);
+    d.eff.flash2_attention_bwd = e->num_or("flash2_attention_bwd", d.eff.flash2_attention_bwd, Bound::fraction);
     d.eff.flash_triton_fwd_vs_flash2 = e->num_or("flash_triton_fwd_vs_flash2", d.eff.flash_triton_fwd_vs_flash2, Bound::positive);
     d.eff.flash_triton_bwd_vs_flash2 = e->num_or("flash_triton_bwd_vs_flash2", d.eff.flash_triton_bwd_vs_flash2, Bound::positive);
     d.eff.overlap_slowdown = e->num_or("overlap_slowdown", d.eff.overlap_slowdown, Bound::non_negative);

@@ -45,6 +45,9 @@ struct Efficiency {
   // FlashAttention-2's fraction of peak where the device's file gives it apart (0: flash_attention), read
   // for a stack whose kernel is FlashAttention-2 (hw::Software::flash2_attention).
   double flash2_attention = 0;
+  // FlashAttention-2's backward where the device's file gives it apart (0: flash2_attention); FA2's backward
+  // runs below its forward on Hopper (YAML `flash2_attention_bwd`).
+  double flash2_attention_bwd = 0;
   // Time of the Triton FlashAttention kernel (llm-foundry attn_impl: triton; hw::Software::flash_triton)
   // over FlashAttention-2's on this device, forward and backward (YAML `flash_triton_fwd_vs_flash2`,
   // `flash_triton_bwd_vs_flash2`; 1 = as FA2, where no measurement is known).
@@ -76,8 +79,8 @@ struct Device {
   // Seconds for one host kernel of class k moving `bytes` (kernel_Bps[k], or the streaming rate
   // when not measured) + overhead; a kernel with no bytes still costs the overhead.
   double kernel_time(KernelClass k, double bytes) const;
-  // Seconds for a fused (flash) attention of F FLOPs.
-  double flash_time(double flops, Dtype d, bool flash2 = false) const;
+  // Seconds for a fused (flash) attention of F FLOPs; `backward`: the backward kernel (flash2_attention_bwd).
+  double flash_time(double flops, Dtype d, bool flash2 = false, bool backward = false) const;
 };
 
 // Parse a device from YAML text (file names the origin for errors).

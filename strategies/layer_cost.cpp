@@ -117,7 +117,7 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   if (sh.flash) {
     // Fused kernel skips the masked (causal) half of the blocks: FlashAttention-2 sec. 3.1.
     attn_fwd = d.flash_time(0.5 * attn_flops_fwd, adt, sh.flash2);
-    attn_bwd = d.flash_time(0.5 * 2.5 * attn_flops_fwd, adt, sh.flash2);  // bwd = 2.5x fwd FLOPs (recomputes S=QK^T)
+    attn_bwd = d.flash_time(0.5 * 2.5 * attn_flops_fwd, adt, sh.flash2, true);  // bwd = 2.5x fwd FLOPs (recomputes S=QK^T)
     if (sh.flash_triton) {  // llm-foundry's Triton kernel: FA2's time x the device's measured ratio
       attn_fwd *= d.eff.flash_triton_fwd_vs_flash2;
       attn_bwd *= d.eff.flash_triton_bwd_vs_flash2;

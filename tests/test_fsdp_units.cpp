@@ -132,4 +132,18 @@ TEST(FsdpUnits, FlashAttention2UsesItsOwnDeviceEfficiency) {
   EXPECT_DOUBLE_EQ(a.flash_time(F, hw::Dtype::bf16, true), a.flash_time(F, hw::Dtype::bf16, false));
 }
 
+// FA2's backward kernel at its own H100 rate (FA3 paper, backward figure, head dim 128: 322 TFLOP/s at 16k,
+// 0.326 of 989.4); the forward keeps 0.35; cuDNN / FA3-class attention (flash2 false) and a device with
+// no backward value (A100) are unchanged.
+TEST(FsdpUnits, FlashAttention2BackwardHasItsOwnRate) {
+  const hw::Device h = hw::load_device("h100-sxm-80gb");
+  ASSERT_DOUBLE_EQ(h.eff.flash2_attention_bwd, 0.326);
+  const double F = 1e12, o = h.eff.kernel_overhead_s;
+  EXPECT_NEAR(h.flash_time(F, hw::Dtype::bf16, true, true), F / (989.4e12 * 0.326) + o, 1e-12);  // 3.1003 ms + 4 us
+  EXPECT_NEAR(h.flash_time(F, hw::Dtype::bf16, true, false), F / (989.4e12 * 0.35) + o, 1e-12);
+  EXPECT_DOUBLE_EQ(h.flash_time(F, hw::Dtype::bf16, false, true), h.flash_time(F, hw::Dtype::bf16, false, false));
+  const hw::Device a = hw::load_device("a100-80gb");
+  EXPECT_DOUBLE_EQ(a.flash_time(F, hw::Dtype::bf16, true, true), a.flash_time(F, hw::Dtype::bf16, true, false));
+}
+
 }  // namespace

@@ -221,8 +221,9 @@ TEST(Validation, HoldoutRatchetAfterPendingRowsMoved) {
   // Stop 29: nemo-2024 times attention as FlashAttention-2 (NeMo-Framework-Launcher 24.03.01-24.07 set
   // NVTE_FUSED_ATTN=0), and the three Megatron-Bridge 25.11 rows that named nemo-2024 name megatron-core-2025
   // like the other Megatron-Bridge rows: 9.26 %, nemo2407 7.08 %, mbridge 10.42 % (the 405B B200 row -19.8 -> -20.5 %).
-  EXPECT_LE(h.mape_pct, 9.3);          // measured 9.26 % (13.67 % when the five rows moved)
-  EXPECT_LE(nemo / n_nemo, 7.1);       // measured 7.08 % (12.51 %)
+  // With FA2's backward at its own H100 rate (0.326 of peak, the FA3 paper's backward figure): 9.19 %, nemo2407 6.65 %.
+  EXPECT_LE(h.mape_pct, 9.2);          // measured 9.19 % (13.67 % when the five rows moved)
+  EXPECT_LE(nemo / n_nemo, 6.7);       // measured 6.65 % (12.51 %)
   EXPECT_LE(mb / n_mb, 10.45);         // measured 10.42 % over 16 (7.76 % over 15 when the rows moved)
 }
 
