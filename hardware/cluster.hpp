@@ -164,6 +164,24 @@ struct Software {
   // it (strategies/layer_cost.cpp). false = the whole forward is recomputed (reentrant checkpoint,
   // Megatron's CheckpointFunction).
   bool recompute_early_stop = false;
+  // What "selective" recompute keeps (YAML `selective_recompute`): `attention` (default) is Korthikanti
+  // et al. 2022's selective recompute, which reruns only the attention core (nothing with flash attention);
+  // `op_every_second_mm` is torchtitan's op-level selective AC (torchtitan/parallelisms/parallelize_llama.py
+  // @d4c86e37 `_custom_policy`: "Saves output of all compute ops, except every second mm"): of a block's
+  // seven matmuls (wq, wk, wv, wo, w1, w3, w2) the outputs of wk, wo and w3 are recomputed, and every op
+  // outside the save list (norms, rotary, SwiGLU, residual adds, the TP all-gathers) reruns too; the block
+  // keeps its input and the outputs of wq, wv, SDPA, w1 and w2 (strategies/layer_cost, strategies/memory).
+  bool selective_op_sac = false;
+  // ZeRO-3 under pipeline parallelism keeps the gathered parameters for the whole step and syncs gradients
+  // once (YAML `pp_fsdp_unsharded`): torchtitan's apply_fsdp (parallelize_llama.py @d4c86e37) "For PP, do not
+  // reshard after forward to avoid per-microbatch all-gathers" (reshard_after_forward=False), and
+  // torch.distributed.pipelining defers gradient sync and reshard to the last microbatch; costed as ZeRO-1.
+  bool pp_fsdp_unsharded = false;
+  // Under fp8 the LM head (output projection) runs fp8 too (YAML `fp8_lm_head`, default true). Both known
+  // fp8 recipes leave it 16-bit: Megatron-Core's output_layer is tensor_parallel.ColumnParallelLinear, not a
+  // Transformer Engine module (gpt_model.py), and torchtitan swaps to Float8Linear with
+  // module_filter_fn=lambda mod, fqn: fqn != "output" (torchtitan/float8.py @d4c86e37).
+  bool fp8_lm_head = true;
   // Scalar metric states synchronized over all ranks at the end of every step (0 = none), each with a
   // barrier (an all-reduce of one element) and an all-gather of one element per rank: torchmetrics'
   // Metric.compute -> _sync_dist -> gather_all_tensors (src/torchmetrics/utilities/distributed.py

@@ -46,7 +46,7 @@ void apply_software_block(const YamlMap& s, Software& sw) {
   s.check_keys({"attention", "dp_overlap", "step_overhead_ms", "rank_order", "chunk_cap_ratio", "chunk_warmup_ratio",
                 "chunk_host_ratio", "dp_collective_nics", "elementwise", "fsdp_unit", "grad_reduce_dtype",
                 "rng_state_bytes", "optimizer_bytes_per_param", "activation_passes_fwd", "activation_passes_bwd",
-                "dp_param_gather_overlap", "metric_logit_bytes", "recompute_early_stop", "metric_sync_states",
+                "dp_param_gather_overlap", "metric_logit_bytes", "recompute_early_stop", "selective_recompute", "pp_fsdp_unsharded", "fp8_lm_head", "metric_sync_states",
                 "optimizer_host_us_per_tensor", "param_tensors_per_layer", "fp8_norm_fused_cast", "fp8_weight_cache",
                 "dp_bucket_min_params", "dp_bucket_params_per_dp_rank", "ce_logit_bytes_fwd", "ce_logit_bytes_bwd", "dp_chunk_sync", "ddp_grad_passes",
                 "embedding_grad_bytes_per_param"});
@@ -69,6 +69,10 @@ void apply_software_block(const YamlMap& s, Software& sw) {
   sw.activation_passes_bwd = s.num_or("activation_passes_bwd", sw.activation_passes_bwd, Bound::non_negative);
   sw.metric_logit_bytes = s.num_or("metric_logit_bytes", sw.metric_logit_bytes, Bound::non_negative);
   sw.recompute_early_stop = s.boolean_or("recompute_early_stop", sw.recompute_early_stop);
+  sw.pp_fsdp_unsharded = s.boolean_or("pp_fsdp_unsharded", sw.pp_fsdp_unsharded);
+  sw.fp8_lm_head = s.boolean_or("fp8_lm_head", sw.fp8_lm_head);
+  sw.selective_op_sac = s.choice("selective_recompute", {"attention", "op_every_second_mm"},
+                                 sw.selective_op_sac ? "op_every_second_mm" : "attention") == "op_every_second_mm";
   sw.metric_sync_states = s.num_or("metric_sync_states", sw.metric_sync_states, Bound::non_negative);
   sw.optimizer_host_s_per_tensor =
       s.num_or("optimizer_host_us_per_tensor", sw.optimizer_host_s_per_tensor * 1e6, Bound::non_negative) * 1e-6;

@@ -57,6 +57,14 @@ double exposed_under(const hw::Device& d, double comm_s, double compute_s) {
   return (comm_s - hidden) + d.eff.overlap_slowdown * hidden;
 }
 
+double op_sac_mm_share(const model::ModelSpec& m) {
+  // Matmul calls of a torchtitan block in order: wq, wk, wv, wo, w1, w3, w2 (w1, w2 without a gate); the
+  // policy recomputes the even-numbered calls (wk, wo, then w3 or w2), whose weights are h x kv, q x h and
+  // h x ffn: their share of the block's forward matmul FLOPs.
+  const double h = m.hidden, total = m.attn_weight_params() + m.mlp_weight_params();
+  return total > 0 ? (h * m.kv_dim() + static_cast<double>(m.q_dim()) * h + h * static_cast<double>(m.ffn)) / total : 0;
+}
+
 double layer_forward_flops(const model::ModelSpec& m, double s) {
   // 2 FLOPs per weight per token for every projection a token passes through: the attention matrices
   // (h x h, 2 h x kv, h x h for MHA/GQA; MLA's down/up projections, DeepSeek-V2 eqs. 9-18; h x heads*head_dim
@@ -233,7 +241,17 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
       pc.tp_bytes += tl.recompute_tp_bytes;  // the forward collectives again
       pc.cp_bytes += cp_recompute_bytes;
       break;
-    case Recompute::selective: pc.recompute_s = sh.flash ? 0 : attn_fwd; break;
+    case Recompute::selective:
+      if (sh.op_sac && !moe) {
+        // torchtitan op-level selective AC (hw::Software::selective_op_sac): the unsaved matmuls (wk, wo and
+        // w3, or w2 without a gate: every second of the block's mm calls) and every element-wise op rerun;
+        // the TP all-gathers rerun, the reduce-scatters are in the save list.
+        pc.recompute_s = op_sac_mm_share(m) * (fwd + cast.fwd_s) + elem_fwd + extra_fwd;
+        pc.recompute_comm_s = 0.5 * tl.fwd_comm_s;
+      } else {
+        pc.recompute_s = sh.flash ? 0 : attn_fwd;
+      }
+      break;
     case Recompute::none: break;
   }
 
@@ -244,7 +262,9 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
                                 : m.mlp_weight_params();
   pc.model_flops = 3 * (2 * T * (m.attn_weight_params() + mlp_params) / t) + 3 * attn_flops_fwd;
   const double fwd_flops = pc.model_flops / 3;
+  const bool op_sac = sh.recompute == Recompute::selective && sh.op_sac && !moe;
   pc.recompute_flops = sh.recompute == Recompute::full ? fwd_flops - skip_flops
+                       : op_sac                         ? op_sac_mm_share(m) * (fwd_flops - attn_flops_fwd)
                        : sh.recompute == Recompute::selective && !sh.flash ? attn_flops_fwd
                                                                            : 0;
   return pc;
@@ -279,7 +299,8 @@ PhaseCost head_cost(const model::ModelSpec& m, const hw::Cluster& c, const Layer
   // and LM head stay vocab-parallel over the whole TP group and gather/scatter like SP (assumption).
   const bool dist = sh.sp || sh.tp_mode != TpMode::d1;
   const hw::Device& d = c.device;
-  const hw::Dtype dt = gemm_dtype(sh.precision);
+  // An fp8 run keeps the LM head 16-bit where the stack's recipe does (hw::Software::fp8_lm_head).
+  const hw::Dtype dt = sh.precision == Precision::fp8 && !c.sw.fp8_lm_head ? hw::Dtype::bf16 : gemm_dtype(sh.precision);
   const double e = bytes_per_element(sh.precision);
   const double T = sh.b * sh.s, h = m.hidden;
   const double v_local = static_cast<double>(m.vocab) / sh.tp;

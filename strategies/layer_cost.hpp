@@ -30,6 +30,7 @@ struct LayerShape {
   double act_passes_bwd = 0;       // hw::Software::activation_passes_bwd
   double metric_logit_bytes = 0;   // hw::Software::metric_logit_bytes (training metrics over the logits)
   bool recompute_early_stop = false;  // hw::Software::recompute_early_stop (non-reentrant checkpoint early stop)
+  bool op_sac = false;                // hw::Software::selective_op_sac (torchtitan op-level selective AC)
   Recompute recompute = Recompute::none;
   Precision precision = Precision::bf16;
   TpMode tp_mode = TpMode::d1;
@@ -48,6 +49,9 @@ struct LayerShape {
 // over the GPU's PCIe link, plus one kernel launch to refill the drained stream; 0 when the stack
 // keeps no device-side RNG state.
 double rng_state_copy_s(const hw::Cluster& c);
+// Share of a dense block's forward matmul FLOPs that torchtitan's op-level selective AC recomputes
+// (hw::Software::selective_op_sac): the wk, wo and w3 (w2 ungated) calls.
+double op_sac_mm_share(const model::ModelSpec& m);
 // Time of the stack's end-of-step metric synchronization over all `gpus` ranks
 // (hw::Software::metric_sync_states): per state a barrier (one-element all-reduce) and a one-element
 // all-gather, each paying its ring / tree latency; 0 when the stack syncs none or on one GPU.

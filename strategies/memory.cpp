@@ -56,6 +56,14 @@ double layer_activation_bytes(const model::ModelSpec& m, const ActShape& a) {
   if (a.recompute == Recompute::full) return e * sbh * rep;  // the layer input (2sbh in 16-bit)
   const double kv_frac = static_cast<double>(m.kv_dim()) / m.hidden;
   const double q_frac = static_cast<double>(m.q_dim()) / m.hidden;  // 1 unless head_dim is decoupled
+  if (a.recompute == Recompute::selective && a.op_sac && !m.moe.enabled()) {
+    // torchtitan op-level selective AC (hw::Software::selective_op_sac): the checkpointed block keeps its
+    // input (outside the TP region) and the outputs of the saved compute ops: wq (q), wv (kv), SDPA (q, plus
+    // its fp32 logsumexp per head and token), w1 (the FFN width) and w2 (h, reduce-scattered under SP).
+    const double w1_frac = static_cast<double>(m.ffn) / m.hidden;
+    const double lse = a.flash ? 4.0 * a.b * (static_cast<double>(m.heads) / t) * a.s : 0;
+    return e * sbh * (2 * rep + (2 * q_frac + kv_frac + w1_frac) / t) + lse;
+  }
   const double drop = m.dropout ? 1.0 : 0.0;  // 1-byte dropout masks
 
   // MoE: every token goes to top_k experts, padded to the capacity factor (GShard sec. 2.2); the

@@ -86,6 +86,8 @@ struct ActShape {
   // the fp8 cast of the input (1 B) and not the 16-bit one (TE `_Linear.forward` saves
   // `inputmat_t` when the wgrad GEMM runs in fp8, the default recipe).
   double e_gemm_in = 2;
+  // torchtitan's op-level selective AC under Recompute::selective (hw::Software::selective_op_sac).
+  bool op_sac = false;
 };
 // Bytes one layer keeps for backward for one microbatch (Korthikanti 2022 sec. 4, Table 2:
 // sbh(34 + 5as/h) without parallelism; sbh(10 + 24/t + 5as/(ht)) with TP; /t with TP+SP;

@@ -40,8 +40,10 @@ struct Plan {
   // mesh, "HSDP"): parameters, gradients and optimizer states shard over zero_shard consecutive
   // data-parallel ranks and replicate over dp / zero_shard groups. 0: shard over all of dp.
   int zero_shard = 0;
-  // The shard group size ZeRO-3 uses (dp unless zero_shard says fewer).
-  int shard_degree() const { return zero_shard > 0 ? zero_shard : dp; }
+  // The shard group size ZeRO-3 uses: the DP x CP ranks, which hold the same weights (torchtitan
+  // parallelize_llama.py @d4c86e37 applies fully_shard on world_mesh["dp_shard_cp"]), unless zero_shard
+  // says fewer (hybrid sharding inside the DP ranks).
+  int shard_degree() const { return zero_shard > 0 ? zero_shard : dp * cp; }
   // The ranks the optimizer states (and ZeRO-2 gradients) are split over. ZeRO-1/2: the DP x CP group,
   // since context-parallel ranks hold the same weights (Megatron-Core 0.8 megatron/core/optimizer/__init__.py
   // "data_parallel_group=mpu.get_data_parallel_group(with_context_parallel=True)"; NeMo 24.07's

@@ -20,9 +20,10 @@ TEST(StateShards, Rule) {
   EXPECT_EQ(p.state_shards(), 8);
   p.zero = 2;
   EXPECT_EQ(p.state_shards(), 8);
-  p.zero = 3;  // ZeRO-3 / FSDP keep their shard group (shard_degree: dp, or zero_shard)
-  EXPECT_EQ(p.state_shards(), 4);
-  p.zero_shard = 2;
+  p.zero = 3;  // ZeRO-3 / FSDP shard over dp x cp too (torchtitan fully_shard on the dp_shard_cp mesh) ...
+  EXPECT_EQ(p.state_shards(), 8);
+  EXPECT_EQ(p.shard_degree(), 8);
+  p.zero_shard = 2;  // ... unless hybrid sharding names a smaller shard group inside dp
   EXPECT_EQ(p.state_shards(), 2);
 }
 

@@ -184,14 +184,14 @@ TEST(Validation, HoldoutMegatronFamilyWithinBounds) {
 TEST(Validation, HoldoutRatchetAfterPendingRowsMoved) {
   const validation::ValidationSummary h =
       validation::validate(validation::load_runs(SCALEPLAN_SOURCE_DIR "/validation/holdout_runs.yaml"));
-  EXPECT_EQ(h.runs.size(), 69u);
-  EXPECT_EQ(h.counted, 69);
+  EXPECT_EQ(h.runs.size(), 87u);  // 69 + the 18 torchtitan rows (stop 29)
+  EXPECT_EQ(h.counted, 87);
   const std::set<std::string> moved = {"nemo2407-nemotron-8b-64gpu-fp8", "nemo2407-nemotron-22b-64gpu-fp8",
                                        "nemo2407-nemotron-340b-128gpu-fp8", "mbridge2511-llama3-8b-8gpu-b200-fp8",
                                        "mbridge2511-llama31-405b-128gpu-b200-fp8"};
   int found = 0;
-  double nemo = 0, mb = 0;
-  int n_nemo = 0, n_mb = 0;
+  double nemo = 0, mb = 0, tt = 0;
+  int n_nemo = 0, n_mb = 0, n_tt = 0;
   for (const auto& r : h.runs) {
     if (moved.contains(r.id)) {
       ++found;
@@ -199,10 +199,12 @@ TEST(Validation, HoldoutRatchetAfterPendingRowsMoved) {
     }
     if (r.group == "nemo2407") nemo += std::fabs(r.error_pct), ++n_nemo;
     if (r.group == "mbridge") mb += std::fabs(r.error_pct), ++n_mb;
+    if (r.group == "torchtitan2412") tt += std::fabs(r.error_pct), ++n_tt;
   }
   EXPECT_EQ(found, 5);
   ASSERT_EQ(n_nemo, 12);
   ASSERT_EQ(n_mb, 16);
+  ASSERT_EQ(n_tt, 18);
   // Later (2026-12-07, stop 27): A100 / V100 / generic values refitted on the whole fitting set and
   // TP communication overlap on the stacks that run it: 11.74 %, nemo2407 12.13 %, mbridge 5.00 %;
   // with Megatron-Core's --overlap-param-gather: 11.40 %, mbridge 4.96 %; with the acc8 branch's llm-foundry
@@ -222,9 +224,16 @@ TEST(Validation, HoldoutRatchetAfterPendingRowsMoved) {
   // NVTE_FUSED_ATTN=0), and the three Megatron-Bridge 25.11 rows that named nemo-2024 name megatron-core-2025
   // like the other Megatron-Bridge rows: 9.26 %, nemo2407 7.08 %, mbridge 10.42 % (the 405B B200 row -19.8 -> -20.5 %).
   // With FA2's backward at its own H100 rate (0.326 of peak, the FA3 paper's backward figure): 9.19 %, nemo2407 6.65 %.
-  EXPECT_LE(h.mape_pct, 9.2);          // measured 9.19 % (13.67 % when the five rows moved)
-  EXPECT_LE(nemo / n_nemo, 6.7);       // measured 6.65 % (12.51 %)
-  EXPECT_LE(mb / n_mb, 10.45);         // measured 10.42 % over 16 (7.76 % over 15 when the rows moved)
+  // Then the 18 torchtitan rows (group torchtitan2412) moved from pending once the 96 GB / 500 W H100 had a
+  // preset (peak inferred) and the torchtitan stacks were costed from its code (eager element-wise passes,
+  // op-level selective AC, FSDP kept unsharded under PP, ZeRO-3 over dp x cp): 87 rows at 10.87 %, torchtitan
+  // 19.0 %. With the bf16 LM head of Megatron-Core's and torchtitan's fp8 recipes (Software::fp8_lm_head):
+  // 11.21 %, nemo2407 5.78 %, torchtitan 16.81 %, while the pp 8 llama3-70b mbridge rows, whose last stage
+  // carries the 128K-vocab head, go +4..+7 -> +11..+15 % (mbridge 10.42 -> 13.49 %; docs/accuracy.md "Stop 29").
+  EXPECT_LE(h.mape_pct, 11.25);        // measured 11.21 % over 87 (13.67 % over 68 when the five rows moved)
+  EXPECT_LE(nemo / n_nemo, 5.8);       // measured 5.78 % (12.51 %)
+  EXPECT_LE(mb / n_mb, 13.5);          // measured 13.49 % over 16 (7.76 % over 15 when the rows moved)
+  EXPECT_LE(tt / n_tt, 16.85);         // measured 16.81 % over 18
 }
 
 // Every row of both runs files (docs/evidence.md) parses, is predicted

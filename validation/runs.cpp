@@ -53,13 +53,21 @@ constexpr std::initializer_list<const char*> kResultKeys = {"iteration_time_s", 
 
 hw::Cluster cluster_of(const YamlMap& run) {
   YamlMap c = run.map("cluster");
-  c.check_keys({"preset", "gpus_per_node", "inter_node_gbps_per_gpu"});
+  c.check_keys({"preset", "device", "gpus_per_node", "inter_node_gbps_per_gpu"});
   hw::Cluster cl;
   const std::string preset = c.str("preset");
   try {
     cl = hw::load_cluster(preset);
   } catch (const UsageError& e) {
     c.fail("preset", e.what());
+  }
+  // The row's GPU where it differs from the preset's (a device preset or file; configs/devices).
+  if (!c.is_null("device")) {
+    try {
+      cl.device = hw::load_device(c.str("device"));
+    } catch (const UsageError& e) {
+      c.fail("device", e.what());
+    }
   }
   if (auto g = c.opt_int_in("gpus_per_node", 1, limits::kMaxGpus)) cl.gpus_per_node = static_cast<int>(*g);
   if (auto bw = c.opt_num("inter_node_gbps_per_gpu")) cl.net.nic_bw_Bps = *bw * 1e9 / 8;
@@ -393,6 +401,7 @@ LayerTimingResult predict_layer(const LayerTimingSpec& l) {
   sh.act_passes_fwd = l.cluster.sw.activation_passes_fwd;
   sh.act_passes_bwd = l.cluster.sw.activation_passes_bwd;
   sh.recompute_early_stop = l.cluster.sw.recompute_early_stop;
+  sh.op_sac = l.cluster.sw.selective_op_sac;
   sh.rng_copy_s = strategies::rng_state_copy_s(l.cluster);
   sh.recompute = p.recompute;
   sh.precision = p.precision;

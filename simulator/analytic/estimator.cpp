@@ -146,6 +146,7 @@ LayerTable Estimator::prepare(const Plan& p) const {
   sh.act_passes_bwd = c_.sw.activation_passes_bwd;
   sh.metric_logit_bytes = c_.sw.metric_logit_bytes;
   sh.recompute_early_stop = c_.sw.recompute_early_stop;
+  sh.op_sac = c_.sw.selective_op_sac;
   sh.rng_copy_s = rng_state_copy_s(c_);
   sh.recompute = p.recompute;
   sh.precision = p.precision;
@@ -178,7 +179,8 @@ LayerTable Estimator::prepare(const Plan& p) const {
   // Grid TP modes distribute every activation over the P ranks (as 1d with SP does).
   const bool dist = sh.sp || (p.tp_mode != TpMode::d1 && p.tp > 1);
   // fp8 keeps the linears' inputs as their fp8 casts (1 B; strategies/memory.hpp ActShape).
-  const ActShape act{sh.b, sh.s, sh.s_kv, p.tp, dist, p.recompute, sh.flash, e, p.precision == Precision::fp8 ? 1.0 : e};
+  ActShape act{sh.b, sh.s, sh.s_kv, p.tp, dist, p.recompute, sh.flash, e, p.precision == Precision::fp8 ? 1.0 : e};
+  act.op_sac = sh.op_sac;
   t.layer_act = layer_activation_bytes(m_, act);
   t.layer_act_full = p.recompute == Recompute::full ? layer_activation_bytes_no_recompute(m_, act) : 0;
 
@@ -198,7 +200,8 @@ LayerTable Estimator::prepare(const Plan& p) const {
   // cost's own recomputed share of its forward FLOPs.
   const double lc_fwd_flops = t.lc.model_flops / 3;
   const double rc_share = lc_fwd_flops > 0 ? t.lc.recompute_flops / lc_fwd_flops : 1.0;
-  t.recompute_flops_per_seq_layer = p.recompute == Recompute::full ? layer_fwd_flops_per_seq_ * rc_share
+  t.recompute_flops_per_seq_layer = p.recompute == Recompute::full || (p.recompute == Recompute::selective && sh.op_sac)
+                                        ? layer_fwd_flops_per_seq_ * rc_share
                                     : p.recompute == Recompute::selective && !sh.flash
                                         ? 4.0 * m_.seq * static_cast<double>(m_.seq) * m_.hidden
                                         : 0;
@@ -367,6 +370,14 @@ double Estimator::zero3_exposed(const Plan& p, const LayerTable& t, double P_sta
 }
 
 StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTable* chunks) const {
+  // A stack whose ZeRO-3 keeps the gathered parameters through a pipelined step (Software::pp_fsdp_unsharded)
+  // runs it as ZeRO-1: full weights and gradients during the step, states sharded, one gather and one
+  // reduce-scatter per step.
+  if (c_.sw.pp_fsdp_unsharded && p.pp > 1 && p.zero == 3 && p.zero_shard == 0 && p.offload == Offload::none) {
+    Plan q = p;
+    q.zero = 1;
+    return metrics(q, t, chunks);
+  }
   StepMetrics r;
   const hw::Device& dev = c_.device;
   const double e = bytes_per_element(p.precision);
@@ -473,6 +484,13 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   hw::Group g_shard = hsdp ? hw::make_group(c_, p.zero_shard, s_dp) : hw::Group{};
   hw::Group g_replica = hsdp ? hw::make_group(c_, p.dp / p.zero_shard, s_dp * p.zero_shard) : hw::Group{};
   g_shard.aggregate_nics = g_replica.aggregate_nics = c_.sw.dp_nics_aggregate;
+  // ZeRO-3 over the DP x CP ranks (Plan::shard_degree): with TP and CP innermost they are dp x cp consecutive
+  // TP strides (rank order tp-cp-dp-pp).
+  hw::Group g_z3 = g_dp;
+  if (p.zero >= 3 && !hsdp && p.cp > 1 && !c_.sw.pp_inside_dp) {
+    g_z3 = hw::make_group(c_, p.dp * p.cp, p.tp);
+    g_z3.aggregate_nics = c_.sw.dp_nics_aggregate;
+  }
   double z3_fwd = 0, z3_bwd = 0, z3_rs = 0;  // ZeRO-3, one microbatch: forward gathers, backward gathers + reduce-scatter
   double dp_ag = 0;  // ZeRO-1/2: the updated parameters' all-gather (part of the DP time)
   // The data-parallel traffic of `P` parameters over group `g` of n ranks (time, payload bytes).
@@ -503,7 +521,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
       // and again before its backward (a third time when recompute re-gathers), and
       // reduce-scatters the gradients after its backward.
       // Hybrid sharding (zero_shard): the gathers and reduce-scatters stay inside the shard group.
-      const hw::Group& gs = hsdp ? g_shard : g;
+      const hw::Group& gs = hsdp ? g_shard : p.ep > 1 ? g : g_z3;
       const double ag = nz * hw::collective_time(c_, hw::Coll::all_gather, pb / nz, gs);
       const double rs = nz * hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nz, gs);
       z3_fwd += ag;
