@@ -230,10 +230,11 @@ TEST(Validation, HoldoutRatchetAfterPendingRowsMoved) {
   // 19.0 %. With the bf16 LM head of Megatron-Core's and torchtitan's fp8 recipes (Software::fp8_lm_head):
   // 11.21 %, nemo2407 5.78 %, torchtitan 16.81 %, while the pp 8 llama3-70b mbridge rows, whose last stage
   // carries the 128K-vocab head, go +4..+7 -> +11..+15 % (mbridge 10.42 -> 13.49 %; docs/accuracy.md "Stop 29").
-  EXPECT_LE(h.mape_pct, 11.25);        // measured 11.21 % over 87 (13.67 % over 68 when the five rows moved)
+  // The CP rows with torchtitan's default context_parallel_rotate_method, allgather: 11.17 %, torchtitan 16.62 %.
+  EXPECT_LE(h.mape_pct, 11.2);         // measured 11.17 % over 87 (13.67 % over 68 when the five rows moved)
   EXPECT_LE(nemo / n_nemo, 5.8);       // measured 5.78 % (12.51 %)
   EXPECT_LE(mb / n_mb, 13.5);          // measured 13.49 % over 16 (7.76 % over 15 when the rows moved)
-  EXPECT_LE(tt / n_tt, 16.85);         // measured 16.81 % over 18
+  EXPECT_LE(tt / n_tt, 16.65);         // measured 16.62 % over 18
 }
 
 // Every row of both runs files (docs/evidence.md) parses, is predicted
