@@ -234,6 +234,8 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
   const double skip_s = early_stop ? fc2_fwd + bdr_fwd : 0;
   const double skip_flops = early_stop ? 2 * T * h * m.ffn / t : 0;
 
+  // torchtitan op-level selective AC (hw::Software::selective_op_sac) on a dense block.
+  const bool op_sac = sh.recompute == Recompute::selective && sh.op_sac && !moe;
   switch (sh.recompute) {
     case Recompute::full:
       pc.recompute_s = pc.fwd_s - skip_s;
@@ -242,10 +244,9 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
       pc.cp_bytes += cp_recompute_bytes;
       break;
     case Recompute::selective:
-      if (sh.op_sac && !moe) {
-        // torchtitan op-level selective AC (hw::Software::selective_op_sac): the unsaved matmuls (wk, wo and
-        // w3, or w2 without a gate: every second of the block's mm calls) and every element-wise op rerun;
-        // the TP all-gathers rerun, the reduce-scatters are in the save list.
+      if (op_sac) {
+        // The unsaved matmuls (wk, wo and w3, or w2 without a gate: every second of the block's mm calls)
+        // and every element-wise op rerun; the TP all-gathers rerun, the reduce-scatters are in the save list.
         pc.recompute_s = op_sac_mm_share(m) * (fwd + cast.fwd_s) + elem_fwd + extra_fwd;
         pc.recompute_comm_s = 0.5 * tl.fwd_comm_s;
       } else {
@@ -262,7 +263,6 @@ PhaseCost layer_cost(const model::ModelSpec& m, const hw::Cluster& c, const Laye
                                 : m.mlp_weight_params();
   pc.model_flops = 3 * (2 * T * (m.attn_weight_params() + mlp_params) / t) + 3 * attn_flops_fwd;
   const double fwd_flops = pc.model_flops / 3;
-  const bool op_sac = sh.recompute == Recompute::selective && sh.op_sac && !moe;
   pc.recompute_flops = sh.recompute == Recompute::full ? fwd_flops - skip_flops
                        : op_sac                         ? op_sac_mm_share(m) * (fwd_flops - attn_flops_fwd)
                        : sh.recompute == Recompute::selective && !sh.flash ? attn_flops_fwd
