@@ -45,4 +45,19 @@ TEST(StateShards, OptimizerBytesSplitOverDpTimesCp) {
   EXPECT_DOUBLE_EQ(r.memory.params, r4.memory.params);
 }
 
+// The gradients reduce over the same DP x CP ranks (Megatron-Core DDP: get_data_parallel_group(
+// with_context_parallel=True)): dp 1 x cp 8 still reduce-scatters and all-gathers a bf16 copy of the
+// weights' size (ZeRO-1: 2 B gradients + 2 B weights per parameter), where the DP group alone has one rank.
+TEST(StateShards, GradientsReduceOverDpTimesCp) {
+  const model::ModelSpec m = model::load_model("llama3-8b");
+  const hw::Cluster c = hw::load_cluster("dgx-h100");
+  const analytic::Estimator est(m, c);
+  const Plan p = resolve_plan(parse_plan("tp=1,cp=8,mbs=1,gbs=8,zero=1,recompute=full"), m, c, 8);
+  ASSERT_EQ(p.dp, 1);
+  const StepReport r = est.evaluate(p);
+  const double P = est.params_on_stage(p, 0);
+  EXPECT_NEAR(r.comm.dp, 4.0 * P, 1e-6 * r.comm.dp);
+  EXPECT_GT(r.time.comm_exposed_s + r.time.compute_s, 0);
+}
+
 }  // namespace

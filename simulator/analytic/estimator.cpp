@@ -484,12 +484,14 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
   hw::Group g_shard = hsdp ? hw::make_group(c_, p.zero_shard, s_dp) : hw::Group{};
   hw::Group g_replica = hsdp ? hw::make_group(c_, p.dp / p.zero_shard, s_dp * p.zero_shard) : hw::Group{};
   g_shard.aggregate_nics = g_replica.aggregate_nics = c_.sw.dp_nics_aggregate;
-  // ZeRO-3 over the DP x CP ranks (Plan::shard_degree): with TP and CP innermost they are dp x cp consecutive
-  // TP strides (rank order tp-cp-dp-pp).
-  hw::Group g_z3 = g_dp;
-  if (p.zero >= 3 && !hsdp && p.cp > 1 && !c_.sw.pp_inside_dp) {
-    g_z3 = hw::make_group(c_, p.dp * p.cp, p.tp);
-    g_z3.aggregate_nics = c_.sw.dp_nics_aggregate;
+  // The dense weights' gradients (and ZeRO-3's shards, Plan::shard_degree) span the DP x CP ranks, which
+  // hold the same weights: Megatron-Core's DDP reduces over get_data_parallel_group(with_context_parallel=True),
+  // torchtitan shards over the dp_shard_cp mesh. With TP and CP innermost (rank order tp-cp-dp-pp) they are
+  // dp x cp consecutive TP strides.
+  hw::Group g_dpcp = g_dp;
+  if (p.cp > 1 && !c_.sw.pp_inside_dp) {
+    g_dpcp = hw::make_group(c_, p.dp * p.cp, p.tp);
+    g_dpcp.aggregate_nics = c_.sw.dp_nics_aggregate;
   }
   double z3_fwd = 0, z3_bwd = 0, z3_rs = 0;  // ZeRO-3, one microbatch: forward gathers, backward gathers + reduce-scatter
   double dp_ag = 0;  // ZeRO-1/2: the updated parameters' all-gather (part of the DP time)
@@ -521,7 +523,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
       // and again before its backward (a third time when recompute re-gathers), and
       // reduce-scatters the gradients after its backward.
       // Hybrid sharding (zero_shard): the gathers and reduce-scatters stay inside the shard group.
-      const hw::Group& gs = hsdp ? g_shard : p.ep > 1 ? g : g_z3;
+      const hw::Group& gs = hsdp ? g_shard : g;
       const double ag = nz * hw::collective_time(c_, hw::Coll::all_gather, pb / nz, gs);
       const double rs = nz * hw::collective_time(c_, hw::Coll::reduce_scatter, gb / nz, gs);
       z3_fwd += ag;
@@ -532,10 +534,10 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     }
   };
   double dp_time = 0, dp_bytes = 0;
-  dp_traffic(P_slow - P_exp, g_dp, &dp_time, &dp_bytes);
+  dp_traffic(P_slow - P_exp, g_dpcp, &dp_time, &dp_bytes);
   if (ep_on) dp_traffic(P_exp, g_edp, &dp_time, &dp_bytes);
   double dp_exposed = dp_time;
-  if ((p.zero >= 3 || fsdp) && p.dp > 1) {
+  if ((p.zero >= 3 || fsdp) && g_dpcp.size > 1) {
     // Hybrid sharding: the gradient shard is all-reduced over the replica group once per step, in
     // the last microbatch's backward (FSDP2 FSDPModule.set_requires_all_reduce(False) on the other
     // microbatches, torch/distributed/_composable/fsdp/fully_shard.py; FSDP1 HYBRID_SHARD
@@ -549,7 +551,7 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     }
     dp_exposed = static_cast<double>(m - 1) * zero3_exposed(p, t, P_slow, slowest, sl, z3_fwd, z3_bwd, z3_rs) +
                  zero3_exposed(p, t, P_slow, slowest, sl, z3_fwd, z3_bwd + ar, z3_rs + ar);
-  } else if (c_.sw.dp_overlap && p.dp > 1) {
+  } else if (c_.sw.dp_overlap && g_dpcp.size > 1) {
     // Bucketed reduction overlapped with backward (ZeRO 0-2): the last microbatch's backward is the
     // window (ZeRO-3 above: its prefetch decides the overlap).
     const double bwd_window = comp_max - (sl.first * (lc.fwd_s) + 0);
@@ -571,14 +573,14 @@ StepMetrics Estimator::metrics(const Plan& p, const LayerTable& t, const ChunkTa
     // reduce-scatter starts only when the backward has ended and its all-gather before the forward starts.
     const double edge = slowest == 0 && !ep_on ? dp_edge_bucket_params(dp_bucket_params(c_.sw, p.dp), t.word_params, P_slow) : 0;
     if (edge > 0) {
-      const double floor_s = p.zero == 0 ? hw::collective_time(c_, hw::Coll::all_reduce, red_e * edge, g_dp)
-                                         : hw::collective_time(c_, hw::Coll::reduce_scatter, red_e * edge, g_dp) +
-                                               hw::collective_time(c_, hw::Coll::all_gather, rec.param_bytes * edge, g_dp);
+      const double floor_s = p.zero == 0 ? hw::collective_time(c_, hw::Coll::all_reduce, red_e * edge, g_dpcp)
+                                         : hw::collective_time(c_, hw::Coll::reduce_scatter, red_e * edge, g_dpcp) +
+                                               hw::collective_time(c_, hw::Coll::all_gather, rec.param_bytes * edge, g_dpcp);
       dp_exposed = std::max(dp_exposed, std::min(dp_time, floor_s));
     }
   }
   // The DDP's gradient-buffer passes on the compute stream (Software::ddp_grad_passes; mcore_ddp.hpp).
-  const double t_ddp = p.dp > 1 && p.zero <= 2 && !fsdp
+  const double t_ddp = g_dpcp.size > 1 && p.zero <= 2 && !fsdp
                            ? ddp_grad_pass_s(dev, c_.sw.ddp_grad_passes, red_e, P_slow, dp_bucket_params(c_.sw, p.dp))
                            : 0;
   // Tied embeddings across pipeline ends: all-reduce of the word-embedding gradient (first <-> last stage).
