@@ -370,8 +370,9 @@ constexpr double kFitMapePct = 5.0, kFitMaxPct = 15.0, kCvMapePct = 8.0, kCvGrou
 // backward figure): 4.06 / 3.97 / 6.31 %. The same table's later revision (NeMo 19fadb67) publishes each row's
 // global batch: the rows take it (it replaced an assumed 16 microbatches per DP rank) and its 4K / 8K rows leave
 // pending: 69 runs at 4.00 / 3.96 / 7.42 % (the fold without foundry-h100 now fits h100.overlap_slowdown at
-// its bound, 1.0, and predicts foundry-h100 at 10.37 %; docs/accuracy.md "Stop 29").
-constexpr double kFitWholeMapePct = 4.1, kRefitWholeMapePct = 4.0, kCvWholeMapePct = 7.45;
+// its bound, 1.0, and predicts foundry-h100 at 10.37 %; docs/accuracy.md "Stop 29"). Then the Megatron-LM 2020 README
+// scaling tables (group megatron2020, 12 rows, fitting by the set rule): 81 runs at 4.43 / 4.26 / 7.92 %.
+constexpr double kFitWholeMapePct = 4.45, kRefitWholeMapePct = 4.3, kCvWholeMapePct = 7.95;
 const std::set<std::string> kTargetGroups = {"sc21t1", "kor22", "llama3"};
 
 const validation::RunsFile& shared() {
@@ -450,14 +451,15 @@ TEST(CrossValidation, LeaveOneGroupOut) {
   int total = 0;
   for (const auto& g : cv.groups) total += g.runs;
   EXPECT_EQ(total, validation::validate(shared()).counted);
-  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 7.42 % over 69 runs (target 8 %)
+  EXPECT_LE(cv.cv_mape_pct, kCvWholeMapePct) << o.str();  // measured 7.92 % over 81 runs (target 8 %)
   // Per group: the target where it holds, else a ratchet at the measured value (acc2 / acc4 / acc5, 2026-12-07).
   const std::map<std::string, double> bound = {{"sc21t1", kCvGroupPct},       {"kor22", kCvGroupPct},
                                                {"sc21t2-zero3", kCvGroupPct},  // measured 5.62 % (was 14.25 %)
                                                {"llama3", kCvGroupPct},        // measured 4.27 % (was 12.57 %, 6.91 %): target met
-                                               {"foundry-h100", kCvGroupPct},  // measured 10.37 % (3.57 % before the long-sequence group joined the H100 fits, 5.53 % with its 7 rows; was 12.61 %, 9.78 %, 8.77 %): target met
+                                               {"foundry-h100", kCvGroupPct},  // measured 10.48 % (3.57 % before the long-sequence group joined the H100 fits, 5.53 % with its 7 rows; was 12.61 %, 9.78 %, 8.77 %): target met
                                                {"megatron2019", kCvGroupPct},
-                                               {"nemo2403-longseq", kCvGroupPct}};  // measured 4.62 % over 9 runs (9.42 % over 7 before FA2's backward rate): target met  // measured 8.42 % over 13 runs (9.53 % before acc7; 13.70 % over the 6 before Figure 5 / Table 7)
+                                               {"nemo2403-longseq", kCvGroupPct},
+                                               {"megatron2020", kCvGroupPct}};  // measured 6.88 % over 12 runs (stop 29): target met  // measured 4.62 % over 9 runs (9.42 % over 7 before FA2's backward rate): target met  // measured 8.42 % over 13 runs (9.53 % before acc7; 13.70 % over the 6 before Figure 5 / Table 7)
   for (const auto& g : cv.groups) {
     if (g.runs < 3) continue;
     const auto b = bound.find(g.group);
