@@ -22,11 +22,15 @@ TEST(B200, DeviceLoadsWithDensePeaks) {
   EXPECT_NEAR(d.hbm_bytes, 180e9, 0.001 * 180e9);       // 1,440 GB / 8 GPUs
   EXPECT_DOUBLE_EQ(d.hbm_bw_Bps, 8000e9);
   EXPECT_DOUBLE_EQ(d.tdp_W, 1000);
-  // Efficiencies are the hw::Efficiency defaults (no B200 measurement, not fitted).
-  const hw::Efficiency def;
-  EXPECT_DOUBLE_EQ(d.eff.gemm_max, def.gemm_max);
-  EXPECT_DOUBLE_EQ(d.eff.flash_attention, def.flash_attention);
-  EXPECT_DOUBLE_EQ(d.eff.mem_bw, def.mem_bw);
+  // Efficiencies: the fitted H100 values, gemm_max scaled by the published B200 / H200 GEMM ratio
+  // (1420.40 / 652.40 TFLOPS on one sweep, against the dense-peak ratio 2250 / 989.4): not the
+  // hw::Efficiency defaults, which no B200 measurement supported.
+  const hw::Device h100 = hw::load_device("h100-sxm-80gb");
+  EXPECT_NEAR(d.eff.gemm_max, h100.eff.gemm_max * (1420.40 / 652.40) / (2250 / 989.4), 0.001);
+  EXPECT_LT(d.eff.gemm_max, hw::Efficiency{}.gemm_max);
+  EXPECT_DOUBLE_EQ(d.eff.flash_attention, h100.eff.flash_attention);
+  EXPECT_DOUBLE_EQ(d.eff.mem_bw, h100.eff.mem_bw);
+  EXPECT_DOUBLE_EQ(d.eff.gemm_half_flop, h100.eff.gemm_half_flop);
   // The runs files' hardware.gpu spelling resolves by alias.
   EXPECT_EQ(hw::load_device("B200").name, "b200");
 }

@@ -231,10 +231,12 @@ TEST(Validation, HoldoutRatchetAfterPendingRowsMoved) {
   // 11.21 %, nemo2407 5.78 %, torchtitan 16.81 %, while the pp 8 llama3-70b mbridge rows, whose last stage
   // carries the 128K-vocab head, go +4..+7 -> +11..+15 % (mbridge 10.42 -> 13.49 %; docs/accuracy.md "Stop 29").
   // The CP rows with torchtitan's default context_parallel_rotate_method, allgather: 11.17 %, torchtitan 16.62 %.
-  EXPECT_LE(h.mape_pct, 11.2);         // measured 11.18 % over 87 (13.67 % over 68 when the five rows moved)
+  // B200 efficiency from the fitted H100 values and a published B200 / H200 GEMM ratio instead of the
+  // hw::Efficiency defaults (stop 30; the two B200 rows -25.8 / -20.5 -> -5.2 / +0.4 %): 10.69 %, mbridge 10.91 %.
+  EXPECT_LE(h.mape_pct, 10.7);         // measured 10.69 % over 87 (13.67 % over 68 when the five rows moved)
   EXPECT_LE(nemo / n_nemo, 5.8);       // measured 5.78 % (12.51 %)
   // Gradients reduced over the DP x CP ranks (Megatron-Core with_context_parallel=True): 11.18 %, mbridge 13.62 %.
-  EXPECT_LE(mb / n_mb, 13.65);         // measured 13.62 % over 16 (7.76 % over 15 when the rows moved)
+  EXPECT_LE(mb / n_mb, 10.95);         // measured 10.91 % over 16 (7.76 % over 15 when the rows moved)
   EXPECT_LE(tt / n_tt, 16.65);         // measured 16.62 % over 18
 }
 
