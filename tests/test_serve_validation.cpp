@@ -26,7 +26,7 @@ TEST(ServeValidation, PublishedServingThroughput) {
     EXPECT_TRUE(r.feasible) << r.id << ": " << r.note;
     EXPECT_GT(r.predicted, 0) << r.id;
   }
-  EXPECT_LE(s.mape_pct, 6.7);         // measured 6.60% (target 15%)
+  EXPECT_LE(s.mape_pct, 6.72);        // measured 6.71% (6.60% before the stop-30 refit of the device efficiencies; target 15%)
   EXPECT_LE(s.max_error_pct, 25.5);   // measured 25.36% (target 30%)
 }
 
@@ -57,5 +57,5 @@ TEST(ServeValidation, TensorRtLlm090DenseRows) {
     ++n;
   }
   ASSERT_EQ(n, 16);
-  EXPECT_LE(sum / n, 14.2);  // measured 14.13% (target 15%)
+  EXPECT_LE(sum / n, 14.24);  // measured 14.23% (14.13% before the stop-30 refit; target 15%)
 }

@@ -371,8 +371,9 @@ constexpr double kFitMapePct = 5.0, kFitMaxPct = 15.0, kCvMapePct = 8.0, kCvGrou
 // global batch: the rows take it (it replaced an assumed 16 microbatches per DP rank) and its 4K / 8K rows leave
 // pending: 69 runs at 4.00 / 3.96 / 7.42 % (the fold without foundry-h100 now fits h100.overlap_slowdown at
 // its bound, 1.0, and predicts foundry-h100 at 10.37 %; docs/accuracy.md "Stop 29"). Then the Megatron-LM 2020 README
-// scaling tables (group megatron2020, 12 rows, fitting by the set rule): 81 runs at 4.43 / 4.26 / 7.92 %.
-constexpr double kFitWholeMapePct = 4.45, kRefitWholeMapePct = 4.3, kCvWholeMapePct = 7.95;
+// scaling tables (group megatron2020, 12 rows, fitting by the set rule): 81 runs at 4.43 / 4.26 / 7.92 %. Stop 30 ships
+// the values refitted on those 81 runs (configs/devices/*.yaml): shipped = refitted 4.26 %, cv unchanged.
+constexpr double kFitWholeMapePct = 4.3, kRefitWholeMapePct = 4.3, kCvWholeMapePct = 7.95;
 const std::set<std::string> kTargetGroups = {"sc21t1", "kor22", "llama3"};
 
 const validation::RunsFile& shared() {
