@@ -80,7 +80,7 @@ TEST(Required, Devices) {
   struct {
     const char* alias;
     double hbm_gib;
-  } want[] = {{"V100-32GB", 32}, {"A100-40GB", 40}, {"A100-80GB", 80}, {"H100-SXM-80GB", 80}, {"H200-141GB", 131.3}};
+  } want[] = {{"V100-32GB", 32}, {"A100-40GB", 40}, {"A100-80GB", 80}, {"H100-SXM-80GB", 80}, {"H200-141GB", 140.4}};
   for (const auto& w : want) {
     hw::Device d;
     ASSERT_EQ(load_error([&] { d = hw::load_device(w.alias); }), "") << w.alias;

@@ -26,7 +26,8 @@ TEST(ServeValidation, PublishedServingThroughput) {
     EXPECT_TRUE(r.feasible) << r.id << ": " << r.note;
     EXPECT_GT(r.predicted, 0) << r.id;
   }
-  EXPECT_LE(s.mape_pct, 6.72);        // measured 6.71% (6.60% before the stop-30 refit of the device efficiencies; target 15%)
+  EXPECT_LE(s.mape_pct, 6.82);        // measured 6.82% (6.60% before the stop-30 refit of the device efficiencies, 6.71% before the H200's
+                                      // nvidia-smi capacity 140.4 GiB; target 15%)
   EXPECT_LE(s.max_error_pct, 25.5);   // measured 25.36% (target 30%)
 }
 
