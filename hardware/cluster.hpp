@@ -232,6 +232,12 @@ struct Software {
   // Megatron-Core's unfused vocab-parallel cross-entropy (the count is in configs/stacks/megatron-core-2024.yaml).
   double ce_logit_bytes_fwd = 0;
   double ce_logit_bytes_bwd = 0;
+  // Bytes per logit element (b x s x vocab/tp) held at the cross-entropy's memory peak on the last stage,
+  // on top of the saved activations (YAML `ce_logit_peak_bytes`; default 4: the fp32 logits). torchtitan's
+  // eager loss `cross_entropy(pred.flatten(0, 1).float(), labels)` peaks at the start of its backward with the
+  // saved log_softmax output, nll_loss's gradient and log_softmax's input gradient, all fp32: 12
+  // (count in configs/stacks/torchtitan-fsdp2.yaml).
+  double ce_logit_peak_bytes = 4;
 };
 
 // Where checkpoints go (issue 19): the shared file system's aggregate write/read bandwidth and each

@@ -48,7 +48,7 @@ void apply_software_block(const YamlMap& s, Software& sw) {
                 "rng_state_bytes", "optimizer_bytes_per_param", "activation_passes_fwd", "activation_passes_bwd",
                 "dp_param_gather_overlap", "metric_logit_bytes", "recompute_early_stop", "selective_recompute", "pp_fsdp_unsharded", "fp8_lm_head", "metric_sync_states",
                 "optimizer_host_us_per_tensor", "param_tensors_per_layer", "fp8_norm_fused_cast", "fp8_weight_cache",
-                "dp_bucket_min_params", "dp_bucket_params_per_dp_rank", "ce_logit_bytes_fwd", "ce_logit_bytes_bwd", "dp_chunk_sync", "ddp_grad_passes",
+                "dp_bucket_min_params", "dp_bucket_params_per_dp_rank", "ce_logit_bytes_fwd", "ce_logit_bytes_bwd", "ce_logit_peak_bytes", "dp_chunk_sync", "ddp_grad_passes",
                 "embedding_grad_bytes_per_param"});
   sw.pp_inside_dp = s.choice("rank_order", {"tp-cp-dp-pp", "tp-cp-pp-dp"}, sw.pp_inside_dp ? "tp-cp-pp-dp" : "tp-cp-dp-pp") == "tp-cp-pp-dp";
   const std::string attn = s.choice("attention", {"flash", "flash2", "flash_triton", "unfused"},
@@ -83,6 +83,7 @@ void apply_software_block(const YamlMap& s, Software& sw) {
   sw.dp_bucket_params_per_dp_rank = s.num_or("dp_bucket_params_per_dp_rank", sw.dp_bucket_params_per_dp_rank, Bound::non_negative);
   sw.ce_logit_bytes_fwd = s.num_or("ce_logit_bytes_fwd", sw.ce_logit_bytes_fwd, Bound::non_negative);
   sw.ce_logit_bytes_bwd = s.num_or("ce_logit_bytes_bwd", sw.ce_logit_bytes_bwd, Bound::non_negative);
+  sw.ce_logit_peak_bytes = s.num_or("ce_logit_peak_bytes", sw.ce_logit_peak_bytes, Bound::positive);
   sw.dp_chunk_sync = s.boolean_or("dp_chunk_sync", sw.dp_chunk_sync);
   sw.ddp_grad_passes = s.num_or("ddp_grad_passes", sw.ddp_grad_passes, Bound::non_negative);
   sw.embedding_grad_bytes_per_param = s.num_or("embedding_grad_bytes_per_param", sw.embedding_grad_bytes_per_param, Bound::non_negative);

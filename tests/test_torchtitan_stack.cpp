@@ -3,7 +3,8 @@
 // @d4c86e37 "Saves output of all compute ops, except every second mm"), FSDP kept unsharded under
 // pipeline parallelism (pp_fsdp_unsharded: apply_fsdp "For PP, do not reshard after forward"), the
 // 16-bit LM head of fp8 recipes (fp8_lm_head), ZeRO-3 over the DP x CP ranks (fully_shard on the
-// dp_shard_cp mesh) and a runs-file row naming its own device (cluster.device).
+// dp_shard_cp mesh), a runs-file row naming its own device (cluster.device) and the eager fp32
+// cross-entropy's memory peak (ce_logit_peak_bytes, stop 30).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -109,6 +110,24 @@ TEST(TorchtitanStack, Fp8RecipesKeepTheLmHeadIn16Bit) {
   EXPECT_NEAR(h16.fwd_s - h8.fwd_s, 8.607e12 / (0.55 * 989.4e12) - 8.607e12 / (0.55 * 1978.9e12), 0.3e-3);
   sh.precision = Precision::bf16;
   EXPECT_DOUBLE_EQ(head_cost(m, keep, sh, one).fwd_s, head_cost(m, fp8, sh, one).fwd_s);
+}
+
+// The eager fp32 cross-entropy's memory peak (ce_logit_peak_bytes: torchtitan train.py @d4c86e37, counted in
+// configs/stacks/torchtitan-fsdp2.yaml): saved log_softmax output + nll_loss gradient + log_softmax input
+// gradient, fp32 each, 12 B per logit beside the activations against the default model's fp32 logits (4 B):
+// llama3-8b at microbatch 2 x 8192 keeps 8 x 16384 x 128256 B = 16.8 GB more on its last stage.
+TEST(TorchtitanStack, CrossEntropyPeakHoldsTwelveBytesPerLogit) {
+  const model::ModelSpec m = model::load_model("llama3-8b");
+  const hw::Cluster tt = cluster_on("torchtitan-fsdp2-compile");
+  EXPECT_DOUBLE_EQ(tt.sw.ce_logit_peak_bytes, 12);
+  EXPECT_DOUBLE_EQ(cluster_on("torchtitan-fsdp2").sw.ce_logit_peak_bytes, 12);
+  EXPECT_DOUBLE_EQ(hw::load_stack("megatron-core-2025").ce_logit_peak_bytes, 4);
+  hw::Cluster four = tt;
+  four.sw.ce_logit_peak_bytes = 4;
+  const Plan p = resolve_plan(parse_plan("tp=1,mbs=2,gbs=16,zero=3,recompute=selective"), m, tt, 8);
+  const double a12 = analytic::Estimator(m, tt).evaluate(p).memory.activations;
+  const double a4 = analytic::Estimator(m, four).evaluate(p).memory.activations;
+  EXPECT_NEAR(a12 - a4, 8.0 * 2 * 8192 * 128256, 1e-6 * a12);
 }
 
 // ZeRO-3 shards over dp x cp: llama3-8b on 8 GPUs, dp 4 x cp 2, optimizer states 12 B x P / 8.

@@ -193,7 +193,9 @@ LayerTable Estimator::prepare(const Plan& p) const {
   t.word_params = static_cast<double>(m_.vocab) * m_.hidden / p.tp;
   const double sb = sh.b * sh.s;
   t.embedding_act = 8.0 * sb + (m_.dropout ? sb * m_.hidden / (dist ? p.tp : 1) : 0);  // token ids, embedding dropout mask
-  t.head_act = 4.0 * sb * m_.vocab / p.tp + e * sb * m_.hidden;  // fp32 logits, final-norm input (one microbatch)
+  // The loss's peak over the logits (hw::Software::ce_logit_peak_bytes; default the fp32 logits) and the
+  // final-norm input, one microbatch.
+  t.head_act = c_.sw.ce_logit_peak_bytes * sb * m_.vocab / p.tp + e * sb * m_.hidden;
   // Recomputed FLOPs per sequence and layer: the whole forward under full recompute; the attention
   // scores (4 s^2 h) under selective recompute without flash attention.
   // Early-stopping recompute (Software::recompute_early_stop) skips part of the forward: the layer
