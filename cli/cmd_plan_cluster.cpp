@@ -154,7 +154,7 @@ void add_plan_cluster(CLI::App& app, int& rc) {
         return r.met() ? 0 : 1;
       }
 
-      std::string out = fmt::format("{} for {:.4g} tokens, {}: {} clusters (node type x network) x {} GPU counts = {} options, {} with a plan ({:.2f} s)\n",
+      std::string out = fmt::format("{} for {:.4g} tokens, {}: {} clusters (node type x network) x {} GPU counts = {} options, {} with a plan and a price ({:.2f} s)\n",
                                     m.name, spec.tokens,
                                     deadline ? fmt::format("deadline {:g} days", spec.deadline_days) : fmt::format("budget ${:.4g}", spec.budget_usd),
                                     clusters.size(), counts.size(), r.options.size(), with_plan, r.wall_s);

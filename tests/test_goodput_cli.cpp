@@ -105,6 +105,19 @@ TEST(GoodputCli, PlanClusterNoOptionMeetsIt) {
   ASSERT_TRUE(b.contains("closest"));
 }
 
+// A node type without a price (dgx-b200, gb200-nvl72: price_usd_per_gpu_hour unset) would cost $0 and win every
+// deadline; it is never chosen nor on the front, and its options say why.
+TEST(GoodputCli, PlanClusterSkipsUnpricedNodeTypes) {
+  const json j = run_json("plan-cluster --model gpt3-1.3b --tokens 300B --gbs 512 --devices dgx-h100,gb200-nvl72 "
+                          "--networks native --gpus 64,128 --deadline-days 3650 --json",
+                          0);
+  ASSERT_TRUE(j.contains("chosen"));
+  EXPECT_EQ(j["chosen"]["cluster"].get<std::string>(), "dgx-h100");
+  EXPECT_GT(j["chosen"]["usd"].get<double>(), 0);
+  for (const json& o : j["pareto"]) EXPECT_NE(o["cluster"].get<std::string>(), "gb200-nvl72");
+  EXPECT_EQ(j["options_with_plan"].get<int>(), 2);
+}
+
 TEST(GoodputCli, BadInput) {
   for (const std::string extra : {" --deadline-days 30 --budget-usd 5", "", " --deadline-days -2", " --deadline-days 30 --failures nope",
                                   " --deadline-days 30 --checkpoint sometimes", " --deadline-days 30 --networks nope"}) {

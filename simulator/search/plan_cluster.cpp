@@ -99,6 +99,12 @@ ClusterOption evaluate(const analytic::Estimator& est, const hw::Cluster& c, con
   if (!o.run.g.finishes) {
     o.ok = false;
     o.reason = "never finishes: restarts and lost work outpace the training";
+  } else if (c.price_usd_per_gpu_hour <= 0) {
+    // An unpriced cluster (price_usd_per_gpu_hour unset: 0 = unknown, e.g. dgx-b200, gb200-nvl72) costs $0 here,
+    // which would make it the cheapest option and put it on every budget: it keeps its plan and days but
+    // takes no part in the choice or the front.
+    o.ok = false;
+    o.reason = "no price: the cluster sets no price_usd_per_gpu_hour, so its cost cannot be compared (set one in its file)";
   }
   return o;
 }
