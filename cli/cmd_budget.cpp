@@ -150,7 +150,7 @@ void add_budget(CLI::App& app, int& rc) {
       out += fmt::format("  memory per GPU    {} of {}\n", fmt_bytes(x.metrics.memory.total()), fmt_bytes(x.metrics.memory.capacity));
       out += fmt::format("time         {:.2f} days ({:.1f} hours) on {} GPUs\n", r.days, r.hours, r.at.used);
       out += fmt::format("GPU-hours    {:.4g}\n", r.gpu_hours);
-      out += fmt::format("cost         ${:.4g} at ${:.2f} per GPU-hour\n", r.usd, r.price_usd_per_gpu_hour);
+      out += "cost         " + cost_text(r.usd, r.price_usd_per_gpu_hour) + "\n";
       out += fmt::format("energy       {:.4g} kWh at {:.0f} W per GPU (node power share, no PUE)\n", r.energy_kwh, r.power_W_per_gpu);
       out += goodput_text(gp, r.days, r.price_usd_per_gpu_hour);
       std::cout << out;

@@ -67,6 +67,11 @@ nlohmann::json goodput_detail_json(const search::TrainGoodput& t) {
           {"energy_kwh", t.energy_kwh}};
 }
 
+std::string cost_text(double usd, double price_usd_per_gpu_hour) {
+  if (price_usd_per_gpu_hour <= 0) return "unknown: the cluster sets no price_usd_per_gpu_hour (pass --price USD)";
+  return fmt::format("${:.4g} at ${:.2f} per GPU-hour", usd, price_usd_per_gpu_hour);
+}
+
 std::string goodput_text(const search::TrainGoodput& t, double failure_free_days, double price_usd_per_gpu_hour) {
   const search::Goodput& g = t.g;
   std::string out = fmt::format("with failures (profile {}, {} checkpoints):\n", t.profile, search::name(t.mode));
@@ -75,7 +80,7 @@ std::string goodput_text(const search::TrainGoodput& t, double failure_free_days
   out += fmt::format("  goodput      {:.1f}% of the wall time trains\n", 100 * g.fraction);
   out += fmt::format("  time         {:.2f} days (+{:.2f} over failure-free)\n", t.days, t.days - failure_free_days);
   out += fmt::format("  GPU-hours    {:.4g}\n", t.gpu_hours);
-  out += fmt::format("  cost         ${:.4g} at ${:.2f} per GPU-hour\n", t.usd, price_usd_per_gpu_hour);
+  out += "  cost         " + cost_text(t.usd, price_usd_per_gpu_hour) + "\n";
   out += fmt::format("  energy       {:.4g} kWh\n", t.energy_kwh);
   out += fmt::format("  interruptions {:.0f} unexpected (MTBF {:.2f} h) + {:.0f} planned over the run\n", g.interruptions, g.mtbf_s / 3600,
                      g.planned_interruptions);

@@ -34,6 +34,9 @@ nlohmann::json goodput_json(const search::TrainGoodput& t);
 // The rest, for people: profile, MTBF, checkpoint bytes and times, planned stops, totals with goodput.
 nlohmann::json goodput_detail_json(const search::TrainGoodput& t);
 // Lines for budget's text report.
+// "$X at $Y per GPU-hour", or, for a cluster without a price (price_usd_per_gpu_hour unset = 0), "unknown: ..."
+// rather than a silent $0.
+std::string cost_text(double usd, double price_usd_per_gpu_hour);
 std::string goodput_text(const search::TrainGoodput& t, double failure_free_days, double price_usd_per_gpu_hour);
 
 }  // namespace scaleplan::cli

@@ -118,6 +118,17 @@ TEST(GoodputCli, PlanClusterSkipsUnpricedNodeTypes) {
   EXPECT_EQ(j["options_with_plan"].get<int>(), 2);
 }
 
+// budget on an unpriced cluster says the cost is unknown instead of "$0 at $0.00 per GPU-hour"; --price fills it.
+TEST(GoodputCli, BudgetWithoutAPriceSaysSo) {
+  const CliResult r = run_cli(split_args("budget --model gpt3-1.3b --cluster gb200-nvl72 --gpus 64 --tokens 30B --gbs 512"));
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_NE(r.out.find("cost         unknown: the cluster sets no price_usd_per_gpu_hour"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("$0 at"), std::string::npos) << r.out;
+  const CliResult p = run_cli(split_args("budget --model gpt3-1.3b --cluster gb200-nvl72 --gpus 64 --tokens 30B --gbs 512 --price 6"));
+  ASSERT_EQ(p.exit_code, 0) << p.describe();
+  EXPECT_NE(p.out.find("at $6.00 per GPU-hour"), std::string::npos) << p.out;
+}
+
 TEST(GoodputCli, BadInput) {
   for (const std::string extra : {" --deadline-days 30 --budget-usd 5", "", " --deadline-days -2", " --deadline-days 30 --failures nope",
                                   " --deadline-days 30 --checkpoint sometimes", " --deadline-days 30 --networks nope"}) {
