@@ -75,15 +75,19 @@ std::string text_report(const ServeArgs& a, const serve::ServeModel& sm, const s
   out += fmt::format("  memory/GPU  weights {}  kv_cache {}  activations {}  buffers {}  total {} of {}\n", fmt_bytes(m.weights),
                      fmt_bytes(m.kv_cache), fmt_bytes(m.activations), fmt_bytes(m.buffers), fmt_bytes(m.total()), fmt_bytes(m.capacity));
   out += fmt::format("  latency     TTFT {}  TPOT {}  e2e {}\n", fmt_time(r.latency.ttft_s), fmt_time(r.latency.tpot_s), fmt_time(r.latency.e2e_s));
-  out += fmt::format("  throughput  {:.1f} output tokens/s per GPU, {:.3f} USD per M output tokens, {:.2f} requests/s\n",
-                     r.throughput.tokens_per_s_per_gpu, r.throughput.usd_per_m_tokens, r.throughput.requests_per_s);
+  // A cluster without a price (price_usd_per_gpu_hour unset) has no cost per token, not a zero one.
+  const bool priced = c.price_usd_per_gpu_hour > 0;
+  const std::string usd = priced ? fmt::format("{:.3f} USD per M output tokens", r.throughput.usd_per_m_tokens)
+                                 : std::string("cost unknown (the cluster sets no price_usd_per_gpu_hour)");
+  out += fmt::format("  throughput  {:.1f} output tokens/s per GPU, {}, {:.2f} requests/s\n", r.throughput.tokens_per_s_per_gpu, usd,
+                     r.throughput.requests_per_s);
   if (!s.front.empty()) {
     out += fmt::format("\nPareto front (TPOT vs output tokens/s per GPU):\n  {:<30} {:>10} {:>10} {:>10} {:>12} {:>10}\n", "plan", "TTFT",
                        "TPOT", "e2e", "tok/s/GPU", "USD/M tok");
     for (const auto& f : s.front)
-      out += fmt::format("  {:<30} {:>10} {:>10} {:>10} {:>12.1f} {:>10.3f}\n", layout_text(f.layout), fmt_time(f.latency.ttft_s),
+      out += fmt::format("  {:<30} {:>10} {:>10} {:>10} {:>12.1f} {:>10}\n", layout_text(f.layout), fmt_time(f.latency.ttft_s),
                          fmt_time(f.latency.tpot_s), fmt_time(f.latency.e2e_s), f.throughput.tokens_per_s_per_gpu,
-                         f.throughput.usd_per_m_tokens);
+                         priced ? fmt::format("{:.3f}", f.throughput.usd_per_m_tokens) : std::string("-"));
   }
   return out;
 }

@@ -56,6 +56,15 @@ TEST(ServeCli, InfeasibleIsExitOneWithReason) {
 }
 
 // Bad input: exit 2, the message names the flag.
+// A cluster without a price (dgx-b200) has no cost per token, not a zero one.
+TEST(ServeCli, UnpricedClusterSaysCostUnknown) {
+  const auto r = scaleplan::testing::run_cli(scaleplan::testing::split_args(
+      "serve --model llama3-8b --cluster dgx-b200 --gpus 8 --prompt-tokens 512 --output-tokens 128"));
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_NE(r.out.find("cost unknown (the cluster sets no price_usd_per_gpu_hour)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("0.000 USD"), std::string::npos) << r.out;
+}
+
 TEST(ServeCli, BadInputsNameTheFlag) {
   struct Case {
     const char* args;
