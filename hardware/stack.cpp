@@ -1,5 +1,9 @@
 #include "hardware/stack.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
 
@@ -98,7 +102,10 @@ void apply_software_block(const YamlMap& s, Software& sw) {
 
 Software parse_stack(const std::string& text, const std::string& file) {
   YamlMap y = YamlMap::parse(text, file);
-  y.check_keys({"name", "framework", "version", "date", "capabilities", "efficiency"});
+  y.check_keys({"name", "framework", "version", "date", "aliases", "alias_from", "capabilities", "efficiency"});
+  (void)y.str_list_or("aliases");  // family names a runs file may use (resolve_stack_name); checked here, read there
+  if (!y.is_null("alias_from") && alias_month(y.str("alias_from")) <= 0)
+    y.fail("alias_from", "must be a month YYYY-MM (the first month whose runs this stack answers its aliases for)");
   Software sw;
   sw.stack = y.str("name");
   (void)y.str("framework");  // required descriptive fields (docs/stacks.md)
@@ -130,11 +137,103 @@ Software parse_stack(const std::string& text, const std::string& file) {
 }
 
 Software load_stack(const std::string& spec) {
-  ConfigText t = load_config_text("stacks", spec);
+  ConfigText t;
+  try {
+    t = load_config_text("stacks", spec);
+  } catch (const UsageError& e) {
+    // A family name ("nemo") answers several dated stacks: name them (a runs file resolves it by the row's date).
+    const std::vector<std::string> fam = stacks_answering(spec);
+    if (fam.empty()) throw;
+    std::string list;
+    for (const std::string& f : fam) list += (list.empty() ? "" : ", ") + f;
+    throw UsageError("'" + spec + "' is a framework family, not a stack preset: name one of its stacks (" + list +
+                     ", newest first; docs/stacks.md)");
+  }
   return parse_stack(t.text, t.file);
 }
 
 std::vector<std::string> stack_names() { return preset_names("stacks"); }
+
+namespace {
+
+// Lower case without spaces, hyphens, underscores or dots: "Megatron-LM", "megatron_lm" and "MegatronLM" are one family.
+std::string family_key(const std::string& s) {
+  std::string k;
+  for (char ch : s)
+    if (ch != ' ' && ch != '-' && ch != '_' && ch != '.') k += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return k;
+}
+
+struct AliasEntry {
+  std::string preset;
+  int from = 0;  // months since year 0
+};
+
+// Every stack preset that lists `family` in its aliases, with its alias_from month (its `date` when unset).
+std::vector<AliasEntry> alias_entries(const std::string& family) {
+  std::vector<AliasEntry> out;
+  const std::string want = family_key(family);
+  for (const std::string& name : preset_names("stacks")) {
+    const ConfigText t = load_config_text("stacks", name);
+    const YamlMap y = YamlMap::parse(t.text, t.file);
+    bool hit = false;
+    for (const std::string& a : y.str_list_or("aliases")) hit = hit || family_key(a) == want;
+    if (!hit) continue;
+    const int from = alias_month(y.str_or("alias_from", y.str_or("date", "")));
+    out.push_back({name, from});
+  }
+  std::sort(out.begin(), out.end(), [](const AliasEntry& a, const AliasEntry& b) { return a.from > b.from; });
+  return out;
+}
+
+std::string month_text(int m) {
+  const int mo = m % 12 + 1;
+  return std::to_string(m / 12) + (mo < 10 ? "-0" : "-") + std::to_string(mo);
+}
+
+}  // namespace
+
+int alias_month(const std::string& ym) {
+  int y = 0, mo = 0;
+  if (std::sscanf(ym.c_str(), "%4d-%2d", &y, &mo) != 2 || y < 1900 || mo < 1 || mo > 12) return 0;
+  return y * 12 + (mo - 1);
+}
+
+std::vector<std::string> stacks_answering(const std::string& family) {
+  std::vector<std::string> out;
+  for (const AliasEntry& e : alias_entries(family)) out.push_back(e.preset);
+  return out;
+}
+
+std::string resolve_stack_name(const std::string& spec, int month, std::string* note) {
+  if (has_preset("stacks", spec) || spec.find('/') != std::string::npos || spec.find(".y") != std::string::npos) return spec;
+  const std::vector<AliasEntry> all = alias_entries(spec);  // latest alias_from first
+  if (all.empty()) return spec;
+  const AliasEntry* pick = nullptr;
+  std::string why;
+  if (month <= 0) {
+    pick = &all.front();
+    why = "the row gives no date: the latest";
+  } else {
+    for (const AliasEntry& e : all)
+      if (e.from <= month) {
+        pick = &e;
+        break;
+      }
+    if (pick != nullptr) {
+      why = "the latest answering it from " + month_text(pick->from) + " <= the row's " + month_text(month);
+    } else {
+      pick = &all.back();
+      why = "the row's " + month_text(month) + " predates them all: the earliest";
+    }
+  }
+  if (note != nullptr) {
+    std::string cands;
+    for (const AliasEntry& e : all) cands += (cands.empty() ? "" : ", ") + e.preset;
+    *note = "stack " + spec + " -> " + pick->preset + " (" + why + "; stacks answering '" + spec + "': " + cands + ")";
+  }
+  return pick->preset;
+}
 
 void use_stack(Cluster& c, const std::string& spec) { c.sw = load_stack(spec); }
 

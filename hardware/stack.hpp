@@ -21,6 +21,19 @@ Software parse_stack(const std::string& text, const std::string& file);
 Software load_stack(const std::string& spec);
 std::vector<std::string> stack_names();
 
+// A framework's family name as a runs file may give it ("nemo", "megatron-lm", "torchtitan", "DeepSpeed";
+// matched without case, spaces, hyphens or underscores) resolved to the stack preset that ran at `month` (months
+// since year 0, as validation::row_month counts them; 0 = unknown). The presets that list the name in their
+// `aliases` each answer it from their `alias_from` month: the one with the latest alias_from <= month,
+// else the earliest of them; with the month unknown, the latest. A preset name or a file path is returned
+// as is (note untouched); a name no preset answers is returned as is too (load_stack then names the
+// presets). `note` receives the assumption ("stack nemo -> nemo-2024 (...)") when a family name was resolved.
+std::string resolve_stack_name(const std::string& spec, int month, std::string* note);
+// Months since year 0 of "YYYY-MM" (a stack's `alias_from` / `date`); 0 when it is not one.
+int alias_month(const std::string& ym);
+// The presets answering a family name (for error messages), latest alias_from first.
+std::vector<std::string> stacks_answering(const std::string& family);
+
 // The efficiency keys shared by a stack's `efficiency:` block and a cluster's `software:` block
 // (attention, dp_overlap, step_overhead_ms, rank_order, chunk_*): each key given replaces the value
 // in `sw`, the rest keep theirs.

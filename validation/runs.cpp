@@ -51,7 +51,17 @@ constexpr std::initializer_list<const char*> kStrategyKeys = {"tp", "pp", "cp", 
 constexpr std::initializer_list<const char*> kResultKeys = {"iteration_time_s", "tflops_per_gpu", "mfu", "hfu", "percent_of_peak",
                                                             "flops_counting", "tokens_per_s"};
 
-hw::Cluster cluster_of(const YamlMap& run) {
+// The row's stack name: a preset, a file, or a framework's family name ("nemo", "Megatron-LM") resolved by
+// the row's date (hw::resolve_stack_name), the resolution recorded in `assumed`.
+std::string row_stack(const YamlMap& run, std::vector<std::string>* assumed) {
+  std::string note;
+  const std::string s =
+      hw::resolve_stack_name(run.str("stack"), row_month(run.str_or("date", ""), run.str_or("source", "")), &note);
+  if (!note.empty() && assumed != nullptr) assumed->push_back(note);
+  return s;
+}
+
+hw::Cluster cluster_of(const YamlMap& run, std::vector<std::string>* assumed = nullptr) {
   YamlMap c = run.map("cluster");
   c.check_keys({"preset", "device", "gpus_per_node", "inter_node_gbps_per_gpu"});
   hw::Cluster cl;
@@ -74,7 +84,7 @@ hw::Cluster cluster_of(const YamlMap& run) {
   // The row's software stack (configs/stacks) replaces the preset's default stack.
   if (!run.is_null("stack")) {
     try {
-      hw::use_stack(cl, run.str("stack"));
+      hw::use_stack(cl, row_stack(run, assumed));
     } catch (const UsageError& e) {
       run.fail("stack", e.what());
     }
@@ -132,7 +142,7 @@ RunSpec parse_run(const YamlMap& r) {
   rs.group = group_of(r, rs.id);
   rs.source = r.str_or("source", "");
   rs.model = parse_row_model(r.map("model"), rs.assumed);
-  rs.cluster = cluster_of(r);
+  rs.cluster = cluster_of(r, &rs.assumed);
   YamlMap hwm = r.map("hardware");
   hwm.check_keys(kHardwareKeys);
   rs.gpus = hwm.int_in("gpus", 1, limits::kMaxGpus);
@@ -211,7 +221,7 @@ RunsFile parse_runs(const std::string& text, const std::string& file) {
       l.cluster = r.has("cluster") ? cluster_of(r) : hw::load_cluster("selene-a100");
       if (!r.has("cluster") && !r.is_null("stack")) {
         try {
-          hw::use_stack(l.cluster, r.str("stack"));
+          hw::use_stack(l.cluster, row_stack(r, nullptr));
         } catch (const UsageError& e) {
           r.fail("stack", e.what());
         }

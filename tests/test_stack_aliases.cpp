@@ -1,0 +1,86 @@
+// Framework family names in a runs file's `stack:` (issue 15.3, unknown fields inferred and said): "nemo",
+// "Megatron-LM", "torchtitan" ... resolve to the stack preset that ran at the row's date
+// (hw::resolve_stack_name: the preset answering the name with the latest `alias_from` <= the row's month),
+// and the row says so; on the command line a family name is refused with its stacks named.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "common/errors.hpp"
+#include "hardware/stack.hpp"
+#include "validation/runs.hpp"
+
+namespace {
+
+using namespace scaleplan;
+
+int month(int y, int m) { return y * 12 + (m - 1); }
+
+TEST(StackAliases, PresetNamesAndFilesPassThrough) {
+  std::string note;
+  EXPECT_EQ(hw::resolve_stack_name("nemo-2024", month(2021, 1), &note), "nemo-2024");
+  EXPECT_EQ(hw::resolve_stack_name("my/stack.yaml", 0, &note), "my/stack.yaml");
+  EXPECT_EQ(hw::resolve_stack_name("no-such-framework", month(2024, 1), &note), "no-such-framework");
+  EXPECT_TRUE(note.empty());
+}
+
+TEST(StackAliases, FamilyResolvesByTheRowsMonth) {
+  std::string note;
+  EXPECT_EQ(hw::resolve_stack_name("NeMo", month(2024, 7), &note), "nemo-2024");
+  EXPECT_NE(note.find("stack NeMo -> nemo-2024"), std::string::npos) << note;
+  EXPECT_EQ(hw::resolve_stack_name("nemo", month(2025, 11), nullptr), "megatron-core-2025");
+  EXPECT_EQ(hw::resolve_stack_name("Megatron-LM", month(2021, 4), nullptr), "megatron-lm-2021");
+  EXPECT_EQ(hw::resolve_stack_name("megatron_lm", month(2019, 9), nullptr), "megatron-lm-2019");
+  EXPECT_EQ(hw::resolve_stack_name("megatron-lm", month(2020, 9), nullptr), "megatron-lm-2020");
+  EXPECT_EQ(hw::resolve_stack_name("megatron-lm", month(2024, 7), nullptr), "megatron-core-2024");
+  EXPECT_EQ(hw::resolve_stack_name("NeoX", month(2022, 4), nullptr), "gpt-neox-2022");
+  EXPECT_EQ(hw::resolve_stack_name("GPT-NeoX", month(2022, 4), nullptr), "GPT-NeoX");  // a preset's own name wins
+  EXPECT_EQ(hw::resolve_stack_name("llm-foundry", month(2024, 1), nullptr), "llm-foundry-fsdp-2023-10");
+  EXPECT_EQ(hw::resolve_stack_name("torchtitan", month(2025, 1), nullptr), "torchtitan-fsdp2");
+  // Before every preset answering it: the earliest; no date: the latest.
+  note.clear();
+  EXPECT_EQ(hw::resolve_stack_name("megatron-lm", month(2018, 1), &note), "megatron-lm-2019");
+  EXPECT_NE(note.find("predates them all"), std::string::npos) << note;
+  EXPECT_EQ(hw::resolve_stack_name("megatron-lm", 0, &note), "megatron-core-2025");
+  EXPECT_NE(note.find("no date"), std::string::npos) << note;
+}
+
+TEST(StackAliases, CommandLineNamesTheFamilysStacks) {
+  try {
+    (void)hw::load_stack("nemo");
+    FAIL() << "a family name is not a stack preset";
+  } catch (const UsageError& e) {
+    const std::string w = e.what();
+    EXPECT_NE(w.find("framework family"), std::string::npos) << w;
+    EXPECT_NE(w.find("megatron-core-2025, nemo-2024"), std::string::npos) << w;
+  }
+}
+
+TEST(StackAliases, RunsFileRowSaysWhichStackItTook) {
+  const std::string path = ::testing::TempDir() + "stack_alias_runs.yaml";
+  {
+    std::ofstream f(path);
+    f << "runs:\n"
+         "- id: sc21-alias\n"
+         "  source: Narayanan et al. SC21 Table 1\n"
+         "  stack: Megatron-LM\n"
+         "  model: {name: gpt-1.7b, layers: 24, hidden: 2304, heads: 24, vocab: 51200, seq: 2048}\n"
+         "  hardware: {gpu: a100-80gb, gpus: 32}\n"
+         "  cluster: {preset: selene-a100}\n"
+         "  strategy: {tp: 1, pp: 1, dp: 32, microbatch: 16, global_batch: 512}\n"
+         "  result: {tflops_per_gpu: 137}\n";
+  }
+  const validation::RunsFile rf = validation::load_runs(path);
+  ASSERT_EQ(rf.runs.size(), 1u);
+  const validation::RunSpec& r = rf.runs.front();
+  EXPECT_TRUE(r.refused.empty()) << r.refused;
+  EXPECT_EQ(r.cluster.sw.stack, "megatron-lm-2021");
+  bool said = false;
+  for (const std::string& a : r.assumed) said = said || a.find("stack Megatron-LM -> megatron-lm-2021") != std::string::npos;
+  EXPECT_TRUE(said);
+  std::remove(path.c_str());
+}
+
+}  // namespace
