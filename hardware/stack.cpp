@@ -193,6 +193,30 @@ std::string month_text(int m) {
 
 }  // namespace
 
+namespace {
+
+// Lower case, spaces and underscores as hyphens: the form aliases are searched for in free text.
+std::string text_form(const std::string& s) {
+  std::string k;
+  for (char ch : s) k += ch == ' ' || ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return k;
+}
+
+bool is_word_char(char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; }
+
+// `word` occurs in `text` with no letter or digit right before or after it.
+bool has_word(const std::string& text, const std::string& word) {
+  for (std::size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) {
+    const bool left = at == 0 || !is_word_char(text[at - 1]);
+    const std::size_t end = at + word.size();
+    const bool right = end >= text.size() || !is_word_char(text[end]);
+    if (left && right) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 int alias_month(const std::string& ym) {
   int y = 0, mo = 0;
   if (std::sscanf(ym.c_str(), "%4d-%2d", &y, &mo) != 2 || y < 1900 || mo < 1 || mo > 12) return 0;
@@ -205,10 +229,12 @@ std::vector<std::string> stacks_answering(const std::string& family) {
   return out;
 }
 
-std::string resolve_stack_name(const std::string& spec, int month, std::string* note) {
-  if (has_preset("stacks", spec) || spec.find('/') != std::string::npos || spec.find(".y") != std::string::npos) return spec;
+namespace {
+
+// The preset answering a family name at `month` (resolve_stack_name's rule); "" when none answers it.
+std::string resolve_family(const std::string& spec, int month, std::string* note) {
   const std::vector<AliasEntry> all = alias_entries(spec);  // latest alias_from first
-  if (all.empty()) return spec;
+  if (all.empty()) return "";
   const AliasEntry* pick = nullptr;
   std::string why;
   if (month <= 0) {
@@ -235,6 +261,41 @@ std::string resolve_stack_name(const std::string& spec, int month, std::string* 
   return pick->preset;
 }
 
+}  // namespace
+
+std::string resolve_stack_name(const std::string& spec, int month, std::string* note) {
+  if (has_preset("stacks", spec) || spec.find('/') != std::string::npos || spec.find(".y") != std::string::npos) return spec;
+  const std::string s = resolve_family(spec, month, note);
+  return s.empty() ? spec : s;
+}
+
 void use_stack(Cluster& c, const std::string& spec) { c.sw = load_stack(spec); }
+
+std::vector<InferredStack> stacks_named_in(const std::string& text, int month) {
+  const std::string t = text_form(text);
+  std::vector<std::string> found;  // aliases named in the text
+  for (const std::string& name : preset_names("stacks")) {
+    const ConfigText c = load_config_text("stacks", name);
+    const YamlMap y = YamlMap::parse(c.text, c.file);
+    for (const std::string& a : y.str_list_or("aliases"))
+      if (has_word(t, text_form(a)) && std::find(found.begin(), found.end(), a) == found.end()) found.push_back(a);
+  }
+  std::stable_sort(found.begin(), found.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  std::vector<InferredStack> out;
+  for (const std::string& a : found) {
+    std::string how;
+    const std::string s = resolve_family(a, month, &how);  // by date even where the alias is also a preset's name (gpt-neox)
+    if (s.empty() || std::any_of(out.begin(), out.end(), [&](const InferredStack& x) { return x.stack == s; })) continue;
+    out.push_back({s, "stack inferred from the source, which names '" + a + "': " + how});
+  }
+  return out;
+}
+
+std::string infer_stack_from_text(const std::string& text, int month, std::string* note) {
+  const std::vector<InferredStack> all = stacks_named_in(text, month);
+  if (all.empty()) return "";
+  if (note != nullptr) *note = all.front().note;
+  return all.front().stack;
+}
 
 }  // namespace scaleplan::hw

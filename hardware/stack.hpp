@@ -31,6 +31,15 @@ std::vector<std::string> stack_names();
 std::string resolve_stack_name(const std::string& spec, int month, std::string* note);
 // Months since year 0 of "YYYY-MM" (a stack's `alias_from` / `date`); 0 when it is not one.
 int alias_month(const std::string& ym);
+// A stack for a row that names none, from the framework its source text names (`text`: the row's `source`):
+// the longest alias of any preset found in it as a word (case, spaces and underscores ignored; "Megatron-Turing"
+// outranks "Megatron"), resolved by `month` as resolve_stack_name does. "" when the text names no family.
+std::string infer_stack_from_text(const std::string& text, int month, std::string* note);
+// Every stack the text names, most specific (longest alias) first, each resolved by `month`, with its note.
+struct InferredStack {
+  std::string stack, note;
+};
+std::vector<InferredStack> stacks_named_in(const std::string& text, int month);
 // The presets answering a family name (for error messages), latest alias_from first.
 std::vector<std::string> stacks_answering(const std::string& family);
 

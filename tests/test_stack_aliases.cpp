@@ -83,4 +83,56 @@ TEST(StackAliases, RunsFileRowSaysWhichStackItTook) {
   std::remove(path.c_str());
 }
 
+// A row with no `stack:` takes the framework its source names (the most specific name first), at its date.
+TEST(StackAliases, SourceTextNamesTheStack) {
+  const auto first = [](const std::string& text, int m) {
+    const auto all = hw::stacks_named_in(text, m);
+    return all.empty() ? std::string() : all.front().stack;
+  };
+  EXPECT_EQ(first("Narayanan et al., SC21 'Efficient Large-Scale Language Model Training on GPU Clusters Using Megatron-LM'",
+                  month(2021, 11)),
+            "megatron-lm-2021");
+  // "Megatron-Turing" outranks "DeepSpeed" and "Megatron": MT-NLG ran Megatron-DeepSpeed.
+  EXPECT_EQ(first("Smith et al. 2022, 'Using DeepSpeed and Megatron to Train Megatron-Turing NLG 530B'", month(2022, 1)),
+            "megatron-deepspeed");
+  EXPECT_EQ(first("NVIDIA-NeMo/Megatron-Bridge docs/performance-summary-archive.md, '25.11 NeMo Container'", month(2025, 11)),
+            "megatron-core-2025");
+  EXPECT_EQ(first("NVIDIA NeMo 24.07 performance summary", month(2024, 7)), "nemo-2024");
+  EXPECT_EQ(first("Black et al. 2022 + EleutherAI/gpt-neox configs/20B.yml", month(2022, 4)), "gpt-neox-2022");
+  EXPECT_EQ(first("pytorch/torchtitan docs/performance.md", month(2025, 1)), "torchtitan-fsdp2");
+  EXPECT_EQ(first("Korthikanti et al. 2022 'Reducing Activation Recomputation in Large Transformer Models'", month(2022, 5)), "");
+  EXPECT_EQ(first("the nemotron model", month(2024, 1)), "");  // a word that only contains an alias does not name it
+}
+
+TEST(StackAliases, InferredStackMustRunThePublishedPlan) {
+  const std::string path = ::testing::TempDir() + "stack_infer_runs.yaml";
+  {
+    std::ofstream f(path);
+    // The source names Megatron-LM (longest) and ZeRO-3; megatron-lm-2021 has no ZeRO-3, deepspeed-zero has.
+    f << "runs:\n"
+         "- id: zero3-row\n"
+         "  source: 'SC21 (Megatron-LM paper) Table 2, ZeRO-3 without Model Parallelism'\n"
+         "  model: {name: gpt-175b, layers: 96, hidden: 12288, heads: 96, vocab: 51200, seq: 2048}\n"
+         "  hardware: {gpu: a100-80gb, gpus: 384}\n"
+         "  cluster: {preset: selene-a100}\n"
+         "  strategy: {tp: 1, pp: 1, dp: 384, microbatch: 4, global_batch: 1536, zero_stage: 3, recompute: full}\n"
+         "  result: {tflops_per_gpu: 144}\n"
+         "- id: plain-row\n"
+         "  source: 'SC21 (Megatron-LM paper) Table 1'\n"
+         "  model: {name: gpt-1.7b, layers: 24, hidden: 2304, heads: 24, vocab: 51200, seq: 2048}\n"
+         "  hardware: {gpu: a100-80gb, gpus: 32}\n"
+         "  cluster: {preset: selene-a100}\n"
+         "  strategy: {tp: 1, pp: 1, dp: 32, microbatch: 16, global_batch: 512}\n"
+         "  result: {tflops_per_gpu: 137}\n";
+  }
+  const validation::RunsFile rf = validation::load_runs(path);
+  ASSERT_EQ(rf.runs.size(), 2u);
+  EXPECT_EQ(rf.runs[0].cluster.sw.stack, "deepspeed-zero");
+  EXPECT_EQ(rf.runs[1].cluster.sw.stack, "megatron-lm-2021");
+  bool said = false;
+  for (const std::string& a : rf.runs[1].assumed) said = said || a.find("stack inferred from the source, which names 'megatron-lm'") == 0;
+  EXPECT_TRUE(said);
+  std::remove(path.c_str());
+}
+
 }  // namespace

@@ -135,6 +135,35 @@ std::string group_of(const YamlMap& r, const std::string& id) {
   return g.empty() ? id.substr(0, id.find('-')) : g;
 }
 
+// Whether a stack can run what the row publishes (degrees > 1, ZeRO stage, recompute, precision): a stack
+// that cannot is not the run's stack, whatever its source names.
+bool stack_runs(const hw::Capabilities& k, const RowStrategy& st) {
+  const auto has = [](unsigned mask, int bit) { return (mask >> bit) & 1u; };
+  if (st.tp && *st.tp > 1 && k.tp_modes == 0) return false;
+  if (st.pp && *st.pp > 1 && k.schedules == 0) return false;
+  if (st.cp && *st.cp > 1 && k.cp_algos == 0) return false;
+  if (st.ep && *st.ep > 1 && !k.expert_parallel) return false;
+  if (st.zero && !has(k.zero_stages, static_cast<int>(*st.zero))) return false;
+  if (st.recompute && !has(k.recompute, static_cast<int>(*st.recompute))) return false;
+  if (st.sp && *st.sp && !k.sequence_parallel) return false;
+  if (st.precision && *st.precision == "fp8" && !has(k.precisions, static_cast<int>(strategies::Precision::fp8))) return false;
+  return true;
+}
+
+// A row that names no stack takes the one its source names (hw::stacks_named_in, at the row's date) that
+// can run its published strategy (issue 15.3: never guessed silently: the choice is in `assumed`).
+void infer_row_stack(const YamlMap& r, RunSpec& rs) {
+  if (!r.is_null("stack")) return;
+  const int month = row_month(r.str_or("date", ""), rs.source);
+  for (const hw::InferredStack& c : hw::stacks_named_in(rs.source, month)) {
+    const hw::Software sw = hw::load_stack(c.stack);
+    if (!stack_runs(sw.caps, rs.given)) continue;
+    hw::use_stack(rs.cluster, c.stack);
+    rs.assumed.push_back(c.note);
+    return;
+  }
+}
+
 RunSpec parse_run(const YamlMap& r) {
   r.check_keys(kRunKeys);
   RunSpec rs;
@@ -157,8 +186,9 @@ RunSpec parse_run(const YamlMap& r) {
   rs.flops_counting = res.str_or("flops_counting", "null");
   if (!rs.iteration_time_s && !rs.tflops_per_gpu && !rs.mfu_pct && !rs.percent_of_peak)
     res.fail("iteration_time_s", "a run needs one of iteration_time_s, tflops_per_gpu, mfu, percent_of_peak");
-  rs.caps = stack_caps_from_row(row_month(r.str_or("date", ""), rs.source), rs.cluster.sw);
   rs.given = read_strategy(r.opt_map("strategy"));
+  infer_row_stack(r, rs);
+  rs.caps = stack_caps_from_row(row_month(r.str_or("date", ""), rs.source), rs.cluster.sw);
   InferredPlan ip = infer_plan(rs.given, rs.flops_counting, rs.caps, rs.cluster, rs.gpus);
   if (ip.search && ip.plan.gbs <= 0) r.fail("strategy", "no strategy and no global_batch: nothing to search for");
   rs.plan = ip.plan;
