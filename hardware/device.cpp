@@ -1,7 +1,10 @@
 #include "hardware/device.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 
+#include "common/errors.hpp"
 #include "common/presets.hpp"
 #include "common/yaml_reader.hpp"
 
@@ -101,6 +104,61 @@ Device load_device(const std::string& spec) {
   }
   ConfigText t = load_config_text("devices", spec);
   return parse_device(t.text, t.file);
+}
+
+std::string device_named_in(const std::string& text) {
+  if (text.empty()) return "";
+  try {
+    return load_device(text).name;
+  } catch (const UsageError&) {
+  }
+  std::string t = text;
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  const auto word_at = [&](const std::string& w) -> bool {
+    for (std::size_t at = t.find(w); at != std::string::npos; at = t.find(w, at + 1)) {
+      const bool left = at == 0 || !std::isalnum(static_cast<unsigned char>(t[at - 1]));
+      const std::size_t end = at + w.size();
+      const bool right = end >= t.size() || !std::isalnum(static_cast<unsigned char>(t[end]));
+      if (left && right) return true;
+    }
+    return false;
+  };
+  std::string family;
+  for (const char* f : {"gb200", "b200", "h200", "h100", "a100", "v100"})
+    if (word_at(f)) {
+      family = f;
+      break;
+    }
+  if (family.empty()) return "";
+  // "<N>GB" / "<N> GB" as the memory size, if the text gives one.
+  double gb = 0;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(t[i])) || (i > 0 && std::isalnum(static_cast<unsigned char>(t[i - 1])))) continue;
+    std::size_t j = i;
+    while (j < t.size() && std::isdigit(static_cast<unsigned char>(t[j]))) ++j;
+    std::size_t k = j;
+    while (k < t.size() && t[k] == ' ') ++k;
+    if (t.compare(k, 2, "gb") == 0) {
+      gb = std::stod(t.substr(i, j - i));
+      break;
+    }
+  }
+  std::string best, own;
+  double best_gap = 1e300;
+  for (const std::string& name : preset_names("devices")) {
+    const ConfigText c = load_config_text("devices", name);
+    const Device d = parse_device(c.text, c.file);
+    // A preset belongs to the family when its name starts with it (gb200 is not a b200).
+    if (name.rfind(family, 0) != 0) continue;
+    for (const std::string& a : d.aliases) {
+      std::string x = a;
+      std::transform(x.begin(), x.end(), x.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+      if (x == family) own = name;
+    }
+    const double gap = gb > 0 ? std::fabs(d.hbm_bytes / (1024.0 * 1024 * 1024) - gb) : 0;
+    if (best.empty() || gap < best_gap) best = name, best_gap = gap;
+  }
+  return gb > 0 || own.empty() ? best : own;
 }
 
 }  // namespace scaleplan::hw

@@ -87,5 +87,10 @@ struct Device {
 Device parse_device(const std::string& text, const std::string& file);
 // A preset name/alias or a path.
 Device load_device(const std::string& spec);
+// The device preset a free-text GPU name means ("NVIDIA A100-SXM4-80GB", "H100 96GB HBM2e", "b200"): a preset
+// name or alias as is; else the GPU family it names as a word (gb200, b200, h200, h100, a100, v100) and, among
+// that family's presets, the one whose HBM is nearest the "<N>GB" it gives (none given: the family's own
+// alias, e.g. a100 -> a100-80gb). "" when it names no known family.
+std::string device_named_in(const std::string& text);
 
 }  // namespace scaleplan::hw

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/errors.hpp"
+#include "hardware/device.hpp"
 #include "hardware/stack.hpp"
 #include "validation/runs.hpp"
 
@@ -131,6 +132,43 @@ TEST(StackAliases, InferredStackMustRunThePublishedPlan) {
   EXPECT_EQ(rf.runs[1].cluster.sw.stack, "megatron-lm-2021");
   bool said = false;
   for (const std::string& a : rf.runs[1].assumed) said = said || a.find("stack inferred from the source, which names 'megatron-lm'") == 0;
+  EXPECT_TRUE(said);
+  std::remove(path.c_str());
+}
+
+// hardware.gpu as a source writes it names the device preset (when the row gives no cluster.device).
+TEST(StackAliases, HardwareGpuNamesTheDevice) {
+  EXPECT_EQ(hw::device_named_in("h100-80gb"), "h100-sxm-80gb");  // an alias
+  EXPECT_EQ(hw::device_named_in("NVIDIA A100-SXM4-80GB"), "a100-80gb");
+  EXPECT_EQ(hw::device_named_in("A100 40GB"), "a100-40gb");
+  EXPECT_EQ(hw::device_named_in("H100 96GB HBM2e, 500 W"), "h100-96gb-hbm2e-500w");
+  EXPECT_EQ(hw::device_named_in("NVIDIA H100 SXM5"), "h100-sxm-80gb");  // no size: the family's own alias
+  EXPECT_EQ(hw::device_named_in("GB200 NVL72"), "gb200");
+  EXPECT_EQ(hw::device_named_in("B200"), "b200");
+  EXPECT_EQ(hw::device_named_in("Tesla V100-SXM3-32GB"), "v100-32gb");
+  EXPECT_EQ(hw::device_named_in("MI300X"), "");
+  EXPECT_EQ(hw::device_named_in(""), "");
+}
+
+TEST(StackAliases, RowGpuReplacesTheClusterPresetsDevice) {
+  const std::string path = ::testing::TempDir() + "row_gpu_runs.yaml";
+  {
+    std::ofstream f(path);
+    f << "runs:\n"
+         "- id: tt\n"
+         "  source: 'pytorch/torchtitan docs/performance.md (2025-01)'\n"
+         "  model: {name: llama3-8b, layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, seq: 8192}\n"
+         "  hardware: {gpu: 'H100 96GB HBM2e (500 W)', gpus: 8}\n"
+         "  cluster: {preset: meta-h100-roce}\n"
+         "  strategy: {tp: 1, pp: 1, dp: 8, microbatch: 2, global_batch: 16, zero_stage: 3}\n"
+         "  result: {iteration_time_s: 2.84}\n";
+  }
+  const validation::RunsFile rf = validation::load_runs(path);
+  ASSERT_EQ(rf.runs.size(), 1u);
+  EXPECT_EQ(rf.runs[0].cluster.device.name, "h100-96gb-hbm2e-500w");
+  EXPECT_EQ(rf.runs[0].cluster.sw.stack, "torchtitan-fsdp2");
+  bool said = false;
+  for (const std::string& a : rf.runs[0].assumed) said = said || a.find("device h100-96gb-hbm2e-500w from hardware.gpu") == 0;
   EXPECT_TRUE(said);
   std::remove(path.c_str());
 }

@@ -78,6 +78,16 @@ hw::Cluster cluster_of(const YamlMap& run, std::vector<std::string>* assumed = n
     } catch (const UsageError& e) {
       c.fail("device", e.what());
     }
+  } else if (assumed != nullptr && run.has("hardware")) {
+    // No cluster.device: the GPU the row's hardware.gpu names, where it is another preset than the cluster's
+    // ("H100 96GB HBM2e" on a cluster preset of 80 GB H100s), said in `assumed`.
+    const std::string gpu = run.map("hardware").str_or("gpu", "");
+    const std::string dev = hw::device_named_in(gpu);
+    if (!dev.empty() && dev != cl.device.name) {
+      const std::string held = cl.device.name;
+      cl.device = hw::load_device(dev);
+      assumed->push_back("device " + dev + " from hardware.gpu '" + gpu + "' (cluster preset " + preset + " holds " + held + ")");
+    }
   }
   if (auto g = c.opt_int_in("gpus_per_node", 1, limits::kMaxGpus)) cl.gpus_per_node = static_cast<int>(*g);
   if (auto bw = c.opt_num("inter_node_gbps_per_gpu")) cl.net.nic_bw_Bps = *bw * 1e9 / 8;
