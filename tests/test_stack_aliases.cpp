@@ -173,4 +173,27 @@ TEST(StackAliases, RowGpuReplacesTheClusterPresetsDevice) {
   std::remove(path.c_str());
 }
 
+// A row naming no cluster preset, or one scaleplan lacks, runs on the reference system of its hardware.gpu
+// (an NVIDIA DGX preset first, then a SuperPOD); with neither it is refused with the reason.
+TEST(StackAliases, ClusterFromHardwareGpu) {
+  const std::string path = ::testing::TempDir() + "row_cluster_runs.yaml";
+  {
+    std::ofstream f(path);
+    const char* model = "  model: {name: llama3-8b, layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, seq: 8192}\n";
+    const char* rest = "  strategy: {tp: 1, pp: 1, dp: 8, microbatch: 1, global_batch: 64}\n  result: {iteration_time_s: 30}\n";
+    f << "runs:\n- id: unknown-preset\n  source: x\n" << model << "  hardware: {gpu: GB200, gpus: 8}\n  cluster: {preset: dgx-gb200}\n" << rest
+      << "- id: no-cluster\n  source: x\n" << model << "  hardware: {gpu: NVIDIA A100 80GB, gpus: 8}\n" << rest
+      << "- id: h100\n  source: x\n" << model << "  hardware: {gpu: H100 SXM, gpus: 8}\n" << rest
+      << "- id: nothing\n  source: x\n" << model << "  hardware: {gpus: 8}\n" << rest;
+  }
+  const validation::RunsFile rf = validation::load_runs(path);
+  ASSERT_EQ(rf.runs.size(), 4u);
+  EXPECT_EQ(rf.runs[0].cluster.name, "gb200-nvl72");
+  EXPECT_NE(rf.runs[0].assumed.front().find("unknown cluster preset 'dgx-gb200'"), std::string::npos);
+  EXPECT_EQ(rf.runs[1].cluster.name, "superpod-a100-80gb");
+  EXPECT_EQ(rf.runs[2].cluster.name, "dgx-h100");
+  EXPECT_NE(rf.runs[3].refused.find("is required"), std::string::npos) << rf.runs[3].refused;
+  std::remove(path.c_str());
+}
+
 }  // namespace

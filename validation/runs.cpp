@@ -61,16 +61,43 @@ std::string row_stack(const YamlMap& run, std::vector<std::string>* assumed) {
   return s;
 }
 
+// The cluster preset that stands for a device's system when a row names none it has: an NVIDIA reference
+// system (dgx-*) first, then a SuperPOD, then the first preset holding the device; "" when none holds it.
+std::string cluster_for_device(const std::string& device) {
+  if (device.empty()) return "";
+  std::string best;
+  int best_rank = 3;
+  for (const std::string& name : preset_names("clusters")) {
+    const hw::Cluster c = hw::load_cluster(name);
+    if (c.device.name != device) continue;
+    const int rank = name.rfind("dgx-", 0) == 0 ? 0 : name.rfind("superpod-", 0) == 0 ? 1 : 2;
+    if (rank < best_rank) best = name, best_rank = rank;
+  }
+  return best;
+}
+
 hw::Cluster cluster_of(const YamlMap& run, std::vector<std::string>* assumed = nullptr) {
-  YamlMap c = run.map("cluster");
-  c.check_keys({"preset", "device", "gpus_per_node", "inter_node_gbps_per_gpu"});
+  const std::optional<YamlMap> cm = run.opt_map("cluster");
+  if (cm) cm->check_keys({"preset", "device", "gpus_per_node", "inter_node_gbps_per_gpu"});
   hw::Cluster cl;
-  const std::string preset = c.str("preset");
+  const std::string preset = cm ? cm->str_or("preset", "") : "";
   try {
+    if (preset.empty()) throw UsageError("no cluster preset");
     cl = hw::load_cluster(preset);
   } catch (const UsageError& e) {
-    c.fail("preset", e.what());
+    // No preset, or one scaleplan does not have: the reference system of the GPU hardware.gpu names, said in `assumed`.
+    const std::string gpu = run.has("hardware") ? run.map("hardware").str_or("gpu", "") : "";
+    const std::string fallback = assumed != nullptr ? cluster_for_device(hw::device_named_in(gpu)) : "";
+    if (fallback.empty()) {
+      if (cm) cm->fail("preset", e.what());
+      run.fail("cluster", "is required: name a cluster preset (configs/clusters), or a hardware.gpu that names a device preset");
+    }
+    cl = hw::load_cluster(fallback);
+    assumed->push_back("cluster " + fallback + " (" + (preset.empty() ? std::string("no cluster preset") : "unknown cluster preset '" + preset + "'") +
+                       "; the reference system of hardware.gpu '" + gpu + "')");
   }
+  static const YamlMap none = YamlMap::parse("{}", "<none>");
+  const YamlMap& c = cm ? *cm : none;
   // The row's GPU where it differs from the preset's (a device preset or file; configs/devices).
   if (!c.is_null("device")) {
     try {
