@@ -6,6 +6,7 @@
 
 #include "common/errors.hpp"
 #include "common/presets.hpp"
+#include "common/text_match.hpp"
 #include "common/yaml_reader.hpp"
 
 namespace scaleplan::hw {
@@ -112,20 +113,10 @@ std::string device_named_in(const std::string& text) {
     return load_device(text).name;
   } catch (const UsageError&) {
   }
-  std::string t = text;
-  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  const auto word_at = [&](const std::string& w) -> bool {
-    for (std::size_t at = t.find(w); at != std::string::npos; at = t.find(w, at + 1)) {
-      const bool left = at == 0 || !std::isalnum(static_cast<unsigned char>(t[at - 1]));
-      const std::size_t end = at + w.size();
-      const bool right = end >= t.size() || !std::isalnum(static_cast<unsigned char>(t[end]));
-      if (left && right) return true;
-    }
-    return false;
-  };
+  const std::string t = lower(text);
   std::string family;
   for (const char* f : {"gb200", "b200", "h200", "h100", "a100", "v100"})
-    if (word_at(f)) {
+    if (has_word(t, f)) {
       family = f;
       break;
     }
@@ -150,11 +141,8 @@ std::string device_named_in(const std::string& text) {
     const Device d = parse_device(c.text, c.file);
     // A preset belongs to the family when its name starts with it (gb200 is not a b200).
     if (name.rfind(family, 0) != 0) continue;
-    for (const std::string& a : d.aliases) {
-      std::string x = a;
-      std::transform(x.begin(), x.end(), x.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-      if (x == family) own = name;
-    }
+    for (const std::string& a : d.aliases)
+      if (lower(a) == family) own = name;
     const double gap = gb > 0 ? std::fabs(d.hbm_bytes / (1024.0 * 1024 * 1024) - gb) : 0;
     if (best.empty() || gap < best_gap) best = name, best_gap = gap;
   }

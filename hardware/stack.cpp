@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "common/presets.hpp"
+#include "common/text_match.hpp"
 #include "common/yaml_reader.hpp"
 
 namespace scaleplan::hw {
@@ -197,22 +198,10 @@ namespace {
 
 // Lower case, spaces and underscores as hyphens: the form aliases are searched for in free text.
 std::string text_form(const std::string& s) {
-  std::string k;
-  for (char ch : s) k += ch == ' ' || ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  std::string k = lower(s);
+  for (char& ch : k)
+    if (ch == ' ' || ch == '_') ch = '-';
   return k;
-}
-
-bool is_word_char(char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; }
-
-// `word` occurs in `text` with no letter or digit right before or after it.
-bool has_word(const std::string& text, const std::string& word) {
-  for (std::size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) {
-    const bool left = at == 0 || !is_word_char(text[at - 1]);
-    const std::size_t end = at + word.size();
-    const bool right = end >= text.size() || !is_word_char(text[end]);
-    if (left && right) return true;
-  }
-  return false;
 }
 
 }  // namespace
