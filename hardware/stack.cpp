@@ -170,19 +170,33 @@ struct AliasEntry {
   int from = 0;  // months since year 0
 };
 
-// Every stack preset that lists `family` in its aliases, with its alias_from month (its `date` when unset).
+// Each stack preset's aliases and alias_from month (its `date` when unset), read once: every runs row without a
+// preset stack asks.
+struct PresetAliases {
+  std::string preset;
+  std::vector<std::string> aliases;
+  int from = 0;
+};
+const std::vector<PresetAliases>& preset_aliases() {
+  static const std::vector<PresetAliases> all = [] {
+    std::vector<PresetAliases> v;
+    for (const std::string& name : preset_names("stacks")) {
+      const ConfigText t = load_config_text("stacks", name);
+      const YamlMap y = YamlMap::parse(t.text, t.file);
+      v.push_back({name, y.str_list_or("aliases"), alias_month(y.str_or("alias_from", y.str_or("date", "")))});
+    }
+    return v;
+  }();
+  return all;
+}
+
+// Every stack preset that lists `family` in its aliases, with its alias_from month.
 std::vector<AliasEntry> alias_entries(const std::string& family) {
   std::vector<AliasEntry> out;
   const std::string want = family_key(family);
-  for (const std::string& name : preset_names("stacks")) {
-    const ConfigText t = load_config_text("stacks", name);
-    const YamlMap y = YamlMap::parse(t.text, t.file);
-    bool hit = false;
-    for (const std::string& a : y.str_list_or("aliases")) hit = hit || family_key(a) == want;
-    if (!hit) continue;
-    const int from = alias_month(y.str_or("alias_from", y.str_or("date", "")));
-    out.push_back({name, from});
-  }
+  for (const PresetAliases& p : preset_aliases())
+    if (std::any_of(p.aliases.begin(), p.aliases.end(), [&](const std::string& a) { return family_key(a) == want; }))
+      out.push_back({p.preset, p.from});
   std::sort(out.begin(), out.end(), [](const AliasEntry& a, const AliasEntry& b) { return a.from > b.from; });
   return out;
 }
@@ -221,33 +235,34 @@ std::vector<std::string> stacks_answering(const std::string& family) {
 namespace {
 
 // The preset answering a family name at `month` (resolve_stack_name's rule); "" when none answers it.
-std::string resolve_family(const std::string& spec, int month, std::string* note) {
+// The presets answering a family, in the order a row of `month` should try them (family_candidates).
+std::vector<InferredStack> candidates_of(const std::string& spec, int month) {
   const std::vector<AliasEntry> all = alias_entries(spec);  // latest alias_from first
-  if (all.empty()) return "";
-  const AliasEntry* pick = nullptr;
-  std::string why;
+  std::vector<InferredStack> out;
+  if (all.empty()) return out;
+  std::string cands;
+  for (const AliasEntry& e : all) cands += (cands.empty() ? "" : ", ") + e.preset;
+  const auto add = [&](const AliasEntry& e, const std::string& why, bool by_date = true) {
+    out.push_back({e.preset, "stack " + spec + " -> " + e.preset + " (" + why + "; stacks answering '" + spec + "': " + cands + ")", by_date});
+  };
   if (month <= 0) {
-    pick = &all.front();
-    why = "the row gives no date: the latest";
-  } else {
-    for (const AliasEntry& e : all)
-      if (e.from <= month) {
-        pick = &e;
-        break;
-      }
-    if (pick != nullptr) {
-      why = "the latest answering it from " + month_text(pick->from) + " <= the row's " + month_text(month);
-    } else {
-      pick = &all.back();
-      why = "the row's " + month_text(month) + " predates them all: the earliest";
-    }
+    for (const AliasEntry& e : all) add(e, out.empty() ? "the row gives no date: the latest" : "the row gives no date");
+    return out;
   }
-  if (note != nullptr) {
-    std::string cands;
-    for (const AliasEntry& e : all) cands += (cands.empty() ? "" : ", ") + e.preset;
-    *note = "stack " + spec + " -> " + pick->preset + " (" + why + "; stacks answering '" + spec + "': " + cands + ")";
-  }
-  return pick->preset;
+  for (const AliasEntry& e : all)  // answering it by the row's month, latest first
+    if (e.from <= month)
+      add(e, out.empty() ? "the latest answering it from " + month_text(e.from) + " <= the row's " + month_text(month)
+                         : "answering it from " + month_text(e.from) + " <= the row's " + month_text(month));
+  for (auto e = all.rbegin(); e != all.rend(); ++e)  // then the later ones, earliest first
+    if (e->from > month) add(*e, "the row's " + month_text(month) + " predates it (from " + month_text(e->from) + ")", false);
+  return out;
+}
+
+std::string resolve_family(const std::string& spec, int month, std::string* note) {
+  const std::vector<InferredStack> c = candidates_of(spec, month);
+  if (c.empty()) return "";
+  if (note != nullptr) *note = c.front().note;
+  return c.front().stack;
 }
 
 }  // namespace
@@ -260,23 +275,23 @@ std::string resolve_stack_name(const std::string& spec, int month, std::string* 
 
 void use_stack(Cluster& c, const std::string& spec) { c.sw = load_stack(spec); }
 
+std::vector<InferredStack> family_candidates(const std::string& family, int month) { return candidates_of(family, month); }
+
 std::vector<InferredStack> stacks_named_in(const std::string& text, int month) {
   const std::string t = text_form(text);
   std::vector<std::string> found;  // aliases named in the text
-  for (const std::string& name : preset_names("stacks")) {
-    const ConfigText c = load_config_text("stacks", name);
-    const YamlMap y = YamlMap::parse(c.text, c.file);
-    for (const std::string& a : y.str_list_or("aliases"))
+  for (const PresetAliases& p : preset_aliases())
+    for (const std::string& a : p.aliases)
       if (has_word(t, text_form(a)) && std::find(found.begin(), found.end(), a) == found.end()) found.push_back(a);
-  }
   std::stable_sort(found.begin(), found.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  // Every named family's stacks that ran by the row's date first (most specific name first), then the later ones.
   std::vector<InferredStack> out;
-  for (const std::string& a : found) {
-    std::string how;
-    const std::string s = resolve_family(a, month, &how);  // by date even where the alias is also a preset's name (gpt-neox)
-    if (s.empty() || std::any_of(out.begin(), out.end(), [&](const InferredStack& x) { return x.stack == s; })) continue;
-    out.push_back({s, "stack inferred from the source, which names '" + a + "': " + how});
-  }
+  for (const bool dated : {true, false})
+    for (const std::string& a : found)
+      for (const InferredStack& c : candidates_of(a, month)) {  // by date even where the alias is also a preset's name (gpt-neox)
+        if (c.by_date != dated || std::any_of(out.begin(), out.end(), [&](const InferredStack& x) { return x.stack == c.stack; })) continue;
+        out.push_back({c.stack, "stack inferred from the source, which names '" + a + "': " + c.note, c.by_date});
+      }
   return out;
 }
 

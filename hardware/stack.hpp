@@ -35,11 +35,18 @@ int alias_month(const std::string& ym);
 // the longest alias of any preset found in it as a word (case, spaces and underscores ignored; "Megatron-Turing"
 // outranks "Megatron"), resolved by `month` as resolve_stack_name does. "" when the text names no family.
 std::string infer_stack_from_text(const std::string& text, int month, std::string* note);
-// Every stack the text names, most specific (longest alias) first, each resolved by `month`, with its note.
+// Every stack the text names, most specific (longest alias) first, each alias's stacks in family_candidates order,
+// with its note.
 struct InferredStack {
   std::string stack, note;
+  bool by_date = true;  // answers the family by the row's month (false: only later, a fallback)
 };
 std::vector<InferredStack> stacks_named_in(const std::string& text, int month);
+// The presets answering a family name, in the order a row of `month` should try them: those answering it by
+// then, latest alias_from first, then the later ones, earliest first (month unknown: latest first). A row
+// takes the first whose capabilities run its published strategy (validation/runs.cpp); resolve_stack_name
+// takes the first.
+std::vector<InferredStack> family_candidates(const std::string& family, int month);
 // The presets answering a family name (for error messages), latest alias_from first.
 std::vector<std::string> stacks_answering(const std::string& family);
 

@@ -120,10 +120,16 @@ hw::Cluster cluster_of(const YamlMap& run, std::vector<std::string>* assumed = n
   if (auto bw = c.opt_num("inter_node_gbps_per_gpu")) cl.net.nic_bw_Bps = *bw * 1e9 / 8;
   // The row's software stack (configs/stacks) replaces the preset's default stack.
   if (!run.is_null("stack")) {
-    try {
-      hw::use_stack(cl, row_stack(run, assumed));
-    } catch (const UsageError& e) {
-      run.fail("stack", e.what());
+    // A framework family in a runs row is resolved with the row's strategy (infer_row_stack); here only a
+    // preset or file, or (for layer timings, no strategy) the family's first stack by date.
+    const std::string name = run.str("stack");
+    const bool family = !has_preset("stacks", name) && !hw::stacks_answering(name).empty();
+    if (!family || assumed == nullptr) {
+      try {
+        hw::use_stack(cl, row_stack(run, assumed));
+      } catch (const UsageError& e) {
+        run.fail("stack", e.what());
+      }
     }
   }
   return cl;
@@ -187,17 +193,31 @@ bool stack_runs(const hw::Capabilities& k, const RowStrategy& st) {
   return true;
 }
 
-// A row that names no stack takes the one its source names (hw::stacks_named_in, at the row's date) that
-// can run its published strategy (issue 15.3: never guessed silently: the choice is in `assumed`).
+// A row that names a framework family, or no stack, takes a stack that can run its published strategy:
+// the family's presets by the row's date (hw::family_candidates), or those its source names (hw::stacks_named_in)
+// (issue 15.3: never guessed silently: the choice is in `assumed`).
 void infer_row_stack(const YamlMap& r, RunSpec& rs) {
-  if (!r.is_null("stack")) return;
   const int month = row_month(r.str_or("date", ""), rs.source);
-  for (const hw::InferredStack& c : hw::stacks_named_in(rs.source, month)) {
-    const hw::Software sw = hw::load_stack(c.stack);
+  std::vector<hw::InferredStack> cands;
+  bool family = false;
+  if (!r.is_null("stack")) {
+    const std::string name = r.str("stack");
+    if (has_preset("stacks", name)) return;  // a preset or file: applied in cluster_of
+    cands = hw::family_candidates(name, month);
+    family = true;
+  } else {
+    cands = hw::stacks_named_in(rs.source, month);
+  }
+  for (std::size_t i = 0; i < cands.size(); ++i) {
+    const hw::Software sw = hw::load_stack(cands[i].stack);
     if (!stack_runs(sw.caps, rs.given)) continue;
-    hw::use_stack(rs.cluster, c.stack);
-    rs.assumed.push_back(c.note);
+    hw::use_stack(rs.cluster, cands[i].stack);
+    rs.assumed.push_back(cands[i].note + (i > 0 ? "; the stacks before it cannot run the published strategy" : ""));
     return;
+  }
+  if (family && !cands.empty()) {  // none runs it: the first by date, and the row says so
+    hw::use_stack(rs.cluster, cands.front().stack);
+    rs.assumed.push_back(cands.front().note + "; none of them runs the published strategy");
   }
 }
 
