@@ -37,6 +37,9 @@ TEST(RowMonth, FromDateKeyAndSourceText) {
   EXPECT_EQ(validation::row_month("", "Narayanan et al., SC21 (arXiv 2104.04473), Table 1"), month(2021, 4));
   EXPECT_EQ(validation::row_month("", "NVIDIA NeMo 24.07 performance summary"), month(2024, 7));
   EXPECT_EQ(validation::row_month("", "Megatron-Bridge archive, 25.11 NeMo container"), month(2025, 11));
+  EXPECT_EQ(validation::row_month("", "performance_summary.md (commit 070a0bb1), Pretraining table (NeMo24.07, DGX-H100)"), month(2024, 7));
+  // A citation with several dates (the commit read, the commit that added the table): the earliest.
+  EXPECT_EQ(validation::row_month("", "README (commit d98e8a64, 2026-08-22), table added in f2e5db40, 2024-07-15"), month(2024, 7));
   EXPECT_EQ(validation::row_month("", "a talk at SC19"), month(2019, 11));
   EXPECT_EQ(validation::row_month("", "Korthikanti et al. 2022 'Reducing ...'"), month(2022, 12));
   EXPECT_EQ(validation::row_month("", "a README, commit 00327f8c"), 0);

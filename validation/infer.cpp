@@ -34,7 +34,7 @@ int row_month(const std::string& date, const std::string& source) {
   static const std::regex arxiv(R"(arXiv[: ]*(\d{2})(\d{2})\.\d{4,5})", std::regex::icase);
   if (std::regex_search(source, m, arxiv)) return month_of(2000 + to_int(m[1]), to_int(m[2]));
   // NVIDIA container tags are YY.MM ("NeMo 24.07", "25.11 NeMo container").
-  static const std::regex container(R"((?:NeMo\s+(\d{2})\.(\d{2}))|(?:(\d{2})\.(\d{2})\s+NeMo))", std::regex::icase);
+  static const std::regex container(R"((?:NeMo\s*(\d{2})\.(\d{2}))|(?:(\d{2})\.(\d{2})\s+NeMo))", std::regex::icase);
   if (std::regex_search(source, m, container)) {
     const bool first = m[1].matched;
     return month_of(2000 + to_int(first ? m[1] : m[3]), to_int(first ? m[2] : m[4]));
@@ -42,6 +42,17 @@ int row_month(const std::string& date, const std::string& source) {
   // Supercomputing conference (held in November).
   static const std::regex sc(R"(\bSC(\d{2})\b)");
   if (std::regex_search(source, m, sc)) return month_of(2000 + to_int(m[1]), 11);
+  // A citation's dates (the commit read, the commit that added the table, ...): the earliest is the nearest
+  // to when the run happened.
+  static const std::regex ymd(R"(\b(20[1-3]\d)-(\d{2})(?:-\d{2})?\b)");
+  int earliest = 0;
+  for (auto it = std::sregex_iterator(source.begin(), source.end(), ymd); it != std::sregex_iterator(); ++it) {
+    const int mo = to_int((*it)[2]);
+    if (mo < 1 || mo > 12) continue;
+    const int m = month_of(to_int((*it)[1]), mo);
+    if (earliest == 0 || m < earliest) earliest = m;
+  }
+  if (earliest > 0) return earliest;
   static const std::regex year(R"(\b(20[1-3]\d)\b)");
   if (std::regex_search(source, m, year)) return month_of(to_int(m[1]), 12);
   return 0;
