@@ -206,10 +206,6 @@ std::string month_text(int m) {
   return std::to_string(m / 12) + (mo < 10 ? "-0" : "-") + std::to_string(mo);
 }
 
-}  // namespace
-
-namespace {
-
 // Lower case, spaces and underscores as hyphens: the form aliases are searched for in free text.
 std::string text_form(const std::string& s) {
   std::string k = lower(s);
@@ -232,11 +228,7 @@ std::vector<std::string> stacks_answering(const std::string& family) {
   return out;
 }
 
-namespace {
-
-// The preset answering a family name at `month` (resolve_stack_name's rule); "" when none answers it.
-// The presets answering a family, in the order a row of `month` should try them (family_candidates).
-std::vector<InferredStack> candidates_of(const std::string& spec, int month) {
+std::vector<InferredStack> family_candidates(const std::string& spec, int month) {
   const std::vector<AliasEntry> all = alias_entries(spec);  // latest alias_from first
   std::vector<InferredStack> out;
   if (all.empty()) return out;
@@ -258,24 +250,15 @@ std::vector<InferredStack> candidates_of(const std::string& spec, int month) {
   return out;
 }
 
-std::string resolve_family(const std::string& spec, int month, std::string* note) {
-  const std::vector<InferredStack> c = candidates_of(spec, month);
-  if (c.empty()) return "";
+std::string resolve_stack_name(const std::string& spec, int month, std::string* note) {
+  if (has_preset("stacks", spec) || spec.find('/') != std::string::npos || spec.find(".y") != std::string::npos) return spec;
+  const std::vector<InferredStack> c = family_candidates(spec, month);
+  if (c.empty()) return spec;
   if (note != nullptr) *note = c.front().note;
   return c.front().stack;
 }
 
-}  // namespace
-
-std::string resolve_stack_name(const std::string& spec, int month, std::string* note) {
-  if (has_preset("stacks", spec) || spec.find('/') != std::string::npos || spec.find(".y") != std::string::npos) return spec;
-  const std::string s = resolve_family(spec, month, note);
-  return s.empty() ? spec : s;
-}
-
 void use_stack(Cluster& c, const std::string& spec) { c.sw = load_stack(spec); }
-
-std::vector<InferredStack> family_candidates(const std::string& family, int month) { return candidates_of(family, month); }
 
 std::vector<InferredStack> stacks_named_in(const std::string& text, int month) {
   const std::string t = text_form(text);
@@ -288,18 +271,11 @@ std::vector<InferredStack> stacks_named_in(const std::string& text, int month) {
   std::vector<InferredStack> out;
   for (const bool dated : {true, false})
     for (const std::string& a : found)
-      for (const InferredStack& c : candidates_of(a, month)) {  // by date even where the alias is also a preset's name (gpt-neox)
+      for (const InferredStack& c : family_candidates(a, month)) {  // by date even where the alias is also a preset's name (gpt-neox)
         if (c.by_date != dated || std::any_of(out.begin(), out.end(), [&](const InferredStack& x) { return x.stack == c.stack; })) continue;
         out.push_back({c.stack, "stack inferred from the source, which names '" + a + "': " + c.note, c.by_date});
       }
   return out;
-}
-
-std::string infer_stack_from_text(const std::string& text, int month, std::string* note) {
-  const std::vector<InferredStack> all = stacks_named_in(text, month);
-  if (all.empty()) return "";
-  if (note != nullptr) *note = all.front().note;
-  return all.front().stack;
 }
 
 }  // namespace scaleplan::hw

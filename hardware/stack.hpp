@@ -31,16 +31,14 @@ std::vector<std::string> stack_names();
 std::string resolve_stack_name(const std::string& spec, int month, std::string* note);
 // Months since year 0 of "YYYY-MM" (a stack's `alias_from` / `date`); 0 when it is not one.
 int alias_month(const std::string& ym);
-// A stack for a row that names none, from the framework its source text names (`text`: the row's `source`):
-// the longest alias of any preset found in it as a word (case, spaces and underscores ignored; "Megatron-Turing"
-// outranks "Megatron"), resolved by `month` as resolve_stack_name does. "" when the text names no family.
-std::string infer_stack_from_text(const std::string& text, int month, std::string* note);
-// Every stack the text names, most specific (longest alias) first, each alias's stacks in family_candidates order,
-// with its note.
 struct InferredStack {
   std::string stack, note;
   bool by_date = true;  // answers the family by the row's month (false: only later, a fallback)
 };
+// For a row that names no stack: every stack its source text names (`text`: the row's `source`), each alias found
+// as a word (case, spaces and underscores ignored), most specific (longest) alias first, each alias's presets in
+// family_candidates order; those answering by `month` before the later ones. The row takes the first that can
+// run its published strategy (validation/runs.cpp).
 std::vector<InferredStack> stacks_named_in(const std::string& text, int month);
 // The presets answering a family name, in the order a row of `month` should try them: those answering it by
 // then, latest alias_from first, then the later ones, earliest first (month unknown: latest first). A row
