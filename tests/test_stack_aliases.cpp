@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "common/errors.hpp"
@@ -18,6 +19,21 @@ namespace {
 using namespace scaleplan;
 
 int month(int y, int m) { return y * 12 + (m - 1); }
+
+// Whether one of the row's `assumed` lines contains `text`.
+bool says(const validation::RunSpec& r, const std::string& text) {
+  for (const std::string& a : r.assumed)
+    if (a.find(text) != std::string::npos) return true;
+  return false;
+}
+
+// Loads a runs file written from `yaml` (in the test's temp dir) and removes it.
+validation::RunsFile runs_from(const std::string& name, const std::string& yaml) {
+  const std::string path = ::testing::TempDir() + name;
+  std::ofstream(path) << yaml;
+  validation::RunsFile rf = validation::load_runs(path);
+  return rf;
+}
 
 TEST(StackAliases, PresetNamesAndFilesPassThrough) {
   std::string note;
@@ -60,28 +76,22 @@ TEST(StackAliases, CommandLineNamesTheFamilysStacks) {
 }
 
 TEST(StackAliases, RunsFileRowSaysWhichStackItTook) {
-  const std::string path = ::testing::TempDir() + "stack_alias_runs.yaml";
-  {
-    std::ofstream f(path);
-    f << "runs:\n"
-         "- id: sc21-alias\n"
-         "  source: Narayanan et al. SC21 Table 1\n"
-         "  stack: Megatron-LM\n"
-         "  model: {name: gpt-1.7b, layers: 24, hidden: 2304, heads: 24, vocab: 51200, seq: 2048}\n"
-         "  hardware: {gpu: a100-80gb, gpus: 32}\n"
-         "  cluster: {preset: selene-a100}\n"
-         "  strategy: {tp: 1, pp: 1, dp: 32, microbatch: 16, global_batch: 512}\n"
-         "  result: {tflops_per_gpu: 137}\n";
-  }
-  const validation::RunsFile rf = validation::load_runs(path);
+  std::ostringstream yaml;
+  yaml << "runs:\n"
+       "- id: sc21-alias\n"
+       "  source: Narayanan et al. SC21 Table 1\n"
+       "  stack: Megatron-LM\n"
+       "  model: {name: gpt-1.7b, layers: 24, hidden: 2304, heads: 24, vocab: 51200, seq: 2048}\n"
+       "  hardware: {gpu: a100-80gb, gpus: 32}\n"
+       "  cluster: {preset: selene-a100}\n"
+       "  strategy: {tp: 1, pp: 1, dp: 32, microbatch: 16, global_batch: 512}\n"
+       "  result: {tflops_per_gpu: 137}\n";
+  const validation::RunsFile rf = runs_from("stack_alias_runs.yaml", yaml.str());
   ASSERT_EQ(rf.runs.size(), 1u);
   const validation::RunSpec& r = rf.runs.front();
   EXPECT_TRUE(r.refused.empty()) << r.refused;
   EXPECT_EQ(r.cluster.sw.stack, "megatron-lm-2021");
-  bool said = false;
-  for (const std::string& a : r.assumed) said = said || a.find("stack Megatron-LM -> megatron-lm-2021") != std::string::npos;
-  EXPECT_TRUE(said);
-  std::remove(path.c_str());
+  EXPECT_TRUE(says(r, "stack Megatron-LM -> megatron-lm-2021"));
 }
 
 // A row with no `stack:` takes the framework its source names (the most specific name first), at its date.
@@ -106,59 +116,47 @@ TEST(StackAliases, SourceTextNamesTheStack) {
 }
 
 TEST(StackAliases, InferredStackMustRunThePublishedPlan) {
-  const std::string path = ::testing::TempDir() + "stack_infer_runs.yaml";
-  {
-    std::ofstream f(path);
-    // The source names Megatron-LM (longest) and ZeRO-3; megatron-lm-2021 has no ZeRO-3, deepspeed-zero has.
-    f << "runs:\n"
-         "- id: zero3-row\n"
-         "  source: 'SC21 (Megatron-LM paper) Table 2, ZeRO-3 without Model Parallelism'\n"
-         "  model: {name: gpt-175b, layers: 96, hidden: 12288, heads: 96, vocab: 51200, seq: 2048}\n"
-         "  hardware: {gpu: a100-80gb, gpus: 384}\n"
-         "  cluster: {preset: selene-a100}\n"
-         "  strategy: {tp: 1, pp: 1, dp: 384, microbatch: 4, global_batch: 1536, zero_stage: 3, recompute: full}\n"
-         "  result: {tflops_per_gpu: 144}\n"
-         "- id: plain-row\n"
-         "  source: 'SC21 (Megatron-LM paper) Table 1'\n"
-         "  model: {name: gpt-1.7b, layers: 24, hidden: 2304, heads: 24, vocab: 51200, seq: 2048}\n"
-         "  hardware: {gpu: a100-80gb, gpus: 32}\n"
-         "  cluster: {preset: selene-a100}\n"
-         "  strategy: {tp: 1, pp: 1, dp: 32, microbatch: 16, global_batch: 512}\n"
-         "  result: {tflops_per_gpu: 137}\n";
-  }
-  const validation::RunsFile rf = validation::load_runs(path);
+  std::ostringstream yaml;
+  // The source names Megatron-LM (longest) and ZeRO-3; megatron-lm-2021 has no ZeRO-3, deepspeed-zero has.
+  yaml << "runs:\n"
+       "- id: zero3-row\n"
+       "  source: 'SC21 (Megatron-LM paper) Table 2, ZeRO-3 without Model Parallelism'\n"
+       "  model: {name: gpt-175b, layers: 96, hidden: 12288, heads: 96, vocab: 51200, seq: 2048}\n"
+       "  hardware: {gpu: a100-80gb, gpus: 384}\n"
+       "  cluster: {preset: selene-a100}\n"
+       "  strategy: {tp: 1, pp: 1, dp: 384, microbatch: 4, global_batch: 1536, zero_stage: 3, recompute: full}\n"
+       "  result: {tflops_per_gpu: 144}\n"
+       "- id: plain-row\n"
+       "  source: 'SC21 (Megatron-LM paper) Table 1'\n"
+       "  model: {name: gpt-1.7b, layers: 24, hidden: 2304, heads: 24, vocab: 51200, seq: 2048}\n"
+       "  hardware: {gpu: a100-80gb, gpus: 32}\n"
+       "  cluster: {preset: selene-a100}\n"
+       "  strategy: {tp: 1, pp: 1, dp: 32, microbatch: 16, global_batch: 512}\n"
+       "  result: {tflops_per_gpu: 137}\n";
+  const validation::RunsFile rf = runs_from("stack_infer_runs.yaml", yaml.str());
   ASSERT_EQ(rf.runs.size(), 2u);
   EXPECT_EQ(rf.runs[0].cluster.sw.stack, "deepspeed-zero");
   EXPECT_EQ(rf.runs[1].cluster.sw.stack, "megatron-lm-2021");
-  bool said = false;
-  for (const std::string& a : rf.runs[1].assumed) said = said || a.find("stack inferred from the source, which names 'megatron-lm'") == 0;
-  EXPECT_TRUE(said);
-  std::remove(path.c_str());
+  EXPECT_TRUE(says(rf.runs[1], "stack inferred from the source, which names 'megatron-lm'"));
 }
 
 // A family name takes, among the presets answering it by the row's date, the first that can run the row's
 // published strategy: "DeepSpeed" is Megatron-DeepSpeed for a pipeline run, DeepSpeed ZeRO for a ZeRO-3 run.
 TEST(StackAliases, FamilyTakesAStackThatRunsThePlan) {
-  const std::string path = ::testing::TempDir() + "family_plan_runs.yaml";
-  {
-    std::ofstream f(path);
-    const char* model = "  model: {name: gpt-175b, layers: 96, hidden: 12288, heads: 96, vocab: 51200, seq: 2048}\n";
-    f << "runs:\n- id: pipeline\n  source: x\n  date: '2022-01'\n  stack: DeepSpeed\n" << model
-      << "  hardware: {gpu: a100-80gb, gpus: 384}\n  cluster: {preset: selene-a100}\n"
-         "  strategy: {tp: 8, pp: 12, dp: 4, microbatch: 1, global_batch: 1536, recompute: full}\n  result: {tflops_per_gpu: 120}\n"
-      << "- id: zero3\n  source: x\n  date: '2022-01'\n  stack: DeepSpeed\n" << model
-      << "  hardware: {gpu: a100-80gb, gpus: 384}\n  cluster: {preset: selene-a100}\n"
-         "  strategy: {tp: 1, pp: 1, dp: 384, microbatch: 4, global_batch: 1536, zero_stage: 3, recompute: full}\n"
-         "  result: {tflops_per_gpu: 144}\n";
-  }
-  const validation::RunsFile rf = validation::load_runs(path);
+  std::ostringstream yaml;
+  const char* model = "  model: {name: gpt-175b, layers: 96, hidden: 12288, heads: 96, vocab: 51200, seq: 2048}\n";
+  yaml << "runs:\n- id: pipeline\n  source: x\n  date: '2022-01'\n  stack: DeepSpeed\n" << model
+    << "  hardware: {gpu: a100-80gb, gpus: 384}\n  cluster: {preset: selene-a100}\n"
+       "  strategy: {tp: 8, pp: 12, dp: 4, microbatch: 1, global_batch: 1536, recompute: full}\n  result: {tflops_per_gpu: 120}\n"
+    << "- id: zero3\n  source: x\n  date: '2022-01'\n  stack: DeepSpeed\n" << model
+    << "  hardware: {gpu: a100-80gb, gpus: 384}\n  cluster: {preset: selene-a100}\n"
+       "  strategy: {tp: 1, pp: 1, dp: 384, microbatch: 4, global_batch: 1536, zero_stage: 3, recompute: full}\n"
+       "  result: {tflops_per_gpu: 144}\n";
+  const validation::RunsFile rf = runs_from("family_plan_runs.yaml", yaml.str());
   ASSERT_EQ(rf.runs.size(), 2u);
   EXPECT_EQ(rf.runs[0].cluster.sw.stack, "megatron-deepspeed");
   EXPECT_EQ(rf.runs[1].cluster.sw.stack, "deepspeed-zero");
-  bool said = false;
-  for (const std::string& a : rf.runs[1].assumed) said = said || a.find("cannot run the published strategy") != std::string::npos;
-  EXPECT_TRUE(said);
-  std::remove(path.c_str());
+  EXPECT_TRUE(says(rf.runs[1], "cannot run the published strategy"));
 }
 
 // hardware.gpu as a source writes it names the device preset (when the row gives no cluster.device).
@@ -176,49 +174,39 @@ TEST(StackAliases, HardwareGpuNamesTheDevice) {
 }
 
 TEST(StackAliases, RowGpuReplacesTheClusterPresetsDevice) {
-  const std::string path = ::testing::TempDir() + "row_gpu_runs.yaml";
-  {
-    std::ofstream f(path);
-    f << "runs:\n"
-         "- id: tt\n"
-         "  source: 'pytorch/torchtitan docs/performance.md (2025-01)'\n"
-         "  model: {name: llama3-8b, layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, seq: 8192}\n"
-         "  hardware: {gpu: 'H100 96GB HBM2e (500 W)', gpus: 8}\n"
-         "  cluster: {preset: meta-h100-roce}\n"
-         "  strategy: {tp: 1, pp: 1, dp: 8, microbatch: 2, global_batch: 16, zero_stage: 3}\n"
-         "  result: {iteration_time_s: 2.84}\n";
-  }
-  const validation::RunsFile rf = validation::load_runs(path);
+  std::ostringstream yaml;
+  yaml << "runs:\n"
+       "- id: tt\n"
+       "  source: 'pytorch/torchtitan docs/performance.md (2025-01)'\n"
+       "  model: {name: llama3-8b, layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, seq: 8192}\n"
+       "  hardware: {gpu: 'H100 96GB HBM2e (500 W)', gpus: 8}\n"
+       "  cluster: {preset: meta-h100-roce}\n"
+       "  strategy: {tp: 1, pp: 1, dp: 8, microbatch: 2, global_batch: 16, zero_stage: 3}\n"
+       "  result: {iteration_time_s: 2.84}\n";
+  const validation::RunsFile rf = runs_from("row_gpu_runs.yaml", yaml.str());
   ASSERT_EQ(rf.runs.size(), 1u);
   EXPECT_EQ(rf.runs[0].cluster.device.name, "h100-96gb-hbm2e-500w");
   EXPECT_EQ(rf.runs[0].cluster.sw.stack, "torchtitan-fsdp2");
-  bool said = false;
-  for (const std::string& a : rf.runs[0].assumed) said = said || a.find("device h100-96gb-hbm2e-500w from hardware.gpu") == 0;
-  EXPECT_TRUE(said);
-  std::remove(path.c_str());
+  EXPECT_TRUE(says(rf.runs[0], "device h100-96gb-hbm2e-500w from hardware.gpu"));
 }
 
 // A row naming no cluster preset, or one scaleplan lacks, runs on the reference system of its hardware.gpu
 // (an NVIDIA DGX preset first, then a SuperPOD); with neither it is refused with the reason.
 TEST(StackAliases, ClusterFromHardwareGpu) {
-  const std::string path = ::testing::TempDir() + "row_cluster_runs.yaml";
-  {
-    std::ofstream f(path);
-    const char* model = "  model: {name: llama3-8b, layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, seq: 8192}\n";
-    const char* rest = "  strategy: {tp: 1, pp: 1, dp: 8, microbatch: 1, global_batch: 64}\n  result: {iteration_time_s: 30}\n";
-    f << "runs:\n- id: unknown-preset\n  source: x\n" << model << "  hardware: {gpu: GB200, gpus: 8}\n  cluster: {preset: dgx-gb200}\n" << rest
-      << "- id: no-cluster\n  source: x\n" << model << "  hardware: {gpu: NVIDIA A100 80GB, gpus: 8}\n" << rest
-      << "- id: h100\n  source: x\n" << model << "  hardware: {gpu: H100 SXM, gpus: 8}\n" << rest
-      << "- id: nothing\n  source: x\n" << model << "  hardware: {gpus: 8}\n" << rest;
-  }
-  const validation::RunsFile rf = validation::load_runs(path);
+  std::ostringstream yaml;
+  const char* model = "  model: {name: llama3-8b, layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, seq: 8192}\n";
+  const char* rest = "  strategy: {tp: 1, pp: 1, dp: 8, microbatch: 1, global_batch: 64}\n  result: {iteration_time_s: 30}\n";
+  yaml << "runs:\n- id: unknown-preset\n  source: x\n" << model << "  hardware: {gpu: GB200, gpus: 8}\n  cluster: {preset: dgx-gb200}\n" << rest
+    << "- id: no-cluster\n  source: x\n" << model << "  hardware: {gpu: NVIDIA A100 80GB, gpus: 8}\n" << rest
+    << "- id: h100\n  source: x\n" << model << "  hardware: {gpu: H100 SXM, gpus: 8}\n" << rest
+    << "- id: nothing\n  source: x\n" << model << "  hardware: {gpus: 8}\n" << rest;
+  const validation::RunsFile rf = runs_from("row_cluster_runs.yaml", yaml.str());
   ASSERT_EQ(rf.runs.size(), 4u);
   EXPECT_EQ(rf.runs[0].cluster.name, "gb200-nvl72");
   EXPECT_NE(rf.runs[0].assumed.front().find("unknown cluster preset 'dgx-gb200'"), std::string::npos);
   EXPECT_EQ(rf.runs[1].cluster.name, "superpod-a100-80gb");
   EXPECT_EQ(rf.runs[2].cluster.name, "dgx-h100");
   EXPECT_NE(rf.runs[3].refused.find("is required"), std::string::npos) << rf.runs[3].refused;
-  std::remove(path.c_str());
 }
 
 }  // namespace
