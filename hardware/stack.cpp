@@ -1,7 +1,6 @@
 #include "hardware/stack.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 
 #include "common/presets.hpp"
@@ -159,9 +158,8 @@ namespace {
 
 // Lower case without spaces, hyphens, underscores or dots: "Megatron-LM", "megatron_lm" and "MegatronLM" are one family.
 std::string family_key(const std::string& s) {
-  std::string k;
-  for (char ch : s)
-    if (ch != ' ' && ch != '-' && ch != '_' && ch != '.') k += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  std::string k = lower(s);
+  k.erase(std::remove_if(k.begin(), k.end(), [](char ch) { return ch == ' ' || ch == '-' || ch == '_' || ch == '.'; }), k.end());
   return k;
 }
 
